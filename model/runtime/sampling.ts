@@ -1,0 +1,47 @@
+/** Choosing the next token from logits: greedy, or temperature + top-p (nucleus) with a seeded generator. */
+
+/** mulberry32: a small, fast, seedable PRNG, so sampled answers are reproducible for a given seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function argmax(logits: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+  return best;
+}
+
+/**
+ * temperature ≤ 0 → argmax. Otherwise softmax(logits / temperature), keep the smallest set of most likely
+ * tokens whose probability reaches topP, renormalise and draw.
+ */
+export function sampleToken(logits: Float32Array, temperature: number, topP: number, random: () => number): number {
+  if (!(temperature > 0)) return argmax(logits);
+  let max = -Infinity;
+  for (const x of logits) if (x > max) max = x;
+  const probs = new Float64Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const p = Math.exp((logits[i]! - max) / temperature);
+    probs[i] = p;
+    sum += p;
+  }
+  const order = Array.from(probs.keys()).sort((a, b) => probs[b]! - probs[a]!);
+  const limit = Math.min(Math.max(topP, 0), 1) * sum;
+  let kept = 0;
+  let cum = 0;
+  while (kept < order.length && (kept === 0 || cum < limit)) cum += probs[order[kept++]!]!;
+  let r = random() * cum;
+  for (let i = 0; i < kept; i++) {
+    r -= probs[order[i]!]!;
+    if (r <= 0) return order[i]!;
+  }
+  return order[kept - 1]!;
+}
