@@ -262,15 +262,16 @@ class FamForCausalLM(nn.Module):
         L = cfg.num_hidden_layers
         return FamState(fam, [None] * L, [None] * L, 0)
 
-    def block_step(self, state: FamState, input_ids: torch.Tensor, logits: str = "last"):
+    def block_step(self, state: FamState, input_ids: torch.Tensor, logits: str = "last", position_offset: int = 0):
         """Fold one block input_ids [b, B] into the state. Returns (new state, logits).
 
         logits: "all" -> [b, B, V], "last" -> [b, V], "none" -> None.
+        position_offset: training only (random position offset, App. B.2); inference always uses 0.
         """
         cfg, dev = self.cfg, self.device()
         Fn, B, m = cfg.fam_length, cfg.block_size, cfg.memory_segments
         assert input_ids.shape[1] == B, f"block step needs exactly B={B} tokens, got {input_ids.shape[1]}"
-        p0 = state.blocks * B
+        p0 = state.blocks * B + position_offset
         pos = torch.arange(p0, p0 + B)
         # App. B.2: the FAM takes the positions of the last F tokens of the block it compresses (this block).
         positions = torch.cat([pos[B - Fn:], pos])
@@ -299,12 +300,12 @@ class FamForCausalLM(nn.Module):
             out = self.lm_head(self.model.norm(x[:, -1]))
         return FamState(new_fam, new_k, new_v, state.blocks + 1), out
 
-    def forward_blocks(self, state: FamState, input_ids: torch.Tensor):
+    def forward_blocks(self, state: FamState, input_ids: torch.Tensor, position_offset: int = 0):
         """Run whole blocks input_ids [b, n*B]; returns (state, logits [b, n*B, V]). Used by training."""
         B = self.cfg.block_size
         assert input_ids.shape[1] % B == 0, f"length {input_ids.shape[1]} is not a multiple of B={B}"
         outs = []
         for i in range(0, input_ids.shape[1], B):
-            state, lg = self.block_step(state, input_ids[:, i:i + B], logits="all")
+            state, lg = self.block_step(state, input_ids[:, i:i + B], logits="all", position_offset=position_offset)
             outs.append(lg)
         return state, torch.cat(outs, dim=1)
