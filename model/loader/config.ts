@@ -1,0 +1,211 @@
+/**
+ * config.json of a Famulus model: a Llama-style decoder config (Hugging Face field names) plus the three FAM
+ * fields of ../../shared/design/fam.md (fam_length F, block_size B, memory_segments m). The Python twin is
+ * `FamConfig` in model/train/fam.py; both read and write the same snake_case names.
+ */
+import { ModelFileError } from './errors';
+
+export interface FamConfig {
+  /** V: rows of the embedding and of lm_head. The tokenizer may use fewer ids, never more. */
+  vocab_size: number;
+  /** D: model width. */
+  hidden_size: number;
+  /** L: decoder layers. */
+  num_hidden_layers: number;
+  /** H: query heads. */
+  num_attention_heads: number;
+  /** G: key/value heads (GQA); H is a multiple of G. */
+  num_key_value_heads: number;
+  /** I: SwiGLU width. */
+  intermediate_size: number;
+  rms_norm_eps: number;
+  /** RoPE base. */
+  rope_theta: number;
+  /** lm_head shares the embedding matrix (no lm_head.weight in the files). */
+  tie_word_embeddings: boolean;
+  /** F: FAM rows per layer; 0 turns the model into block sliding-window attention (BSWA). */
+  fam_length: number;
+  /** B: tokens per block step. */
+  block_size: number;
+  /** m: past blocks whose K/V each layer keeps in its memory ring. */
+  memory_segments: number;
+  /** d: head size, when the file states it; otherwise hidden_size / num_attention_heads. Use headDim(). */
+  head_dim?: number;
+  /** Token ids that end generation; config.json may hold one id or a list. */
+  eos_token_id?: number | number[];
+  bos_token_id?: number;
+}
+
+/**
+ * What a config.json that omits a field means: the one place defaults live.
+ *
+ * The Llama fields take Hugging Face `LlamaConfig`'s defaults, because that is what a config.json without them
+ * means to transformers (and the parity test compares against transformers). model/train/fam.py writes every
+ * field, so these never apply to the project's own models. num_key_value_heads has no constant default: when
+ * absent it equals num_attention_heads (plain multi-head attention), as in LlamaConfig.
+ *
+ * The FAM fields make a plain Llama checkpoint loadable as it is:
+ * - fam_length 0: such a checkpoint has no `model.fam_embeddings` tensor, and F = 0 is exactly BSWA.
+ * - memory_segments 0: no K/V ring, so a block sees only itself. The first block then computes the same logits
+ *   as the plain model (what the transformers parity test checks), and memory stays independent of input length.
+ * - block_size 1024: the paper's B (fam.md "Shapes and names"); long enough that a question and its answer fit
+ *   in one block of a plain model. Put the three fields in config.json to choose otherwise.
+ */
+export const CONFIG_DEFAULTS = {
+  rms_norm_eps: 1e-6,
+  rope_theta: 10000,
+  tie_word_embeddings: false,
+  fam_length: 0,
+  block_size: 1024,
+  memory_segments: 0,
+} as const;
+
+/** d: the head size. */
+export function headDim(cfg: FamConfig): number {
+  return cfg.head_dim ?? cfg.hidden_size / cfg.num_attention_heads;
+}
+
+/** A list of ids from eos_token_id (empty when the config names none). */
+export function eosTokenIds(cfg: FamConfig): number[] {
+  if (cfg.eos_token_id === undefined) return [];
+  return Array.isArray(cfg.eos_token_id) ? [...cfg.eos_token_id] : [cfg.eos_token_id];
+}
+
+type Json = Record<string, unknown>;
+
+/**
+ * Checks a parsed config.json and fills in CONFIG_DEFAULTS. Every problem found is reported in one
+ * ModelFileError that names `source` (the file), each field and the value seen.
+ */
+export function parseFamConfig(json: unknown, source: string): FamConfig {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new ModelFileError(source, `${source}: config must be a JSON object, got ${describe(json)}`);
+  }
+  const raw = json as Json;
+  const problems: string[] = [];
+  const fail = (field: string, want: string): void => {
+    problems.push(`"${field}" must be ${want}, got ${describe(raw[field])}`);
+  };
+
+  const positiveInt = (field: string): number => {
+    const v = raw[field];
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v > 0) return v;
+    fail(field, 'a positive integer');
+    return NaN;
+  };
+  const nonNegativeInt = (field: string, dflt: number): number => {
+    const v = raw[field];
+    if (v === undefined || v === null) return dflt;
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
+    fail(field, 'a non-negative integer');
+    return NaN;
+  };
+  const positiveFloat = (field: string, dflt: number): number => {
+    const v = raw[field];
+    if (v === undefined || v === null) return dflt;
+    if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v;
+    fail(field, 'a positive finite number');
+    return NaN;
+  };
+
+  const vocab_size = positiveInt('vocab_size');
+  const hidden_size = positiveInt('hidden_size');
+  const num_hidden_layers = positiveInt('num_hidden_layers');
+  const num_attention_heads = positiveInt('num_attention_heads');
+  const num_key_value_heads =
+    raw.num_key_value_heads === undefined || raw.num_key_value_heads === null
+      ? num_attention_heads
+      : positiveInt('num_key_value_heads');
+  const intermediate_size = positiveInt('intermediate_size');
+  const rms_norm_eps = positiveFloat('rms_norm_eps', CONFIG_DEFAULTS.rms_norm_eps);
+  const rope_theta = positiveFloat('rope_theta', CONFIG_DEFAULTS.rope_theta);
+  let tie_word_embeddings: boolean = CONFIG_DEFAULTS.tie_word_embeddings;
+  if (raw.tie_word_embeddings !== undefined && raw.tie_word_embeddings !== null) {
+    if (typeof raw.tie_word_embeddings === 'boolean') tie_word_embeddings = raw.tie_word_embeddings;
+    else fail('tie_word_embeddings', 'true or false');
+  }
+  const fam_length = nonNegativeInt('fam_length', CONFIG_DEFAULTS.fam_length);
+  const block_size =
+    raw.block_size === undefined || raw.block_size === null ? CONFIG_DEFAULTS.block_size : positiveInt('block_size');
+  const memory_segments = nonNegativeInt('memory_segments', CONFIG_DEFAULTS.memory_segments);
+
+  let head_dim: number | undefined;
+  if (raw.head_dim !== undefined && raw.head_dim !== null) head_dim = positiveInt('head_dim');
+
+  // Cross-field checks (fam.py __post_init__ makes the same ones).
+  if (num_attention_heads > 0 && num_key_value_heads > 0 && num_attention_heads % num_key_value_heads !== 0) {
+    problems.push(
+      `"num_attention_heads" ${num_attention_heads} is not divisible by "num_key_value_heads" ${num_key_value_heads}`,
+    );
+  }
+  if (head_dim === undefined && hidden_size > 0 && num_attention_heads > 0) {
+    if (hidden_size % num_attention_heads !== 0) {
+      problems.push(
+        `"hidden_size" ${hidden_size} is not divisible by "num_attention_heads" ${num_attention_heads} ` +
+          `(and no "head_dim" is given)`,
+      );
+    } else if ((hidden_size / num_attention_heads) % 2 !== 0) {
+      problems.push(
+        `head size hidden_size/num_attention_heads = ${hidden_size / num_attention_heads} must be even for RoPE`,
+      );
+    }
+  }
+  if (head_dim !== undefined && head_dim % 2 !== 0) problems.push(`"head_dim" ${head_dim} must be even for RoPE`);
+  if (fam_length > block_size) {
+    problems.push(
+      `"fam_length" ${fam_length} > "block_size" ${block_size}: the FAM takes the positions of the last F tokens ` +
+        `of a block`,
+    );
+  }
+
+  let eos_token_id: number | number[] | undefined;
+  const eos = raw.eos_token_id;
+  const isTokenId = (v: unknown): v is number =>
+    typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && !(v >= vocab_size);
+  if (eos !== undefined && eos !== null) {
+    if (isTokenId(eos)) eos_token_id = eos;
+    else if (Array.isArray(eos) && eos.length > 0 && eos.every(isTokenId)) eos_token_id = [...eos];
+    else fail('eos_token_id', `a token id in [0, vocab_size ${vocab_size}) or a non-empty list of them`);
+  }
+  let bos_token_id: number | undefined;
+  if (raw.bos_token_id !== undefined && raw.bos_token_id !== null) {
+    if (isTokenId(raw.bos_token_id)) bos_token_id = raw.bos_token_id;
+    else fail('bos_token_id', `a token id in [0, vocab_size ${vocab_size})`);
+  }
+
+  // Fields that change the math this engine implements: refuse rather than compute something else.
+  if (raw.model_type !== undefined && raw.model_type !== 'llama') fail('model_type', '"llama"');
+  if (raw.hidden_act !== undefined && raw.hidden_act !== 'silu') fail('hidden_act', '"silu" (SwiGLU)');
+  if (raw.rope_scaling !== undefined && raw.rope_scaling !== null) fail('rope_scaling', 'null (no RoPE scaling)');
+  if (raw.attention_bias !== undefined && raw.attention_bias !== false) fail('attention_bias', 'false');
+  if (raw.mlp_bias !== undefined && raw.mlp_bias !== false) fail('mlp_bias', 'false');
+
+  if (problems.length > 0) {
+    throw new ModelFileError(source, `${source}: invalid config:\n  - ${problems.join('\n  - ')}`);
+  }
+  const cfg: FamConfig = {
+    vocab_size,
+    hidden_size,
+    num_hidden_layers,
+    num_attention_heads,
+    num_key_value_heads,
+    intermediate_size,
+    rms_norm_eps,
+    rope_theta,
+    tie_word_embeddings,
+    fam_length,
+    block_size,
+    memory_segments,
+  };
+  if (head_dim !== undefined) cfg.head_dim = head_dim;
+  if (eos_token_id !== undefined) cfg.eos_token_id = eos_token_id;
+  if (bos_token_id !== undefined) cfg.bos_token_id = bos_token_id;
+  return cfg;
+}
+
+/** A value as it appeared in the JSON, for error messages. */
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing (field missing)';
+  const s = JSON.stringify(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}

@@ -1,0 +1,322 @@
+/**
+ * Reading and writing .safetensors files and sharded checkpoints (model.safetensors.index.json).
+ *
+ * File layout (Hugging Face safetensors):
+ *   u64 LE   N        byte length of the header
+ *   N bytes  header   UTF-8 JSON: { "__metadata__"?: {str: str},
+ *                                   "<name>": { "dtype": "F32"|"F16"|"BF16"|..., "shape": [..],
+ *                                               "data_offsets": [begin, end] }, ... }
+ *   rest     data     tensor bytes, little-endian, row-major; offsets are relative to the start of this part
+ *
+ * A file is read with one read into one buffer; tensors are views of it (no copy per tensor). Every offset is
+ * checked against the data size and against the other tensors before anything is exposed.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ModelFileError } from './errors';
+import {
+  bfloat16BitsToFloat32,
+  float16BitsToFloat32,
+  float32ToBfloat16Bits,
+  float32ToFloat16Bits,
+} from './half';
+
+/** Element types this engine reads. Checkpoints in other types (F64, integer buffers) are refused by name. */
+export type SafetensorsDType = 'F32' | 'F16' | 'BF16';
+
+const ITEM_SIZE: Record<SafetensorsDType, number> = { F32: 4, F16: 2, BF16: 2 };
+/** The Rust reference implementation refuses larger headers; so do we (a corrupt length would ask for GBs). */
+const MAX_HEADER_BYTES = 100_000_000;
+const INDEX_FILE = 'model.safetensors.index.json';
+
+/** One tensor of a checkpoint: raw little-endian bytes (usually a view into the file buffer) plus dtype and shape. */
+export class WeightTensor {
+  constructor(
+    readonly dtype: SafetensorsDType,
+    readonly shape: readonly number[],
+    readonly bytes: Uint8Array,
+  ) {}
+
+  /** Number of elements. */
+  get size(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+
+  /** Values as fp32. For F32 data at a 4-byte aligned offset this is a view of the file buffer: do not write to it. */
+  toFloat32(): Float32Array {
+    switch (this.dtype) {
+      case 'F32':
+        return this.bytes.byteOffset % 4 === 0
+          ? new Float32Array(this.bytes.buffer, this.bytes.byteOffset, this.size)
+          : new Float32Array(this.bytes.slice().buffer);
+      case 'F16':
+        return float16BitsToFloat32(this.u16());
+      case 'BF16':
+        return bfloat16BitsToFloat32(this.u16());
+    }
+  }
+
+  /** Values as IEEE fp16 bits. For F16 data at an even offset this is a view of the file buffer: do not write to it. */
+  toFloat16Bits(): Uint16Array {
+    switch (this.dtype) {
+      case 'F16':
+        return this.u16();
+      case 'F32':
+        return float32ToFloat16Bits(this.toFloat32());
+      case 'BF16':
+        // bf16 -> fp32 is exact, so this rounds once.
+        return float32ToFloat16Bits(bfloat16BitsToFloat32(this.u16()));
+    }
+  }
+
+  private u16(): Uint16Array {
+    return this.bytes.byteOffset % 2 === 0
+      ? new Uint16Array(this.bytes.buffer, this.bytes.byteOffset, this.size)
+      : new Uint16Array(this.bytes.slice().buffer);
+  }
+}
+
+/** Tensors read from one file or one sharded checkpoint, and the files' bytes (the model id hashes them). */
+export interface SafetensorsSet {
+  tensors: Map<string, WeightTensor>;
+  /** Every file read, sorted by path, with its bytes. */
+  files: { path: string; bytes: Uint8Array }[];
+  /** `__metadata__` of the file(s), merged. */
+  metadata: Record<string, string>;
+}
+
+/**
+ * Reads a whole file with one buffer (Buffer.allocUnsafeSlow: its own ArrayBuffer, offset 0) and as many
+ * reads as the OS needs; unlike fs.readFileSync this also works past 2 GiB.
+ */
+export function readWholeFile(file: string): Uint8Array {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const buf = Buffer.allocUnsafeSlow(size);
+    let done = 0;
+    while (done < size) {
+      const n = fs.readSync(fd, buf, done, Math.min(size - done, 1 << 30), done);
+      if (n === 0) throw new ModelFileError(file, `${file}: file shrank while being read (${done} of ${size} bytes)`);
+      done += n;
+    }
+    return buf;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Parses safetensors bytes. `source` names the file in errors. Tensors are views of `bytes`. */
+export function parseSafetensors(
+  bytes: Uint8Array,
+  source: string,
+): { tensors: Map<string, WeightTensor>; metadata: Record<string, string> } {
+  const bad = (msg: string): ModelFileError => new ModelFileError(source, `${source}: not a valid safetensors file: ${msg}`);
+  if (bytes.length < 8) throw bad(`${bytes.length} bytes, shorter than the 8-byte header length`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLen = Number(dv.getBigUint64(0, true));
+  if (headerLen > MAX_HEADER_BYTES) throw bad(`header length ${headerLen} exceeds ${MAX_HEADER_BYTES} bytes`);
+  if (8 + headerLen > bytes.length) {
+    throw bad(`header length ${headerLen} runs past the end of the file (${bytes.length} bytes): truncated?`);
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
+  } catch (e) {
+    throw bad(`header is not UTF-8 JSON (${(e as Error).message})`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('header is not a JSON object');
+
+  const dataStart = 8 + headerLen;
+  const dataLen = bytes.length - dataStart;
+  const tensors = new Map<string, WeightTensor>();
+  const metadata: Record<string, string> = {};
+  const spans: { name: string; begin: number; end: number }[] = [];
+  for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw bad('__metadata__ is not an object');
+      for (const [k, v] of Object.entries(entry)) {
+        if (typeof v !== 'string') throw bad(`__metadata__.${k} is not a string`);
+        metadata[k] = v;
+      }
+      continue;
+    }
+    if (typeof entry !== 'object' || entry === null) throw bad(`entry "${name}" is not an object`);
+    const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
+    if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') {
+      throw bad(`tensor "${name}" has dtype ${JSON.stringify(dtype)}; Famulus reads F32, F16 and BF16`);
+    }
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw bad(`tensor "${name}" has shape ${JSON.stringify(shape)}, not a list of non-negative integers`);
+    }
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+      offsets[0] > offsets[1]
+    ) {
+      throw bad(`tensor "${name}" has data_offsets ${JSON.stringify(offsets)}, not [begin, end] with begin <= end`);
+    }
+    const [begin, end] = offsets as [number, number];
+    if (end > dataLen) {
+      throw bad(`tensor "${name}" data_offsets [${begin}, ${end}] run past the data size ${dataLen}: truncated?`);
+    }
+    const want = (shape as number[]).reduce((a, b) => a * b, 1) * ITEM_SIZE[dtype];
+    if (end - begin !== want) {
+      throw bad(
+        `tensor "${name}" ${dtype} [${shape.join(', ')}] needs ${want} bytes, data_offsets [${begin}, ${end}] give ` +
+          `${end - begin}`,
+      );
+    }
+    spans.push({ name, begin, end });
+    tensors.set(
+      name,
+      new WeightTensor(dtype, [...(shape as number[])], bytes.subarray(dataStart + begin, dataStart + end)),
+    );
+  }
+  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  for (let i = 1; i < spans.length; i++) {
+    const prev = spans[i - 1]!;
+    const cur = spans[i]!;
+    if (cur.begin < prev.end) {
+      throw bad(
+        `tensors "${prev.name}" [${prev.begin}, ${prev.end}] and "${cur.name}" [${cur.begin}, ${cur.end}] overlap`,
+      );
+    }
+  }
+  return { tensors, metadata };
+}
+
+/** Reads one .safetensors file. */
+export function readSafetensors(file: string): SafetensorsSet {
+  const bytes = readFileOrFail(file);
+  const { tensors, metadata } = parseSafetensors(bytes, file);
+  return { tensors, metadata, files: [{ path: file, bytes }] };
+}
+
+/**
+ * Reads a sharded checkpoint from its index (Hugging Face format: `{ "metadata": {...}, "weight_map":
+ * { "<tensor>": "<shard file>" } }`). Every shard is read once; the weight map and the shards must agree exactly.
+ */
+export function readSafetensorsIndex(indexFile: string): SafetensorsSet {
+  let index: unknown;
+  try {
+    index = JSON.parse(fs.readFileSync(indexFile, 'utf8'));
+  } catch (e) {
+    throw new ModelFileError(indexFile, `${indexFile}: cannot read the shard index: ${(e as Error).message}`);
+  }
+  const weightMap = (index as { weight_map?: unknown } | null)?.weight_map;
+  if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {
+    throw new ModelFileError(indexFile, `${indexFile}: no "weight_map" object (Hugging Face shard index format)`);
+  }
+  const byShard = new Map<string, string[]>();
+  for (const [tensor, shard] of Object.entries(weightMap)) {
+    if (typeof shard !== 'string' || shard === '' || shard !== path.basename(shard) || shard === '..') {
+      throw new ModelFileError(
+        indexFile,
+        `${indexFile}: weight_map["${tensor}"] is ${JSON.stringify(shard)}, not a file name in the same directory`,
+      );
+    }
+    byShard.set(shard, [...(byShard.get(shard) ?? []), tensor]);
+  }
+  const dir = path.dirname(indexFile);
+  const tensors = new Map<string, WeightTensor>();
+  const metadata: Record<string, string> = {};
+  const files: SafetensorsSet['files'] = [];
+  const problems: string[] = [];
+  for (const shard of [...byShard.keys()].sort()) {
+    const shardPath = path.join(dir, shard);
+    const one = readSafetensors(shardPath);
+    files.push(...one.files);
+    Object.assign(metadata, one.metadata);
+    const listed = new Set(byShard.get(shard));
+    for (const name of listed) {
+      const t = one.tensors.get(name);
+      if (t) tensors.set(name, t);
+      else problems.push(`"${name}" is mapped to ${shard} but that file does not hold it`);
+    }
+    for (const name of one.tensors.keys()) {
+      if (!listed.has(name)) problems.push(`${shard} holds "${name}", which weight_map does not list there`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new ModelFileError(indexFile, `${indexFile}: shards disagree with the index:\n  - ${problems.join('\n  - ')}`);
+  }
+  return { tensors, metadata, files };
+}
+
+/** The checkpoint in a model directory: the shard index when there is one, else model.safetensors. */
+export function readCheckpointDir(dir: string): SafetensorsSet {
+  const index = path.join(dir, INDEX_FILE);
+  if (fs.existsSync(index)) return readSafetensorsIndex(index);
+  const single = path.join(dir, 'model.safetensors');
+  if (fs.existsSync(single)) return readSafetensors(single);
+  throw new ModelFileError(dir, `${dir}: no weights: neither model.safetensors nor ${INDEX_FILE} is there`);
+}
+
+function readFileOrFail(file: string): Uint8Array {
+  try {
+    return readWholeFile(file);
+  } catch (e) {
+    if (e instanceof ModelFileError) throw e;
+    throw new ModelFileError(file, `${file}: cannot read weights: ${(e as Error).message}`);
+  }
+}
+
+/** Data for writeSafetensors: fp32 values (converted to `dtype`) or ready-made fp16/bf16 bits. */
+export interface TensorToWrite {
+  dtype: SafetensorsDType;
+  shape: readonly number[];
+  data: Float32Array | Uint16Array;
+}
+
+/**
+ * Writes a .safetensors file, tensors in the given order, header padded with spaces to 8-byte alignment as the
+ * reference writer does. Streams tensor by tensor, so benchmark models larger than one buffer can be written.
+ */
+export function writeSafetensors(
+  file: string,
+  tensors: Iterable<[string, TensorToWrite]>,
+  metadata?: Record<string, string>,
+): void {
+  const entries = [...tensors];
+  const header: Record<string, unknown> = {};
+  if (metadata) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const [name, t] of entries) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (t.data.length !== n) {
+      throw new RangeError(`writeSafetensors: "${name}" shape [${t.shape.join(', ')}] needs ${n} values, got ${t.data.length}`);
+    }
+    if (t.data instanceof Uint16Array && t.dtype === 'F32') {
+      throw new TypeError(`writeSafetensors: "${name}" is F32 but its data are 16-bit; pass a Float32Array`);
+    }
+    const nbytes = n * ITEM_SIZE[t.dtype];
+    header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + nbytes] };
+    offset += nbytes;
+  }
+  let json = JSON.stringify(header);
+  const jsonBytes = (): number => Buffer.byteLength(json, 'utf8');
+  json += ' '.repeat((8 - ((8 + jsonBytes()) % 8)) % 8);
+  const head = Buffer.alloc(8 + jsonBytes());
+  head.writeBigUInt64LE(BigInt(jsonBytes()), 0);
+  head.write(json, 8, 'utf8');
+
+  const fd = fs.openSync(file, 'w');
+  try {
+    fs.writeSync(fd, head);
+    for (const [, t] of entries) {
+      const data = encodeTensorData(t);
+      fs.writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function encodeTensorData(t: TensorToWrite): Float32Array | Uint16Array {
+  if (t.data instanceof Uint16Array) return t.data;
+  if (t.dtype === 'F16') return float32ToFloat16Bits(t.data);
+  if (t.dtype === 'BF16') return float32ToBfloat16Bits(t.data);
+  return t.data;
+}

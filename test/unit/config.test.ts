@@ -1,0 +1,144 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { CONFIG_DEFAULTS, ModelFileError, eosTokenIds, headDim, parseFamConfig } from '../../model/loader';
+
+const SRC = '/models/x/config.json';
+
+/** A complete Famulus config.json, as model/train/fam.py writes it. */
+const famJson = (): Record<string, unknown> => ({
+  vocab_size: 16000,
+  hidden_size: 512,
+  num_hidden_layers: 8,
+  num_attention_heads: 8,
+  num_key_value_heads: 4,
+  intermediate_size: 1408,
+  rms_norm_eps: 1e-5,
+  rope_theta: 10000,
+  tie_word_embeddings: true,
+  fam_length: 64,
+  block_size: 1024,
+  memory_segments: 1,
+  bos_token_id: null,
+  eos_token_id: 0,
+  architectures: ['FamForCausalLM'],
+  model_type: 'llama',
+  head_dim: 64,
+});
+
+/** Asserts that parsing fails with a ModelFileError whose message names the file and matches every pattern. */
+function assertRejects(json: unknown, ...patterns: RegExp[]): void {
+  assert.throws(
+    () => parseFamConfig(json, SRC),
+    (e: unknown) => {
+      assert.ok(e instanceof ModelFileError, `expected ModelFileError, got ${String(e)}`);
+      assert.equal(e.file, SRC);
+      assert.ok(e.message.startsWith(SRC), e.message);
+      for (const p of patterns) assert.match(e.message, p);
+      return true;
+    },
+  );
+}
+
+describe('UnitTests - parseFamConfig()', () => {
+  it('reads a Famulus config.json field by field', () => {
+    const cfg = parseFamConfig(famJson(), SRC);
+    assert.deepEqual(cfg, {
+      vocab_size: 16000,
+      hidden_size: 512,
+      num_hidden_layers: 8,
+      num_attention_heads: 8,
+      num_key_value_heads: 4,
+      intermediate_size: 1408,
+      rms_norm_eps: 1e-5,
+      rope_theta: 10000,
+      tie_word_embeddings: true,
+      fam_length: 64,
+      block_size: 1024,
+      memory_segments: 1,
+      head_dim: 64,
+      eos_token_id: 0,
+    });
+    assert.equal(headDim(cfg), 64);
+    assert.deepEqual(eosTokenIds(cfg), [0]);
+  });
+
+  it('a plain Llama config.json (no FAM fields, no num_key_value_heads) gets the documented defaults', () => {
+    const cfg = parseFamConfig(
+      {
+        vocab_size: 32000,
+        hidden_size: 64,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        intermediate_size: 128,
+        eos_token_id: [2, 7],
+      },
+      SRC,
+    );
+    assert.equal(cfg.fam_length, 0);
+    assert.equal(cfg.memory_segments, 0);
+    assert.equal(cfg.block_size, 1024);
+    assert.equal(cfg.num_key_value_heads, 4, 'defaults to num_attention_heads');
+    assert.equal(cfg.rms_norm_eps, CONFIG_DEFAULTS.rms_norm_eps);
+    assert.equal(cfg.rope_theta, CONFIG_DEFAULTS.rope_theta);
+    assert.equal(cfg.tie_word_embeddings, false);
+    assert.equal(cfg.head_dim, undefined);
+    assert.equal(headDim(cfg), 16);
+    assert.deepEqual(eosTokenIds(cfg), [2, 7]);
+    assert.equal(cfg.bos_token_id, undefined);
+  });
+
+  it('an explicit head_dim other than hidden_size / heads is kept (as LlamaConfig allows)', () => {
+    const cfg = parseFamConfig({ ...famJson(), hidden_size: 500, head_dim: 32 }, SRC);
+    assert.equal(headDim(cfg), 32);
+  });
+
+  it('EXPECTED FAILURE - config is not an object', () => {
+    assertRejects([1, 2], /must be a JSON object, got \[1,2\]/);
+    assertRejects(null, /must be a JSON object, got null/);
+  });
+
+  it('EXPECTED FAILURE - missing and non-positive sizes name the field and the value', () => {
+    const j = famJson();
+    delete j.vocab_size;
+    assertRejects(j, /"vocab_size" must be a positive integer, got nothing \(field missing\)/);
+    assertRejects({ ...famJson(), num_hidden_layers: 0 }, /"num_hidden_layers" must be a positive integer, got 0/);
+    assertRejects({ ...famJson(), hidden_size: 512.5 }, /"hidden_size" must be a positive integer, got 512\.5/);
+    assertRejects({ ...famJson(), intermediate_size: '1408' }, /"intermediate_size" must be a positive integer, got "1408"/);
+    assertRejects({ ...famJson(), rms_norm_eps: -1 }, /"rms_norm_eps" must be a positive finite number, got -1/);
+    assertRejects({ ...famJson(), fam_length: -4 }, /"fam_length" must be a non-negative integer, got -4/);
+    assertRejects({ ...famJson(), block_size: 0 }, /"block_size" must be a positive integer, got 0/);
+    assertRejects({ ...famJson(), tie_word_embeddings: 'yes' }, /"tie_word_embeddings" must be true or false, got "yes"/);
+  });
+
+  it('EXPECTED FAILURE - divisibility, RoPE and FAM constraints give the numbers', () => {
+    assertRejects({ ...famJson(), num_key_value_heads: 3 }, /"num_attention_heads" 8 is not divisible by "num_key_value_heads" 3/);
+    const noHeadDim = famJson();
+    delete noHeadDim.head_dim;
+    assertRejects({ ...noHeadDim, hidden_size: 500 }, /"hidden_size" 500 is not divisible by "num_attention_heads" 8/);
+    assertRejects({ ...noHeadDim, hidden_size: 24, num_attention_heads: 8, num_key_value_heads: 8 }, /head size .* = 3 must be even/);
+    assertRejects({ ...famJson(), head_dim: 63 }, /"head_dim" 63 must be even/);
+    assertRejects({ ...famJson(), fam_length: 2048 }, /"fam_length" 2048 > "block_size" 1024/);
+  });
+
+  it('EXPECTED FAILURE - token ids must be inside the vocabulary', () => {
+    assertRejects({ ...famJson(), eos_token_id: 16000 }, /"eos_token_id" must be a token id in \[0, vocab_size 16000\)/);
+    assertRejects({ ...famJson(), eos_token_id: [] }, /"eos_token_id" must be/);
+    assertRejects({ ...famJson(), bos_token_id: -1 }, /"bos_token_id" must be a token id/);
+  });
+
+  it('EXPECTED FAILURE - fields that would change the math are refused, not ignored', () => {
+    assertRejects({ ...famJson(), rope_scaling: { rope_type: 'llama3', factor: 8 } }, /"rope_scaling" must be null/);
+    assertRejects({ ...famJson(), model_type: 'qwen2' }, /"model_type" must be "llama", got "qwen2"/);
+    assertRejects({ ...famJson(), hidden_act: 'gelu' }, /"hidden_act" must be "silu"/);
+    assertRejects({ ...famJson(), attention_bias: true }, /"attention_bias" must be false/);
+  });
+
+  it('EXPECTED FAILURE - every problem is reported in one error', () => {
+    assertRejects(
+      { ...famJson(), vocab_size: -1, num_key_value_heads: 3, fam_length: 4096 },
+      /"vocab_size" must be a positive integer, got -1/,
+      /not divisible by "num_key_value_heads" 3/,
+      /"fam_length" 4096 > "block_size" 1024/,
+    );
+  });
+});
