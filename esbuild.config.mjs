@@ -10,6 +10,7 @@ const nodeEntries = [
   ['model/cli.ts', 'cli'],
   ['model/engine/server.ts', 'engine'],
   ['test/bench/bench.ts', 'bench'],
+  ['test/gpu/gpu-check.ts', 'gpu-check'],
   ['extension/extension.ts', 'extension'],
 ].filter(([src]) => existsSync(src));
 

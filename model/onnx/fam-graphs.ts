@@ -17,7 +17,7 @@
  * float32 as in Hugging Face; logits are returned as float32.
  */
 import { GraphBuilder, type ElemType } from './builder';
-import { toHalf } from './half';
+import { float32ToFloat16Bits as toHalf } from '../loader/half';
 
 /** The model dimensions the graphs need, from config.json. */
 export interface FamDims {

@@ -1,9 +1,21 @@
-import { GraphBuilder } from './builder';
+/** Small graphs the runtime needs besides the model itself. */
+import { GraphBuilder, type ElemType } from './builder';
 
 /** A one-node graph (y = x + x) used to find out cheaply whether an execution provider starts at all. */
 export function probeGraph(): Uint8Array {
   const g = new GraphBuilder('probe');
   const x = g.input('x', 'float32', [1]);
   g.output(g.op('Add', [x, x]), 'y', 'float32', [1]);
+  return g.toBytes();
+}
+
+/**
+ * Identity copies in.{i} → out.{i}. Run on the GPU with host outputs, it reads device tensors back:
+ * onnxruntime-node's Tensor.getData() on a 'gpu-buffer' tensor is not reliable (it aborted the process on
+ * the GPU machine, see ../shared/gpu/README.md), a session output on the host is.
+ */
+export function readbackGraph(tensors: { type: ElemType; dims: number[] }[]): Uint8Array {
+  const g = new GraphBuilder('readback');
+  tensors.forEach((t, i) => g.output(g.input(`in.${i}`, t.type, t.dims), `out.${i}`, t.type, t.dims));
   return g.toBytes();
 }

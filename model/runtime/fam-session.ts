@@ -8,7 +8,7 @@
  */
 import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
-import type { LoadedModel } from '../loader';
+import { eosTokenIds, headDim, type FamConfig } from '../loader';
 import type { StateSnapshot } from '../state';
 import {
   IO,
@@ -19,9 +19,9 @@ import {
   buildInitGraph,
   type FamDims,
 } from '../onnx/fam-graphs';
-import { fromHalf, toHalf } from '../onnx/half';
+import { float16BitsToFloat32 as fromHalf, float32ToFloat16Bits as toHalf } from '../loader/half';
 import { ropeTables } from './rope';
-import { probeGraph } from '../onnx/probe';
+import { probeGraph, readbackGraph } from '../onnx/utility-graphs';
 import { sampleToken, seededRandom } from './sampling';
 import type { DeviceChoice, DeviceInfo, GenerateOptions, GenerateResult, IngestProgress } from './types';
 
@@ -69,14 +69,22 @@ export interface SessionOptions {
 
 type Feeds = Record<string, ort.Tensor>;
 
-function dimsOf(model: LoadedModel): FamDims {
+/** What the runtime needs of a model: its config, its weights and its identity (a LoadedModel is one). */
+export interface ModelWeights {
+  dir: string;
+  config: FamConfig;
+  modelId: string;
+  tensors: ReadonlyMap<string, { toFloat32(): Float32Array }>;
+}
+
+function dimsOf(model: ModelWeights): FamDims {
   const c = model.config;
   return {
     layers: c.num_hidden_layers,
     hidden: c.hidden_size,
     heads: c.num_attention_heads,
     kvHeads: c.num_key_value_heads,
-    headDim: c.head_dim ?? c.hidden_size / c.num_attention_heads,
+    headDim: headDim(c),
     ffn: c.intermediate_size,
     vocab: c.vocab_size,
     famLength: c.fam_length,
@@ -91,10 +99,11 @@ export class FamSession {
   readonly dims: FamDims;
   private readonly weights: PreparedWeights;
   private famKvSession?: ort.InferenceSession;
+  private readback?: { key: string; session: ort.InferenceSession };
   private readonly dtype: 'float32' | 'float16';
 
   private constructor(
-    readonly model: LoadedModel,
+    readonly model: ModelWeights,
     readonly device: DeviceInfo,
     private readonly sessionOptions: ort.InferenceSession.SessionOptions,
     weights: PreparedWeights,
@@ -107,19 +116,24 @@ export class FamSession {
   }
 
   /** Builds the graphs and opens sessions on the chosen device: 'auto' tries WebGPU, then CPU. */
-  static async create(model: LoadedModel, opts: SessionOptions): Promise<FamSession> {
+  static async create(model: ModelWeights, opts: SessionOptions): Promise<FamSession> {
     const dims = dimsOf(model);
     const source = { get: (name: string) => FamSession.tensor(model, name) };
     const attempts: DeviceChoice[] = opts.device === 'auto' ? ['webgpu', 'cpu'] : [opts.device];
     let fallbackReason: string | undefined;
     for (const provider of attempts) {
-      const sessionOptions = FamSession.optionsFor(provider, dims, opts.threads);
+      const sessionOptions = FamSession.optionsFor(provider, opts.threads);
       try {
         // A one-node probe first, so a missing GPU costs milliseconds, not a full graph build.
         if (provider === 'webgpu') await (await ort.InferenceSession.create(probeGraph(), sessionOptions)).release();
         const weights = new PreparedWeights(dims, source, provider === 'webgpu' ? 'float16' : 'float32');
-        const block = await ort.InferenceSession.create(buildBlockGraph(weights), sessionOptions);
-        const decode = await ort.InferenceSession.create(buildDecodeGraph(weights), sessionOptions);
+        const layers = Array.from({ length: dims.layers }, (_, l) => l);
+        const stateOut = layers.flatMap((l) => [
+          ...(dims.famLength > 0 ? [IO.newFam(l)] : []),
+          ...(dims.memSegments > 0 ? [IO.newMemK(l), IO.newMemV(l)] : []),
+        ]);
+        const block = await FamSession.open(buildBlockGraph(weights), sessionOptions, stateOut);
+        const decode = await FamSession.open(buildDecodeGraph(weights), sessionOptions, layers.flatMap((l) => [IO.newPastK(l), IO.newPastV(l)]));
         const adapter = provider === 'cpu'
           ? `${os.cpus()[0]?.model.trim() ?? 'cpu'} (${os.arch()}), ${sessionOptions.intraOpNumThreads} threads`
           : `WebGPU (Dawn) via onnxruntime-node ${ort.env.versions.node ?? ''}`.trim();
@@ -139,13 +153,13 @@ export class FamSession {
     throw new Error('unreachable: no device attempted');
   }
 
-  private static tensor(model: LoadedModel, name: string): Float32Array {
+  private static tensor(model: ModelWeights, name: string): Float32Array {
     const t = model.tensors.get(name);
     if (!t) throw new Error(`model ${model.dir}: tensor ${name} is missing`);
     return t.toFloat32();
   }
 
-  private static optionsFor(provider: DeviceChoice, dims: FamDims, threads?: number): ort.InferenceSession.SessionOptions {
+  private static optionsFor(provider: DeviceChoice, threads?: number): ort.InferenceSession.SessionOptions {
     if (provider === 'cpu') {
       return {
         executionProviders: ['cpu'],
@@ -156,14 +170,23 @@ export class FamSession {
         interOpNumThreads: 1,
       };
     }
-    // State tensors stay on the GPU between steps; logits come back to the host for sampling.
-    const location: Record<string, ort.Tensor.DataLocation> = { [IO.logits]: 'cpu' };
-    for (let l = 0; l < dims.layers; l++) {
-      for (const name of [IO.newFam(l), IO.newMemK(l), IO.newMemV(l), IO.newPastK(l), IO.newPastV(l), IO.pastK(l), IO.pastV(l)]) {
-        location[name] = 'gpu-buffer';
-      }
-    }
-    return { executionProviders: ['webgpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3, preferredOutputLocation: location };
+    return { executionProviders: ['webgpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3 };
+  }
+
+  /**
+   * Opens a session for a graph. On WebGPU the named outputs (state tensors) stay on the GPU, to be fed
+   * back as inputs of the next step; every other output (logits) comes back to the host.
+   */
+  private static open(bytes: Uint8Array, base: ort.InferenceSession.SessionOptions, keepOnDevice: string[]): Promise<ort.InferenceSession> {
+    const onGpu = base.executionProviders?.includes('webgpu');
+    const options = onGpu && keepOnDevice.length > 0
+      ? { ...base, preferredOutputLocation: Object.fromEntries(keepOnDevice.map((n) => [n, 'gpu-buffer' as const])) }
+      : base;
+    return ort.InferenceSession.create(bytes, options);
+  }
+
+  private perLayer(...names: ((l: number) => string)[]): string[] {
+    return Array.from({ length: this.dims.layers }, (_, l) => names.map((n) => n(l))).flat();
   }
 
   // ---- states ------------------------------------------------------------------------------------------
@@ -174,7 +197,7 @@ export class FamSession {
     let fam: ort.Tensor[] = [];
     if (F > 0) {
       const { cos, sin } = ropeTables(Array.from({ length: F }, (_, i) => i), d, this.model.config.rope_theta);
-      const init = await ort.InferenceSession.create(buildInitGraph(this.weights, cos, sin), this.sessionOptions);
+      const init = await FamSession.open(buildInitGraph(this.weights, cos, sin), this.sessionOptions, this.perLayer(IO.fam));
       try {
         const out = await init.run({});
         fam = Array.from({ length: L }, (_, l) => out[IO.fam(l)]!);
@@ -282,8 +305,7 @@ export class FamSession {
   async generate(state: FamState, prompt: ArrayLike<number>, opts: GenerateOptions): Promise<GenerateResult> {
     const B = this.dims.blockSize;
     const stop = new Set(opts.stopTokens ?? []);
-    const eos = this.model.config.eos_token_id;
-    if (typeof eos === 'number') stop.add(eos);
+    for (const id of eosTokenIds(this.model.config)) stop.add(id);
     const random = seededRandom(opts.seed ?? 0);
     const check = () => {
       if (opts.signal?.aborted) throw new AbortError();
@@ -326,12 +348,28 @@ export class FamSession {
     }
   }
 
+  /**
+   * The next-token logits after appending `tokens` to the state (which is not changed). Used by evaluation
+   * (scoring answers) and by the parity tests; generation uses the same path.
+   */
+  async nextTokenLogits(state: FamState, tokens: ArrayLike<number>): Promise<Float32Array> {
+    const { state: cur, logits } = await this.fold(state, tokens, true);
+    const partial = new PartialBlock(this);
+    try {
+      return logits ?? (await partial.start(cur, cur.pending));
+    } finally {
+      partial.dispose();
+      cur.buffers.release();
+    }
+  }
+
   // ---- snapshots -----------------------------------------------------------------------------------------
 
   /** A host copy of the state (for files and copies between processes). */
   async snapshot(state: FamState, meta: Record<string, unknown> = {}): Promise<StateSnapshot> {
     const { layers, famLength, hidden, blockSize, memSegments } = this.dims;
-    const read = async (tensors: ort.Tensor[]) => Promise.all(tensors.map((t) => this.hostData(t)));
+    const { fam, memK, memV } = state.buffers;
+    const host = await this.toHost([...fam, ...memK, ...memV]);
     return {
       modelId: this.model.modelId,
       dtype: this.dtype,
@@ -343,9 +381,9 @@ export class FamSession {
       blockSize,
       blocks: state.blocks,
       pending: state.pending.slice(),
-      fam: await read(state.buffers.fam),
-      memK: await read(state.buffers.memK),
-      memV: await read(state.buffers.memV),
+      fam: host.slice(0, fam.length),
+      memK: host.slice(fam.length, fam.length + memK.length),
+      memV: host.slice(fam.length + memK.length),
       meta,
     };
   }
@@ -381,6 +419,7 @@ export class FamSession {
     await this.blockSession.release();
     await this.decodeSession.release();
     await this.famKvSession?.release();
+    await this.readback?.session.release();
   }
 
   // ---- helpers shared with PartialBlock --------------------------------------------------------------------
@@ -393,7 +432,7 @@ export class FamSession {
   async famKv(state: FamState): Promise<ort.Tensor[][]> {
     const { layers: L, famLength: F, blockSize: B } = this.dims;
     if (F === 0) return [Array.from({ length: L }, () => this.zeros([0, this.kvDim])), Array.from({ length: L }, () => this.zeros([0, this.kvDim]))];
-    this.famKvSession ??= await ort.InferenceSession.create(buildFamKvGraph(this.weights), this.sessionOptions);
+    this.famKvSession ??= await FamSession.open(buildFamKvGraph(this.weights), this.sessionOptions, this.perLayer(IO.pastK, IO.pastV));
     const p0 = state.blocks * B;
     const feeds: Feeds = this.ropeFeeds(Array.from({ length: F }, (_, i) => p0 + B - F + i));
     for (let l = 0; l < L; l++) feeds[IO.fam(l)] = state.buffers.fam[l]!;
@@ -462,10 +501,18 @@ export class FamSession {
     return this.floatTensor(new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
   }
 
-  /** Host data of a tensor; a GPU tensor is read back through onnxruntime's own download. */
-  private async hostData(t: ort.Tensor): Promise<Float32Array | Uint16Array> {
-    const data = t.location === 'cpu' ? t.data : await t.getData();
-    return (t.type === 'float16' ? (data as Uint16Array) : (data as Float32Array)).slice();
+  /** Host copies of tensors; device tensors are read back in one run of a copy graph. */
+  private async toHost(tensors: ort.Tensor[]): Promise<(Float32Array | Uint16Array)[]> {
+    const copy = (data: ort.Tensor['data']) => (data instanceof Uint16Array ? data.slice() : (data as Float32Array).slice());
+    if (tensors.every((t) => t.location === 'cpu')) return tensors.map((t) => copy(t.data));
+    const shapes = tensors.map((t) => ({ type: t.type as 'float32' | 'float16', dims: [...t.dims] }));
+    const key = JSON.stringify(shapes);
+    if (this.readback?.key !== key) {
+      await this.readback?.session.release();
+      this.readback = { key, session: await FamSession.open(readbackGraph(shapes), this.sessionOptions, []) };
+    }
+    const out = await this.readback.session.run(Object.fromEntries(tensors.map((t, i) => [`in.${i}`, t])));
+    return tensors.map((_, i) => copy(out[`out.${i}`]!.data));
   }
 }
 

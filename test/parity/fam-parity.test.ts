@@ -1,0 +1,161 @@
+/**
+ * Engine parity: the TypeScript engine on CPU against golden fixtures made by model/train/make_fixtures.py
+ * with the PyTorch reference (model/train/fam.py) and with Hugging Face transformers' LlamaForCausalLM.
+ * Tolerances live in tolerances.json.
+ */
+import { strict as assert } from 'node:assert';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadModelDir, readSafetensors, type LoadedModel, type SafetensorsSet } from '../../model/loader';
+import { decodeState, encodeState } from '../../model/state';
+import { FamSession, type FamState } from '../../model/runtime/fam-session';
+import { assertClose, TOLERANCES } from './compare';
+
+const FIXTURES = path.join(__dirname, '..', 'fixtures');
+
+function fixture(dir: string): { model: Promise<LoadedModel>; expected: SafetensorsSet } {
+  return { model: loadModelDir(path.join(FIXTURES, dir)), expected: readSafetensors(path.join(FIXTURES, dir, 'expected.safetensors')) };
+}
+
+function tensor(set: SafetensorsSet, name: string): Float32Array {
+  const t = set.tensors.get(name);
+  if (!t) throw new Error(`fixture tensor ${name} is missing`);
+  return t.toFloat32();
+}
+
+function ids(set: SafetensorsSet, name: string): number[] {
+  return Array.from(tensor(set, name), (x) => Math.round(x));
+}
+
+/** Rows [from, to) of a row-major [rows, cols] matrix. */
+function rows(a: Float32Array, cols: number, from: number, to: number): Float32Array {
+  return a.subarray(from * cols, to * cols);
+}
+
+describe('FAM engine (CPU) against the PyTorch reference: tiny model, F=4, B=16, m=2, GQA', () => {
+  const { model: modelPromise, expected } = fixture('tiny');
+  let model: LoadedModel;
+  let session: FamSession;
+  const tol = TOLERANCES.cpuVsReference;
+
+  before(async () => {
+    model = await modelPromise;
+    session = await FamSession.create(model, { device: 'cpu', threads: 1 });
+  });
+  after(async () => session.dispose());
+
+  it('FAM initialisation gives each layer the reference fam[l]', async () => {
+    const snap = await session.snapshot(await session.initialState());
+    for (let l = 0; l < model.config.num_hidden_layers; l++) {
+      assertClose(`fam_init.${l}`, snap.fam[l] as Float32Array, tensor(expected, `fam_init.${l}`), tol);
+    }
+  });
+
+  it('every block: logits of every row, FAM and memory ring match after each of 5 blocks', async () => {
+    const B = model.config.block_size;
+    const V = model.config.vocab_size;
+    const input = ids(expected, 'input_ids');
+    let state = await session.initialState();
+    for (let b = 0; b < 5; b++) {
+      const block = input.slice(b * B, (b + 1) * B);
+      const logits = tensor(expected, `block${b}.logits`);
+      for (let t = 0; t < B; t++) {
+        // Rows 0..B-2 come from the decode graph over a partial block, row B-1 from the block step itself.
+        const got = await session.nextTokenLogits(state, block.slice(0, t + 1));
+        assertClose(`block${b}.logits[${t}]`, got, rows(logits, V, t, t + 1), tol);
+      }
+      state = await session.ingest(state, block);
+      const snap = await session.snapshot(state);
+      for (let l = 0; l < model.config.num_hidden_layers; l++) {
+        assertClose(`block${b}.fam.${l}`, snap.fam[l] as Float32Array, tensor(expected, `block${b}.fam.${l}`), tol);
+        assertClose(`block${b}.mem_k.${l}`, snap.memK[l] as Float32Array, tensor(expected, `block${b}.mem_k.${l}`), tol);
+        assertClose(`block${b}.mem_v.${l}`, snap.memV[l] as Float32Array, tensor(expected, `block${b}.mem_v.${l}`), tol);
+      }
+    }
+  });
+
+  it('a partial sixth block: the tail tokens\' logits match', async () => {
+    const B = model.config.block_size;
+    const V = model.config.vocab_size;
+    const input = ids(expected, 'input_ids');
+    const state = await session.ingest(await session.initialState(), input.slice(0, 5 * B));
+    const tail = input.slice(5 * B);
+    const want = tensor(expected, 'tail.logits');
+    for (let t = 0; t < tail.length; t++) {
+      assertClose(`tail.logits[${t}]`, await session.nextTokenLogits(state, tail.slice(0, t + 1)), rows(want, V, t, t + 1), tol);
+    }
+  });
+
+  it('ingesting in one call or token by token gives the same state, bit for bit', async () => {
+    const input = ids(expected, 'input_ids');
+    const whole = await session.ingest(await session.initialState(), input);
+    let pieces: FamState = await session.initialState();
+    for (const chunk of [input.slice(0, 3), input.slice(3, 20), input.slice(20, 21), input.slice(21)]) pieces = await session.ingest(pieces, chunk);
+    const a = await session.snapshot(whole);
+    const b = await session.snapshot(pieces);
+    assert.equal(b.blocks, a.blocks);
+    assert.deepEqual(Array.from(b.pending), Array.from(a.pending));
+    assert.deepEqual(b.fam, a.fam);
+    assert.deepEqual(b.memK, a.memK);
+    assert.deepEqual(b.memV, a.memV);
+  });
+
+  it('save → load → continue gives the same logits as continuing directly', async () => {
+    const input = ids(expected, 'input_ids');
+    const state = await session.ingest(await session.initialState(), input.slice(0, 40));
+    const restored = await session.restore(decodeState(encodeState(await session.snapshot(state))));
+    const rest = input.slice(40);
+    const direct = await session.nextTokenLogits(state, rest);
+    const viaFile = await session.nextTokenLogits(restored, rest);
+    assert.deepEqual(viaFile, direct);
+    const g1 = await session.generate(state, rest, { maxNewTokens: 40 });
+    const g2 = await session.generate(restored, rest, { maxNewTokens: 40 });
+    assert.deepEqual(g2.tokens, g1.tokens);
+  });
+
+  it('a question never changes the state it was asked of', async () => {
+    const input = ids(expected, 'input_ids');
+    const state = await session.ingest(await session.initialState(), input.slice(0, 37));
+    const before = await session.snapshot(state);
+    await session.generate(state, input.slice(37, 60), { maxNewTokens: 30 });
+    assert.deepEqual(await session.snapshot(state), before);
+  });
+
+  it('generation across a block boundary equals re-reading the generated tokens', async () => {
+    const input = ids(expected, 'input_ids');
+    const state = await session.ingest(await session.initialState(), input.slice(0, 30));
+    const g = await session.generate(state, input.slice(30, 33), { maxNewTokens: 24, stopTokens: [] });
+    // Greedy decoding: every generated token must be the argmax of the logits after the tokens before it.
+    const context = input.slice(30, 33);
+    for (const token of g.tokens) {
+      const logits = await session.nextTokenLogits(state, context);
+      assert.equal(token, logits.indexOf(Math.max(...logits)));
+      context.push(token);
+    }
+  });
+
+  it('EXPECTED FAILURE - a state from another model is refused', async () => {
+    const snap = await session.snapshot(await session.initialState());
+    await assert.rejects(session.restore({ ...snap, modelId: 'f'.repeat(64) }), /another|not the loaded model/);
+  });
+});
+
+describe('FAM engine (CPU) with fam_length 0, one block: equals Hugging Face LlamaForCausalLM', () => {
+  const { model: modelPromise, expected } = fixture('tiny-llama');
+
+  it('logits of every position match transformers', async () => {
+    const model = await modelPromise;
+    const session = await FamSession.create(model, { device: 'cpu', threads: 1 });
+    try {
+      const input = ids(expected, 'input_ids');
+      const want = tensor(expected, 'hf.logits');
+      const V = model.config.vocab_size;
+      const state = await session.initialState();
+      for (let t = 0; t < input.length; t++) {
+        assertClose(`hf.logits[${t}]`, await session.nextTokenLogits(state, input.slice(0, t + 1)), rows(want, V, t, t + 1), TOLERANCES.cpuVsTransformers);
+      }
+    } finally {
+      await session.dispose();
+    }
+  });
+});
