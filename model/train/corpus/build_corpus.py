@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.metadata as md
-import io
 import json
 import sys
 import sysconfig
@@ -117,21 +116,23 @@ def content_hash(text: str) -> str:
 
 def npm_packages(archive: Path):
     """Yield (name, meta, [(path, raw bytes)]) for each package in the npm archive."""
+    by_dir, manifest = {}, None
     with tarfile.open(archive, "r:xz") as tar:
-        members = [m for m in tar.getmembers() if m.isfile()]
-        manifest = json.load(tar.extractfile("npm/manifest.json"))
-        by_dir = {}
-        for m in members:
-            parts = m.name.split("/", 2)
-            if len(parts) == 3:
-                by_dir.setdefault(parts[1], []).append((parts[2], m))
-        for e in manifest:
-            if e.get("skipped"):
-                yield e["name"], {"source": "npm", "skipped": e["skipped"], "license": e.get("license", "")}, []
+        for m in tar:  # in archive order: xz cannot seek backwards cheaply
+            if not m.isfile():
                 continue
-            key = f"{e['name'].replace('/', '__')}@{e['version']}"
-            files = [(p, tar.extractfile(m).read()) for p, m in sorted(by_dir.get(key, []), key=lambda t: t[0])]
-            yield e["name"], {"source": "npm", "version": e["version"], "license": e["license"]}, files
+            parts = m.name.split("/", 2)
+            if m.name == "npm/manifest.json":
+                manifest = json.load(tar.extractfile(m))
+            elif len(parts) == 3:
+                by_dir.setdefault(parts[1], []).append((parts[2], tar.extractfile(m).read()))
+    for e in manifest:
+        if e.get("skipped"):
+            yield e["name"], {"source": "npm", "skipped": e["skipped"], "license": e.get("license", "")}, []
+            continue
+        key = f"{e['name'].replace('/', '__')}@{e['version']}"
+        yield e["name"], {"source": "npm", "version": e["version"], "license": e["license"]}, \
+            sorted(by_dir.get(key, []))
 
 
 def stdlib_packages():

@@ -1,0 +1,224 @@
+"""Training data: one endless token stream per batch row, packed from plain LM documents and task samples.
+
+Each row r is a stream of documents; document i of row r is a pure function of (seed, r, i) and the corpus, so a
+row's position is just (document index, offset) and a run resumes exactly from a checkpoint. A training step
+takes the next T+1 tokens of every row (inputs T, targets shifted by one) and the next step continues where this
+one stopped, so with Random State Passing the FAM carried between steps belongs to the same stream.
+
+Documents (the mix is ours; model/train/README.md gives the numbers):
+- LM: a run of consecutive files of one package (package chosen in proportion to its tokens), streamed as
+  `<|file|>path\\n text`, then `<|endoftext|>`; the loss is on every token.
+- Tasks (tasks.py): PassKey, Where, What, Summarize over a window of consecutive files; loss on the answer only.
+
+Random State Passing (fam.md, §3.1): at each step the whole batch either continues from the previous step's
+final state (p = 0.8) or starts from the learned initial FAM. `starts_fresh(seed, step)` decides, here and in
+train.py alike. When a step starts fresh, a task sample that began before it can no longer see its beginning, so
+its answer is not scored (ours).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+
+import prompt
+import tasks
+from tasks import LOSS_LM, LOSS_TASK, Sample
+
+
+@dataclass
+class MixConfig:
+    task_prob: float = 0.3  # share of documents that are task samples
+    passkey: float = 0.35  # shares among task samples
+    where: float = 0.25
+    what: float = 0.2
+    summarize: float = 0.2
+    lm_tokens: tuple = (1024, 65536)  # LM document length, log-uniform
+    task_tokens: tuple = (256, 24576)  # task workspace length, log-uniform
+    passkey_tokens: tuple = (128, 32768)  # PassKey prompt length, log-uniform
+    carry_prob: float = 0.8  # Random State Passing
+
+
+def starts_fresh(seed: int, step: int, carry_prob: float) -> bool:
+    """True when step starts from the learned initial FAM rather than the previous step's final state."""
+    return step == 0 or np.random.default_rng([seed, step, 7]).random() >= carry_prob
+
+
+class Corpus:
+    """One split: file token slices (from tokenizer.py) and file texts (from build_corpus.py)."""
+
+    def __init__(self, data_dir: str, corpus_dir: str, split: str):
+        self.tokens = np.load(Path(data_dir) / f"{split}.tokens.npy", mmap_mode="r")
+        self.files = np.load(Path(data_dir) / f"{split}.files.npy")  # [n, 3] package, start, count
+        self.names, self.texts = [], []
+        with open(Path(corpus_dir) / f"{split}.jsonl") as f:
+            for line in f:
+                pkg = json.loads(line)
+                self.names.append(pkg["package"])
+                self.texts.extend((p, t) for p, t in pkg["files"])
+        assert len(self.texts) == len(self.files), f"{len(self.texts)} texts but {len(self.files)} encoded files"
+        pk = self.files[:, 0]
+        self.pkg_first = np.searchsorted(pk, np.arange(len(self.names)))  # files of package p: [first[p], first[p+1])
+        self.pkg_end = np.searchsorted(pk, np.arange(len(self.names)), side="right")
+        counts = np.bincount(pk, weights=self.files[:, 2], minlength=len(self.names))
+        self.pkg_weights = counts / counts.sum()
+
+    def window(self, rng: np.random.Generator, target_tokens: int, package: Optional[int] = None):
+        """A run of consecutive files of one package, about target_tokens long: (first file, end file)."""
+        p = int(rng.choice(len(self.names), p=self.pkg_weights)) if package is None else package
+        a, e = int(self.pkg_first[p]), int(self.pkg_end[p])
+        # start anywhere that leaves target_tokens of the package ahead, if the package is that long
+        total = np.cumsum(self.files[a:e, 2][::-1])[::-1]  # tokens from each file to the package end
+        latest = a + max(0, int(np.searchsorted(-total, -target_tokens, side="right")) - 1)
+        first = int(rng.integers(a, latest + 1))
+        end, n = first, 0
+        while end < e and (n == 0 or n + self.files[end, 2] <= target_tokens):
+            n += int(self.files[end, 2])
+            end += 1
+        return first, end
+
+    def ids(self, first: int, end: int) -> np.ndarray:
+        s = int(self.files[first, 1])
+        t = int(self.files[end - 1, 1] + self.files[end - 1, 2])
+        return np.asarray(self.tokens[s:t], np.int32)
+
+    def file(self, i: int) -> tasks.File:
+        s, n = int(self.files[i, 1]), int(self.files[i, 2])
+        path, text = self.texts[i]
+        return tasks.File(path, text, np.asarray(self.tokens[s:s + n], np.int32))
+
+
+def log_uniform(rng: np.random.Generator, lo: int, hi: int) -> int:
+    return int(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
+class DocMaker:
+    """Document i of row r, a pure function of (seed, r, i)."""
+
+    def __init__(self, corpus: Corpus, tok, seed: int, mix: MixConfig):
+        self.corpus, self.tok, self.seed, self.mix = corpus, tok, seed, mix
+        self.passkey = tasks.PassKey(tok)
+
+    def lm(self, rng) -> Sample:
+        first, end = self.corpus.window(rng, log_uniform(rng, *self.mix.lm_tokens))
+        ids = np.concatenate([self.corpus.ids(first, end), np.asarray([prompt.EOT], np.int32)])
+        return Sample(ids, np.full(len(ids), LOSS_LM, np.uint8))
+
+    def task(self, rng) -> Optional[Sample]:
+        m = self.mix
+        kind = rng.choice(4, p=np.array([m.passkey, m.where, m.what, m.summarize]) /
+                          (m.passkey + m.where + m.what + m.summarize))
+        if kind == 0:
+            n = log_uniform(rng, *m.passkey_tokens)
+            depth = float(rng.random())
+            key = tasks.random_key(rng)
+            if rng.random() < 0.5:
+                return self.passkey.build(key, self.passkey.n_filler_for(n), depth)
+            first, end = self.corpus.window(rng, n)
+            return self.passkey.build(key, 0, depth, filler_ids=self.corpus.ids(first, end)[:n])
+        first, end = self.corpus.window(rng, log_uniform(rng, *m.task_tokens))
+        window = [self.corpus.file(i) for i in range(first, end)]
+        build = (tasks.where_sample, tasks.what_sample, tasks.summarize_sample)[kind - 1]
+        return build(self.tok, rng, window)
+
+    def __call__(self, row: int, index: int) -> Sample:
+        rng = np.random.default_rng([self.seed, row, index])
+        if rng.random() < self.mix.task_prob:
+            sample = self.task(rng)
+            if sample is not None:
+                return sample
+        return self.lm(rng)
+
+
+class RowStream:
+    """The token stream of one batch row. State: (doc, offset, cut) of the token the next chunk starts at."""
+
+    def __init__(self, make: DocMaker, row: int, state: Optional[dict] = None):
+        self.make, self.row = make, row
+        state = state or {"doc": 0, "offset": 0, "cut": False}
+        self.docs = deque([[state["doc"], make(row, state["doc"]), state["cut"]]])  # [index, sample, cut]
+        self.offset = state["offset"]
+
+    def state(self) -> dict:
+        return {"doc": int(self.docs[0][0]), "offset": int(self.offset), "cut": bool(self.docs[0][2])}
+
+    def next_chunk(self, T: int, fresh: bool):
+        """T+1 tokens and their loss kinds; advances by T. fresh: this step starts from the initial FAM."""
+        if fresh and self.offset > 0:
+            self.docs[0][2] = True  # the head document's beginning is not visible to this step
+        ids, mask, need, i, off = [], [], T + 1, 0, self.offset
+        while need > 0:
+            if i == len(self.docs):
+                nxt = self.docs[-1][0] + 1
+                self.docs.append([nxt, self.make(self.row, nxt), False])
+            _, s, cut = self.docs[i]
+            take = min(need, len(s.ids) - off)
+            ids.append(s.ids[off:off + take])
+            m = s.mask[off:off + take]
+            mask.append(np.where(m == LOSS_TASK, 0, m).astype(np.uint8) if cut else m)
+            need -= take
+            off = 0
+            i += 1
+        # advance by T: the last token of this chunk is the first input of the next
+        self.offset += T
+        while self.offset >= len(self.docs[0][1].ids):
+            self.offset -= len(self.docs[0][1].ids)
+            self.docs.popleft()
+            if not self.docs:
+                raise AssertionError("stream advanced past generated documents")
+        return np.concatenate(ids), np.concatenate(mask)
+
+
+def _worker(make: DocMaker, rows: List[int], states: List[Optional[dict]], step: int, T: int, carry_prob: float,
+            queue):
+    streams = [RowStream(make, r, s) for r, s in zip(rows, states)]
+    while True:
+        fresh = starts_fresh(make.seed, step, carry_prob)
+        out = []
+        for r, st in zip(rows, streams):
+            ids, mask = st.next_chunk(T, fresh)
+            out.append((r, ids, mask, st.state()))
+        queue.put((step, out))
+        step += 1
+
+
+class Loader:
+    """Batches of b rows x (T+1) tokens, made ahead by worker processes (rows split among them)."""
+
+    def __init__(self, make: DocMaker, batch: int, T: int, step: int, states: Optional[List[dict]],
+                 workers: int = 8):
+        ctx = mp.get_context("fork")
+        self.batch, self.workers = batch, min(workers, batch)
+        self.queues, self.procs = [], []
+        states = states or [None] * batch
+        for w in range(self.workers):
+            rows = list(range(w, batch, self.workers))
+            q = ctx.Queue(maxsize=6)
+            p = ctx.Process(target=_worker, args=(make, rows, [states[r] for r in rows], step, T,
+                                                  make.mix.carry_prob, q), daemon=True)
+            p.start()
+            self.queues.append(q)
+            self.procs.append(p)
+
+    def next(self):
+        """(step, ids int64 [b, T+1], mask uint8 [b, T+1], row states after this batch)."""
+        ids, mask, states, step = [None] * self.batch, [None] * self.batch, [None] * self.batch, None
+        for q in self.queues:
+            s, out = q.get()
+            assert step is None or s == step, f"workers out of step: {s} vs {step}"
+            step = s
+            for r, i, m, st in out:
+                ids[r], mask[r], states[r] = i, m, st
+        return step, np.stack(ids).astype(np.int64), np.stack(mask), states
+
+    def close(self):
+        for p in self.procs:
+            p.terminate()
+            p.join()
