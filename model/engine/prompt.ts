@@ -5,11 +5,15 @@
  *   <|file|>src/app.ts\n<file text>\n         one chunk per file, in the walker's order
  *   <|question|>Where is `x` defined?<|answer|>   then the model writes the answer and <|endoftext|>
  */
+import type { FamSpecialTokens, FamTokenizer } from '../loader';
 
-/** What the layout needs from a tokenizer: plain encoding (no special tokens added) and the four special ids. */
-export interface PromptTokenizer {
-  encode(text: string): number[];
-  readonly specialIds: { readonly endoftext: number; readonly file: number; readonly question: number; readonly answer: number };
+/** The four special ids; a tokenizer without them (a plain Llama one) cannot lay out a workspace. */
+function specials(tokenizer: FamTokenizer): FamSpecialTokens {
+  if (!tokenizer.specials) {
+    throw new Error(`${tokenizer.source}: the tokenizer has no Famulus special tokens (<|file|>, <|question|>, ` +
+      '<|answer|>, <|endoftext|>), so it cannot read a workspace or answer questions (docs/prompt-format.md)');
+  }
+  return tokenizer.specials;
 }
 
 /** The text after `<|file|>`: the path, a newline, then the file's text ending with exactly one newline. */
@@ -20,18 +24,19 @@ export function fileChunkText(path: string, text: string): string {
 }
 
 /** `<|file|>` + encode(path + '\n' + text + '\n'). `path` is workspace-relative with forward slashes. */
-export function fileChunkTokens(tokenizer: PromptTokenizer, path: string, text: string): number[] {
-  return [tokenizer.specialIds.file, ...tokenizer.encode(fileChunkText(path, text))];
+export function fileChunkTokens(tokenizer: FamTokenizer, path: string, text: string): number[] {
+  return [specials(tokenizer).file, ...tokenizer.encode(fileChunkText(path, text))];
 }
 
 /** `<|question|>` + encode(question) + `<|answer|>`: the prompt after which the model writes its answer. */
-export function questionTokens(tokenizer: PromptTokenizer, question: string): number[] {
-  return [tokenizer.specialIds.question, ...tokenizer.encode(question), tokenizer.specialIds.answer];
+export function questionTokens(tokenizer: FamTokenizer, question: string): number[] {
+  const { question: q, answer: a } = specials(tokenizer);
+  return [q, ...tokenizer.encode(question), a];
 }
 
 /** Tokens that end an answer. */
-export function answerStopTokens(tokenizer: PromptTokenizer): number[] {
-  return [tokenizer.specialIds.endoftext];
+export function answerStopTokens(tokenizer: FamTokenizer): number[] {
+  return [specials(tokenizer).endoftext];
 }
 
 /** The questions of the training task mix (model/train/tasks.py), worded exactly as trained. */

@@ -140,7 +140,8 @@ export interface IngestResult {
   /** tokensIngested over the seconds spent tokenising and reading them. */
   tokensPerSecond: number;
   cancelled: boolean;
-  state: StateSummary;
+  /** The engine's workspace state after the request (null when cancelled while walking, with none held before). */
+  state: StateSummary | null;
 }
 
 export interface AskRequest {
@@ -160,7 +161,7 @@ export interface TextDelta {
 
 export interface AnswerResult {
   answer: string;
-  /** Tokens generated (the stop token included when one ended the answer). */
+  /** Tokens generated (a stop token that ended the answer is not counted). */
   tokens: number;
   /** Tokens streamed into the copied state before generating (the question; for a summary, the file too). */
   promptTokens: number;
