@@ -73,6 +73,8 @@ interface Report {
   stateFile: string | null;
   model: { dir: string; modelId: string };
   device: DeviceInfo;
+  /** The answer of ask, the summary of summarize (the last one of the demo); null for other commands. */
+  answer: string | null;
   /** Tokens held in the state (everything read, not only by this run). */
   tokensIngested: number;
   /** Bytes of the working memory, whatever was read. */
@@ -348,6 +350,7 @@ class Cli {
       stateFile,
       model: { dir: m.model.dir, modelId: m.model.modelId },
       device: m.device,
+      answer: null,
       tokensIngested: 0,
       stateBytes: null,
       stateFileBytes: null,
@@ -368,7 +371,10 @@ class Cli {
     report.stateBytes = status.state?.stateBytes ?? null;
     if (report.ingest && report.ingest.tokensIngested > 0) report.tokensPerSecond.ingest = report.ingest.tokensPerSecond;
     const lastAnswer = report.answers[report.answers.length - 1];
-    if (lastAnswer) report.tokensPerSecond.answer = lastAnswer.tokensPerSecond;
+    if (lastAnswer) {
+      report.answer = lastAnswer.answer;
+      report.tokensPerSecond.answer = lastAnswer.tokensPerSecond;
+    }
     this.timings.totalSeconds = secondsSince(this.started);
     if (this.flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   }

@@ -165,7 +165,8 @@ export class NdjsonMessenger implements Messenger {
   }
 
   send(message: unknown): void {
-    if (this.listeners.closed || this.output.writableEnded || this.output.destroyed) throw new Error('messenger is closed');
+    // The input may have ended while the output is still open (a half-closed pipe): replies can still go out.
+    if (this.output.writableEnded || this.output.destroyed) throw new Error('messenger is closed');
     const json = JSON.stringify(message);
     if (json === undefined) throw new TypeError(`cannot send ${typeof message}: not a JSON value`);
     this.output.write(`${json}\n`);

@@ -1,0 +1,238 @@
+/**
+ * The shipped processes end to end: dist/engine.js spoken to over stdio, and dist/cli.js run as a user
+ * would, on a copy of samples/demo-workspace with the tiny test model on the CPU.
+ */
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { EngineClient } from '../../model/engine/client';
+import { EngineError } from '../../model/engine/protocol';
+
+const REPO = path.resolve(__dirname, '../..');
+const CLI = path.join(REPO, 'dist/cli.js');
+const ENGINE = path.join(REPO, 'dist/engine.js');
+const TINY = path.join(REPO, 'test/fixtures/tiny');
+const SAMPLE = path.join(REPO, 'samples/demo-workspace');
+
+before(() => {
+  execFileSync(process.execPath, ['esbuild.config.mjs'], { cwd: REPO, stdio: 'inherit' });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function famulus(args: string[], env: NodeJS.ProcessEnv = {}): Run {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: REPO, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs famulus with --json and returns the parsed report. */
+function famulusJson(args: string[]): Record<string, any> {
+  const r = famulus([...args, '--json', '--device', 'cpu', '--model', TINY]);
+  assert.equal(r.code, 0, `famulus ${args.join(' ')} failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, any>;
+}
+
+async function listFiles(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+    const rel = prefix + e.name;
+    if (e.isDirectory()) out.push(...(await listFiles(path.join(dir, e.name), `${rel}/`)));
+    else out.push(rel);
+  }
+  return out.sort();
+}
+
+describe('engine process over stdio', () => {
+  it('writes only reply envelopes on stdout, one per line, whatever it receives', async () => {
+    const child = spawn(process.execPath, [ENGINE], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let replies = 0;
+    const fourReplies = new Promise<void>((resolve) =>
+      child.stdout.setEncoding('utf8').on('data', (t: string) => {
+        stdout += t;
+        replies += t.split('\n').length - 1;
+        if (replies === 4) resolve();
+      }),
+    );
+    child.stdin.write('{"messageType":"engine/status","messageId":"a","data":{}}\n');
+    child.stdin.write('garbage\n{"messageType":"engine/ask",');
+    child.stdin.write('"messageId":"b","data":{}}\n');
+    child.stdin.write('{"messageType":"engine/loadModel","messageId":"c","data":{"modelDir":"/nonexistent"}}\n');
+    await fourReplies;
+    // The end of stdin cancels what is still pending, answers it, and ends the process.
+    child.stdin.end('{"messageType":"engine/loadModel","messageId":"d","data":{"modelDir":"/nonexistent"}}');
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(code, 0);
+    const lines = stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { messageId: string; data: { status: string; content: { code?: string } } });
+    assert.deepEqual(
+      lines.map((l) => [l.messageId, l.data.status, l.data.content.code ?? 'ok']).sort(),
+      [
+        ['', 'error', 'invalid-message'],
+        ['a', 'success', 'ok'],
+        ['b', 'error', 'invalid-request'],
+        ['c', 'error', 'model-error'],
+        ['d', 'error', 'cancelled'],
+      ],
+    );
+  });
+
+  it('EXPECTED FAILURE - a killed engine fails every pending request with its signal and last log lines', async () => {
+    const client = EngineClient.spawn({ enginePath: ENGINE });
+    await client.request('engine/loadModel', { modelDir: TINY, device: 'cpu' });
+    const ws = await fs.mkdtemp(path.join(os.tmpdir(), 'famulus-crash-'));
+    await fs.writeFile(path.join(ws, 'a.ts'), 'export const a = 1;\n');
+    await client.stream('workspace/ingest', { root: ws }).result;
+    const answer = client.stream('engine/ask', { question: 'q', options: { maxNewTokens: 1_000_000 } });
+    for await (const _ of answer) {
+      client.child.kill('SIGKILL');
+      break;
+    }
+    const err = await answer.result.then(
+      () => assert.fail('the answer should fail'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof EngineError);
+    assert.equal(err.code, 'engine-crashed');
+    assert.match(err.message, /the engine process was killed by SIGKILL; its last output:\n.*ready/s);
+    await assert.rejects(client.request('engine/status', {}), { code: 'engine-crashed' });
+    await fs.rm(ws, { recursive: true, force: true });
+  });
+});
+
+describe('famulus CLI', () => {
+  let ws: string;
+  before(async () => {
+    ws = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'famulus-cli-')), 'demo');
+    await fs.cp(SAMPLE, ws, { recursive: true });
+  });
+  after(() => fs.rm(path.dirname(ws), { recursive: true, force: true }));
+
+  it('ingest --json: reads the workspace, saves the state under .famulus/, adds nothing else', async () => {
+    const filesBefore = await listFiles(ws);
+    const r = famulusJson(['ingest', ws]);
+    assert.equal(r.command, 'ingest');
+    assert.equal(r.root, ws);
+    assert.equal(r.stateFile, path.join(ws, '.famulus/state.fams'));
+    assert.equal(r.device.provider, 'cpu');
+    assert.equal(r.model.dir, TINY);
+    assert.equal(r.ingest.filesIngested, filesBefore.length);
+    assert.ok(r.tokensIngested > 5000, `${r.tokensIngested} tokens`);
+    assert.equal(r.tokensIngested, r.ingest.tokensIngested);
+    assert.ok(r.tokensPerSecond.ingest > 0);
+    assert.equal(r.stateBytes, r.state.stateBytes);
+    assert.equal(r.stateFileBytes, (await fs.stat(r.stateFile)).size);
+    assert.ok(r.timings.ingestSeconds > 0 && r.timings.totalSeconds >= r.timings.ingestSeconds);
+    assert.deepEqual(await listFiles(ws), [...filesBefore, '.famulus/state.fams'].sort());
+  });
+
+  it('ask --json: answers from the saved state without reading the files again', () => {
+    const r = famulusJson(['ask', ws, 'Where is `retryWithBackoff` defined?', '--max-tokens', '7']);
+    assert.equal(r.ingest.filesIngested, 0);
+    assert.equal(r.ingest.filesReused, 12);
+    assert.ok(r.timings.stateLoadSeconds >= 0);
+    const a = r.answers[0];
+    assert.equal(r.answer, a.answer);
+    assert.equal(a.question, 'Where is `retryWithBackoff` defined?');
+    assert.equal(typeof a.answer, 'string');
+    assert.ok(a.tokens <= 7);
+    assert.ok(r.tokensPerSecond.answer === a.tokensPerSecond);
+  });
+
+  it('ask in text mode streams the answer to stdout and the statistics to stderr', () => {
+    const r = famulus(['ask', ws, 'What does `loadConfig` do?', '--max-tokens', '5', '--device', 'cpu', '--model', TINY]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.endsWith('\n'));
+    assert.match(r.stderr, /\(\d+ tokens, (max-tokens|stop-token); first token after [\d.]+ s, [\d.]+ tok\/s/);
+    assert.match(r.stderr, /device: cpu/);
+  });
+
+  it('a changed file makes ask read the workspace again and save the new state', async () => {
+    await fs.appendFile(path.join(ws, 'src/config.ts'), '// changed\n');
+    const r = famulusJson(['ask', ws, 'q?', '--max-tokens', '2']);
+    assert.equal(r.ingest.filesReused, 0);
+    assert.equal(r.ingest.filesIngested, 12);
+    assert.ok(r.timings.saveSeconds > 0);
+  });
+
+  it('summarize --json: finds the workspace with the saved state above the file', () => {
+    const r = famulusJson(['summarize', path.join(ws, 'src/queue.ts'), '--max-tokens', '4']);
+    assert.equal(r.root, ws);
+    assert.equal(r.ingest.filesReused, 12);
+    assert.equal(r.answers[0].path, 'src/queue.ts');
+    assert.equal(r.answers[0].question, 'Summarize src/queue.ts');
+  });
+
+  it('status --json: the saved state of the folder', () => {
+    const r = famulusJson(['status', ws]);
+    assert.equal(r.state.root, ws);
+    assert.equal(r.state.files, 12);
+    assert.equal(r.tokensIngested, r.state.tokens);
+  });
+
+  it('EXPECTED FAILURE - a damaged state file is reported and the workspace is read again', async () => {
+    const stateFile = path.join(ws, '.famulus/state.fams');
+    const bytes = await fs.readFile(stateFile);
+    bytes[bytes.length - 100] = bytes[bytes.length - 100]! ^ 0xff;
+    await fs.writeFile(stateFile, bytes);
+    const r = famulusJson(['ask', ws, 'q?', '--max-tokens', '2']);
+    assert.ok(r.notes.some((n: string) => /the saved state cannot be used/.test(n)), r.notes.join('\n'));
+    assert.equal(r.ingest.filesIngested, 12);
+    assert.equal(famulusJson(['status', ws]).state.files, 12, 'the state was saved again, whole');
+  });
+
+  it('BAD CALL - wrong arguments exit 1 with a clear message', () => {
+    const cases: Array<[string[], RegExp, NodeJS.ProcessEnv?]> = [
+      [['ask', ws], /ask takes <dir> "<question>", got 1 argument/],
+      [['ingest', '/nonexistent/folder'], /no such folder: \/nonexistent\/folder/],
+      [['summarize', path.join(ws, 'nope.ts')], /no such file: .*nope\.ts/],
+      [['frobnicate'], /unknown command "frobnicate"/],
+      [['ingest', ws, '--device', 'gpu'], /--device must be auto, cpu or webgpu, got "gpu"/],
+      [['ingest', ws], /FAMULUS_DEVICE must be auto, cpu or webgpu, got "tpu"/, { FAMULUS_DEVICE: 'tpu' }],
+      [['ask', ws, 'q', '--top-p', '1.5'], /--top-p must be a number in \(0, 1\], got "1\.5"/],
+      [['ask', ws, 'q', '--max-tokens', 'many'], /--max-tokens must be a whole number/],
+      [['status', '--nope'], /Unknown option '--nope'/],
+    ];
+    for (const [args, message, env] of cases) {
+      const r = famulus(args, env);
+      assert.equal(r.code, 1, `famulus ${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.equal(r.stdout, '');
+    }
+  });
+
+  it('EXPECTED FAILURE - a model folder without a model exits 1 naming it', () => {
+    const r = famulus(['status', ws, '--model', ws, '--device', 'cpu']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /no config\.json/);
+  });
+
+  it('--help prints the usage and exits 0', () => {
+    const r = famulus(['--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /famulus ask <dir> "<question>"/);
+  });
+});
+
+describe('npm start', () => {
+  it('the demo (no arguments) runs end to end, says which model it used, and exits 0', async () => {
+    const sampleBefore = await listFiles(SAMPLE);
+    const r = famulus([]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Famulus demo: reading samples\/demo-workspace/);
+    assert.match(r.stdout, /model: {2}.+ \(id [0-9a-f]{12};/);
+    assert.match(r.stdout, /read 12 files, [\d,]+ tokens in [\d.]+ s \([\d,]+ tok\/s\)/);
+    assert.match(r.stdout, /Q: Where is `retryWithBackoff` defined\?\nA: /);
+    assert.match(r.stdout, /Q: What does `summarize_runs` do\?\nA: /);
+    assert.match(r.stdout, /Summary of src\/queue\.ts:/);
+    assert.match(r.stdout, /\ndevice (cpu|webgpu) \(.+\); [\d,]+ tokens read at [\d,]+ tok\/s; answers at [\d.]+ tok\/s; working memory [\d.]+ KB/);
+    assert.match(r.stdout, /timings: model load [\d.]+ s, ingest [\d.]+ s/);
+    assert.deepEqual(await listFiles(SAMPLE), sampleBefore, 'the demo adds nothing to the sample');
+  });
+});
