@@ -1,0 +1,11 @@
+/**
+ * Model files: config.json, safetensors weights and tokenizer.json, read and checked (see model-dir.ts for the
+ * directory layout).
+ */
+export * from './config';
+export * from './errors';
+export * from './half';
+export * from './model-dir';
+export * from './safetensors';
+export * from './tokenizer';
+export * from './weights';

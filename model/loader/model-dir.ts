@@ -1,0 +1,139 @@
+/**
+ * A model is a directory:
+ *   config.json                                    FamConfig (./config.ts)
+ *   model.safetensors | model.safetensors.index.json + shards   weights (./safetensors.ts, checked by ./weights.ts)
+ *   tokenizer.json [+ tokenizer_config.json]       Hugging Face tokenizer (./tokenizer.ts)
+ * loadModelDir reads and checks all of it and names the model by a hash of its bytes.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { FamConfig, parseFamConfig } from './config';
+import { ModelFileError } from './errors';
+import { WeightTensor, readCheckpointDir } from './safetensors';
+import { FamTokenizer } from './tokenizer';
+import { checkWeightTable } from './weights';
+
+export interface LoadedModel {
+  /** The directory, resolved to an absolute path. */
+  dir: string;
+  config: FamConfig;
+  /** Checked against the config's tensor table; views into the files' buffers. */
+  tensors: Map<string, WeightTensor>;
+  tokenizer: FamTokenizer;
+  /** What the model is, as bytes: see modelIdOf. A saved state is only valid for the same id. */
+  modelId: string;
+  /** Things the loader ignored or assumed, worth a line in a log (e.g. a rotary inv_freq buffer it skipped). */
+  notes: string[];
+}
+
+/**
+ * sha256 (hex) over the files that define the model, in this order: config.json, every weight file sorted by
+ * file name, tokenizer.json. Each part enters the hash as `<file name>\n<byte length>\n<bytes>`, so bytes cannot
+ * move from one file to the next without changing the id.
+ */
+export function modelIdOf(parts: { name: string; bytes: Uint8Array }[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) {
+    h.update(`${p.name}\n${p.bytes.byteLength}\n`);
+    h.update(p.bytes);
+  }
+  return h.digest('hex');
+}
+
+/**
+ * Loads and checks a model directory. Every problem is a ModelFileError naming the file and what was seen.
+ * The files are read synchronously (one read each); the promise lets callers stay unchanged if that moves off
+ * the event loop.
+ */
+export async function loadModelDir(dir: string): Promise<LoadedModel> {
+  const abs = path.resolve(dir);
+  if (!fs.existsSync(abs)) throw new ModelFileError(abs, `model directory ${abs} does not exist`);
+  if (!fs.statSync(abs).isDirectory()) throw new ModelFileError(abs, `${abs} is not a directory (expected a model directory)`);
+
+  const configPath = path.join(abs, 'config.json');
+  const configBytes = readRequired(configPath, 'config.json');
+  const config = parseFamConfig(parseJson(configBytes, configPath), configPath);
+
+  const tokenizerPath = path.join(abs, 'tokenizer.json');
+  const tokenizerBytes = readRequired(tokenizerPath, 'tokenizer.json');
+  const tokenizerConfigPath = path.join(abs, 'tokenizer_config.json');
+  const tokenizerConfig = fs.existsSync(tokenizerConfigPath)
+    ? parseJson(fs.readFileSync(tokenizerConfigPath), tokenizerConfigPath)
+    : undefined;
+  const tokenizer = FamTokenizer.fromJSON(parseJson(tokenizerBytes, tokenizerPath), tokenizerConfig, {
+    source: tokenizerPath,
+    requireSpecials: config.fam_length > 0,
+  });
+  if (tokenizer.vocabSize > config.vocab_size) {
+    throw new ModelFileError(
+      tokenizerPath,
+      `${tokenizerPath}: the tokenizer has ids up to ${tokenizer.vocabSize - 1} but config.json's vocab_size is ` +
+        `${config.vocab_size}: this tokenizer belongs to another model`,
+    );
+  }
+
+  const weights = readCheckpointDir(abs);
+  const notes = checkWeightTable(config, weights.tensors, weights.files.length === 1 ? weights.files[0]!.path : abs);
+
+  const weightParts = weights.files
+    .map((f) => ({ name: path.basename(f.path), bytes: f.bytes }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const modelId = modelIdOf([
+    { name: 'config.json', bytes: configBytes },
+    ...weightParts,
+    { name: 'tokenizer.json', bytes: tokenizerBytes },
+  ]);
+  return { dir: abs, config, tensors: weights.tensors, tokenizer, modelId, notes };
+}
+
+/**
+ * The model the product ships: `model/weights/default/` under the package root, or the tiny test model
+ * (`test/fixtures/tiny/`) while the default one has not been trained yet. Says which one through `log`.
+ * The package root is the nearest directory above this file's with Famulus's package.json, so this works from
+ * the sources (tsx) and from the bundle (dist/*.js) alike.
+ */
+export function defaultModelDir(log: (line: string) => void = (line) => console.error(line)): string {
+  const root = packageRoot(__dirname);
+  const trained = path.join(root, 'model', 'weights', 'default');
+  if (fs.existsSync(path.join(trained, 'config.json'))) {
+    log(`model: default model ${trained}`);
+    return trained;
+  }
+  const tiny = path.join(root, 'test', 'fixtures', 'tiny');
+  log(`model: ${trained} has no model yet; using the tiny test model ${tiny}`);
+  return tiny;
+}
+
+/** The nearest directory at or above `from` holding a package.json named "famulus". */
+export function packageRoot(from: string): string {
+  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
+    const pkg = path.join(dir, 'package.json');
+    if (fs.existsSync(pkg)) {
+      try {
+        if ((JSON.parse(fs.readFileSync(pkg, 'utf8')) as { name?: unknown }).name === 'famulus') return dir;
+      } catch {
+        // An unreadable package.json is not ours; keep walking up.
+      }
+    }
+    if (path.dirname(dir) === dir) {
+      throw new Error(`no package.json named "famulus" in ${from} or any directory above it`);
+    }
+  }
+}
+
+function readRequired(file: string, what: string): Uint8Array {
+  if (!fs.existsSync(file)) {
+    throw new ModelFileError(file, `${path.dirname(file)}: no ${what} (a model directory needs config.json, ` +
+      `model.safetensors or a shard index, and tokenizer.json)`);
+  }
+  return fs.readFileSync(file);
+}
+
+function parseJson(bytes: Uint8Array, file: string): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new ModelFileError(file, `${file}: not valid JSON: ${(e as Error).message}`);
+  }
+}
