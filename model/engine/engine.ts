@@ -271,7 +271,8 @@ export class Engine {
 
     // From here the workspace is this folder: the reused state, or an empty one, then one checkpoint per file.
     if (reused === 0) this.setWorkspace({ root, lastUpdate: new Date().toISOString(), files: [], state: await session.initialState() });
-    const files = this.workspace!.files.slice();
+    // One list grows with the state: each checkpoint's workspace holds exactly the files its state has read.
+    const files = this.workspace!.files;
     let bytesDone = walk.files.slice(0, reused).reduce((n, f) => n + f.size, 0);
     let tokensDone = 0;
     let cancelled = false;
@@ -306,7 +307,7 @@ export class Engine {
         files.push({ path: file.path, sha256: file.sha256, bytes: file.size, tokens: tokens.length });
         tokensDone += tokens.length;
         bytesDone += file.size;
-        this.setWorkspace({ root, lastUpdate: new Date().toISOString(), files: files.slice(), state });
+        this.setWorkspace({ root, lastUpdate: new Date().toISOString(), files, state });
         const now = performance.now();
         if (now - lastProgress >= PROGRESS_INTERVAL_MS || i === walk.files.length - 1) {
           lastProgress = now;

@@ -17,6 +17,10 @@ for (const method of ['log', 'info', 'warn', 'debug'] as const) {
   console[method] = (...args: unknown[]) => log(format(...args));
 }
 
+// Started by a client, the engine stops when its stdin ends. A Ctrl-C in the client's terminal reaches the
+// whole process group; the client turns it into engine/cancel, so the engine must not die of it first.
+if (!process.stdin.isTTY) process.on('SIGINT', () => log('SIGINT ignored: the client stops the engine by closing stdin'));
+
 const engine = new Engine({ log });
 const messenger = new NdjsonMessenger(process.stdin, process.stdout);
 serveEngine(messenger, engine.handlers, log);

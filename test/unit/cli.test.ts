@@ -187,6 +187,39 @@ describe('famulus CLI', () => {
     assert.equal(famulusJson(['status', ws]).state.files, 12, 'the state was saved again, whole');
   });
 
+  it('Ctrl-C during ingest stops at a block boundary, saves the files completed, and the next run continues', async () => {
+    const big = await fs.mkdtemp(path.join(os.tmpdir(), 'famulus-sigint-'));
+    try {
+      for (let f = 0; f < 30; f++) {
+        const lines = Array.from({ length: 400 }, (_, i) => `export const v${f}_${i} = ${(f * 7919 + i) % 997}; // ${f}:${i}`);
+        await fs.writeFile(path.join(big, `m${String(f).padStart(2, '0')}.ts`), `${lines.join('\n')}\n`);
+      }
+      // Its own process group, so that the signal reaches the CLI and its engine, as Ctrl-C in a terminal does.
+      const child = spawn(process.execPath, [CLI, 'ingest', big, '--device', 'cpu', '--model', TINY], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (t: string) => {
+        if (!stderr.includes('walked') && (stderr + t).includes('walked')) setTimeout(() => process.kill(-child.pid!, 'SIGINT'), 300);
+        stderr += t;
+      });
+      const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
+      assert.equal(code, 130, stderr);
+      const stopped = /stopped after (\d+) files; their state is saved in (.+), run again to continue/.exec(stderr);
+      assert.ok(stopped, stderr);
+      const done = Number(stopped[1]);
+      assert.ok(done < 30, `${done} files read before the interrupt`);
+      assert.equal(stopped[2], path.join(big, '.famulus/state.fams'));
+
+      const status = famulusJson(['status', big]);
+      assert.equal(status.state.files, done);
+      const resumed = famulusJson(['ingest', big]);
+      assert.equal(resumed.ingest.filesReused, done);
+      assert.equal(resumed.ingest.filesIngested, 30 - done);
+      assert.equal(resumed.state.files, 30);
+    } finally {
+      await fs.rm(big, { recursive: true, force: true });
+    }
+  });
+
   it('BAD CALL - wrong arguments exit 1 with a clear message', () => {
     const cases: Array<[string[], RegExp, NodeJS.ProcessEnv?]> = [
       [['ask', ws], /ask takes <dir> "<question>", got 1 argument/],
