@@ -317,11 +317,25 @@ describe('engine: with the tiny model', () => {
     assert.match(err.message, /model/);
     assert.deepEqual((await client.request('engine/status', {})).state, before.state);
 
+    const newer = Buffer.from(await fs.readFile(foreign));
+    newer.writeUInt32LE(99, 4); // the format version field
+    await fs.writeFile(path.join(small, 'newer.fams'), newer);
+    const version = await rejection(client.request('state/load', { path: path.join(small, 'newer.fams') }), 'state-mismatch');
+    assert.match(version.message, /version 0x00000063/);
+
     await fs.writeFile(path.join(small, 'garbage.fams'), 'not a state file at all, just text');
     await rejection(client.request('state/load', { path: path.join(small, 'garbage.fams') }), 'state-corrupt');
     await rejection(client.request('state/load', { path: path.join(small, 'missing.fams') }), 'not-found');
     await fs.rm(other, { recursive: true, force: true });
     await fs.rm(small, { recursive: true, force: true });
+  });
+
+  it('EXPECTED FAILURE - a request whose signal is already aborted is not sent, and fails with cancelled', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await rejection(client.request('state/save', { path: path.join(root, 'aborted.fams') }, { signal: controller.signal }), 'cancelled');
+    await rejection(client.stream('engine/ask', { question: 'q' }, { signal: controller.signal }).result, 'cancelled');
+    await assert.rejects(fs.stat(path.join(root, 'aborted.fams')), { code: 'ENOENT' });
   });
 
   it('BAD CALL - ingest of a missing folder is not-found and keeps the held state', async () => {
