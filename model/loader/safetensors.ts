@@ -21,10 +21,16 @@ import {
   float32ToFloat16Bits,
 } from './half';
 
-/** Element types this engine reads. Checkpoints in other types (F64, integer buffers) are refused by name. */
-export type SafetensorsDType = 'F32' | 'F16' | 'BF16';
+/**
+ * Element types this reader takes: the float types model weights come in, and the integer types of token ids
+ * in test fixtures (the weight table check refuses integer weights). Other types are refused by name.
+ */
+export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64';
 
-const ITEM_SIZE: Record<SafetensorsDType, number> = { F32: 4, F16: 2, BF16: 2 };
+const ITEM_SIZE: Record<SafetensorsDType, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8 };
+const isDType = (v: unknown): v is SafetensorsDType => typeof v === 'string' && Object.hasOwn(ITEM_SIZE, v);
+/** The types model weights may have. */
+export const FLOAT_DTYPES: readonly SafetensorsDType[] = ['F32', 'F16', 'BF16'];
 /** The Rust reference implementation refuses larger headers; so do we (a corrupt length would ask for GBs). */
 const MAX_HEADER_BYTES = 100_000_000;
 const INDEX_FILE = 'model.safetensors.index.json';
@@ -42,17 +48,22 @@ export class WeightTensor {
     return this.shape.reduce((a, b) => a * b, 1);
   }
 
-  /** Values as fp32. For F32 data at a 4-byte aligned offset this is a view of the file buffer: do not write to it. */
+  /**
+   * Values as fp32 (integers convert exactly up to 2^24). For F32 data at a 4-byte aligned offset this is a view
+   * of the file buffer: do not write to it.
+   */
   toFloat32(): Float32Array {
     switch (this.dtype) {
       case 'F32':
-        return this.bytes.byteOffset % 4 === 0
-          ? new Float32Array(this.bytes.buffer, this.bytes.byteOffset, this.size)
-          : new Float32Array(this.bytes.slice().buffer);
+        return new Float32Array(...this.aligned(4));
       case 'F16':
         return float16BitsToFloat32(this.u16());
       case 'BF16':
         return bfloat16BitsToFloat32(this.u16());
+      case 'I32':
+        return Float32Array.from(new Int32Array(...this.aligned(4)));
+      case 'I64':
+        return Float32Array.from(new BigInt64Array(...this.aligned(8)), Number);
     }
   }
 
@@ -61,18 +72,21 @@ export class WeightTensor {
     switch (this.dtype) {
       case 'F16':
         return this.u16();
-      case 'F32':
+      default:
+        // bf16 -> fp32 is exact, so a BF16 value is rounded once.
         return float32ToFloat16Bits(this.toFloat32());
-      case 'BF16':
-        // bf16 -> fp32 is exact, so this rounds once.
-        return float32ToFloat16Bits(bfloat16BitsToFloat32(this.u16()));
     }
   }
 
   private u16(): Uint16Array {
-    return this.bytes.byteOffset % 2 === 0
-      ? new Uint16Array(this.bytes.buffer, this.bytes.byteOffset, this.size)
-      : new Uint16Array(this.bytes.slice().buffer);
+    return new Uint16Array(...this.aligned(2));
+  }
+
+  /** (buffer, offset, length) of the data for a typed array of `align`-byte elements: in place, or a copy if misaligned. */
+  private aligned(align: number): [ArrayBuffer, number, number] {
+    // new Uint8Array(view) copies; Buffer#slice would not.
+    const b = this.bytes.byteOffset % align === 0 ? this.bytes : new Uint8Array(this.bytes);
+    return [b.buffer as ArrayBuffer, b.byteOffset, this.size];
   }
 }
 
@@ -143,8 +157,8 @@ export function parseSafetensors(
     }
     if (typeof entry !== 'object' || entry === null) throw bad(`entry "${name}" is not an object`);
     const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
-    if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') {
-      throw bad(`tensor "${name}" has dtype ${JSON.stringify(dtype)}; Famulus reads F32, F16 and BF16`);
+    if (!isDType(dtype)) {
+      throw bad(`tensor "${name}" has dtype ${JSON.stringify(dtype)}; Famulus reads ${Object.keys(ITEM_SIZE).join(', ')}`);
     }
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw bad(`tensor "${name}" has shape ${JSON.stringify(shape)}, not a list of non-negative integers`);
@@ -263,12 +277,24 @@ function readFileOrFail(file: string): Uint8Array {
   }
 }
 
-/** Data for writeSafetensors: fp32 values (converted to `dtype`) or ready-made fp16/bf16 bits. */
+/**
+ * Data for writeSafetensors: fp32 values (written as F32, or converted to F16/BF16), ready-made fp16/bf16 bits
+ * (Uint16Array), or integers (Int32Array for I32, BigInt64Array for I64).
+ */
 export interface TensorToWrite {
   dtype: SafetensorsDType;
   shape: readonly number[];
-  data: Float32Array | Uint16Array;
+  data: Float32Array | Uint16Array | Int32Array | BigInt64Array;
 }
+
+/** The typed array each dtype may be written from. */
+const WRITABLE: Record<SafetensorsDType, string[]> = {
+  F32: ['Float32Array'],
+  F16: ['Float32Array', 'Uint16Array'],
+  BF16: ['Float32Array', 'Uint16Array'],
+  I32: ['Int32Array'],
+  I64: ['BigInt64Array'],
+};
 
 /**
  * Writes a .safetensors file, tensors in the given order, header padded with spaces to 8-byte alignment as the
@@ -288,8 +314,11 @@ export function writeSafetensors(
     if (t.data.length !== n) {
       throw new RangeError(`writeSafetensors: "${name}" shape [${t.shape.join(', ')}] needs ${n} values, got ${t.data.length}`);
     }
-    if (t.data instanceof Uint16Array && t.dtype === 'F32') {
-      throw new TypeError(`writeSafetensors: "${name}" is F32 but its data are 16-bit; pass a Float32Array`);
+    if (!WRITABLE[t.dtype].includes(t.data.constructor.name)) {
+      throw new TypeError(
+        `writeSafetensors: "${name}" is ${t.dtype} but its data are a ${t.data.constructor.name}; pass a ` +
+          WRITABLE[t.dtype].join(' or '),
+      );
     }
     const nbytes = n * ITEM_SIZE[t.dtype];
     header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + nbytes] };
@@ -314,9 +343,8 @@ export function writeSafetensors(
   }
 }
 
-function encodeTensorData(t: TensorToWrite): Float32Array | Uint16Array {
-  if (t.data instanceof Uint16Array) return t.data;
-  if (t.dtype === 'F16') return float32ToFloat16Bits(t.data);
-  if (t.dtype === 'BF16') return float32ToBfloat16Bits(t.data);
+function encodeTensorData(t: TensorToWrite): TensorToWrite['data'] {
+  if (t.data instanceof Float32Array && t.dtype === 'F16') return float32ToFloat16Bits(t.data);
+  if (t.data instanceof Float32Array && t.dtype === 'BF16') return float32ToBfloat16Bits(t.data);
   return t.data;
 }

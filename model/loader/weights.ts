@@ -7,7 +7,7 @@
  */
 import { FamConfig, headDim } from './config';
 import { ModelFileError } from './errors';
-import type { WeightTensor } from './safetensors';
+import { FLOAT_DTYPES, type WeightTensor } from './safetensors';
 
 /** Name -> expected shape, in a stable order (embedding, layers 0..L-1, final norm, lm_head, FAM). */
 export function expectedTensorTable(cfg: FamConfig): Map<string, number[]> {
@@ -48,17 +48,19 @@ const IGNORABLE: { pattern: RegExp; why: string }[] = [
 
 /**
  * Compares `tensors` with expectedTensorTable(cfg). Throws one ModelFileError (naming `source`) that lists every
- * missing, unexpected and mis-shaped tensor; returns notes about tensors that were ignored.
+ * missing, unexpected, mis-shaped and non-float tensor; returns notes about tensors that were ignored.
  */
 export function checkWeightTable(cfg: FamConfig, tensors: ReadonlyMap<string, WeightTensor>, source: string): string[] {
   const expected = expectedTensorTable(cfg);
   const missing: string[] = [];
   const misShaped: string[] = [];
+  const wrongType: string[] = [];
   const unexpected: string[] = [];
   const notes: string[] = [];
   for (const [name, shape] of expected) {
     const t = tensors.get(name);
     if (!t) missing.push(`${name} [${shape.join(', ')}]`);
+    else if (!FLOAT_DTYPES.includes(t.dtype)) wrongType.push(`${name}: ${t.dtype}, weights must be ${FLOAT_DTYPES.join(', ')}`);
     else if (t.shape.length !== shape.length || t.shape.some((v, i) => v !== shape[i])) {
       misShaped.push(`${name}: file has [${t.shape.join(', ')}], config needs [${shape.join(', ')}]`);
     }
@@ -71,10 +73,11 @@ export function checkWeightTable(cfg: FamConfig, tensors: ReadonlyMap<string, We
       notes.push('ignored lm_head.weight: tie_word_embeddings is true, so lm_head uses model.embed_tokens.weight');
     } else unexpected.push(`${name} [${t.shape.join(', ')}]`);
   }
-  if (missing.length + misShaped.length + unexpected.length > 0) {
+  if (missing.length + misShaped.length + wrongType.length + unexpected.length > 0) {
     const parts: string[] = [];
     if (missing.length) parts.push(`missing (${missing.length}):${listed(missing)}`);
     if (misShaped.length) parts.push(`wrong shape (${misShaped.length}):${listed(misShaped)}`);
+    if (wrongType.length) parts.push(`wrong dtype (${wrongType.length}):${listed(wrongType)}`);
     if (unexpected.length) parts.push(`unexpected (${unexpected.length}):${listed(unexpected)}`);
     throw new ModelFileError(
       source,

@@ -261,10 +261,11 @@ function decode(bytes: Uint8Array, source: string, expectedModelId: string | und
     );
   }
 
-  // Views of `bytes` when they may be shared and are aligned for their element type; copies otherwise.
+  // Views of `bytes` when they may be shared and are aligned for their element type; copies otherwise
+  // (new Uint8Array(view) copies; Buffer#slice would not).
   const region = (i: number, align: number): Uint8Array => {
     const r = bytes.subarray(offsets[i]!, offsets[i]! + lengths[i]!);
-    return share && r.byteOffset % align === 0 ? r : r.slice();
+    return share && r.byteOffset % align === 0 ? r : new Uint8Array(r);
   };
   const floats = (i: number): Float32Array | Uint16Array => {
     const r = region(i, header.dtype === 'float32' ? 4 : 2);

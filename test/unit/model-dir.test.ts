@@ -60,7 +60,7 @@ describe('UnitTests - loadModelDir()', () => {
     fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
     const m = await loadModelDir(dir);
     assert.equal(m.tensors.size, all.length);
-    writeSafetensors(path.join(dir, shards[1]!), all.slice(half).map(([n, t]) => [n, { ...t, data: t.data.map((v) => v + 1) }]));
+    writeSafetensors(path.join(dir, shards[1]!), all.slice(half).map(([n, t]) => [n, { ...t, data: (t.data as Float32Array).map((v) => v + 1) }]));
     assert.notEqual((await loadModelDir(dir)).modelId, m.modelId);
   });
 

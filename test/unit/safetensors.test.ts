@@ -78,6 +78,22 @@ describe('UnitTests - safetensors', () => {
     assert.deepEqual(Array.from(set.tensors.get('a')!.toFloat16Bits()), Array.from(a, (v) => toHalfBits(v)));
   });
 
+  it('integer tensors (token ids in fixtures): I32 and I64 read as numbers, also misaligned', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'ids.safetensors');
+    writeSafetensors(file, [
+      ['b', { dtype: 'F16', shape: [1], data: Float32Array.of(1) }], // 2 bytes: what follows is misaligned
+      ['ids64', { dtype: 'I64', shape: [3], data: BigInt64Array.of(0n, 511n, -7n) }],
+      ['ids32', { dtype: 'I32', shape: [2], data: Int32Array.of(16, 1 << 24) }],
+    ]);
+    const set = readSafetensors(file);
+    const t64 = set.tensors.get('ids64')!;
+    assert.notEqual(t64.bytes.byteOffset % 8, 0);
+    assert.deepEqual(Array.from(t64.toFloat32()), [0, 511, -7]);
+    assert.deepEqual(Array.from(set.tensors.get('ids32')!.toFloat32()), [16, 1 << 24]);
+    assert.deepEqual(Array.from(set.tensors.get('ids32')!.toFloat16Bits()), [0x4c00, 0x7c00]);
+  });
+
   it('misaligned F32 data (odd header length) are copied, not viewed', () => {
     const data = new Uint8Array(Float32Array.of(1.5, -2).buffer);
     const header = { x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } };
@@ -165,7 +181,7 @@ describe('UnitTests - safetensors', () => {
     notJson[9] = 0x7b;
     assertBadFile(notJson, /header is not UTF-8 JSON/);
     assertBadFile(rawFile([1], f32x2), /header is not a JSON object/);
-    assertBadFile(rawFile({ x: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } }, f32x2), /tensor "x" has dtype "I64"; Famulus reads F32, F16 and BF16/);
+    assertBadFile(rawFile({ x: { dtype: 'F64', shape: [1], data_offsets: [0, 8] } }, f32x2), /tensor "x" has dtype "F64"; Famulus reads F32, F16, BF16, I32, I64/);
     assertBadFile(rawFile({ x: { dtype: 'F32', shape: [-1], data_offsets: [0, 8] } }, f32x2), /tensor "x" has shape \[-1\]/);
     assertBadFile(rawFile({ x: { dtype: 'F32', shape: [2], data_offsets: [8, 0] } }, f32x2), /data_offsets \[8,0\], not \[begin, end\]/);
     assertBadFile(rawFile({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 12] } }, f32x2), /data_offsets \[0, 12\] run past the data size 8: truncated\?/);
@@ -195,6 +211,7 @@ describe('UnitTests - safetensors', () => {
   it('BAD CALL - writeSafetensors with data that do not fit the shape or dtype', () => {
     const file = path.join(tempDir(), 'w.safetensors');
     assert.throws(() => writeSafetensors(file, [['w', { dtype: 'F32', shape: [3], data: new Float32Array(2) }]]), /shape \[3\] needs 3 values, got 2/);
-    assert.throws(() => writeSafetensors(file, [['w', { dtype: 'F32', shape: [2], data: new Uint16Array(2) }]]), /is F32 but its data are 16-bit/);
+    assert.throws(() => writeSafetensors(file, [['w', { dtype: 'F32', shape: [2], data: new Uint16Array(2) }]]), /"w" is F32 but its data are a Uint16Array; pass a Float32Array/);
+    assert.throws(() => writeSafetensors(file, [['w', { dtype: 'I64', shape: [2], data: new Int32Array(2) }]]), /pass a BigInt64Array/);
   });
 });

@@ -100,6 +100,12 @@ describe('UnitTests - state snapshot and state file', () => {
     assertSameSnapshot(back, snap);
     shifted.fill(0);
     assertSameSnapshot(back, snap);
+    // The same from a Node Buffer (whose slice() would not copy) at an odd offset.
+    const buf = Buffer.alloc(bytes.length + 1);
+    buf.set(bytes, 1);
+    const fromBuffer = decodeState(buf.subarray(1));
+    buf.fill(0);
+    assertSameSnapshot(fromBuffer, snap);
   });
 
   it('copySnapshot shares no memory with the original', () => {

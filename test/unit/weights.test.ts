@@ -58,13 +58,14 @@ describe('UnitTests - checkWeightTable()', () => {
     assert.match(notes[1]!, /ignored lm_head\.weight: tie_word_embeddings is true/);
   });
 
-  it('EXPECTED FAILURE - missing, unexpected and mis-shaped tensors are reported together', () => {
+  it('EXPECTED FAILURE - missing, unexpected, mis-shaped and integer tensors are reported together', () => {
     const cfg = tinyConfig({ tie_word_embeddings: false });
     const tensors = tensorsFor(expectedTensorTable(cfg));
     tensors.delete('lm_head.weight');
     tensors.delete('model.fam_embeddings');
     tensors.set('model.layers.1.mlp.down_proj.weight', new WeightTensor('F32', [24, 16], new Uint8Array(24 * 16 * 4)));
     tensors.set('model.layers.0.self_attn.q_proj.bias', new WeightTensor('F32', [16], new Uint8Array(64)));
+    tensors.set('model.norm.weight', new WeightTensor('I64', [16], new Uint8Array(128)));
     assert.throws(
       () => checkWeightTable(cfg, tensors, '/m/model.safetensors'),
       (e: unknown) => {
@@ -73,6 +74,7 @@ describe('UnitTests - checkWeightTable()', () => {
         assert.match(e.message, /^\/m\/model\.safetensors: the weights do not match config\.json \(L=2, D=16, V=300, F=4, tie_word_embeddings=false\)/);
         assert.match(e.message, /missing \(2\):\n {4}lm_head\.weight \[300, 16\]\n {4}model\.fam_embeddings \[4, 16\]/);
         assert.match(e.message, /wrong shape \(1\):\n {4}model\.layers\.1\.mlp\.down_proj\.weight: file has \[24, 16\], config needs \[16, 24\]/);
+        assert.match(e.message, /wrong dtype \(1\):\n {4}model\.norm\.weight: I64, weights must be F32, F16, BF16/);
         assert.match(e.message, /unexpected \(1\):\n {4}model\.layers\.0\.self_attn\.q_proj\.bias \[16\]/);
         return true;
       },
