@@ -12,6 +12,7 @@ import { defaultModelDir, packageRoot } from './loader/model-dir';
 import { EngineClient, type EngineProcess } from './engine/client';
 import { questions } from './engine/prompt';
 import {
+  DEFAULT_MAX_NEW_TOKENS,
   EngineError,
   type AnswerResult,
   type DeviceChoice,
@@ -36,7 +37,7 @@ Options:
   --state <file>        state file (default: <dir>/.famulus/state.fams)
   --model <dir>         model folder (default: model/weights/default, else the tiny test model)
   --device <d>          auto | cpu | webgpu (default: $FAMULUS_DEVICE, else auto)
-  --max-tokens <n>      longest answer in tokens (default 128)
+  --max-tokens <n>      longest answer in tokens (default ${DEFAULT_MAX_NEW_TOKENS})
   --temperature <t>     0 = greedy (default 0)
   --top-p <p>           nucleus sampling threshold in (0, 1] (default 1)
   --fresh               read the workspace from scratch instead of reusing the saved state
@@ -88,7 +89,7 @@ interface Report {
   notes: string[];
 }
 
-export async function main(argv: string[]): Promise<number> {
+async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -211,7 +212,7 @@ function existingDir(p: string): string {
   return abs;
 }
 
-export function defaultStateFile(root: string): string {
+function defaultStateFile(root: string): string {
   return path.join(root, '.famulus', 'state.fams');
 }
 

@@ -20,6 +20,7 @@ import { readTextFile, walkWorkspace, type WalkResult } from '../workspace/walke
 import type { EngineHandlers, RequestContext } from './dispatch';
 import { answerStopTokens, fileChunkTokens, questionTokens, questions } from './prompt';
 import {
+  DEFAULT_MAX_NEW_TOKENS,
   EngineError,
   PROTOCOL_VERSION,
   v,
@@ -43,8 +44,6 @@ import {
   type TextDelta,
 } from './protocol';
 
-/** Answers stop after this many tokens unless the request says otherwise. */
-export const DEFAULT_MAX_NEW_TOKENS = 128;
 /** Progress chunks are sent at most this often (and after the last file). */
 const PROGRESS_INTERVAL_MS = 100;
 /** The key of the workspace manifest in a state's meta. */

@@ -33,6 +33,9 @@ export interface WalkerOptions {
   followSymlinks?: boolean;
 }
 
+/** Answers stop after this many tokens unless GenerationSettings.maxNewTokens says otherwise. */
+export const DEFAULT_MAX_NEW_TOKENS = 128;
+
 /** Sampling settings; temperature 0 (the default) is greedy decoding. */
 export interface GenerationSettings {
   maxNewTokens?: number;
