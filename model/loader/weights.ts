@@ -71,6 +71,9 @@ export function checkWeightTable(cfg: FamConfig, tensors: ReadonlyMap<string, We
     if (ignorable) notes.push(`ignored ${name}: ${ignorable.why}`);
     else if (name === 'lm_head.weight' && cfg.tie_word_embeddings) {
       notes.push('ignored lm_head.weight: tie_word_embeddings is true, so lm_head uses model.embed_tokens.weight');
+    } else if (name === 'model.fam_embeddings' && cfg.fam_length === 0 && t.size === 0) {
+      // fam.py always has the parameter; with F = 0 it is [0, D] and holds nothing.
+      notes.push('ignored model.fam_embeddings: empty, as fam_length is 0');
     } else unexpected.push(`${name} [${t.shape.join(', ')}]`);
   }
   if (missing.length + misShaped.length + wrongType.length + unexpected.length > 0) {

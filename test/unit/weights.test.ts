@@ -58,6 +58,15 @@ describe('UnitTests - checkWeightTable()', () => {
     assert.match(notes[1]!, /ignored lm_head\.weight: tie_word_embeddings is true/);
   });
 
+  it('with fam_length 0 an empty model.fam_embeddings [0, D] (fam.py always has one) is ignored; a non-empty one is not', () => {
+    const cfg = tinyConfig({ fam_length: 0 });
+    const tensors = tensorsFor(expectedTensorTable(cfg));
+    tensors.set('model.fam_embeddings', new WeightTensor('F32', [0, 16], new Uint8Array(0)));
+    assert.deepEqual(checkWeightTable(cfg, tensors, 'm'), ['ignored model.fam_embeddings: empty, as fam_length is 0']);
+    tensors.set('model.fam_embeddings', new WeightTensor('F32', [4, 16], new Uint8Array(256)));
+    assert.throws(() => checkWeightTable(cfg, tensors, 'm'), /unexpected \(1\):\n {4}model\.fam_embeddings \[4, 16\]/);
+  });
+
   it('EXPECTED FAILURE - missing, unexpected, mis-shaped and integer tensors are reported together', () => {
     const cfg = tinyConfig({ tie_word_embeddings: false });
     const tensors = tensorsFor(expectedTensorTable(cfg));
