@@ -236,7 +236,7 @@ describe('UnitTests - state snapshot and state file', () => {
         memSlots: 0, kvDim: 4, blockSize: 4, blocks: 7, pending: new Int32Array(0), fam: [new Float32Array(4)],
         memK: [new Float32Array(0)], memV: [new Float32Array(0)], meta: {} });`;
     const { spawn } = await import('node:child_process');
-    const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], { stdio: 'ignore' });
+    const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], { stdio: 'ignore', cwd: path.join(__dirname, '..', '..') });
     const signal = await new Promise((resolve) => child.once('exit', (_code, sig) => resolve(sig)));
     assert.equal(signal, 'SIGKILL', 'the writer died at its fsync');
     const left = fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'));
