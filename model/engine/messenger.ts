@@ -23,70 +23,68 @@ export interface Messenger {
   close(): void;
 }
 
-/** Handler lists shared by both transports. */
-class Listeners {
-  private readonly message = new Set<(message: unknown) => void>();
-  private readonly error = new Set<(error: Error) => void>();
-  private readonly close = new Set<() => void>();
-  closed = false;
+/** The handler lists and JSON encoding both transports share; a transport adds send() and close(). */
+abstract class BaseMessenger implements Messenger {
+  private readonly messageHandlers = new Set<(message: unknown) => void>();
+  private readonly errorHandlers = new Set<(error: Error) => void>();
+  private readonly closeHandlers = new Set<() => void>();
+  protected closed = false;
+
+  abstract send(message: unknown): void;
+  abstract close(): void;
 
   onMessage(handler: (message: unknown) => void): () => void {
-    this.message.add(handler);
-    return () => this.message.delete(handler);
+    this.messageHandlers.add(handler);
+    return () => this.messageHandlers.delete(handler);
   }
   onError(handler: (error: Error) => void): () => void {
-    this.error.add(handler);
-    return () => this.error.delete(handler);
+    this.errorHandlers.add(handler);
+    return () => this.errorHandlers.delete(handler);
   }
   onClose(handler: () => void): () => void {
     if (this.closed) {
       queueMicrotask(handler);
       return () => undefined;
     }
-    this.close.add(handler);
-    return () => this.close.delete(handler);
+    this.closeHandlers.add(handler);
+    return () => this.closeHandlers.delete(handler);
   }
-  emitMessage(message: unknown): void {
-    for (const h of [...this.message]) h(message);
+  protected emitMessage(message: unknown): void {
+    for (const h of [...this.messageHandlers]) h(message);
   }
-  emitError(error: Error): void {
-    for (const h of [...this.error]) h(error);
+  protected emitError(error: Error): void {
+    for (const h of [...this.errorHandlers]) h(error);
   }
-  emitClose(): void {
+  protected emitClose(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const h of [...this.close]) h();
-    this.close.clear();
+    for (const h of [...this.closeHandlers]) h();
+    this.closeHandlers.clear();
+  }
+  /** The message as one line of JSON (JSON.stringify escapes every newline inside strings). */
+  protected toJson(message: unknown): string {
+    const json = JSON.stringify(message);
+    if (json === undefined) throw new TypeError(`cannot send ${typeof message}: not a JSON value`);
+    return json;
   }
 }
 
-class InProcessMessenger implements Messenger {
-  readonly listeners = new Listeners();
+class InProcessMessenger extends BaseMessenger {
   peer!: InProcessMessenger;
 
   send(message: unknown): void {
-    if (this.listeners.closed) throw new Error('messenger is closed');
-    const json = JSON.stringify(message);
-    if (json === undefined) throw new TypeError(`cannot send ${typeof message}: not a JSON value`);
+    if (this.closed) throw new Error('messenger is closed');
+    const json = this.toJson(message);
     // Delivered on a later turn, like a pipe: a handler never runs inside the sender's call.
     setImmediate(() => {
-      if (!this.peer.listeners.closed) this.peer.listeners.emitMessage(JSON.parse(json));
+      if (!this.peer.closed) this.peer.emitMessage(JSON.parse(json));
     });
-  }
-  onMessage(handler: (message: unknown) => void): () => void {
-    return this.listeners.onMessage(handler);
-  }
-  onError(handler: (error: Error) => void): () => void {
-    return this.listeners.onError(handler);
-  }
-  onClose(handler: () => void): () => void {
-    return this.listeners.onClose(handler);
   }
   close(): void {
     // After the messages already sent have been delivered.
     setImmediate(() => {
-      this.listeners.emitClose();
-      this.peer.listeners.emitClose();
+      this.emitClose();
+      this.peer.emitClose();
     });
   }
 }
@@ -123,8 +121,7 @@ export class LineSplitter {
 const stripCr = (line: string) => (line.endsWith('\r') ? line.slice(0, -1) : line);
 
 /** Newline-delimited JSON over two streams. */
-export class NdjsonMessenger implements Messenger {
-  private readonly listeners = new Listeners();
+export class NdjsonMessenger extends BaseMessenger {
   private readonly splitter = new LineSplitter();
   private readonly decoder = new StringDecoder('utf8');
 
@@ -132,6 +129,7 @@ export class NdjsonMessenger implements Messenger {
     private readonly input: Readable,
     private readonly output: Writable,
   ) {
+    super();
     input.on('data', (chunk: Buffer | string) => {
       // StringDecoder keeps a multi-byte character split between chunks for the next one.
       this.receive(this.splitter.push(typeof chunk === 'string' ? chunk : this.decoder.write(chunk)));
@@ -139,14 +137,14 @@ export class NdjsonMessenger implements Messenger {
     input.on('end', () => {
       this.receive(this.splitter.push(this.decoder.end()));
       this.receive(this.splitter.end());
-      this.listeners.emitClose();
+      this.emitClose();
     });
-    input.on('close', () => this.listeners.emitClose());
-    input.on('error', (err) => this.listeners.emitError(err));
+    input.on('close', () => this.emitClose());
+    input.on('error', (err) => this.emitError(err));
     // A reader that went away (EPIPE) closes the connection instead of crashing the process.
     output.on('error', (err) => {
-      this.listeners.emitError(err);
-      this.listeners.emitClose();
+      this.emitError(err);
+      this.emitClose();
     });
   }
 
@@ -157,32 +155,21 @@ export class NdjsonMessenger implements Messenger {
         message = JSON.parse(line);
       } catch (err) {
         const preview = line.length > 80 ? `${line.slice(0, 80)}…` : line;
-        this.listeners.emitError(new Error(`not a JSON message (${(err as Error).message}): ${preview}`));
+        this.emitError(new Error(`not a JSON message (${(err as Error).message}): ${preview}`));
         continue;
       }
-      this.listeners.emitMessage(message);
+      this.emitMessage(message);
     }
   }
 
   send(message: unknown): void {
     // The input may have ended while the output is still open (a half-closed pipe): replies can still go out.
     if (this.output.writableEnded || this.output.destroyed) throw new Error('messenger is closed');
-    const json = JSON.stringify(message);
-    if (json === undefined) throw new TypeError(`cannot send ${typeof message}: not a JSON value`);
-    this.output.write(`${json}\n`);
-  }
-  onMessage(handler: (message: unknown) => void): () => void {
-    return this.listeners.onMessage(handler);
-  }
-  onError(handler: (error: Error) => void): () => void {
-    return this.listeners.onError(handler);
-  }
-  onClose(handler: () => void): () => void {
-    return this.listeners.onClose(handler);
+    this.output.write(`${this.toJson(message)}\n`);
   }
   close(): void {
     if (!this.output.writableEnded) this.output.end();
     this.input.pause();
-    this.listeners.emitClose();
+    this.emitClose();
   }
 }

@@ -16,7 +16,7 @@
  * still waiting in the queue, or a unary one, ends with the error code 'cancelled'.
  */
 import type { DeviceChoice, DeviceInfo, StopReason } from '../runtime/types';
-import type { SkipReason, SkippedEntry } from '../workspace/walker';
+import type { SkipReason, SkippedEntry, WalkOptions } from '../workspace/walker';
 
 /** Bumped whenever a message or a field changes meaning. Reported by `engine/status`. */
 export const PROTOCOL_VERSION = 1;
@@ -24,14 +24,7 @@ export const PROTOCOL_VERSION = 1;
 // ---------------------------------------------------------------------------------------------- payloads
 
 /** The walker's options that can cross the process boundary (see model/workspace/walker.ts). */
-export interface WalkerOptions {
-  excludes?: string[];
-  includes?: string[];
-  useDefaultExcludes?: boolean;
-  gitignore?: boolean;
-  maxFileBytes?: number;
-  followSymlinks?: boolean;
-}
+export type WalkerOptions = Omit<WalkOptions, 'signal'>;
 
 /** Answers stop after this many tokens unless GenerationSettings.maxNewTokens says otherwise. */
 export const DEFAULT_MAX_NEW_TOKENS = 128;
