@@ -115,7 +115,11 @@ export class FamTokenizer {
     return FamTokenizer.fromJSON(json, config, { source: tokenizerPath, requireSpecials });
   }
 
-  /** Token ids of `text`, exactly as the tokenizer splits it: no BOS/EOS or other template tokens are added. */
+  /**
+   * Token ids of `text`, exactly as the tokenizer splits it: no BOS/EOS or other template tokens are added.
+   * Special-token strings inside the text (a file that contains "<|endoftext|>") become their ids, as in the
+   * Python `tokenizers` library that model/train/prompt.py encodes the training data with.
+   */
   encode(text: string): number[] {
     if (text.length === 0) return [];
     return this.lib.encode(text, { add_special_tokens: false }).ids;
