@@ -1,7 +1,7 @@
 // Bundles every entry point into dist/: the CLI, the engine process, the benchmark runner, the VS Code
 // extension and the webview scripts. onnxruntime-node (a native addon) and vscode stay external.
 import * as esbuild from 'esbuild';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 
 const watch = process.argv.includes('--watch');
 
@@ -44,6 +44,24 @@ if (webEntries.length > 0) {
     format: 'iife',
     loader: { '.css': 'css' },
   });
+}
+
+// The extension-host test suite runs inside VS Code's extension host: each file bundled on its own into
+// out/test/ext/ (mocha and vscode come from the host side), so index.js can hand the *.test.js files to mocha.
+const extTestDir = 'test/ext';
+if (existsSync(extTestDir)) {
+  const extTests = readdirSync(extTestDir).filter((f) => f === 'index.ts' || f.endsWith('.test.ts'));
+  if (extTests.length > 0) {
+    builds.push({
+      ...common,
+      entryPoints: extTests.map((f) => `${extTestDir}/${f}`),
+      outdir: 'out/test/ext',
+      platform: 'node',
+      target: 'node20',
+      format: 'cjs',
+      external: ['vscode', 'mocha', 'onnxruntime-node'],
+    });
+  }
 }
 
 if (watch) {

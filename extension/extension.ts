@@ -1,0 +1,227 @@
+/**
+ * Famulus in VS Code: activation is a list of registrations (every one owned by `context.subscriptions`).
+ *
+ * The engine (a separate node process, model/engine/) starts on the first request; the memory of the first
+ * workspace folder is restored from `context.storageUri` at once when a saved state exists. Nothing is read
+ * in Restricted Mode: the memory opens when the workspace is trusted.
+ */
+import * as vscode from 'vscode';
+import type { IngestResult } from '../model/engine/protocol';
+import type { ChatEntry, MemoryView } from '../webview/protocol';
+import { ChatController, ChatViewProvider, type AskOutcome } from './chat';
+import { openCitation } from './citation-open';
+import { EngineHost } from './engine-host';
+import { CATEGORY, Commands, ContextKeys, SECTION, SUMMARY_PANEL_TYPE, Settings } from './ids';
+import { WorkspaceMemory } from './memory';
+import { MemoryStatusBar } from './status-bar';
+import { SummaryPanel, type SummaryOutcome } from './summary-panel';
+
+/** What activate() returns: enough for the extension-host tests to look inside, nothing more. */
+export interface FamulusApi {
+  memoryStatus(): MemoryView;
+  conversation(): readonly ChatEntry[];
+  enginePid(): number | null;
+  statusBarText(): string;
+  summaryText(): string;
+  stateFile(): string | null;
+  /** What a click on a citation link does (the webviews post `citation/open`). */
+  openCitation(path: string, line: number): Promise<boolean>;
+}
+
+let host: EngineHost | null = null;
+
+const NO_WORKSPACE: MemoryView = { phase: 'no-workspace', files: 0, tokens: 0, model: '', device: '', lastUpdate: '', detail: '' };
+
+export function activate(context: vscode.ExtensionContext): FamulusApi {
+  const log = vscode.window.createOutputChannel('Famulus', { log: true });
+  context.subscriptions.push(log);
+  void vscode.commands.executeCommand('setContext', ContextKeys.busy, false);
+
+  host = new EngineHost(context.extensionPath, log);
+  context.subscriptions.push(host);
+
+  const folder = vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file') ?? null;
+  const memory = folder ? new WorkspaceMemory(folder, context.storageUri, host, context.workspaceState, log) : null;
+  if (memory) context.subscriptions.push(memory);
+  if ((vscode.workspace.workspaceFolders?.length ?? 0) > 1) {
+    log.info(`several folders are open: Famulus reads the first one (${folder?.name})`);
+  }
+
+  const chat = new ChatController(memory, context.workspaceState);
+  context.subscriptions.push(chat);
+  const chatView = new ChatViewProvider(context.extensionUri, chat, log);
+  context.subscriptions.push(
+    chatView,
+    vscode.window.registerWebviewViewProvider(ChatViewProvider.viewType, chatView, { webviewOptions: { retainContextWhenHidden: true } }),
+  );
+
+  const statusBar = new MemoryStatusBar(memory);
+  context.subscriptions.push(statusBar);
+
+  context.subscriptions.push(
+    vscode.window.registerWebviewPanelSerializer(SUMMARY_PANEL_TYPE, {
+      async deserializeWebviewPanel(panel: vscode.WebviewPanel) {
+        SummaryPanel.revive(panel, context.extensionUri, context.workspaceState, log);
+      },
+    }),
+  );
+
+  const needMemory = (): WorkspaceMemory => {
+    if (!memory) throw new Error('Open a folder first: Famulus reads the files of a workspace folder.');
+    return memory;
+  };
+  const command = (id: string, fn: (...args: any[]) => unknown) =>
+    context.subscriptions.push(
+      vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+        try {
+          return await fn(...args);
+        } catch (err) {
+          const e = err as Error;
+          if (e.name === 'AbortError' || (e as { code?: string }).code === 'cancelled') return undefined;
+          log.error(`${id}: ${e.message}`);
+          void vscode.window.showErrorMessage(`${CATEGORY}: ${e.message}`);
+          return undefined;
+        }
+      }),
+    );
+
+  command(Commands.ask, async (question?: unknown): Promise<AskOutcome | undefined> => {
+    const q =
+      typeof question === 'string' && question.trim()
+        ? question
+        : await vscode.window.showInputBox({
+            title: 'Famulus: Ask about This Workspace',
+            prompt: 'The answer streams into the Famulus chat.',
+            placeHolder: 'Where is the queue drained?',
+            ignoreFocusOut: true,
+          });
+    if (!q?.trim()) return undefined;
+    await chatView.reveal();
+    return chat.ask(q.trim());
+  });
+
+  command(Commands.summarizeFile, async (arg?: unknown): Promise<SummaryOutcome | undefined> => {
+    const m = needMemory();
+    let file = arg instanceof vscode.Uri ? arg : vscode.window.activeTextEditor?.document.uri;
+    if (!file || file.scheme !== 'file') {
+      const picks = await vscode.workspace.findFiles(new vscode.RelativePattern(m.folder, '**/*'), '**/{node_modules,.git}/**', 2000);
+      const pick = await vscode.window.showQuickPick(
+        picks.map((u) => ({ label: vscode.workspace.asRelativePath(u, false), uri: u })).sort((a, b) => a.label.localeCompare(b.label)),
+        { title: 'Famulus: Summarise File', placeHolder: 'Which file?' },
+      );
+      if (!pick) return undefined;
+      file = pick.uri;
+    }
+    const panel = SummaryPanel.createOrShow(context.extensionUri, context.workspaceState, log);
+    return panel.summarize(m, file);
+  });
+
+  command(Commands.readWorkspace, (): Promise<IngestResult> => needMemory().read({ fresh: true }));
+  command(Commands.refreshMemory, (): Promise<IngestResult> => needMemory().read({ fresh: false }));
+
+  command(Commands.forgetMemory, async (opts?: { confirm?: boolean }) => {
+    const m = needMemory();
+    if (opts?.confirm !== false) {
+      const ok = await vscode.window.showWarningMessage(
+        `Forget what Famulus has read of “${m.folder.name}”? The saved memory is deleted; the conversation is kept.`,
+        { modal: true },
+        'Forget',
+      );
+      if (ok !== 'Forget') return false;
+    }
+    await m.forget();
+    return true;
+  });
+
+  command(Commands.selectModel, async (dir?: unknown) => {
+    let value: string | undefined = typeof dir === 'string' ? dir : undefined;
+    if (value === undefined) {
+      const pick = await vscode.window.showQuickPick(
+        [
+          { label: 'Built-in model', description: 'the model that ships with Famulus', value: '' },
+          { label: 'Choose a model folder…', description: 'config.json, model.safetensors, tokenizer.json', value: '?' },
+        ],
+        { title: 'Famulus: Select Model' },
+      );
+      if (!pick) return undefined;
+      value = pick.value;
+      if (value === '?') {
+        const chosen = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use This Model' });
+        if (!chosen?.[0]) return undefined;
+        value = chosen[0].fsPath;
+      }
+    }
+    await vscode.workspace.getConfiguration(SECTION).update(Settings.modelPath, value, vscode.ConfigurationTarget.Global);
+    return value;
+  });
+
+  command(Commands.selectDevice, async (choice?: unknown) => {
+    let value = choice === 'auto' || choice === 'webgpu' || choice === 'cpu' ? choice : undefined;
+    if (!value) {
+      const current = vscode.workspace.getConfiguration(SECTION).get<string>(Settings.device, 'auto');
+      const pick = await vscode.window.showQuickPick(
+        [
+          { label: 'auto', description: 'WebGPU when a GPU adapter is found, else the CPU' },
+          { label: 'webgpu', description: 'the GPU through WebGPU only' },
+          { label: 'cpu', description: 'the CPU only' },
+        ].map((p) => ({ ...p, picked: p.label === current, detail: p.label === current ? 'current' : undefined })),
+        { title: 'Famulus: Select Device' },
+      );
+      if (!pick) return undefined;
+      value = pick.label as 'auto' | 'webgpu' | 'cpu';
+    }
+    await vscode.workspace.getConfiguration(SECTION).update(Settings.device, value, vscode.ConfigurationTarget.Global);
+    return value;
+  });
+
+  command(Commands.showStatus, async (opts?: { quiet?: boolean }): Promise<MemoryView> => {
+    const v = memory?.view;
+    if (opts?.quiet) return v ?? NO_WORKSPACE;
+    await chatView.reveal();
+    if (v) {
+      const lines = [
+        `${v.files} files, ${v.tokens} tokens in memory`,
+        v.model && `model ${v.model}`,
+        v.device && `on ${v.device}`,
+        v.lastUpdate && `updated ${new Date(v.lastUpdate).toLocaleString()}`,
+      ].filter(Boolean);
+      const actions = v.files > 0 ? ['Refresh Memory', 'Show Log'] : ['Read Workspace', 'Show Log'];
+      void vscode.window.showInformationMessage(`Famulus: ${lines.join(' · ')}${v.detail ? ` — ${v.detail}` : ''}`, ...actions).then((pick) => {
+        if (pick === 'Refresh Memory') void vscode.commands.executeCommand(Commands.refreshMemory);
+        else if (pick === 'Read Workspace') void vscode.commands.executeCommand(Commands.readWorkspace);
+        else if (pick === 'Show Log') log.show(true);
+      });
+      return v;
+    }
+    return NO_WORKSPACE;
+  });
+
+  command(Commands.stop, () => chat.stop() || SummaryPanel.instance?.stop() || false);
+  command(Commands.clearConversation, () => chat.clear());
+
+  // Memory: restored at once (or offered) in a trusted window; in Restricted Mode, once trust is granted.
+  if (memory) {
+    void memory.open().catch((err: Error) => log.error(`opening the memory failed: ${err.message}`));
+    context.subscriptions.push(
+      vscode.workspace.onDidGrantWorkspaceTrust(() => {
+        void memory.open().catch((err: Error) => log.error(`opening the memory failed: ${err.message}`));
+      }),
+    );
+  }
+
+  return {
+    memoryStatus: () => memory?.view ?? NO_WORKSPACE,
+    conversation: () => chat.conversation,
+    enginePid: () => host?.current?.pid ?? null,
+    statusBarText: () => statusBar.text,
+    summaryText: () => SummaryPanel.instance?.text ?? '',
+    stateFile: () => memory?.stateFile?.fsPath ?? null,
+    openCitation: (path, line) => openCitation(path, line, log),
+  };
+}
+
+export async function deactivate(): Promise<void> {
+  // Stop the engine and wait for it, so no process outlives the extension host.
+  await host?.stop();
+  host = null;
+}

@@ -1,0 +1,75 @@
+/**
+ * Every identifier the extension shares with package.json: commands, views, the activity-bar container, the
+ * summary panel's view type, settings and context keys. One place, checked against the manifest by
+ * test/unit/ids.test.ts, so a renamed command cannot silently lose its menu entry.
+ */
+
+export const EXTENSION_ID = 'famulus.famulus';
+
+/** Palette category of every command. */
+export const CATEGORY = 'Famulus';
+
+export const Commands = {
+  ask: 'famulus.ask',
+  summarizeFile: 'famulus.summarizeFile',
+  readWorkspace: 'famulus.readWorkspace',
+  refreshMemory: 'famulus.refreshMemory',
+  forgetMemory: 'famulus.forgetMemory',
+  selectModel: 'famulus.selectModel',
+  selectDevice: 'famulus.selectDevice',
+  showStatus: 'famulus.showStatus',
+  stop: 'famulus.stop',
+  clearConversation: 'famulus.clearConversation',
+} as const;
+export type CommandId = (typeof Commands)[keyof typeof Commands];
+
+/** Titles as the palette shows them (the manifest's `title`; the category is added by VS Code). */
+export const CommandTitles: Record<CommandId, string> = {
+  [Commands.ask]: 'Ask about This Workspace',
+  [Commands.summarizeFile]: 'Summarise File',
+  [Commands.readWorkspace]: 'Read Workspace into Memory',
+  [Commands.refreshMemory]: 'Refresh Memory',
+  [Commands.forgetMemory]: 'Forget Workspace Memory',
+  [Commands.selectModel]: 'Select Model',
+  [Commands.selectDevice]: 'Select Device',
+  [Commands.showStatus]: 'Show Memory Status',
+  [Commands.stop]: 'Stop Answering',
+  [Commands.clearConversation]: 'Clear Conversation',
+};
+
+export const Views = {
+  /** The activity-bar container that holds the chat. */
+  container: 'famulus',
+  /** The sidebar chat (a WebviewView). */
+  chat: 'famulus.chat',
+} as const;
+
+/** The summary panel beside the editor (a WebviewPanel, revived by a serializer). */
+export const SUMMARY_PANEL_TYPE = 'famulus.summary';
+
+/** Settings, without the `famulus.` section prefix as `getConfiguration('famulus')` takes them. */
+export const SECTION = 'famulus';
+export const Settings = {
+  modelPath: 'modelPath',
+  device: 'device',
+  maxFileSize: 'maxFileSize',
+  include: 'include',
+  exclude: 'exclude',
+  readOnOpen: 'readOnOpen',
+  updateOnChange: 'updateOnChange',
+  answerLength: 'answerLength',
+  temperature: 'temperature',
+} as const;
+export type SettingKey = (typeof Settings)[keyof typeof Settings];
+
+/** Context keys used in `when` clauses. */
+export const ContextKeys = {
+  busy: 'famulus.busy',
+  hasMemory: 'famulus.hasMemory',
+} as const;
+
+/** Keys in the extension's workspaceState memento. */
+export const StateKeys = {
+  conversation: 'famulus.conversation',
+  offeredRead: 'famulus.offeredRead',
+} as const;

@@ -1,0 +1,69 @@
+/** The extension's settings (package.json `contributes.configuration`), read into the engine's request shapes. */
+import * as vscode from 'vscode';
+import type { DeviceChoice, GenerationSettings, WalkerOptions } from '../model/engine/protocol';
+import { SECTION, Settings } from './ids';
+
+export type ReadOnOpen = 'ask' | 'always' | 'never';
+
+export function config(scope?: vscode.ConfigurationScope): vscode.WorkspaceConfiguration {
+  return vscode.workspace.getConfiguration(SECTION, scope);
+}
+
+/** The model folder, or undefined for the engine's default (the model shipped in the extension). */
+export function modelPath(): string | undefined {
+  const p = config().get<string>(Settings.modelPath, '').trim();
+  return p === '' ? undefined : p;
+}
+
+export function device(): DeviceChoice {
+  const d = config().get<string>(Settings.device, 'auto');
+  return d === 'cpu' || d === 'webgpu' ? d : 'auto';
+}
+
+export function readOnOpen(folder: vscode.Uri): ReadOnOpen {
+  const v = config(folder).get<string>(Settings.readOnOpen, 'ask');
+  return v === 'always' || v === 'never' ? v : 'ask';
+}
+
+export function updateOnChange(folder: vscode.Uri): boolean {
+  return config(folder).get<boolean>(Settings.updateOnChange, true);
+}
+
+export function generation(): GenerationSettings {
+  const c = config();
+  return {
+    maxNewTokens: clampInt(c.get<number>(Settings.answerLength, 256), 1, 4096),
+    temperature: Math.min(Math.max(Number(c.get<number>(Settings.temperature, 0)) || 0, 0), 2),
+  };
+}
+
+/**
+ * Walker options: `famulus.exclude` plus the folder's `files.exclude` globs (those set to true), on top of the
+ * walker's own .gitignore handling; `famulus.include` when not empty; `famulus.maxFileSize`.
+ */
+export function walkerOptions(folder: vscode.Uri): WalkerOptions {
+  const c = config(folder);
+  const excludes = [...strings(c.get<unknown>(Settings.exclude)), ...filesExclude(folder)];
+  const includes = strings(c.get<unknown>(Settings.include));
+  const options: WalkerOptions = { maxFileBytes: clampInt(c.get<number>(Settings.maxFileSize, 1048576), 1, 2 ** 31 - 1) };
+  if (excludes.length > 0) options.excludes = excludes;
+  if (includes.length > 0) options.includes = includes;
+  return options;
+}
+
+/** `files.exclude` globs that are on. VS Code globs (`**\/.git`) read the same in gitignore syntax for the common cases. */
+function filesExclude(folder: vscode.Uri): string[] {
+  const map = vscode.workspace.getConfiguration('files', folder).get<Record<string, unknown>>('exclude', {});
+  return Object.entries(map ?? {})
+    .filter(([glob, on]) => on === true && glob.trim() !== '')
+    .map(([glob]) => glob.replace(/^\/+/, ''));
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((s): s is string => typeof s === 'string' && s.trim() !== '').map((s) => s.trim()) : [];
+}
+
+function clampInt(n: number, min: number, max: number): number {
+  const i = Math.round(Number(n));
+  return Number.isFinite(i) ? Math.min(Math.max(i, min), max) : min;
+}

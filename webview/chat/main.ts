@@ -1,0 +1,238 @@
+/**
+ * The sidebar chat: a header with the memory status and reading progress, the conversation (markdown answers
+ * streaming in, citations as links), and a composer. Enter sends, Shift+Enter adds a line, Escape stops.
+ * The conversation belongs to the extension (it sends `chat/init` after `ready`); the webview keeps only its
+ * draft and scroll position in `setState`.
+ */
+import '../common.css';
+import './chat.css';
+import { createMarkdownRenderer } from '../markdown';
+import type { ChatEntry, MemoryView, ProgressView, ToWebviewMessage } from '../protocol';
+import { connect, formatCount, formatSeconds } from '../vscode-api';
+
+interface ViewState {
+  draft: string;
+  scrollTop: number;
+}
+
+const channel = connect<ViewState>();
+const md = createMarkdownRenderer(window);
+
+const $ = <T extends HTMLElement>(id: string): T => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`famulus chat: #${id} is missing`);
+  return el as T;
+};
+const statusLine = $('memory-status');
+const statusDetail = $('memory-detail');
+const progressBox = $('progress');
+const progressBar = $<HTMLProgressElement>('progress-bar');
+const progressText = $('progress-text');
+const log = $('log');
+const emptyHint = $('empty-hint');
+const input = $<HTMLTextAreaElement>('question');
+const sendButton = $<HTMLButtonElement>('send');
+const stopButton = $<HTMLButtonElement>('stop');
+const readButton = $<HTMLButtonElement>('read');
+
+const entries = new Map<string, { entry: ChatEntry; body: HTMLElement; footer: HTMLElement; article: HTMLElement }>();
+let busyId: string | null = null;
+let memory: MemoryView | null = null;
+let renderPending = new Set<string>();
+
+// ---- view state ---------------------------------------------------------------------------------------------
+
+const saved = channel.getState();
+if (saved) input.value = saved.draft;
+const saveState = () => channel.setState({ draft: input.value, scrollTop: log.scrollTop });
+input.addEventListener('input', () => {
+  saveState();
+  autosize();
+});
+log.addEventListener('scroll', saveState, { passive: true });
+
+function autosize(): void {
+  input.style.height = 'auto';
+  input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
+}
+
+// ---- composer ---------------------------------------------------------------------------------------------
+
+function send(): void {
+  const question = input.value.trim();
+  if (!question) return;
+  channel.post('chat/ask', { question });
+  input.value = '';
+  autosize();
+  saveState();
+}
+
+input.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    send();
+  }
+});
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && busyId !== null) {
+    e.preventDefault();
+    channel.post('chat/stop', {});
+  }
+});
+sendButton.addEventListener('click', send);
+stopButton.addEventListener('click', () => channel.post('chat/stop', {}));
+readButton.addEventListener('click', () =>
+  channel.post('command/run', { command: memory && memory.files > 0 ? 'refreshMemory' : 'readWorkspace' }),
+);
+$('status-button').addEventListener('click', () => channel.post('command/run', { command: 'showStatus' }));
+
+// Citations: one delegated handler for every rendered answer.
+log.addEventListener('click', (e) => {
+  const target = (e.target as HTMLElement).closest('a');
+  if (!target) return;
+  if (target.classList.contains('citation')) {
+    e.preventDefault();
+    const line = Number(target.dataset.line);
+    const path = target.dataset.path;
+    if (path && Number.isInteger(line) && line >= 1) channel.post('citation/open', { path, line });
+  }
+});
+
+// ---- rendering ---------------------------------------------------------------------------------------------
+
+function addEntry(entry: ChatEntry): void {
+  const article = document.createElement('article');
+  article.className = `entry ${entry.role}`;
+  article.setAttribute('aria-label', entry.role === 'user' ? 'Your question' : entry.file ? `Summary of ${entry.file}` : 'Famulus answer');
+  const who = document.createElement('div');
+  who.className = 'who';
+  who.textContent = entry.role === 'user' ? 'You' : entry.file ? `Famulus · summary of ${entry.file}` : 'Famulus';
+  const body = document.createElement('div');
+  body.className = 'body';
+  const footer = document.createElement('div');
+  footer.className = 'footer';
+  article.append(who, body, footer);
+  log.append(article);
+  entries.set(entry.id, { entry: { ...entry }, body, footer, article });
+  renderEntry(entry.id);
+  emptyHint.hidden = true;
+}
+
+function renderEntry(id: string): void {
+  const item = entries.get(id);
+  if (!item) return;
+  const { entry, body, footer, article } = item;
+  if (entry.role === 'user') body.textContent = entry.text;
+  else body.replaceChildren(md.render(entry.text || (entry.status === 'streaming' ? '' : '*(no answer)*')));
+  article.dataset.status = entry.status ?? 'done';
+  article.setAttribute('aria-busy', entry.status === 'streaming' ? 'true' : 'false');
+  const status = entry.status === 'cancelled' ? 'stopped' : entry.status === 'error' ? 'failed' : entry.status === 'streaming' ? 'answering…' : '';
+  footer.textContent = [status, entry.stats ?? ''].filter(Boolean).join(' · ');
+}
+
+/** Streaming re-renders at most once per frame. */
+function scheduleRender(id: string): void {
+  if (renderPending.size === 0) {
+    requestAnimationFrame(() => {
+      const ids = renderPending;
+      renderPending = new Set();
+      const stick = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+      for (const i of ids) renderEntry(i);
+      if (stick) log.scrollTop = log.scrollHeight;
+    });
+  }
+  renderPending.add(id);
+}
+
+function showMemory(m: MemoryView): void {
+  memory = m;
+  const phase: Record<MemoryView['phase'], string> = {
+    'no-workspace': 'No folder open',
+    untrusted: 'Restricted Mode: trust this workspace to read it',
+    empty: 'Nothing in memory yet',
+    starting: 'Starting the engine…',
+    reading: 'Reading the workspace…',
+    updating: 'Updating memory…',
+    ready: 'Memory ready',
+    error: 'Engine error',
+  };
+  const parts = [phase[m.phase]];
+  if (m.files > 0) parts.push(`${m.files} files · ${formatCount(m.tokens)} tokens`);
+  statusLine.textContent = parts.join(' — ');
+  const detail = [m.model && `model ${m.model}`, m.device && `on ${m.device}`, m.lastUpdate && `updated ${new Date(m.lastUpdate).toLocaleString()}`]
+    .filter(Boolean)
+    .join(' · ');
+  statusDetail.textContent = [detail, m.detail].filter(Boolean).join(' — ');
+  document.body.dataset.phase = m.phase;
+  readButton.textContent = m.files > 0 ? 'Refresh' : 'Read workspace';
+  readButton.setAttribute('aria-label', m.files > 0 ? 'Refresh the workspace memory' : 'Read the workspace into memory');
+  readButton.disabled = m.phase === 'untrusted' || m.phase === 'no-workspace' || m.phase === 'reading' || m.phase === 'updating';
+}
+
+function showProgress(p: ProgressView | null): void {
+  progressBox.hidden = p === null;
+  if (!p) return;
+  progressBar.value = p.percent;
+  const left = p.secondsLeft >= 0 ? ` · ${formatSeconds(p.secondsLeft)} left` : '';
+  progressText.textContent =
+    `${p.filesDone}/${p.filesTotal} files · ${formatCount(p.tokensDone)} tokens · ${Math.round(p.tokensPerSecond)} tok/s${left}` +
+    (p.currentFile ? ` · ${p.currentFile}` : '');
+}
+
+function setBusy(id: string | null): void {
+  busyId = id;
+  stopButton.hidden = id === null;
+  document.body.dataset.busy = id === null ? 'false' : 'true';
+}
+
+function handle(m: ToWebviewMessage): void {
+  switch (m.type) {
+    case 'chat/init':
+      log.replaceChildren();
+      entries.clear();
+      for (const e of m.entries) addEntry(e);
+      emptyHint.hidden = m.entries.length > 0;
+      log.append(emptyHint);
+      showMemory(m.memory);
+      showProgress(m.progress);
+      setBusy(m.busyId);
+      log.scrollTop = saved?.scrollTop ?? log.scrollHeight;
+      return;
+    case 'memory/status':
+      return showMemory(m.memory);
+    case 'memory/progress':
+      return showProgress(m.progress);
+    case 'chat/append':
+      addEntry(m.entry);
+      log.scrollTop = log.scrollHeight;
+      return;
+    case 'chat/delta': {
+      const item = entries.get(m.id);
+      if (!item) return;
+      item.entry.text += m.text;
+      scheduleRender(m.id);
+      return;
+    }
+    case 'chat/end': {
+      const item = entries.get(m.id);
+      if (!item) return;
+      item.entry.text = m.text;
+      item.entry.status = m.status;
+      item.entry.stats = m.stats;
+      scheduleRender(m.id);
+      return;
+    }
+    case 'chat/busy':
+      return setBusy(m.busyId);
+    case 'chat/focusInput':
+      input.focus();
+      return;
+    default:
+      // Summary messages are not for this view.
+      return;
+  }
+}
+
+channel.onMessage(handle);
+autosize();
+channel.post('ready', {});
