@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (model/train/README.md, "Running on the GPU machine"):
-#   bash model/train/gpu_call.sh SECONDS [smoke] [eval=SECONDS]
+#   [TRAIN_ARGS="..."] [TOKENIZER_DIR=...] bash model/train/gpu_call.sh SECONDS [smoke] [eval=SECONDS]
 # Prepares what /tmp/famulus lacks (corpus, tokenizer, encoded splits), optionally smoke-tests every script at
 # toy scale, trains (resuming when a checkpoint exists) until the deadline less export and eval time, exports the
 # weights to $OUT/weights, optionally evaluates them, and packs logs and small results into $OUT/meta.tar.gz.
@@ -31,7 +31,8 @@ if [ ! -f $W/corpus/manifest.json ]; then
 fi
 if [ ! -f $W/data/tokens.json ]; then
   REUSE=""
-  if [ -f $T/corpus/data/tokenizer/tokenizer.json ]; then REUSE="--reuse $T/corpus/data/tokenizer"; fi
+  TOKENIZER_DIR=${TOKENIZER_DIR:-$T/corpus/data/tokenizer}
+  if [ -f $TOKENIZER_DIR/tokenizer.json ]; then REUSE="--reuse $TOKENIZER_DIR"; fi
   python3 $T/tokenizer.py --corpus $W/corpus --out $W/data $REUSE | tee $W/logs/tokenizer.log
   at "tokenizer and encoded splits ready"
 fi
@@ -54,7 +55,8 @@ fi
 
 RESUME=""
 if [ -f $W/run/ckpt.pt ]; then RESUME="--resume"; fi
-python3 $T/train.py --run $W/run --data $W/data --corpus $W/corpus --deadline $((END - 40 - EVAL)) $RESUME
+python3 $T/train.py --run $W/run --data $W/data --corpus $W/corpus --deadline $((END - 40 - EVAL)) $RESUME \
+  ${TRAIN_ARGS:-}
 at "training stopped"
 python3 $T/export.py --ckpt $W/run/ckpt.pt --tokenizer $W/data --out $OUT/weights
 at "exported"

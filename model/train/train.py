@@ -34,6 +34,7 @@ import torch.nn.functional as F_
 from tokenizers import Tokenizer
 
 import data
+import export
 from fam import FamConfig, FamForCausalLM, FamState
 from tasks import LOSS_LM, LOSS_TASK
 
@@ -63,6 +64,7 @@ class TrainConfig:
     ckpt_every_s: float = 180.0
     log_every: int = 25
     val_batches: int = 4
+    init_weights: str = ""  # export folder a second stage started from ("" = random initialisation)
 
 
 def set_override(cfg: TrainConfig, item: str) -> None:
@@ -178,6 +180,8 @@ def main():
     ap.add_argument("--train-split", default="train", help="corpus split to train on (smoke tests use val)")
     ap.add_argument("--max-steps-this-call", type=int, default=0, help="stop after this many steps (smoke tests)")
     ap.add_argument("--set", action="append", default=[], help="config override key=value (fresh runs only)")
+    ap.add_argument("--init-weights", help="fresh runs only: start from an export.py folder instead of random "
+                                           "weights (a second training stage; the optimizer starts anew)")
     args = ap.parse_args()
     run = Path(args.run)
     run.mkdir(parents=True, exist_ok=True)
@@ -192,6 +196,7 @@ def main():
         cfg = TrainConfig()
         for item in args.set:
             set_override(cfg, item)
+        cfg.init_weights = args.init_weights or ""
     fam_cfg = FamConfig(**cfg.model)
     assert cfg.seq_len % fam_cfg.block_size == 0, f"seq_len {cfg.seq_len} not a multiple of B={fam_cfg.block_size}"
 
@@ -201,6 +206,11 @@ def main():
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model {n_params / 1e6:.2f}M parameters, config {json.dumps(fam_cfg.to_json())}")
     step, tokens, train_seconds, row_states, carried, offset = 0, 0, 0.0, None, None, 0
+    if ck is None and cfg.init_weights:
+        init = export.load(Path(cfg.init_weights))
+        assert init.cfg == fam_cfg, f"--init-weights config {init.cfg} differs from the run's {fam_cfg}"
+        model.load_state_dict(init.state_dict())
+        print(f"initialised from {cfg.init_weights}")
     if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
