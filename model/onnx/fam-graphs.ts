@@ -4,7 +4,8 @@
  *
  * Four graphs, all batch 1 with rows as the first axis ([rows, D]):
  *  - init:   the F learned FAM embeddings through all layers (full attention among themselves) → fam.{l}
- *  - block:  one block of B tokens + state → new state (+ last-token logits)
+ *  - block:  one block of B tokens + state → new state (+ the last row's hidden state)
+ *  - head:   final norm + LM head on one hidden row → logits
  *  - famkv:  K/V of the current FAM rows, the start of the partial-block cache used by decode
  *  - decode: T new tokens of the current partial block, attending to [memory | FAM | earlier tokens | themselves]
  *            → last-token logits and the grown partial-block K/V cache
@@ -43,6 +44,8 @@ export interface WeightSource {
 /** Value names of graph inputs and outputs: one source of truth for the runtime. */
 export const IO = {
   inputIds: 'input_ids',
+  lastHidden: 'last_hidden',
+  famEmbeddings: 'fam_embeddings',
   ropeCos: 'rope_cos',
   ropeSin: 'rope_sin',
   famResidual: 'fam_residual',
@@ -268,8 +271,14 @@ class FamGraph {
     return g.op('Add', [h, g.op('MatMul', [act, this.weight(l, 'wdown')])]);
   }
 
-  /** Logits of the last row of x [n, D] → float32 [1, V]. */
-  lastLogits(x: string): string {
+  /** The last row of x [n, D] → [1, D]. */
+  lastRow(x: string): string {
+    const g = this.g;
+    return g.op('Slice', [x, g.ints([-1]), g.ints([Number.MAX_SAFE_INTEGER]), g.ints([0])]);
+  }
+
+  /** Logits of one hidden row [1, D] → float32 [1, V]. */
+  logits(last: string): string {
     const { vocab: V, hidden: D } = this.dims;
     const g = this.g;
     this.finalNormName ??= g.initializer('final_norm', this.T, [D], this.w.finalNorm);
@@ -278,7 +287,6 @@ class FamGraph {
         ? this.embedName
         : g.initializer('lm_head', this.T, [V, D], this.w.lmHead);
     }
-    const last = g.op('Slice', [x, g.ints([-1]), g.ints([Number.MAX_SAFE_INTEGER]), g.ints([0])]); // [1, D]
     const logits = g.op('Gemm', [this.rmsNorm(last, this.finalNormName), this.lmHeadName], { transB: 1 });
     return this.T === 'float32' ? logits : g.op('Cast', [logits], { to: 1 });
   }
@@ -289,7 +297,12 @@ class FamGraph {
   }
 }
 
-/** FAM initialisation (App. B.1): fam.{l} is the FAM rows' input to layer l. Positions 0..F-1 (ours). */
+/**
+ * FAM initialisation (App. B.1): fam.{l} is the FAM rows' input to layer l. Positions 0..F-1 (ours).
+ * fam.0 is the learned embeddings themselves, so the graph takes them as an input and outputs fam.1..fam.{L-1}
+ * only: onnxruntime-node's GPU output binding fails ("Output count mismatch") on an output that merely
+ * passes an input or a constant through.
+ */
 export function buildInitGraph(w: PreparedWeights, cos: Float32Array, sin: Float32Array): Uint8Array {
   const { layers: L, famLength: F, hidden: D, headDim: d } = w.dims;
   if (F === 0) throw new Error('buildInitGraph: fam_length is 0, there is no FAM to initialise');
@@ -298,9 +311,9 @@ export function buildInitGraph(w: PreparedWeights, cos: Float32Array, sin: Float
   const cast = (a: Float32Array) => (fg.T === 'float16' ? toHalf(a) : a);
   const cosN = g.initializer('init_cos', fg.T, [F, 1, d], cast(cos));
   const sinN = g.initializer('init_sin', fg.T, [F, 1, d], cast(sin));
-  let x = g.initializer('fam_embeddings', fg.T, [F, D], w.famEmbeddings!);
+  let x = g.input(IO.famEmbeddings, fg.T, [F, D]);
   for (let l = 0; l < L; l++) {
-    g.output(x, IO.fam(l), fg.T, [F, D]);
+    if (l > 0) g.output(x, IO.fam(l), fg.T, [F, D]);
     if (l === L - 1) break; // the last layer's output is never used as a FAM
     const { q, k, v } = fg.qkv(fg.rmsNorm(x, fg.weight(l, 'inNorm')), l, cosN, sinN);
     const h = g.op('Add', [x, fg.attend(q, k, v, undefined, l)]);
@@ -374,8 +387,19 @@ export function buildBlockGraph(w: PreparedWeights): Uint8Array {
       g.output(ring(memV!, blockV), IO.newMemV(l), T, [mB, G * d]);
     }
   }
-  g.output(fg.lastLogits(x), IO.logits, 'float32', [1, w.dims.vocab]);
+  // The block's last row; the head graph turns it into logits when a caller needs them (rarely: only when
+  // generation fills a block). Logits are not an output here: fetched together with the state outputs kept
+  // on the GPU, onnxruntime-node's output binding failed with "Output count mismatch".
+  g.output(fg.lastRow(x), IO.lastHidden, T, [1, D]);
   return g.toBytes();
+}
+
+/** Final norm + LM head on one hidden row: last_hidden [1, D] → logits float32 [1, V]. */
+export function buildHeadGraph(w: PreparedWeights): Uint8Array {
+  const fg = new FamGraph('fam_head', w);
+  const last = fg.g.input(IO.lastHidden, fg.T, [1, w.dims.hidden]);
+  fg.g.output(fg.logits(last), IO.logits, 'float32', [1, w.dims.vocab]);
+  return fg.g.toBytes();
 }
 
 /** K/V of the FAM rows of every layer (RoPE at the current block's FAM positions): the partial cache's start. */
@@ -430,6 +454,6 @@ export function buildDecodeGraph(w: PreparedWeights): Uint8Array {
     const v3 = g.op('Reshape', [values, g.ints([0, G, d])]);
     x = fg.ffn(g.op('Add', [x, fg.attend(q, k3, v3, mask, l)]), l);
   }
-  g.output(fg.lastLogits(x), IO.logits, 'float32', [1, w.dims.vocab]);
+  g.output(fg.logits(fg.lastRow(x)), IO.logits, 'float32', [1, w.dims.vocab]);
   return g.toBytes();
 }

@@ -16,6 +16,7 @@ import {
   buildBlockGraph,
   buildDecodeGraph,
   buildFamKvGraph,
+  buildHeadGraph,
   buildInitGraph,
   type FamDims,
 } from '../onnx/fam-graphs';
@@ -98,6 +99,8 @@ function dimsOf(model: ModelWeights): FamDims {
 export class FamSession {
   readonly dims: FamDims;
   private readonly weights: PreparedWeights;
+  private initSession?: ort.InferenceSession;
+  private headSession?: ort.InferenceSession;
   private famKvSession?: ort.InferenceSession;
   private readback?: { key: string; session: ort.InferenceSession };
   private readonly dtype: 'float32' | 'float16';
@@ -132,6 +135,7 @@ export class FamSession {
           ...(dims.famLength > 0 ? [IO.newFam(l)] : []),
           ...(dims.memSegments > 0 ? [IO.newMemK(l), IO.newMemV(l)] : []),
         ]);
+        stateOut.push(IO.lastHidden);
         const block = await FamSession.open(buildBlockGraph(weights), sessionOptions, stateOut);
         const decode = await FamSession.open(buildDecodeGraph(weights), sessionOptions, layers.flatMap((l) => [IO.newPastK(l), IO.newPastV(l)]));
         const adapter = provider === 'cpu'
@@ -196,13 +200,14 @@ export class FamSession {
     const { layers: L, famLength: F, headDim: d } = this.dims;
     let fam: ort.Tensor[] = [];
     if (F > 0) {
-      const { cos, sin } = ropeTables(Array.from({ length: F }, (_, i) => i), d, this.model.config.rope_theta);
-      const init = await FamSession.open(buildInitGraph(this.weights, cos, sin), this.sessionOptions, this.perLayer(IO.fam));
-      try {
-        const out = await init.run({});
-        fam = Array.from({ length: L }, (_, l) => out[IO.fam(l)]!);
-      } finally {
-        await init.release();
+      const embeddings = new ort.Tensor(this.dtype, this.weights.famEmbeddings!, [F, this.dims.hidden]); // fam[0]
+      fam = [embeddings];
+      if (L > 1) {
+        const { cos, sin } = ropeTables(Array.from({ length: F }, (_, i) => i), d, this.model.config.rope_theta);
+        // Kept open: device tensors it returned may depend on its allocator.
+        this.initSession ??= await FamSession.open(buildInitGraph(this.weights, cos, sin), this.sessionOptions, this.perLayer(IO.fam).slice(1));
+        const out = await runGraph('init', this.initSession, { [IO.famEmbeddings]: embeddings });
+        for (let l = 1; l < L; l++) fam.push(out[IO.fam(l)]!);
       }
     }
     const ring = () => Array.from({ length: L }, () => this.zeros([this.dims.memSegments * this.dims.blockSize, this.kvDim]));
@@ -283,15 +288,15 @@ export class FamSession {
       if (F > 0) fetches.push(IO.newFam(l));
       if (m > 0) fetches.push(IO.newMemK(l), IO.newMemV(l));
     }
-    if (wantLogits) fetches.push(IO.logits);
-    const out = await this.blockSession.run(feeds, fetches);
+    if (wantLogits) fetches.push(IO.lastHidden);
+    const out = await runGraph('block', this.blockSession, feeds, fetches);
     const buffers = new StateBuffers(
       F > 0 ? Array.from({ length: L }, (_, l) => out[IO.newFam(l)]!) : [],
       m > 0 ? Array.from({ length: L }, (_, l) => out[IO.newMemK(l)]!) : [],
       m > 0 ? Array.from({ length: L }, (_, l) => out[IO.newMemV(l)]!) : [],
     );
     const next: { state: FamState; logits?: Float32Array } = { state: { blocks: state.blocks + 1, pending: new Int32Array(0), buffers } };
-    if (wantLogits) next.logits = out[IO.logits]!.data as Float32Array;
+    if (wantLogits) next.logits = await this.headLogits(out[IO.lastHidden]!);
     return next;
   }
 
@@ -418,6 +423,8 @@ export class FamSession {
   async dispose(): Promise<void> {
     await this.blockSession.release();
     await this.decodeSession.release();
+    await this.initSession?.release();
+    await this.headSession?.release();
     await this.famKvSession?.release();
     await this.readback?.session.release();
   }
@@ -428,6 +435,17 @@ export class FamSession {
     return this.dims.kvHeads * this.dims.headDim;
   }
 
+  /** Logits of one hidden row (the block step's last row), through the head graph. */
+  private async headLogits(lastHidden: ort.Tensor): Promise<Float32Array> {
+    this.headSession ??= await FamSession.open(buildHeadGraph(this.weights), this.sessionOptions, []);
+    try {
+      const out = await runGraph('head', this.headSession, { [IO.lastHidden]: lastHidden });
+      return out[IO.logits]!.data as Float32Array;
+    } finally {
+      if (lastHidden.location === 'gpu-buffer') lastHidden.dispose();
+    }
+  }
+
   /** @internal */
   async famKv(state: FamState): Promise<ort.Tensor[][]> {
     const { layers: L, famLength: F, blockSize: B } = this.dims;
@@ -436,7 +454,7 @@ export class FamSession {
     const p0 = state.blocks * B;
     const feeds: Feeds = this.ropeFeeds(Array.from({ length: F }, (_, i) => p0 + B - F + i));
     for (let l = 0; l < L; l++) feeds[IO.fam(l)] = state.buffers.fam[l]!;
-    const out = await this.famKvSession.run(feeds);
+    const out = await runGraph('famkv', this.famKvSession, feeds);
     return [Array.from({ length: L }, (_, l) => out[IO.pastK(l)]!), Array.from({ length: L }, (_, l) => out[IO.pastV(l)]!)];
   }
 
@@ -467,7 +485,7 @@ export class FamSession {
         feeds[IO.memV(l)] = state.buffers.memV[l]!;
       }
     }
-    const out = await this.decodeSession.run(feeds);
+    const out = await runGraph('decode', this.decodeSession, feeds);
     return {
       logits: out[IO.logits]!.data as Float32Array,
       pastK: Array.from({ length: L }, (_, l) => out[IO.newPastK(l)]!),
@@ -511,7 +529,7 @@ export class FamSession {
       await this.readback?.session.release();
       this.readback = { key, session: await FamSession.open(readbackGraph(shapes), this.sessionOptions, []) };
     }
-    const out = await this.readback.session.run(Object.fromEntries(tensors.map((t, i) => [`in.${i}`, t])));
+    const out = await runGraph('readback', this.readback.session, Object.fromEntries(tensors.map((t, i) => [`in.${i}`, t])));
     return tensors.map((_, i) => copy(out[`out.${i}`]!.data));
   }
 }
@@ -548,6 +566,16 @@ class PartialBlock {
     this.disposeCache();
     this.pastK = [];
     this.pastV = [];
+  }
+}
+
+/** session.run with the graph's name and the inputs' locations in any error, so a failure says where it was. */
+async function runGraph(graph: string, session: ort.InferenceSession, feeds: Feeds, fetches?: string[]): Promise<ort.InferenceSession.ReturnType> {
+  try {
+    return await (fetches ? session.run(feeds, fetches) : session.run(feeds));
+  } catch (err) {
+    const where = Object.entries(feeds).map(([k, t]) => `${k}:${t.location}[${t.dims.join('x')}]`).join(' ');
+    throw new Error(`${graph} graph: ${err instanceof Error ? err.message : String(err)} (inputs ${where})`);
   }
 }
 

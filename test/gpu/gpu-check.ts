@@ -138,20 +138,45 @@ async function ingestRun(model: ModelWeights, device: 'cpu' | 'webgpu', checkpoi
   return { device: info, points, decodeMsPerToken: decode, stateBytes };
 }
 
+/** Runs one stage; a failure is recorded under its name and the next stages still run. */
+async function stage(name: string, fn: () => Promise<void>): Promise<void> {
+  const only = process.argv[3]?.split(',');
+  if (only && !only.includes(name)) return;
+  const t0 = performance.now();
+  try {
+    await fn();
+    console.log(`stage ${name}: ok in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  } catch (err) {
+    const message = err instanceof Error ? err.stack ?? err.message : String(err);
+    (out.failures ??= {} as Record<string, string>);
+    (out.failures as Record<string, string>)[name] = message;
+    console.log(`stage ${name}: FAILED: ${message}`);
+  }
+}
+
 async function main(): Promise<void> {
   const target = process.argv[2] ?? 'gpu-check.json';
   out.card = gpuName();
-  await parity();
+  await stage('parity', parity);
   const defaultDir = path.join(root, 'model/weights/default/config.json');
   const cfg = existsSync(defaultDir) ? parseFamConfig(JSON.parse(readFileSync(defaultDir, 'utf8')), defaultDir) : DEFAULT_SIZE;
   const model = randomModel(cfg, 3);
   out.defaultSize = { config: cfg, parameters: parameterCount(cfg) };
-  out.gpuIngest = await ingestRun(model, 'webgpu', [1024, 4096, 65536, 262144, 1048576], 65536);
-  out.cpuIngest = await ingestRun(model, 'cpu', [1024, 4096, 16384], 4096);
+  await stage('gpu-ingest-default', async () => {
+    out.gpuIngest = await ingestRun(model, 'webgpu', [1024, 4096, 65536, 262144, 1048576], 65536);
+  });
+  await stage('cpu-ingest-default', async () => {
+    out.cpuIngest = await ingestRun(model, 'cpu', [1024, 4096, 16384], 4096);
+  });
   const tiny = await loadModelDir(path.join(root, 'test/fixtures/tiny'));
-  out.tinyGpuIngest = await ingestRun(tiny, 'webgpu', [1024, 65536], 16384);
-  out.tinyCpuIngest = await ingestRun(tiny, 'cpu', [1024, 65536], 16384);
+  await stage('gpu-ingest-tiny', async () => {
+    out.tinyGpuIngest = await ingestRun(tiny, 'webgpu', [1024, 65536], 16384);
+  });
+  await stage('cpu-ingest-tiny', async () => {
+    out.tinyCpuIngest = await ingestRun(tiny, 'cpu', [1024, 65536], 16384);
+  });
   writeFileSync(target, JSON.stringify(out, null, 2));
+  if (out.failures) process.exitCode = 1;
   console.log(`wrote ${target}`);
 }
 
