@@ -1,0 +1,115 @@
+"""Turn evaluation JSON and training logs into docs/results/: one JSON, one markdown table, one PNG.
+
+    python model/train/eval/report.py --out docs/results/default-model \\
+        --model "stage 2 (shipped)" DIR2 --model "stage 1" DIR1 --log "stage 1" LOG1 --log "stage 2" LOG2
+
+Each DIR holds passkey.json, heldout.json and symbols.json from the scripts beside this one; each LOG is a
+train.py train_log.jsonl. Writes OUT.json, OUT.md and OUT.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def read_json(path: Path):
+    return json.load(open(path)) if path.exists() else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--model", nargs=2, action="append", default=[], metavar=("LABEL", "DIR"))
+    ap.add_argument("--log", nargs=2, action="append", default=[], metavar=("LABEL", "JSONL"))
+    args = ap.parse_args()
+    models = [{"label": label, **{k: read_json(Path(d) / f"{k}.json") for k in ("passkey", "heldout", "symbols")}}
+              for label, d in args.model]
+    logs = []
+    for label, path in args.log:
+        recs = [json.loads(line) for line in open(path)]
+        logs.append({"label": label, "steps": [r for r in recs if "step" in r and "lm_loss" in r],
+                     "ends": [r["end_of_call"] for r in recs if "end_of_call" in r]})
+
+    md = [f"# Results: {Path(args.out).name}", ""]
+    for m in models:
+        md += [f"## {m['label']}", ""]
+        if m["passkey"]:
+            cells = m["passkey"]["cells"]
+            lengths = sorted({c["length"] for c in cells})
+            depths = [d for d in ("start", "middle", "end") if any(c["depth"] == d for c in cells)]
+            md += ["PassKey accuracy (greedy exact match, trials per cell in brackets):", "",
+                   "| key depth | " + " | ".join(f"{n // 1024}k" for n in lengths) + " |",
+                   "|---|" + "---|" * len(lengths)]
+            for d in depths:
+                row = {c["length"]: c for c in cells if c["depth"] == d}
+                md.append(f"| {d} | " + " | ".join(
+                    f"{row[n]['accuracy']:.0%} ({row[n]['trials']})" if n in row else "-" for n in lengths) + " |")
+            md.append("")
+        if m["heldout"]:
+            h = m["heldout"]
+            md += [f"Held-out next-token accuracy ({len(h['by_package'])} test packages, first "
+                   f"{h['max_tokens'] // 1024}k tokens each, {h['tokens']} tokens): **{h['accuracy']:.1%}**, "
+                   f"loss {h['loss']:.3f}.", "", "| position in workspace | tokens | accuracy | loss |", "|---|---|---|---|"]
+            md += [f"| {b['from']}-{b['to']} | {b['tokens']} | {b['accuracy']:.1%} | {b['loss']:.3f} |"
+                   for b in h["by_position"]]
+            md.append("")
+        if m["symbols"]:
+            md += ["Symbol location (`Where is NAME defined?` -> `path:line`, greedy exact match):", "",
+                   "| workspace tokens | mean tokens | trials | accuracy | test packages used |", "|---|---|---|---|---|"]
+            md += [f"| {c['length'] // 1024}k | {c['mean_tokens']:.0f} | {c['trials']} | {c['accuracy']:.0%} | "
+                   f"{', '.join(c['packages'])} |" for c in m["symbols"]["cells"]]
+            md.append("")
+    for lg in logs:
+        if lg["ends"]:
+            md += [f"Training log, {lg['label']}: " + "; ".join(
+                f"call ended at step {e['step']}, {e['tokens'] / 1e6:.0f}M tokens, {e['train_seconds']:.0f} s, "
+                f"val loss {e.get('val_loss', float('nan')):.3f}" for e in lg["ends"]) + ".", ""]
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    ax = axes[0]
+    for m in models:
+        if not m["passkey"]:
+            continue
+        for d, style in (("start", "o-"), ("middle", "s--"), ("end", "^:")):
+            cells = sorted((c for c in m["passkey"]["cells"] if c["depth"] == d), key=lambda c: c["length"])
+            ax.plot([c["length"] for c in cells], [100 * c["accuracy"] for c in cells], style,
+                    label=f"{m['label']}, key at {d}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("prompt length (tokens)")
+    ax.set_ylabel("PassKey accuracy (%)")
+    ax.set_ylim(-5, 105)
+    ax.set_title("PassKey retrieval")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    offset = 0
+    for lg in logs:
+        xs = [(offset + r["tokens"]) / 1e6 for r in lg["steps"]]
+        ax.plot(xs, [r["lm_loss"] for r in lg["steps"]], label=f"{lg['label']}: train LM loss")
+        if lg["ends"]:
+            ax.plot([(offset + e["tokens"]) / 1e6 for e in lg["ends"]], [e.get("val_loss") for e in lg["ends"]],
+                    "o", label=f"{lg['label']}: val LM loss")
+        offset += lg["steps"][-1]["tokens"] if lg["steps"] else 0
+    ax.set_xlabel("tokens seen (M)")
+    ax.set_ylabel("cross-entropy (nats)")
+    ax.set_title("Training")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out.with_suffix(".png"), dpi=110)
+    md += [f"![PassKey and training curves]({out.with_suffix('.png').name})", ""]
+    out.with_suffix(".md").write_text("\n".join(md))
+    with open(out.with_suffix(".json"), "w") as f:
+        json.dump({"models": models, "training": [{"label": lg["label"], "calls": lg["ends"]} for lg in logs]},
+                  f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
