@@ -1,0 +1,214 @@
+"""Tests of the training data side (prompt.py, tasks.py, data.py): no torch, no Hugging Face tokenizer needed.
+
+    python3 -m pytest model/train/tests/test_data.py -q
+
+A byte tokenizer (ids = bytes + 4, so ids 0..3 stay the special tokens) stands in for the real BPE; every rule
+tested here is about layout, answers and stream bookkeeping, which do not depend on the vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import data  # noqa: E402
+import prompt  # noqa: E402
+import tasks  # noqa: E402
+
+
+class ByteTok:
+    class Enc:
+        def __init__(self, ids):
+            self.ids = ids
+
+    def encode(self, s, add_special_tokens=False):
+        return self.Enc([b + 4 for b in s.encode("utf-8")])
+
+    def decode(self, ids):
+        specials = prompt.SPECIAL_TOKENS
+        out, buf = "", bytearray()
+        for i in ids:
+            if i < 4:
+                out += buf.decode("utf-8") + specials[i]
+                buf = bytearray()
+            else:
+                buf.append(i - 4)
+        return out + buf.decode("utf-8")
+
+
+TOK = ByteTok()
+
+PY = '''"""Tools for frobnicating widgets.
+
+Longer text that is not part of the summary.
+"""
+
+import os
+
+
+def frobnicate(widget):
+    """Frobnicate one widget in place. Returns nothing."""
+    return widget
+
+
+class Widget:
+    """A thing that can be frobnicated."""
+
+    def spin(self):
+        return 1
+'''
+
+TS = '''/**
+ * Helpers for parsing request headers.
+ */
+
+/**
+ * Parse a cookie header into a map of names to values.
+ * @param header the raw header
+ */
+export function parseCookies(header: string) {
+  return {};
+}
+
+export const MAX_AGE = 3600;
+'''
+
+
+def window():
+    return [tasks.File(p, t, np.asarray(prompt.file_ids(TOK, p, t), np.int32))
+            for p, t in (("pkg/widgets.py", PY), ("pkg/cookies.ts", TS))]
+
+
+def answer_and_question(s: tasks.Sample):
+    text = TOK.decode(s.ids.tolist())
+    q = text[text.rindex("<|question|>"):]
+    return TOK.decode(s.ids[s.mask == tasks.LOSS_TASK].tolist()), q, text
+
+
+def test_file_layout_matches_prompt_format():
+    ids = prompt.file_ids(TOK, "src/a.ts", "x = 1\n\n\n")
+    assert ids[0] == prompt.FILE
+    assert TOK.decode(ids) == "<|file|>src/a.ts\nx = 1\n"  # exactly one final newline
+
+
+def test_definitions_python_and_ts():
+    py = {d.name: d for d in tasks.definitions("a.py", PY)}
+    assert py["frobnicate"].line == 9 and py["frobnicate"].doc == "Frobnicate one widget in place."
+    assert py["Widget"].line == 14 and py["spin"].doc is None
+    ts = {d.name: d for d in tasks.definitions("a.ts", TS)}
+    assert ts["parseCookies"].line == 9
+    assert ts["parseCookies"].doc == "Parse a cookie header into a map of names to values."
+    assert ts["MAX_AGE"].line == 13
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_where_answer_points_at_the_definition(seed):
+    s = tasks.where_sample(TOK, np.random.default_rng(seed), window())
+    answer, question, _ = answer_and_question(s)
+    name = re.search(r"Where is `(.+?)` defined\?", question).group(1)
+    path, line = answer.removesuffix("<|endoftext|>").rsplit(":", 1)
+    text = {"pkg/widgets.py": PY, "pkg/cookies.ts": TS}[path]
+    assert name in text.split("\n")[int(line) - 1]
+    assert s.mask[:len(s.ids) - len(TOK.encode(answer.removesuffix("<|endoftext|>")).ids) - 1].max() == 0
+
+
+def test_where_refuses_names_defined_twice():
+    twice = [tasks.File("a.py", "def f_x():\n    pass\n", np.zeros(1, np.int32)),
+             tasks.File("b.py", "def f_x():\n    pass\n", np.zeros(1, np.int32))]
+    assert tasks.where_sample(TOK, np.random.default_rng(0), twice) is None
+
+
+def test_summarize_removes_the_docstring_and_restreams_the_file_last():
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        s = tasks.summarize_sample(TOK, rng, window())
+        answer, question, text = answer_and_question(s)
+        context = text[:text.rindex("<|question|>")]
+        path = question.removeprefix("<|question|>Summarize ").split("<|answer|>")[0]
+        assert answer.removesuffix("<|endoftext|>") in ("Tools for frobnicating widgets.",
+                                                        "Helpers for parsing request headers.")
+        assert answer.removesuffix("<|endoftext|>") not in context
+        assert context.rindex("<|file|>") == context.index(f"<|file|>{path}\n")  # the file comes last, once
+
+
+def test_license_headers_are_not_summaries():
+    assert tasks.module_summary("a.js", "/*! Copyright 2020 X. MIT License */\nvar a = 1;\n") is None
+
+
+def test_passkey_layout_and_depth():
+    pk = tasks.PassKey(TOK)
+    s = pk.build("12345", 10, 0.0)
+    answer, question, text = answer_and_question(s)
+    assert answer == "12345<|endoftext|>" and question.startswith("<|question|>What is the pass key?<|answer|>")
+    assert text.startswith("<|file|>passkey.txt\nThere is an important info")
+    assert text.index("The pass key is 12345") < text.index("The grass is green")
+    late = TOK.decode(pk.build("12345", 10, 1.0).ids.tolist())
+    assert late.index("The pass key is 12345") > late.rindex("The grass is green")
+    assert abs(len(pk.build("1", pk.n_filler_for(4096), 0.5).ids) - 4096) < len(pk.filler) + 16
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A two-package corpus in the files build_corpus.py and tokenizer.py write."""
+    d = tmp_path_factory.mktemp("corpus")
+    packages = [{"package": "a", "files": [[f"a/m{i}.py", PY] for i in range(6)]},
+                {"package": "b", "files": [[f"b/c{i}.ts", TS] for i in range(4)]}]
+    with open(d / "train.jsonl", "w") as f:
+        for p in packages:
+            f.write(json.dumps(p) + "\n")
+    tokens, table, start = [], [], 0
+    for pi, p in enumerate(packages):
+        for path, text in p["files"]:
+            ids = prompt.file_ids(TOK, path, text)
+            tokens += ids
+            table.append((pi, start, len(ids)))
+            start += len(ids)
+    np.save(d / "train.tokens.npy", np.asarray(tokens, np.uint16))
+    np.save(d / "train.files.npy", np.asarray(table, np.int64))
+    return data.Corpus(str(d), str(d), "train")
+
+
+def test_window_stays_in_one_package(corpus):
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        first, end = corpus.window(rng, int(rng.integers(100, 3000)))
+        assert len(set(corpus.files[first:end, 0])) == 1 and end > first
+
+
+def test_stream_resumes_exactly_and_chunks_overlap_by_one(corpus):
+    make = data.DocMaker(corpus, TOK, seed=3, mix=data.MixConfig(task_tokens=(200, 2000), lm_tokens=(200, 4000),
+                                                                  passkey_tokens=(100, 2000)))
+    T = 512
+    row = data.RowStream(make, 1)
+    chunks, states = [], []
+    for step in range(12):
+        chunks.append(row.next_chunk(T, data.starts_fresh(3, step, 0.8)))
+        states.append(row.state())
+    again = data.RowStream(make, 1, states[4])
+    for step in range(5, 12):
+        ids, mask = again.next_chunk(T, data.starts_fresh(3, step, 0.8))
+        assert np.array_equal(ids, chunks[step][0]) and np.array_equal(mask, chunks[step][1])
+    for (a, _), (b, _) in zip(chunks, chunks[1:]):
+        assert len(a) == T + 1 and a[-1] == b[0]
+
+
+def test_fresh_state_unscores_a_task_cut_in_two(corpus):
+    pk = tasks.PassKey(TOK)
+    make = lambda row, i: pk.build("12345", 40, 0.1)  # noqa: E731  (every document is one long task sample)
+    make.seed, make.mix = 0, data.MixConfig()
+    n = len(make(0, 0).ids)
+    assert n > 600
+    row = data.RowStream(make, 0)
+    _, m0 = row.next_chunk(300, fresh=True)  # first step: nothing was cut
+    _, m1 = row.next_chunk(n - 301, fresh=True)  # restart inside the sample: its answer must not be scored
+    assert (m1 == tasks.LOSS_TASK).sum() == 0
+    row2 = data.RowStream(make, 0)
+    row2.next_chunk(300, fresh=True)
+    _, m2 = row2.next_chunk(n - 301, fresh=False)  # carried state: the answer is scored
+    assert (m2 == tasks.LOSS_TASK).sum() == len("12345") + 1
