@@ -283,20 +283,18 @@ export class FamSession {
         feeds[IO.memV(l)] = b.memV[l]!;
       }
     }
-    const fetches: string[] = [];
-    for (let l = 0; l < L; l++) {
-      if (F > 0) fetches.push(IO.newFam(l));
-      if (m > 0) fetches.push(IO.newMemK(l), IO.newMemV(l));
-    }
-    if (wantLogits) fetches.push(IO.lastHidden);
-    const out = await runGraph('block', this.blockSession, feeds, fetches);
+    // Always every output: onnxruntime-node keeps one output binding per session, and fetching a different
+    // set of GPU outputs from run to run failed with "Output count mismatch" on the WebGPU EP.
+    const out = await runGraph('block', this.blockSession, feeds);
     const buffers = new StateBuffers(
       F > 0 ? Array.from({ length: L }, (_, l) => out[IO.newFam(l)]!) : [],
       m > 0 ? Array.from({ length: L }, (_, l) => out[IO.newMemK(l)]!) : [],
       m > 0 ? Array.from({ length: L }, (_, l) => out[IO.newMemV(l)]!) : [],
     );
     const next: { state: FamState; logits?: Float32Array } = { state: { blocks: state.blocks + 1, pending: new Int32Array(0), buffers } };
-    if (wantLogits) next.logits = await this.headLogits(out[IO.lastHidden]!);
+    const lastHidden = out[IO.lastHidden]!;
+    if (wantLogits) next.logits = await this.headLogits(lastHidden);
+    else if (lastHidden.location === 'gpu-buffer') lastHidden.dispose();
     return next;
   }
 
@@ -570,9 +568,9 @@ class PartialBlock {
 }
 
 /** session.run with the graph's name and the inputs' locations in any error, so a failure says where it was. */
-async function runGraph(graph: string, session: ort.InferenceSession, feeds: Feeds, fetches?: string[]): Promise<ort.InferenceSession.ReturnType> {
+async function runGraph(graph: string, session: ort.InferenceSession, feeds: Feeds): Promise<ort.InferenceSession.ReturnType> {
   try {
-    return await (fetches ? session.run(feeds, fetches) : session.run(feeds));
+    return await session.run(feeds);
   } catch (err) {
     const where = Object.entries(feeds).map(([k, t]) => `${k}:${t.location}[${t.dims.join('x')}]`).join(' ');
     throw new Error(`${graph} graph: ${err instanceof Error ? err.message : String(err)} (inputs ${where})`);

@@ -6,19 +6,19 @@ import { createHash } from 'node:crypto';
 import type { FamConfig } from '../../model/loader';
 import type { ModelWeights } from '../../model/runtime/fam-session';
 
-/** The shape of the shipped default model, used when model/weights/default/ is not there. */
+/** The shape of the shipped default model (model/weights/default/config.json), for random models of its size. */
 export const DEFAULT_SIZE: FamConfig = {
-  vocab_size: 16384,
+  vocab_size: 16000,
   hidden_size: 512,
   num_hidden_layers: 6,
   num_attention_heads: 8,
   num_key_value_heads: 2,
-  intermediate_size: 1408,
+  intermediate_size: 1280,
   rms_norm_eps: 1e-5,
   rope_theta: 10000,
   tie_word_embeddings: true,
   fam_length: 64,
-  block_size: 512,
+  block_size: 1024,
   memory_segments: 1,
   eos_token_id: 0,
 };
