@@ -77,6 +77,20 @@ interface LayerWeights {
 }
 
 /**
+ * Where the graphs get their weights: embedded as initializers (each session holds its own copy; the CPU EP
+ * prepacks constant matrices for speed), or as graph inputs fed the same device tensors in every run
+ * (uploaded to the GPU once and shared by all sessions).
+ */
+export type WeightPlacement = 'initializers' | 'inputs';
+
+/** One named weight as the graphs take it. */
+export interface GraphWeight {
+  name: string;
+  dims: number[];
+  data: Float32Array | Uint16Array;
+}
+
+/**
  * Weights prepared once per (model, dtype) and shared by every graph built from them.
  * Rearrangement (ours): Linear weights are transposed to [in, out] so every projection is a MatMul;
  * Q/K/V and gate/up are fused into one product each; 1/sqrt(d) is folded into the Q weights
@@ -89,7 +103,8 @@ export class PreparedWeights {
   readonly lmHead: Arr; // [V, D] (Gemm with transB)
   readonly famEmbeddings: Arr | undefined; // [F, D]
 
-  constructor(readonly dims: FamDims, src: WeightSource, readonly dtype: 'float32' | 'float16') {
+  constructor(readonly dims: FamDims, src: WeightSource, readonly dtype: 'float32' | 'float16',
+    readonly placement: WeightPlacement = 'initializers') {
     const { hidden: D, heads: H, kvHeads: G, headDim: d, ffn: I } = dims;
     const cast = (a: Float32Array): Arr => (dtype === 'float16' ? toHalf(a) : a);
     const scale = 1 / Math.sqrt(d);
@@ -111,6 +126,31 @@ export class PreparedWeights {
     this.finalNorm = cast(src.get('model.norm.weight'));
     this.lmHead = dims.tied ? this.embed : cast(src.get('lm_head.weight'));
     this.famEmbeddings = dims.famLength > 0 ? cast(src.get('model.fam_embeddings')) : undefined;
+  }
+
+  /** Every weight the graphs may use, by graph name (lm_head only when untied: tied graphs use embed). */
+  all(): GraphWeight[] {
+    const { vocab: V, hidden: D } = this.dims;
+    const out: GraphWeight[] = [];
+    this.layers.forEach((lw, l) => {
+      for (const key of Object.keys(lw) as (keyof LayerWeights)[]) out.push(this.layerWeight(l, key));
+    });
+    out.push({ name: 'embed', dims: [V, D], data: this.embed }, { name: 'final_norm', dims: [D], data: this.finalNorm });
+    if (!this.dims.tied) out.push({ name: 'lm_head', dims: [V, D], data: this.lmHead });
+    return out;
+  }
+
+  layerWeight(l: number, key: keyof LayerWeights): GraphWeight {
+    const { hidden: D, heads: H, kvHeads: G, headDim: d, ffn: I } = this.dims;
+    const dims: Record<keyof LayerWeights, number[]> = {
+      inNorm: [D],
+      wqkv: [D, (H + 2 * G) * d],
+      wo: [H * d, D],
+      postNorm: [D],
+      wgu: [D, 2 * I],
+      wdown: [I, D],
+    };
+    return { name: `layers.${l}.${key}`, dims: dims[key], data: this.layers[l]![key] };
   }
 }
 
@@ -136,10 +176,7 @@ function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
 class FamGraph {
   readonly g: GraphBuilder;
   readonly T: ElemType;
-  private readonly layerInits: Partial<Record<keyof LayerWeights, string>>[] = [];
-  private embedName?: string;
-  private finalNormName?: string;
-  private lmHeadName?: string;
+  private readonly params = new Map<string, string>();
 
   constructor(name: string, readonly w: PreparedWeights) {
     this.g = new GraphBuilder(name);
@@ -150,24 +187,21 @@ class FamGraph {
     return this.w.dims;
   }
 
-  /** The initializer of one weight of layer l, added to the graph on first use (graphs take only what they use). */
-  weight(l: number, key: keyof LayerWeights): string {
-    const names = (this.layerInits[l] ??= {});
-    let name = names[key];
+  /** A weight in this graph, added on first use (graphs take only what they use), as placed by PreparedWeights. */
+  private param(w: GraphWeight): string {
+    let name = this.params.get(w.name);
     if (!name) {
-      const { hidden: D, heads: H, kvHeads: G, headDim: d, ffn: I } = this.dims;
-      const shapes: Record<keyof LayerWeights, number[]> = {
-        inNorm: [D],
-        wqkv: [D, (H + 2 * G) * d],
-        wo: [H * d, D],
-        postNorm: [D],
-        wgu: [D, 2 * I],
-        wdown: [I, D],
-      };
-      name = this.g.initializer(`layers.${l}.${key}`, this.T, shapes[key], this.w.layers[l]![key]);
-      names[key] = name;
+      name = this.w.placement === 'inputs'
+        ? this.g.input(w.name, this.T, w.dims)
+        : this.g.initializer(w.name, this.T, w.dims, w.data);
+      this.params.set(w.name, name);
     }
     return name;
+  }
+
+  /** One weight of layer l. */
+  weight(l: number, key: keyof LayerWeights): string {
+    return this.param(this.w.layerWeight(l, key));
   }
 
   scalar(v: number): string {
@@ -177,8 +211,8 @@ class FamGraph {
   /** Token embeddings: ids [n] → [n, D]. */
   embed(ids: string): string {
     const { vocab: V, hidden: D } = this.dims;
-    this.embedName ??= this.g.initializer('embed', this.T, [V, D], this.w.embed);
-    return this.g.op('Gather', [this.embedName, ids], { axis: 0 });
+    const table = this.param({ name: 'embed', dims: [V, D], data: this.w.embed });
+    return this.g.op('Gather', [table, ids], { axis: 0 });
   }
 
   /** Llama RMSNorm: x / sqrt(mean(x^2) + eps) in float32, back to dtype, times the weight. */
@@ -281,13 +315,9 @@ class FamGraph {
   logits(last: string): string {
     const { vocab: V, hidden: D } = this.dims;
     const g = this.g;
-    this.finalNormName ??= g.initializer('final_norm', this.T, [D], this.w.finalNorm);
-    if (!this.lmHeadName) {
-      this.lmHeadName = this.dims.tied && this.embedName
-        ? this.embedName
-        : g.initializer('lm_head', this.T, [V, D], this.w.lmHead);
-    }
-    const logits = g.op('Gemm', [this.rmsNorm(last, this.finalNormName), this.lmHeadName], { transB: 1 });
+    const finalNorm = this.param({ name: 'final_norm', dims: [D], data: this.w.finalNorm });
+    const lmHead = this.param({ name: this.dims.tied ? 'embed' : 'lm_head', dims: [V, D], data: this.w.lmHead });
+    const logits = g.op('Gemm', [this.rmsNorm(last, finalNorm), lmHead], { transB: 1 }); // [1, V]
     return this.T === 'float32' ? logits : g.op('Cast', [logits], { to: 1 });
   }
 

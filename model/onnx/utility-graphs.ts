@@ -10,12 +10,12 @@ export function probeGraph(): Uint8Array {
 }
 
 /**
- * Identity copies in.{i} → out.{i}. Run on the GPU with host outputs, it reads device tensors back:
- * onnxruntime-node's Tensor.getData() on a 'gpu-buffer' tensor is not reliable (it aborted the process on
- * the GPU machine, see ../shared/gpu/README.md), a session output on the host is.
+ * Identity copies in.{i} → out.{i}, to move tensors between host and device with onnxruntime's own copies:
+ * with host outputs it reads device tensors back (Tensor.getData() on a 'gpu-buffer' tensor aborted the
+ * process on the GPU machine, see ../shared/gpu/README.md); with 'gpu-buffer' outputs it uploads weights once.
  */
-export function readbackGraph(tensors: { type: ElemType; dims: number[] }[]): Uint8Array {
-  const g = new GraphBuilder('readback');
+export function copyGraph(tensors: { type: ElemType; dims: number[] }[]): Uint8Array {
+  const g = new GraphBuilder('copy');
   tensors.forEach((t, i) => g.output(g.input(`in.${i}`, t.type, t.dims), `out.${i}`, t.type, t.dims));
   return g.toBytes();
 }

@@ -19,10 +19,11 @@ import {
   buildHeadGraph,
   buildInitGraph,
   type FamDims,
+  type WeightPlacement,
 } from '../onnx/fam-graphs';
 import { float16BitsToFloat32 as fromHalf, float32ToFloat16Bits as toHalf } from '../loader/half';
 import { ropeTables } from './rope';
-import { probeGraph, readbackGraph } from '../onnx/utility-graphs';
+import { copyGraph, probeGraph } from '../onnx/utility-graphs';
 import { sampleToken, seededRandom } from './sampling';
 import type { DeviceChoice, DeviceInfo, GenerateOptions, GenerateResult, IngestProgress } from './types';
 
@@ -66,6 +67,11 @@ export interface SessionOptions {
   device: DeviceChoice;
   /** CPU threads for onnxruntime (default: all cores). */
   threads?: number;
+  /**
+   * How graphs get their weights (default: 'inputs' on WebGPU, one uploaded copy shared by every session;
+   * 'initializers' on CPU, where onnxruntime prepacks constant matrices at the price of a copy per session).
+   */
+  weights?: WeightPlacement;
 }
 
 type Feeds = Record<string, ort.Tensor>;
@@ -110,6 +116,8 @@ export class FamSession {
     readonly device: DeviceInfo,
     private readonly sessionOptions: ort.InferenceSession.SessionOptions,
     weights: PreparedWeights,
+    /** Weight tensors fed to every run when the graphs take weights as inputs (WebGPU): uploaded once. */
+    private readonly weightFeeds: Feeds,
     private readonly blockSession: ort.InferenceSession,
     private readonly decodeSession: ort.InferenceSession,
   ) {
@@ -129,7 +137,11 @@ export class FamSession {
       try {
         // A one-node probe first, so a missing GPU costs milliseconds, not a full graph build.
         if (provider === 'webgpu') await (await ort.InferenceSession.create(probeGraph(), sessionOptions)).release();
-        const weights = new PreparedWeights(dims, source, provider === 'webgpu' ? 'float16' : 'float32');
+        // On the GPU every session reads one uploaded copy of the weights; on the CPU each session embeds its
+        // own, which lets onnxruntime prepack the matrices.
+        const weights = new PreparedWeights(dims, source, provider === 'webgpu' ? 'float16' : 'float32',
+          opts.weights ?? (provider === 'webgpu' ? 'inputs' : 'initializers'));
+        const weightFeeds = weights.placement === 'inputs' ? await FamSession.upload(weights, sessionOptions) : {};
         const layers = Array.from({ length: dims.layers }, (_, l) => l);
         const stateOut = layers.flatMap((l) => [
           ...(dims.famLength > 0 ? [IO.newFam(l)] : []),
@@ -143,7 +155,7 @@ export class FamSession {
           : `WebGPU (Dawn) via onnxruntime-node ${ort.env.versions.node ?? ''}`.trim();
         const device: DeviceInfo = { provider: provider === 'webgpu' ? 'webgpu' : 'cpu', adapter, dtype: weights.dtype };
         if (fallbackReason) device.fallbackReason = fallbackReason;
-        return new FamSession(model, device, sessionOptions, weights, block, decode);
+        return new FamSession(model, device, sessionOptions, weights, weightFeeds, block, decode);
       } catch (err) {
         const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
         if (provider === attempts[attempts.length - 1]) {
@@ -156,6 +168,22 @@ export class FamSession {
     }
     throw new Error('unreachable: no device attempted');
   }
+
+  /**
+   * Copies every weight to the device once, through a graph of Identity nodes whose outputs stay on the GPU
+   * (optimisation off, so the copies are not folded away). The session is kept: it owns those buffers.
+   */
+  private static async upload(weights: PreparedWeights, base: ort.InferenceSession.SessionOptions): Promise<Feeds> {
+    const all = weights.all();
+    const graph = copyGraph(all.map((w) => ({ type: weights.dtype, dims: w.dims })));
+    const session = await FamSession.open(graph, { ...base, graphOptimizationLevel: 'disabled' }, all.map((_, i) => `out.${i}`));
+    const out = await session.run(Object.fromEntries(all.map((w, i) => [`in.${i}`, new ort.Tensor(weights.dtype, w.data, w.dims)])));
+    FamSession.uploadSessions.push(session);
+    return Object.fromEntries(all.map((w, i) => [w.name, out[`out.${i}`]!]));
+  }
+
+  /** Sessions that own uploaded weights: never released while the process may still use a FamSession. */
+  private static readonly uploadSessions: ort.InferenceSession[] = [];
 
   private static tensor(model: ModelWeights, name: string): Float32Array {
     const t = model.tensors.get(name);
@@ -206,7 +234,7 @@ export class FamSession {
         const { cos, sin } = ropeTables(Array.from({ length: F }, (_, i) => i), d, this.model.config.rope_theta);
         // Kept open: device tensors it returned may depend on its allocator.
         this.initSession ??= await FamSession.open(buildInitGraph(this.weights, cos, sin), this.sessionOptions, this.perLayer(IO.fam).slice(1));
-        const out = await runGraph('init', this.initSession, { [IO.famEmbeddings]: embeddings });
+        const out = await this.run('init', this.initSession, { [IO.famEmbeddings]: embeddings });
         for (let l = 1; l < L; l++) fam.push(out[IO.fam(l)]!);
       }
     }
@@ -285,7 +313,7 @@ export class FamSession {
     }
     // Always every output: onnxruntime-node keeps one output binding per session, and fetching a different
     // set of GPU outputs from run to run failed with "Output count mismatch" on the WebGPU EP.
-    const out = await runGraph('block', this.blockSession, feeds);
+    const out = await this.run('block', this.blockSession, feeds);
     const buffers = new StateBuffers(
       F > 0 ? Array.from({ length: L }, (_, l) => out[IO.newFam(l)]!) : [],
       m > 0 ? Array.from({ length: L }, (_, l) => out[IO.newMemK(l)]!) : [],
@@ -437,7 +465,7 @@ export class FamSession {
   private async headLogits(lastHidden: ort.Tensor): Promise<Float32Array> {
     this.headSession ??= await FamSession.open(buildHeadGraph(this.weights), this.sessionOptions, []);
     try {
-      const out = await runGraph('head', this.headSession, { [IO.lastHidden]: lastHidden });
+      const out = await this.run('head', this.headSession, { [IO.lastHidden]: lastHidden });
       return out[IO.logits]!.data as Float32Array;
     } finally {
       if (lastHidden.location === 'gpu-buffer') lastHidden.dispose();
@@ -452,7 +480,7 @@ export class FamSession {
     const p0 = state.blocks * B;
     const feeds: Feeds = this.ropeFeeds(Array.from({ length: F }, (_, i) => p0 + B - F + i));
     for (let l = 0; l < L; l++) feeds[IO.fam(l)] = state.buffers.fam[l]!;
-    const out = await runGraph('famkv', this.famKvSession, feeds);
+    const out = await this.run('famkv', this.famKvSession, feeds);
     return [Array.from({ length: L }, (_, l) => out[IO.pastK(l)]!), Array.from({ length: L }, (_, l) => out[IO.pastV(l)]!)];
   }
 
@@ -483,12 +511,22 @@ export class FamSession {
         feeds[IO.memV(l)] = state.buffers.memV[l]!;
       }
     }
-    const out = await runGraph('decode', this.decodeSession, feeds);
+    const out = await this.run('decode', this.decodeSession, feeds);
     return {
       logits: out[IO.logits]!.data as Float32Array,
       pastK: Array.from({ length: L }, (_, l) => out[IO.newPastK(l)]!),
       pastV: Array.from({ length: L }, (_, l) => out[IO.newPastV(l)]!),
     };
+  }
+
+  /** session.run with the shared weights added to the feeds, and the graph's name and inputs in any error. */
+  private async run(graph: string, session: ort.InferenceSession, feeds: Feeds): Promise<ort.InferenceSession.ReturnType> {
+    try {
+      return await session.run({ ...this.weightFeeds, ...feeds });
+    } catch (err) {
+      const where = Object.entries(feeds).map(([k, t]) => `${k}:${t.location}[${t.dims.join('x')}]`).join(' ');
+      throw new Error(`${graph} graph: ${err instanceof Error ? err.message : String(err)} (inputs ${where})`);
+    }
   }
 
   /** Additive mask over the ring's mB slots: the oldest slots are empty until m blocks have been folded in. */
@@ -525,9 +563,9 @@ export class FamSession {
     const key = JSON.stringify(shapes);
     if (this.readback?.key !== key) {
       await this.readback?.session.release();
-      this.readback = { key, session: await FamSession.open(readbackGraph(shapes), this.sessionOptions, []) };
+      this.readback = { key, session: await FamSession.open(copyGraph(shapes), this.sessionOptions, []) };
     }
-    const out = await runGraph('readback', this.readback.session, Object.fromEntries(tensors.map((t, i) => [`in.${i}`, t])));
+    const out = await this.run('readback', this.readback.session, Object.fromEntries(tensors.map((t, i) => [`in.${i}`, t])));
     return tensors.map((_, i) => copy(out[`out.${i}`]!.data));
   }
 }
@@ -564,16 +602,6 @@ class PartialBlock {
     this.disposeCache();
     this.pastK = [];
     this.pastV = [];
-  }
-}
-
-/** session.run with the graph's name and the inputs' locations in any error, so a failure says where it was. */
-async function runGraph(graph: string, session: ort.InferenceSession, feeds: Feeds): Promise<ort.InferenceSession.ReturnType> {
-  try {
-    return await session.run(feeds);
-  } catch (err) {
-    const where = Object.entries(feeds).map(([k, t]) => `${k}:${t.location}[${t.dims.join('x')}]`).join(' ');
-    throw new Error(`${graph} graph: ${err instanceof Error ? err.message : String(err)} (inputs ${where})`);
   }
 }
 

@@ -139,6 +139,20 @@ describe('FAM engine (CPU) against the PyTorch reference: tiny model, F=4, B=16,
     }
   });
 
+  it('weights fed as graph inputs (the WebGPU layout) give the same logits and state as embedded weights', async () => {
+    const shared = await FamSession.create(model, { device: 'cpu', threads: 1, weights: 'inputs' });
+    try {
+      const input = ids(expected, 'input_ids');
+      const a = await session.ingest(await session.initialState(), input.slice(0, 50));
+      const b = await shared.ingest(await shared.initialState(), input.slice(0, 50));
+      const famA = (await session.snapshot(a)).fam;
+      (await shared.snapshot(b)).fam.forEach((f, l) => assertClose(`fam.${l}, weights as inputs`, f as Float32Array, famA[l] as Float32Array, 1e-6));
+      assertClose('logits, weights as inputs', await shared.nextTokenLogits(b, input.slice(50)), await session.nextTokenLogits(a, input.slice(50)), 1e-6);
+    } finally {
+      await shared.dispose();
+    }
+  });
+
   it('EXPECTED FAILURE - a state from another model is refused', async () => {
     const snap = await session.snapshot(await session.initialState());
     await assert.rejects(session.restore({ ...snap, modelId: 'f'.repeat(64) }), /another|not the loaded model/);
