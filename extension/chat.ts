@@ -12,7 +12,7 @@ import { msg, parseToExtension, type ChatEntry, type ToWebview, type ToWebviewMe
 import { openCitation } from './citation-open';
 import { Commands, ContextKeys, StateKeys, Views } from './ids';
 import { Disposable } from './lifecycle';
-import type { WorkspaceMemory } from './memory';
+import { firstLines, type WorkspaceMemory } from './memory';
 import { webviewHtml, webviewOptions } from './webview-html';
 
 /** Most entries kept in the stored conversation. */
@@ -95,7 +95,7 @@ export class ChatController extends Disposable {
       return this.finish(answer, result.cancelled ? 'cancelled' : 'done', answer.text, result);
     } catch (err) {
       const cancelled = (err as Error).name === 'AbortError' || (err instanceof EngineError && err.code === 'cancelled');
-      return this.finish(answer, cancelled ? 'cancelled' : 'error', cancelled ? answer.text : `**${(err as Error).message}**`, null);
+      return this.finish(answer, cancelled ? 'cancelled' : 'error', cancelled ? answer.text : `**${firstLines((err as Error).message)}**`, null);
     } finally {
       sub?.dispose();
       this.active.delete(answer.id);

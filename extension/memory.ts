@@ -129,7 +129,14 @@ export class WorkspaceMemory extends Disposable {
    * Runs inside the queue.
    */
   private async ensureLoaded() {
-    const { client, info } = await this.host.client();
+    let started;
+    try {
+      started = await this.host.client();
+    } catch (err) {
+      this.set({ phase: 'error', detail: `The engine could not start: ${firstLines((err as Error).message)}` });
+      throw err;
+    }
+    const { client, info } = started;
     if (this.loadedGeneration === info.generation) return client;
     const file = this.stateFile;
     if (file && (await exists(file))) {
@@ -382,6 +389,12 @@ export class WorkspaceMemory extends Disposable {
     this.log.error(`${what}: ${err.message}`);
     void vscode.window.showErrorMessage(`Famulus: ${what}: ${err.message}`);
   }
+}
+
+/** The first lines of a message (an engine crash carries its whole log tail). */
+export function firstLines(text: string, lines = 3): string {
+  const all = text.split('\n');
+  return all.length <= lines ? text : `${all.slice(0, lines).join('\n')} … (see the Famulus log)`;
 }
 
 async function exists(uri: vscode.Uri): Promise<boolean> {

@@ -60,6 +60,8 @@ export function findCitations(text: string): Citation[] {
 export interface MarkdownRenderer {
   /** Renders markdown into a sanitised fragment, with highlighted code and citation links. */
   render(markdownText: string): DocumentFragment;
+  /** Plain text (a question as typed), with citation links and nothing else: no markup is interpreted. */
+  renderPlain(text: string): DocumentFragment;
   /** The same, serialised (for tests and for the open-as-markdown preview). */
   renderToString(markdownText: string): string;
 }
@@ -141,6 +143,12 @@ export function createMarkdownRenderer(win: Window & typeof globalThis): Markdow
   };
   return {
     render,
+    renderPlain(text) {
+      const fragment = doc.createDocumentFragment();
+      fragment.append(doc.createTextNode(text));
+      linkify(fragment);
+      return fragment;
+    },
     renderToString(markdownText) {
       const div = doc.createElement('div');
       div.append(render(markdownText));

@@ -16,7 +16,8 @@ import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const REPO = path.resolve(__dirname, '..', '..');
-export const ARTIFACTS = path.join(REPO, 'test', 'artifacts');
+/** Where the e2e screenshots go (cleared when the e2e suite starts). */
+export const ARTIFACTS = path.join(REPO, 'test', 'artifacts', 'e2e');
 
 function firstExisting(candidates: (string | undefined)[], what: string): string {
   for (const c of candidates) if (c && fs.existsSync(c)) return c;
@@ -95,6 +96,10 @@ export function makeProfile(home: string, settings: Record<string, unknown> = {}
     'window.commandCenter': false,
   };
   fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify({ ...quiet, ...settings }, null, 2));
+  // code-server's extension host is "remote": machine-scoped settings (famulus.modelPath, famulus.device) are read
+  // from the server's Machine settings only.
+  fs.mkdirSync(path.join(userData, 'Machine'), { recursive: true });
+  fs.writeFileSync(path.join(userData, 'Machine', 'settings.json'), JSON.stringify(settings, null, 2));
   const env = {
     ...process.env,
     XDG_CONFIG_HOME: path.join(home, 'config'),

@@ -18,10 +18,10 @@ import type { IngestResult } from '../../model/engine/protocol';
 let api: FamulusApi;
 let root: string;
 
-async function until(what: string, check: () => boolean, ms = 60_000): Promise<void> {
+async function until(what: string, check: () => boolean, ms = 120_000): Promise<void> {
   const end = Date.now() + ms;
   while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; memory: ${JSON.stringify(api.memoryStatus())}, engine pid ${api.enginePid()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -34,6 +34,9 @@ suite('Famulus in the extension host', () => {
   suiteSetup(async () => {
     const ext = vscode.extensions.getExtension<FamulusApi>(EXTENSION_ID);
     assert.ok(ext, `${EXTENSION_ID} is installed`);
+    // The tiny test model, whatever the default model is: fast and the same on every machine.
+    await setSetting('modelPath', path.join(ext.extensionPath, 'test', 'fixtures', 'tiny'));
+    await setSetting('device', 'cpu');
     api = await ext.activate();
     const folder = vscode.workspace.workspaceFolders?.[0];
     assert.ok(folder, 'a workspace folder is open');
@@ -143,6 +146,34 @@ suite('Famulus in the extension host', () => {
     fs.writeFileSync(path.join(root, 'zz-notes.md'), '# Notes\n\nAdded while Famulus watched.\n');
     await until('the memory to take the new file', () => api.memoryStatus().files === before.files + 1 && api.memoryStatus().phase === 'ready', 30_000);
     assert.ok(api.memoryStatus().tokens > before.tokens);
+  });
+
+  test('shows the memory status (files, tokens, model, device, last update)', async () => {
+    const view = await vscode.commands.executeCommand<import('../../webview/protocol').MemoryView>(Commands.showStatus, { quiet: true });
+    assert.ok(view);
+    assert.equal(view.phase, 'ready');
+    assert.ok(view.files > 0 && view.tokens > 0);
+    assert.match(view.model, /^tiny [0-9a-f]{8}$/);
+    assert.match(view.device, /^cpu \(/);
+    assert.ok(!Number.isNaN(Date.parse(view.lastUpdate)));
+  });
+
+  test('selecting a device restarts the engine with it and brings the memory back', async () => {
+    const pid = api.enginePid();
+    const files = api.memoryStatus().files;
+    try {
+      assert.equal(await vscode.commands.executeCommand(Commands.selectDevice, 'auto'), 'auto');
+      assert.equal(vscode.workspace.getConfiguration('famulus').get('device'), 'auto');
+      await until('the engine to stop', () => api.enginePid() !== pid);
+      const outcome = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'Where is `lease` defined?');
+      assert.equal(outcome?.status, 'done');
+      assert.notEqual(api.enginePid(), pid);
+      assert.equal(api.memoryStatus().files, files);
+      // No GPU adapter here: auto falls back to the CPU and says why.
+      if (api.memoryStatus().device.startsWith('cpu')) assert.match(api.memoryStatus().detail, /WebGPU skipped/);
+    } finally {
+      await vscode.commands.executeCommand(Commands.selectDevice, 'cpu');
+    }
   });
 
   test('forgets the memory: the saved state is deleted and questions say what to do', async () => {

@@ -13,7 +13,7 @@ async function main(): Promise<number> {
   const workspace = copyWorkspace(path.join(REPO, 'samples', 'demo-workspace'));
   const server = await startCodeServer({
     smokeTestDriver: true,
-    settings: { 'famulus.readOnOpen': 'never', 'famulus.device': 'cpu' },
+    settings: { 'famulus.readOnOpen': 'never', 'famulus.device': 'cpu', 'famulus.modelPath': path.join(REPO, 'test', 'fixtures', 'tiny') },
   });
   const browser = await launchBrowser();
   try {

@@ -46,6 +46,15 @@ describe('markdown: rendering', () => {
     assert.equal(links[0]!.getAttribute('aria-label'), 'Open src/queue.ts at line 42');
   });
 
+  it('renders plain text (a question) with citation links and no markup', () => {
+    const div = win.document.createElement('div');
+    div.append(md.renderPlain('What is at src/queue.ts:12? <b>not bold</b> **nor this**'));
+    assert.equal(div.querySelector('b'), null);
+    assert.equal(div.querySelectorAll('a.citation').length, 1);
+    assert.equal((div.querySelector('a.citation') as HTMLAnchorElement).dataset.line, '12');
+    assert.match(div.textContent ?? '', /<b>not bold<\/b> \*\*nor this\*\*/);
+  });
+
   it('does not make links inside code blocks', () => {
     const div = render('```\nsrc/queue.ts:42\n```');
     assert.equal(div.querySelectorAll('a').length, 0);

@@ -122,7 +122,7 @@ function renderEntry(id: string): void {
   const item = entries.get(id);
   if (!item) return;
   const { entry, body, footer, article } = item;
-  if (entry.role === 'user') body.textContent = entry.text;
+  if (entry.role === 'user') body.replaceChildren(md.renderPlain(entry.text));
   else body.replaceChildren(md.render(entry.text || (entry.status === 'streaming' ? '' : '*(no answer)*')));
   article.dataset.status = entry.status ?? 'done';
   article.setAttribute('aria-busy', entry.status === 'streaming' ? 'true' : 'false');

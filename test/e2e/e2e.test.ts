@@ -1,0 +1,207 @@
+/**
+ * End-to-end: what a new user does, in a real browser (Debian's chromium through playwright-core) on a real
+ * VS Code (code-server) with the packaged .vsix installed, the real engine process and the tiny test model.
+ * Open a copy of samples/demo-workspace, accept the offer to read it, ask from the palette, ask in the sidebar
+ * chat, stop a running answer, click a citation, summarise a file from the explorer's context menu, open the
+ * summary as markdown, reload and find the memory (and the conversation) still there.
+ *
+ * Screenshots of every step go to test/artifacts/ (git-ignored). Run: `npx tsx --test test/e2e/e2e.test.ts`
+ * (after `npm run build`); FAMULUS_VSIX names a ready .vsix, otherwise one is packaged first.
+ */
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Frame, Page } from 'playwright-core';
+import { ARTIFACTS, REPO, copyWorkspace, installVsix, launchBrowser, screenshot, startCodeServer, type CodeServer } from './code-server';
+
+const QUESTION_PALETTE = 'Where is `retryWithBackoff` defined?';
+const QUESTION_SIDEBAR = 'What does src/queue.ts:24 do?';
+
+let server: CodeServer;
+let browser: Browser;
+let page: Page;
+let workspace: string;
+// Long answers (up to 4096 tokens: a few seconds with the tiny model on a CPU), so that Stop has an answer to stop.
+// The tiny test model (the .vsix holds the default model, which is slower on a CPU and would make the timing
+// of Stop depend on the machine): the UI is what is tested here.
+const baseSettings = {
+  'famulus.device': 'cpu',
+  'famulus.modelPath': path.join(REPO, 'test', 'fixtures', 'tiny'),
+  'famulus.readOnOpen': 'ask',
+  'famulus.answerLength': 4096,
+  'workbench.colorTheme': 'Default Dark Modern',
+};
+
+function packageVsix(): string {
+  if (process.env.FAMULUS_VSIX) return process.env.FAMULUS_VSIX;
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'famulus-vsix-')), 'famulus.vsix');
+  execFileSync(
+    path.join(REPO, 'node_modules', '.bin', 'vsce'),
+    ['package', '--target', 'linux-x64', '--allow-missing-repository', '--skip-license', '--out', out],
+    { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  return out;
+}
+
+/** The frame (inside a webview's two iframes) whose document has `selector`. */
+async function webviewFrame(selector: string, timeoutMs = 30_000): Promise<Frame> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    for (const f of page.frames()) {
+      if (f.name() === 'active-frame' || f.url().includes('fake.html') || f.parentFrame()?.parentFrame()) {
+        const has = await f.$(selector).catch(() => null);
+        if (has) return f;
+      }
+    }
+    if (Date.now() > end) throw new Error(`no webview frame with ${selector}`);
+    await page.waitForTimeout(200);
+  }
+}
+
+async function runCommand(title: string): Promise<void> {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`>${title}`);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor();
+  await page.keyboard.press('Enter');
+}
+
+async function statusBar(text: string | RegExp, timeoutMs = 120_000): Promise<void> {
+  await page.locator('.statusbar-item', { hasText: text }).first().waitFor({ timeout: timeoutMs });
+}
+
+describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }, () => {
+  before(async () => {
+    fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+    const vsix = packageVsix();
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'famulus-e2e-'));
+    installVsix(home, vsix);
+    workspace = copyWorkspace(path.join(REPO, 'samples', 'demo-workspace'));
+    server = await startCodeServer({ home, settings: baseSettings });
+    browser = await launchBrowser();
+    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}`);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('offers to read a newly opened workspace, reads it with progress, and shows ready in the status bar', async () => {
+    const offer = page.locator('.notification-toast', { hasText: 'into memory' });
+    await offer.waitFor({ timeout: 60_000 });
+    await screenshot(page, '01-offer-to-read');
+    await offer.getByRole('button', { name: 'Read Now' }).click();
+    const progress = page.locator('.notification-toast', { hasText: 'Famulus: reading' });
+    await progress.waitFor({ timeout: 30_000 }).then(
+      () => screenshot(page, '02-reading-progress'),
+      () => undefined, // the tiny model may finish before the toast is drawn
+    );
+    await statusBar(/Famulus: ready · cpu/);
+    await screenshot(page, '03-ready');
+  });
+
+  it('asks from the command palette; the answer streams into the sidebar chat', async () => {
+    await runCommand('Famulus: Ask about This Workspace');
+    const box = page.locator('.quick-input-widget input');
+    await box.waitFor({ state: 'visible' });
+    await box.fill(QUESTION_PALETTE);
+    await page.keyboard.press('Enter');
+    const chat = await webviewFrame('#log');
+    await chat.locator('.entry.user', { hasText: 'retryWithBackoff' }).waitFor();
+    const answer = chat.locator('.entry.assistant').last();
+    await answer.locator('xpath=self::*[@data-status="done"]').waitFor({ timeout: 180_000 });
+    assert.ok(((await answer.locator('.body').textContent()) ?? '').length > 0, 'the answer has text');
+    assert.match((await answer.locator('.footer').textContent()) ?? '', /tokens/);
+    assert.match((await chat.locator('#memory-status').textContent()) ?? '', /Memory ready — \d+ files/);
+    await screenshot(page, '04-palette-answer');
+  });
+
+  it('asks in the sidebar chat: Enter sends, the answer streams and ends', async () => {
+    const chat = await webviewFrame('#question');
+    const before = await chat.locator('.entry.assistant').count();
+    await chat.locator('#question').fill(QUESTION_SIDEBAR);
+    await chat.locator('#question').press('Shift+Enter'); // a new line, not sent
+    assert.equal(await chat.locator('.entry.user').filter({ hasText: 'src/queue.ts:24' }).count(), 0);
+    await chat.locator('#question').press('Enter');
+    await chat.locator('.entry.assistant').nth(before).locator('xpath=self::*[@data-status="done"]').waitFor({ timeout: 180_000 });
+    assert.equal(await chat.locator('#question').inputValue(), '');
+    await screenshot(page, '05-sidebar-answer');
+  });
+
+  it('stops a running answer with the Stop button', async () => {
+    const chat = await webviewFrame('#question');
+    const before = await chat.locator('.entry.assistant').count();
+    await chat.locator('#question').fill('Summarize src/queue.ts');
+    await chat.locator('#question').press('Enter');
+    const answer = chat.locator('.entry.assistant').nth(before);
+    const stop = chat.locator('#stop');
+    await stop.waitFor({ state: 'visible', timeout: 30_000 });
+    await stop.hover();
+    await stop.click();
+    await screenshot(page, '06-stop-clicked');
+    await answer.locator('xpath=self::*[@data-status="cancelled"]').waitFor({ timeout: 30_000 });
+    assert.match((await answer.locator('.footer').textContent()) ?? '', /stopped/);
+    assert.equal(await chat.locator('#stop').isVisible(), false);
+    await screenshot(page, '07-stopped');
+  });
+
+  it('stops a running answer with Escape', async () => {
+    const chat = await webviewFrame('#question');
+    const before = await chat.locator('.entry.assistant').count();
+    await chat.locator('#question').fill('What does `lease` do?');
+    await chat.locator('#question').press('Enter');
+    const answer = chat.locator('.entry.assistant').nth(before);
+    await answer.locator('xpath=self::*[@data-status="streaming"]').waitFor({ timeout: 30_000 });
+    await chat.locator('#question').press('Escape');
+    await answer.locator('xpath=self::*[@data-status="cancelled"]').waitFor({ timeout: 30_000 });
+  });
+
+  it('opens a citation: the file opens at the cited line', async () => {
+    const chat = await webviewFrame('#log');
+    const link = chat.locator('a.citation', { hasText: 'src/queue.ts:24' }).first();
+    await link.click();
+    await page.locator('.tabs-container .tab.active', { hasText: 'queue.ts' }).waitFor({ timeout: 30_000 });
+    await statusBar(/Ln 24, Col 1/, 15_000);
+    await screenshot(page, '08-citation-opened');
+  });
+
+  it('summarises a file from the explorer context menu into a panel beside the editor', async () => {
+    await page.keyboard.press('Control+Shift+E');
+    const explorer = page.locator('.explorer-folders-view');
+    await explorer.waitFor();
+    const src = explorer.locator('.monaco-list-row', { hasText: /^src$/ }).first();
+    if ((await src.getAttribute('aria-expanded')) !== 'true') await src.click();
+    const row = explorer.locator('.monaco-list-row', { hasText: /^store\.ts$/ }).first();
+    await row.click({ button: 'right' });
+    await page.locator('.monaco-menu .action-label', { hasText: 'Summarise File' }).first().click();
+    const panel = await webviewFrame('#summary');
+    await panel.locator('#file', { hasText: 'src/store.ts' }).waitFor();
+    await panel.locator('#copy:not([disabled])').waitFor({ timeout: 180_000 });
+    assert.match((await panel.locator('#stats').textContent()) ?? '', /tokens/);
+    await screenshot(page, '09-summary-panel');
+    await panel.locator('#open-markdown').click();
+    await page.locator('.tabs-container .tab.active', { hasText: 'Untitled' }).waitFor({ timeout: 30_000 });
+    await page.locator('.monaco-editor .view-lines', { hasText: 'Summary of src/store.ts' }).first().waitFor();
+    await screenshot(page, '10-summary-as-markdown');
+  });
+
+  it('after a reload, the memory is restored at once and the conversation is still there', async () => {
+    await page.reload();
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    await statusBar(/Famulus: ready · cpu/);
+    // Reading again would show the offer or a progress toast; a restore shows neither.
+    assert.equal(await page.locator('.notification-toast', { hasText: 'into memory' }).count(), 0);
+    await page.locator('.activitybar .action-item[aria-label*="Famulus"], .activitybar .action-label[aria-label*="Famulus"]').first().click();
+    const chat = await webviewFrame('#log');
+    await chat.locator('#memory-status', { hasText: /Memory ready — \d+ files/ }).waitFor({ timeout: 30_000 });
+    assert.ok((await chat.locator('.entry.user').count()) >= 3, 'the conversation survived the reload');
+    await screenshot(page, '11-after-reload');
+  });
+});
