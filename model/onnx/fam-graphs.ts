@@ -83,6 +83,50 @@ interface LayerWeights {
  */
 export type WeightPlacement = 'initializers' | 'inputs';
 
+/**
+ * How attention is built: plain ONNX ops (MatMul, Add of the mask, Softmax, MatMul), or one
+ * com.microsoft MultiHeadAttention node per layer ('fused'; measured faster on the CPU EP, docs/perf.md).
+ */
+export type AttentionKernel = 'ops' | 'fused';
+
+/**
+ * Layer projection weights as they enter the products: float ('none'), or 8-bit blocks of 32 along the input
+ * axis with one float scale each, run by com.microsoft MatMulNBits ('int8'; CPU only, opt-in: its logit error
+ * against float32 is measured in docs/perf.md, above the parity tolerance).
+ */
+export type WeightQuantization = 'none' | 'int8';
+
+/** MatMulNBits operands of one [K, N] weight: B [N, K/32, 32] uint8 (zero point 128), scales [N * K/32]. */
+export interface Int8Weight {
+  K: number;
+  N: number;
+  q: Uint8Array;
+  scales: Float32Array;
+}
+
+export const INT8_BLOCK = 32;
+
+/** Symmetric 8-bit blocks of a [K, N] (input-major) float weight, in MatMulNBits' layout. */
+export function quantizeInt8(w: Float32Array, K: number, N: number): Int8Weight {
+  if (K % INT8_BLOCK !== 0) throw new Error(`quantizeInt8: K=${K} is not a multiple of ${INT8_BLOCK}`);
+  const nb = K / INT8_BLOCK;
+  const q = new Uint8Array(N * K);
+  const scales = new Float32Array(N * nb);
+  for (let n = 0; n < N; n++) {
+    for (let b = 0; b < nb; b++) {
+      let max = 0;
+      for (let i = 0; i < INT8_BLOCK; i++) max = Math.max(max, Math.abs(w[(b * INT8_BLOCK + i) * N + n]!));
+      const scale = max > 0 ? max / 127 : 1;
+      scales[n * nb + b] = scale;
+      for (let i = 0; i < INT8_BLOCK; i++) {
+        const v = Math.round(w[(b * INT8_BLOCK + i) * N + n]! / scale);
+        q[n * K + b * INT8_BLOCK + i] = Math.max(-127, Math.min(127, v)) + 128;
+      }
+    }
+  }
+  return { K, N, q, scales };
+}
+
 /** One named weight as the graphs take it. */
 export interface GraphWeight {
   name: string;
@@ -104,7 +148,8 @@ export class PreparedWeights {
   readonly famEmbeddings: Arr | undefined; // [F, D]
 
   constructor(readonly dims: FamDims, src: WeightSource, readonly dtype: 'float32' | 'float16',
-    readonly placement: WeightPlacement = 'initializers') {
+    readonly placement: WeightPlacement = 'initializers', readonly attention: AttentionKernel = 'ops',
+    readonly quantize: WeightQuantization = 'none') {
     const { hidden: D, heads: H, kvHeads: G, headDim: d, ffn: I } = dims;
     const cast = (a: Float32Array): Arr => (dtype === 'float16' ? toHalf(a) : a);
     const scale = 1 / Math.sqrt(d);
@@ -151,6 +196,21 @@ export class PreparedWeights {
       wdown: [I, D],
     };
     return { name: `layers.${l}.${key}`, dims: dims[key], data: this.layers[l]![key] };
+  }
+
+  private readonly int8Cache = new Map<string, Int8Weight>();
+
+  /** The 8-bit blocks of one projection weight (made once, shared by every graph). */
+  int8(l: number, key: 'wqkv' | 'wo' | 'wgu' | 'wdown'): Int8Weight {
+    const name = `${l}.${key}`;
+    let q = this.int8Cache.get(name);
+    if (!q) {
+      if (this.dtype !== 'float32') throw new Error('int8 weights are made from float32 weights (CPU)');
+      const { dims, data } = this.layerWeight(l, key);
+      q = quantizeInt8(data as Float32Array, dims[0]!, dims[1]!);
+      this.int8Cache.set(name, q);
+    }
+    return q;
   }
 }
 
@@ -204,6 +264,25 @@ class FamGraph {
     return this.param(this.w.layerWeight(l, key));
   }
 
+  /** x [rows, K] times the projection weight `key` of layer l → [rows, N]. */
+  project(x: string, l: number, key: 'wqkv' | 'wo' | 'wgu' | 'wdown'): string {
+    if (this.w.quantize === 'none') return this.g.op('MatMul', [x, this.weight(l, key)]);
+    const name = `layers.${l}.${key}`;
+    let q = this.params.get(`${name}.q8`);
+    let scales = this.params.get(`${name}.scales`);
+    const { dims } = this.w.layerWeight(l, key);
+    const [K, N] = dims as [number, number];
+    if (!q || !scales) {
+      const qw = this.w.int8(l, key);
+      q = this.g.initializer(`${name}.q8`, 'uint8', [N, K / INT8_BLOCK, INT8_BLOCK], qw.q);
+      scales = this.g.initializer(`${name}.scales`, 'float32', [N * (K / INT8_BLOCK)], qw.scales);
+      this.params.set(`${name}.q8`, q);
+      this.params.set(`${name}.scales`, scales);
+    }
+    // accuracy_level 4: int8 activations (per block) and int8 products.
+    return this.g.op('MatMulNBits', [x, q, scales], { K, N, bits: 8, block_size: INT8_BLOCK, accuracy_level: 4 }, 'com.microsoft');
+  }
+
   scalar(v: number): string {
     return this.g.scalar(v, this.T, toHalf);
   }
@@ -235,7 +314,7 @@ class FamGraph {
   qkv(xNormed: string, l: number, cos: string, sin: string): { q: string; k: string; v: string } {
     const { heads: H, kvHeads: G, headDim: d } = this.dims;
     const g = this.g;
-    const fused = g.op('MatMul', [xNormed, this.weight(l, 'wqkv')]); // [n, (H+2G)d]
+    const fused = this.project(xNormed, l, 'wqkv'); // [n, (H+2G)d]
     const [q, k, v] = g.opN('Split', [fused, g.ints([H * d, G * d, G * d])], 3, { axis: 1 });
     const q3 = g.op('Reshape', [q!, g.ints([0, H, d])]);
     const k3 = g.op('Reshape', [k!, g.ints([0, G, d])]);
@@ -247,7 +326,7 @@ class FamGraph {
   kvOnly(xNormed: string, l: number, cos: string, sin: string): { k: string; v: string } {
     const { heads: H, kvHeads: G, headDim: d } = this.dims;
     const g = this.g;
-    const fused = g.op('MatMul', [xNormed, this.weight(l, 'wqkv')]);
+    const fused = this.project(xNormed, l, 'wqkv');
     const kv = g.op('Slice', [fused, g.ints([H * d]), g.ints([(H + 2 * G) * d]), g.ints([1])]);
     const [k, v] = g.opN('Split', [kv, g.ints([G * d, G * d])], 2, { axis: 1 });
     const k3 = g.op('Reshape', [k!, g.ints([0, G, d])]);
@@ -271,6 +350,7 @@ class FamGraph {
   attend(q: string, k: string, v: string, mask: string | undefined, l: number): string {
     const { heads: H, kvHeads: G, headDim: d } = this.dims;
     const g = this.g;
+    if (this.w.attention === 'fused') return this.project(this.fusedAttention(q, k, v, mask), l, 'wo');
     const qh = g.op('Transpose', [q], { perm: [1, 0, 2] }); // [H, n, d]
     let kh = g.op('Transpose', [k], { perm: [1, 2, 0] }); // [G, d, S]
     let vh = g.op('Transpose', [v], { perm: [1, 0, 2] }); // [G, S, d]
@@ -292,17 +372,40 @@ class FamGraph {
     const probs = g.op('Softmax', [scores], { axis: -1 });
     const ctx = g.op('MatMul', [probs, vh]); // [H, n, d]
     const rows = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [1, 0, 2] }), g.ints([0, H * d])]); // [n, H*d]
-    return g.op('MatMul', [rows, this.weight(l, 'wo')]); // [n, D]
+    return this.project(rows, l, 'wo'); // [n, D]
+  }
+
+  /**
+   * The same attention as one com.microsoft MultiHeadAttention node (onnxruntime's CPU kernel: per head one
+   * product, bias, softmax and product, with no [H, n, S] tensors between ops). Its key/value heads must equal
+   * the query heads, so the G K/V heads are repeated (head h reads floor(h / (H/G)), as above).
+   * Returns the attention rows [n, H*d] before the output projection.
+   */
+  private fusedAttention(q: string, k: string, v: string, mask: string | undefined): string {
+    const { heads: H, kvHeads: G, headDim: d } = this.dims;
+    const g = this.g;
+    const rep = H / G;
+    const heads = (x: string) => {
+      if (rep === 1) return g.op('Reshape', [x, g.ints([1, -1, H * d])]);
+      const x4 = g.op('Unsqueeze', [x, g.ints([2])]); // [S, G, 1, d]
+      const target = g.op('Mul', [g.op('Shape', [x4]), g.ints([1, 1, rep, 1])]);
+      return g.op('Reshape', [g.op('Expand', [x4, target]), g.ints([1, -1, H * d])]); // [1, S, H*d]
+    };
+    const query = g.op('Reshape', [q, g.ints([1, -1, H * d])]); // [1, n, H*d]
+    const bias = mask ? g.op('Unsqueeze', [mask, g.ints([0, 1])]) : ''; // [1, 1, n, S]
+    // Inputs: query, key, value, bias, key_padding_mask, attention_bias. 1/sqrt(d) is folded into Wq: scale 1.
+    const out = g.op('MultiHeadAttention', [query, heads(k), heads(v), '', '', bias], { num_heads: H, scale: { float: 1 } }, 'com.microsoft');
+    return g.op('Reshape', [out, g.ints([-1, H * d])]); // [n, H*d]
   }
 
   /** h + SwiGLU(norm(h)). */
   ffn(h: string, l: number): string {
     const { ffn: I } = this.dims;
     const g = this.g;
-    const gu = g.op('MatMul', [this.rmsNorm(h, this.weight(l, 'postNorm')), this.weight(l, 'wgu')]); // [n, 2I]
+    const gu = this.project(this.rmsNorm(h, this.weight(l, 'postNorm')), l, 'wgu'); // [n, 2I]
     const [gate, up] = g.opN('Split', [gu, g.ints([I, I])], 2, { axis: 1 });
     const act = g.op('Mul', [g.op('Mul', [gate!, g.op('Sigmoid', [gate!])]), up!]); // silu(gate) * up
-    return g.op('Add', [h, g.op('MatMul', [act, this.weight(l, 'wdown')])]);
+    return g.op('Add', [h, this.project(act, l, 'wdown')]);
   }
 
   /** The last row of x [n, D] → [1, D]. */

@@ -19,7 +19,9 @@ import {
   buildHeadGraph,
   buildInitGraph,
   type FamDims,
+  type AttentionKernel,
   type WeightPlacement,
+  type WeightQuantization,
 } from '../onnx/fam-graphs';
 import { float16BitsToFloat32 as fromHalf, float32ToFloat16Bits as toHalf } from '../loader/half';
 import { ropeTables } from './rope';
@@ -72,6 +74,10 @@ export interface SessionOptions {
    * 'initializers' on CPU, where onnxruntime prepacks constant matrices at the price of a copy per session).
    */
   weights?: WeightPlacement;
+  /** How attention is built (default 'ops'; see AttentionKernel and docs/perf.md). */
+  attention?: AttentionKernel;
+  /** Projection weights in float (default) or 8-bit blocks ('int8', CPU only; see docs/perf.md for its error). */
+  quantize?: WeightQuantization;
 }
 
 type Feeds = Record<string, ort.Tensor>;
@@ -140,7 +146,8 @@ export class FamSession {
         // On the GPU every session reads one uploaded copy of the weights; on the CPU each session embeds its
         // own, which lets onnxruntime prepack the matrices.
         const weights = new PreparedWeights(dims, source, provider === 'webgpu' ? 'float16' : 'float32',
-          opts.weights ?? (provider === 'webgpu' ? 'inputs' : 'initializers'));
+          opts.weights ?? (provider === 'webgpu' ? 'inputs' : 'initializers'), opts.attention ?? 'ops',
+          provider === 'cpu' ? opts.quantize ?? 'none' : 'none');
         const weightFeeds = weights.placement === 'inputs' ? await FamSession.upload(weights, sessionOptions) : {};
         const layers = Array.from({ length: dims.layers }, (_, l) => l);
         const stateOut = layers.flatMap((l) => [

@@ -1,0 +1,498 @@
+/**
+ * The benchmark (`npm run bench`, `npm run bench -- --device webgpu`; issue 6). Rows, each in a child process
+ * of its own so that its peak RSS is its own:
+ *   tiny     the test fixture (test/fixtures/tiny)
+ *   default  the shipped model (model/weights/default), or random weights of its config.json when the weight
+ *            shards are not there (the GPU machine gets no shards: the upload limit)
+ *   large    random weights of LARGE_SIZE (~150M parameters)
+ * Per row: ingest tok/s at 4k, 64k and 1M tokens (cumulative from the first timed token, plus the rate of the
+ * span since the previous point), peak RSS and GPU memory at each point, decode ms/token after 1k tokens and
+ * after the longest context reached, state snapshot/encode/write/read/restore ms and bytes, and the FLOPs
+ * per token the graphs execute. A point whose projected time exceeds the row's time budget is skipped and
+ * the output says so. Then the products ceiling: the same session options and EP running only the matrix
+ * products of one block step (an ONNX graph of MatMuls of the model's shapes), expressed in tok/s. Tokenizer
+ * MB/s on the repository's own .ts sources (they travel to the GPU machine, node_modules does not).
+ *
+ * Timing: one warm-up block (and a warm-up decode) before any timed span; every timed ingest span ends with a
+ * run that reads logits back to the host, since on WebGPU run() may return before the GPU has finished.
+ *
+ * Output: test/bench/results/<machine>-<date>.json and .md (machine = slug of the CPU or GPU name), and the
+ * markdown table on stdout. Options: --device cpu|webgpu, --rows tiny,default,large, --out <dir>,
+ * --budget-scale <x> (multiplies every row's time budget), --torch <json> (a PyTorch result file from
+ * test/bench/torch_ceiling.py, merged into the report).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { FamTokenizer, loadModelDir, parseFamConfig, type FamConfig } from '../../model/loader';
+import { encodeState, readStateFile, writeStateFile } from '../../model/state';
+import { FamSession, type FamState, type ModelWeights } from '../../model/runtime/fam-session';
+import { GraphBuilder } from '../../model/onnx/builder';
+import { float32ToFloat16Bits } from '../../model/loader/half';
+import { LARGE_SIZE, parameterCount, randomModel } from './random-model';
+
+type Device = 'cpu' | 'webgpu';
+type RowName = 'tiny' | 'default' | 'large';
+
+const ROOT = findRoot(__dirname);
+const CHECKPOINTS = [4096, 65536, 1048576];
+
+/** Seconds of timed ingest a row may spend, per device (CPU: the whole bench must stay within 5 minutes on 2 cores). */
+const BUDGET_S: Record<Device, Record<RowName, number>> = {
+  cpu: { tiny: 20, default: 60, large: 20 },
+  webgpu: { tiny: 15, default: 25, large: 45 },
+};
+
+function findRoot(from: string): string {
+  let dir = from;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${from}`);
+    dir = up;
+  }
+  return dir;
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function gpuQuery(field: string): string | undefined {
+  try {
+    return execFileSync('nvidia-smi', [`--query-gpu=${field}`, '--format=csv,noheader,nounits'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString().trim().split('\n')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+function gpuMemMiB(): number | null {
+  const v = gpuQuery('memory.used');
+  return v === undefined ? null : Number(v);
+}
+
+function peakRssMiB(): number {
+  return Math.round(process.resourceUsage().maxRSS / 1024); // maxRSS is in KiB
+}
+
+/** The same tokens as test/gpu/gpu-check.ts and torch_ceiling.py: an LCG, ids 4..V-1. */
+export function lcgTokens(n: number, vocab: number, seed: number): Int32Array {
+  let x = seed >>> 0;
+  const t = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    t[i] = 4 + (x % (vocab - 4));
+  }
+  return t;
+}
+
+/** Matrix products of one block step per layer: [rows, k] x [k, cols], batched `batch` times. */
+interface Product {
+  what: string;
+  batch: number;
+  rows: number;
+  k: number;
+  cols: number;
+}
+
+/** The products one block step executes (dense: masked scores are computed too, as the graph does). */
+export function blockProducts(cfg: FamConfig): Product[] {
+  const D = cfg.hidden_size;
+  const H = cfg.num_attention_heads;
+  const G = cfg.num_key_value_heads;
+  const d = cfg.head_dim ?? D / H;
+  const I = cfg.intermediate_size;
+  const n = cfg.fam_length + cfg.block_size;
+  const S = cfg.memory_segments * cfg.block_size + n;
+  return [
+    { what: 'qkv', batch: 1, rows: n, k: D, cols: (H + 2 * G) * d },
+    { what: 'scores', batch: H, rows: n, k: d, cols: S },
+    { what: 'probs x V', batch: H, rows: n, k: S, cols: d },
+    { what: 'o_proj', batch: 1, rows: n, k: H * d, cols: D },
+    { what: 'gate/up', batch: 1, rows: n, k: D, cols: 2 * I },
+    { what: 'down', batch: 1, rows: n, k: I, cols: D },
+  ];
+}
+
+/** FLOPs per ingested token: 2*rows*k*cols per product, L layers, F+B rows per B tokens. */
+export function flopsPerToken(cfg: FamConfig): { total: number; weights: number; attention: number } {
+  const per = (p: Product) => 2 * p.batch * p.rows * p.k * p.cols;
+  const ps = blockProducts(cfg);
+  const attention = ps.filter((p) => p.batch > 1).reduce((a, p) => a + per(p), 0) * cfg.num_hidden_layers / cfg.block_size;
+  const weights = ps.filter((p) => p.batch === 1).reduce((a, p) => a + per(p), 0) * cfg.num_hidden_layers / cfg.block_size;
+  return { total: weights + attention, weights, attention };
+}
+
+/**
+ * An ONNX graph of only the products of one block step (L layers). Operands and weights are initializers
+ * (nothing is uploaded per run; the session runs with graph optimisation off so that nothing is constant-folded);
+ * a dummy input x scales one output, and `done` (a sum over the last product) is the one small output a
+ * read-back run fetches.
+ */
+function productsGraph(cfg: FamConfig, dtype: 'float32' | 'float16'): { bytes: Uint8Array; outputs: string[] } {
+  const g = new GraphBuilder('products');
+  const outputs: string[] = [];
+  let seed = 12345;
+  const rand = (n: number) => {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      a[i] = (seed / 4294967296 - 0.5) * 0.1;
+    }
+    return dtype === 'float16' ? float32ToFloat16Bits(a) : a;
+  };
+  const made = new Map<string, string>();
+  const operand = (dims: number[]) => {
+    const key = dims.join('x');
+    let name = made.get(key);
+    if (!name) {
+      name = g.initializer(`a_${key}`, dtype, dims, rand(dims.reduce((a, b) => a * b, 1)));
+      made.set(key, name);
+    }
+    return name;
+  };
+  const x = g.input('x', dtype, [1]);
+  let last = '';
+  for (let l = 0; l < cfg.num_hidden_layers; l++) {
+    for (const p of blockProducts(cfg)) {
+      const a = operand(p.batch > 1 ? [p.batch, p.rows, p.k] : [p.rows, p.k]);
+      // Each layer gets weights of its own, as in the model.
+      const tag = p.what.replace(/\W/g, '');
+      const w = g.initializer(`w_${l}_${tag}`, dtype, p.batch > 1 ? [p.batch, p.k, p.cols] : [p.k, p.cols], rand(p.batch * p.k * p.cols));
+      const name = `y_${l}_${tag}`;
+      last = g.op('MatMul', [a, w]);
+      g.output(last, name, dtype, p.batch > 1 ? [p.batch, p.rows, p.cols] : [p.rows, p.cols]);
+      outputs.push(name);
+    }
+  }
+  g.output(g.op('Mul', [g.op('ReduceSum', [last], { keepdims: 0 }), x]), 'done', dtype, []);
+  return { bytes: g.toBytes(), outputs };
+}
+
+/**
+ * The products graph's time per block step on this EP. On WebGPU the products stay on the GPU; nine runs whose
+ * `done` also stays there, then one that reads `done` back (run() may return before the GPU has finished).
+ */
+async function productsCeiling(cfg: FamConfig, device: Device, seconds: number) {
+  const dtype = device === 'webgpu' ? 'float16' : 'float32';
+  const { bytes, outputs } = productsGraph(cfg, dtype);
+  const base: ort.InferenceSession.SessionOptions = device === 'cpu'
+    ? { executionProviders: ['cpu'], graphOptimizationLevel: 'disabled', intraOpNumThreads: os.availableParallelism(), interOpNumThreads: 1, logSeverityLevel: 3 }
+    : { executionProviders: ['webgpu'], graphOptimizationLevel: 'disabled', logSeverityLevel: 3 };
+  const gpu = (names: string[]) => ({ ...base, preferredOutputLocation: Object.fromEntries(names.map((o) => [o, 'gpu-buffer' as const])) });
+  const onDevice = device === 'webgpu' ? await ort.InferenceSession.create(bytes, gpu([...outputs, 'done'])) : await ort.InferenceSession.create(bytes, base);
+  const readBack = device === 'webgpu' ? await ort.InferenceSession.create(bytes, gpu(outputs)) : onDevice;
+  const feeds = { x: new ort.Tensor(dtype, dtype === 'float16' ? float32ToFloat16Bits(Float32Array.of(1)) : Float32Array.of(1), [1]) };
+  const run = async (s: ort.InferenceSession) => {
+    const out = await s.run(feeds);
+    for (const t of Object.values(out)) if (t.location === 'gpu-buffer') t.dispose();
+  };
+  for (let i = 0; i < 3; i++) await run(onDevice);
+  await run(readBack);
+  let runs = 0;
+  const t0 = performance.now();
+  do {
+    await run(runs % 10 === 9 ? readBack : onDevice);
+    runs++;
+  } while ((performance.now() - t0) / 1000 < seconds || (device === 'webgpu' ? runs % 10 !== 0 : runs < 3));
+  const msPerBlock = (performance.now() - t0) / runs;
+  await onDevice.release();
+  if (readBack !== onDevice) await readBack.release();
+  const flopsPerBlock = flopsPerToken(cfg).total * cfg.block_size;
+  return {
+    dtype,
+    runs,
+    msPerBlock,
+    tflops: flopsPerBlock / (msPerBlock / 1000) / 1e12,
+    tokPerSec: cfg.block_size / (msPerBlock / 1000),
+  };
+}
+
+interface Point {
+  tokens: number;
+  seconds: number;
+  tokPerSec: number;
+  spanTokPerSec: number;
+  /** Tokens per second of this process's CPU time over the span (user + system, all threads). */
+  spanTokPerCpuSec: number;
+  loadAverage: number;
+  peakRssMiB: number;
+  gpuMemMiB: number | null;
+}
+
+/** Greedy decode after `state`: ms per token between the first and the last generated token (prompt excluded). */
+async function decodeMs(session: FamSession, state: FamState, tokens: number): Promise<{ msPerToken: number | null; tokens: number }> {
+  const times: number[] = [];
+  const r = await session.generate(state, [5, 6, 7], { maxNewTokens: tokens, stopTokens: [], onToken: () => times.push(performance.now()) });
+  if (times.length < 2) return { msPerToken: null, tokens: r.tokens.length };
+  return { msPerToken: (times[times.length - 1]! - times[0]!) / (times.length - 1), tokens: times.length };
+}
+
+async function modelFor(row: RowName): Promise<{ model: ModelWeights; source: string }> {
+  if (row === 'tiny') return { model: await loadModelDir(path.join(ROOT, 'test/fixtures/tiny')), source: 'test/fixtures/tiny (trained fixture)' };
+  if (row === 'large') return { model: randomModel(LARGE_SIZE, 5), source: 'random weights, LARGE_SIZE' };
+  const dir = path.join(ROOT, 'model/weights/default');
+  const index = path.join(dir, 'model.safetensors.index.json');
+  const shards = fs.existsSync(index)
+    ? [...new Set(Object.values((JSON.parse(fs.readFileSync(index, 'utf8')) as { weight_map: Record<string, string> }).weight_map))]
+    : ['model.safetensors'];
+  if (shards.every((s) => fs.existsSync(path.join(dir, s)))) return { model: await loadModelDir(dir), source: 'model/weights/default (shipped weights)' };
+  const cfgPath = path.join(dir, 'config.json');
+  const cfg = parseFamConfig(JSON.parse(fs.readFileSync(cfgPath, 'utf8')), cfgPath);
+  return { model: randomModel(cfg, 3), source: 'random weights of model/weights/default/config.json (weight shards not present)' };
+}
+
+/** One row, run in this (child) process. */
+async function runRow(row: RowName, device: Device, budgetScale: number): Promise<Record<string, unknown>> {
+  const { model, source } = await modelFor(row);
+  const cfg = model.config;
+  const budget = BUDGET_S[device][row] * budgetScale;
+  const result: Record<string, unknown> = { row, source, parameters: parameterCount(cfg), config: cfg, flopsPerToken: flopsPerToken(cfg) };
+  const gpuBefore = gpuMemMiB();
+  const c0 = performance.now();
+  const session = await FamSession.create(model, { device });
+  result.createSeconds = (performance.now() - c0) / 1000;
+  result.device = session.device;
+  result.gpuMemBeforeMiB = gpuBefore;
+  const V = cfg.vocab_size;
+  const B = cfg.block_size;
+
+  let state = await session.initialState();
+  // Warm-up: one block and one short decode, so graph start-up stays out of the numbers.
+  const warm = await session.ingest(state, lcgTokens(B, V, 1));
+  await decodeMs(session, warm, 2);
+  session.release(warm);
+
+  const points: Point[] = [];
+  const skipped: string[] = [];
+  const decode: Record<string, unknown> = {};
+  const chunk = Math.max(B, Math.floor(16384 / B) * B);
+  // Decode is timed over this many tokens (fewer for the large model on the CPU: ~0.1-0.2 s each there).
+  const decodeTokens = device === 'cpu' && row === 'large' ? 8 : 32;
+  let done = 0;
+  // Decode after 1k tokens: measured on its own state, outside the timed ingest.
+  {
+    const s1k = await session.ingest(state, lcgTokens(1024, V, 7));
+    decode.after1k = { context: 1024, ...(await decodeMs(session, s1k, decodeTokens)) };
+    session.release(s1k);
+  }
+  const tStart = performance.now();
+  let last = { tokens: 0, t: tStart, cpu: process.cpuUsage() };
+  for (const target of CHECKPOINTS) {
+    const elapsed = (performance.now() - tStart) / 1000;
+    const rate = points.length > 0 ? points[points.length - 1]!.spanTokPerSec : undefined;
+    if (rate !== undefined && elapsed + (target - done) / rate > budget) {
+      skipped.push(`${target} tokens: projected ${(elapsed + (target - done) / rate).toFixed(0)} s at ${rate.toFixed(0)} tok/s, over this row's ${budget.toFixed(0)} s budget`);
+      continue;
+    }
+    while (done < target) {
+      const n = Math.min(chunk, target - done);
+      const next = await session.ingest(state, lcgTokens(n, V, done + 11));
+      session.release(state);
+      state = next;
+      done += n;
+    }
+    // The read-back ends the span (one decode step of one token: small next to the span).
+    await session.nextTokenLogits(state, [5]);
+    const now = performance.now();
+    const cpu = process.cpuUsage(last.cpu);
+    const p: Point = {
+      tokens: done,
+      seconds: (now - tStart) / 1000,
+      tokPerSec: done / ((now - tStart) / 1000),
+      spanTokPerSec: (done - last.tokens) / ((now - last.t) / 1000),
+      spanTokPerCpuSec: (done - last.tokens) / ((cpu.user + cpu.system) / 1e6),
+      loadAverage: Number(os.loadavg()[0]!.toFixed(2)),
+      peakRssMiB: peakRssMiB(),
+      gpuMemMiB: gpuMemMiB(),
+    };
+    points.push(p);
+    last = { tokens: done, t: performance.now(), cpu: process.cpuUsage() };
+    log(`  ${row} ${device} ${done} tokens: ${p.tokPerSec.toFixed(0)} tok/s (span ${p.spanTokPerSec.toFixed(0)}, ${p.spanTokPerCpuSec.toFixed(0)} per CPU-s, load ${p.loadAverage}), peak RSS ${p.peakRssMiB} MiB, GPU ${p.gpuMemMiB ?? '-'} MiB`);
+  }
+  decode.afterLongest = { context: done, ...(await decodeMs(session, state, decodeTokens)) };
+  result.points = points;
+  result.skipped = skipped;
+  result.decode = decode;
+
+  // State: device → host snapshot, encode, atomic write, read back, restore onto the device.
+  const t = (f: () => Promise<unknown> | unknown) => (async () => {
+    const s = performance.now();
+    const v = await f();
+    return { ms: performance.now() - s, v };
+  })();
+  const snap = await t(() => session.snapshot(state));
+  const snapshot = snap.v as Awaited<ReturnType<FamSession['snapshot']>>;
+  const enc = await t(() => encodeState(snapshot));
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'famulus-bench-')), 'state.fams');
+  const write = await t(() => writeStateFile(file, snapshot));
+  const read = await t(() => readStateFile(file, model.modelId));
+  const restore = await t(() => session.restore(read.v as typeof snapshot));
+  session.release(restore.v as FamState);
+  result.state = {
+    bytes: (enc.v as Uint8Array).byteLength,
+    snapshotMs: snap.ms,
+    encodeMs: enc.ms,
+    writeMs: write.ms,
+    readMs: read.ms,
+    restoreMs: restore.ms,
+  };
+  fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  session.release(state);
+  await session.dispose();
+
+  try {
+    result.productsCeiling = await productsCeiling(cfg, device, device === 'webgpu' ? 3 : Math.min(5, budget / 6));
+  } catch (err) {
+    result.productsCeilingError = String(err instanceof Error ? err.message : err).split('\n')[0];
+  }
+  result.peakRssMiB = peakRssMiB();
+  return result;
+}
+
+/** Tokenizer encode speed on the repository's own TypeScript sources, one encode call per file. */
+function tokenizerSpeed(dir: string): Record<string, unknown> {
+  const tok = FamTokenizer.fromFiles(path.join(dir, 'tokenizer.json'), false, path.join(dir, 'tokenizer_config.json'));
+  const files: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(ts|py|md)$/.test(e.name)) files.push(fs.readFileSync(p, 'utf8'));
+    }
+  };
+  for (const d of ['model', 'extension', 'test', 'webview', 'docs']) if (fs.existsSync(path.join(ROOT, d))) walk(path.join(ROOT, d));
+  const bytes = files.reduce((n, f) => n + Buffer.byteLength(f), 0);
+  for (const f of files.slice(0, 20)) tok.encode(f); // warm-up
+  const t0 = performance.now();
+  let tokens = 0;
+  let passes = 0;
+  do {
+    for (const f of files) tokens += tok.encode(f).length;
+    passes++;
+  } while (performance.now() - t0 < 3000);
+  const seconds = (performance.now() - t0) / 1000;
+  return { tokenizer: path.relative(ROOT, dir), corpusBytes: bytes, files: files.length, passes, MBps: (bytes * passes) / 1e6 / seconds, tokPerSec: tokens / seconds };
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function machineName(device: Device): string {
+  const name = device === 'webgpu' ? gpuQuery('name') ?? 'gpu' : os.cpus()[0]?.model ?? 'cpu';
+  const slug = name.toLowerCase().replace(/\((r|tm)\)/g, '').replace(/processor|\d+-core|cpu|@.*$/g, '').replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  return `${slug}-${device === 'webgpu' ? 'webgpu' : `${os.availableParallelism()}cpu`}`;
+}
+
+const f0 = (x: number | null | undefined) => (x == null ? '-' : x >= 100 ? x.toFixed(0) : x.toPrecision(3));
+const k = (x: number | null | undefined) => (x == null ? '-' : x >= 1000 ? `${(x / 1000).toFixed(1)}k` : x.toFixed(0));
+
+function markdown(report: Record<string, any>): string {
+  const lines: string[] = [];
+  lines.push(`# Benchmark ${report.machine} ${report.date}`, '');
+  lines.push(`Device: ${report.device}; ${report.hardware}; onnxruntime-node ${report.ort}; node ${report.node}; load average at start ${report.loadAverage}.`, '');
+  lines.push('| row | params | provider | MFLOP/token | 4k tok/s | 64k tok/s | 1M tok/s | peak RSS MiB (4k/64k/1M) | GPU MiB (4k/64k/1M) | decode ms/tok after 1k | after longest (ctx) | products ceiling tok/s | ingest / ceiling | state bytes | save / load ms |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of report.rows as Record<string, any>[]) {
+    if (r.error) {
+      lines.push(`| ${r.row} | | | | failed: ${String(r.error).split('\n')[0]} |`);
+      continue;
+    }
+    const at = (n: number) => (r.points as Point[]).find((p) => p.tokens === n);
+    const best = (r.points as Point[])[r.points.length - 1];
+    const st = r.state;
+    lines.push(`| ${r.row} | ${(r.parameters / 1e6).toFixed(1)}M | ${r.device.provider} ${r.device.dtype} | ${(r.flopsPerToken.total / 1e6).toFixed(2)} | ` +
+      `${k(at(4096)?.tokPerSec)} | ${k(at(65536)?.tokPerSec)} | ${k(at(1048576)?.tokPerSec)} | ` +
+      `${CHECKPOINTS.map((c) => f0(at(c)?.peakRssMiB)).join(' / ')} | ${CHECKPOINTS.map((c) => f0(at(c)?.gpuMemMiB)).join(' / ')} | ` +
+      `${f0(r.decode.after1k.msPerToken)} | ${f0(r.decode.afterLongest.msPerToken)} (${k(r.decode.afterLongest.context)}) | ` +
+      (r.productsCeiling
+        ? `${k(r.productsCeiling.tokPerSec)} (${r.productsCeiling.tflops.toFixed(2)} TFLOP/s) | ${best ? ((best.spanTokPerSec / r.productsCeiling.tokPerSec) * 100).toFixed(0) + '%' : '-'} | `
+        : `failed | - | `) +
+      `${st.bytes} | ${f0(st.snapshotMs + st.encodeMs + st.writeMs)} / ${f0(st.readMs + st.restoreMs)} |`);
+  }
+  lines.push('');
+  for (const r of report.rows as Record<string, any>[]) {
+    if (r.skipped?.length) lines.push(`- ${r.row}: skipped ${r.skipped.join('; ')}`);
+    if (r.source) lines.push(`- ${r.row}: ${r.source}; session create ${r.createSeconds?.toFixed(1)} s`);
+    for (const p of (r.points ?? []) as Point[]) {
+      lines.push(`- ${r.row} at ${k(p.tokens)}: span ${k(p.spanTokPerSec)} tok/s of wall time, ${k(p.spanTokPerCpuSec)} tok/s of process CPU time, load average ${p.loadAverage}`);
+    }
+  }
+  lines.push('- "ingest / ceiling": the last point\'s span rate over the products-only graph\'s rate on the same EP.');
+  lines.push('- Save = snapshot (device to host) + encode + atomic write; load = read + restore.');
+  for (const t of report.tokenizer as Record<string, any>[]) {
+    lines.push(`- Tokenizer ${t.tokenizer}: ${t.MBps.toFixed(2)} MB/s (${k(t.tokPerSec)} tok/s) on ${(t.corpusBytes / 1e6).toFixed(2)} MB of the repository's sources`);
+  }
+  if (report.torch) {
+    lines.push('', '## PyTorch on the same card (test/bench/torch_ceiling.py)', '');
+    lines.push('| mode | dtype | tok/s | ms/block | note |', '|---|---|---|---|---|');
+    for (const m of report.torch.modes ?? []) lines.push(m.error ? `| ${m.mode} | | failed | | ${String(m.error).slice(0, 120)} |` : `| ${m.mode} | ${m.dtype} | ${k(m.tokPerSec)} | ${f0(m.msPerBlock)} | ${m.note ?? ''} |`);
+    if (report.torch.products) lines.push(`| products only (cuBLAS) | ${report.torch.products.dtype} | ${k(report.torch.products.tokPerSec)} | ${f0(report.torch.products.msPerBlock)} | ${report.torch.products.tflops.toFixed(1)} TFLOP/s |`);
+  }
+  lines.push(`\nTotal wall time ${report.totalSeconds.toFixed(0)} s.`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const device = (arg('device') ?? 'cpu') as Device;
+  if (device !== 'cpu' && device !== 'webgpu') throw new Error(`--device ${device}: cpu or webgpu`);
+  const budgetScale = Number(arg('budget-scale') ?? 1);
+  const child = arg('child') as RowName | undefined;
+  if (child) {
+    const r = await runRow(child, device, budgetScale);
+    fs.writeFileSync(arg('result')!, JSON.stringify(r, null, 1));
+    return;
+  }
+  const t0 = performance.now();
+  const rows = (arg('rows') ?? 'tiny,default,large').split(',') as RowName[];
+  const outDir = path.resolve(arg('out') ?? path.join(ROOT, 'test/bench/results'));
+  fs.mkdirSync(outDir, { recursive: true });
+  const machine = machineName(device);
+  const report: Record<string, any> = {
+    machine,
+    date: new Date().toISOString(),
+    device,
+    hardware: device === 'webgpu' ? `${gpuQuery('name')}, driver ${gpuQuery('driver_version')}` : `${os.cpus()[0]?.model.trim()}, ${os.availableParallelism()} threads`,
+    ort: ort.env.versions?.node ?? '1.30.0',
+    node: process.version,
+    loadAverage: os.loadavg()[0]!.toFixed(2),
+    rows: [],
+  };
+  for (const row of rows) {
+    log(`row ${row} on ${device}...`);
+    const tmp = path.join(os.tmpdir(), `famulus-bench-${process.pid}-${row}.json`);
+    const script = process.argv[1]!;
+    const args = [...process.execArgv, script, '--child', row, '--device', device, '--result', tmp, '--budget-scale', String(budgetScale)];
+    const r = spawnSync(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    if (r.status === 0 && fs.existsSync(tmp)) {
+      report.rows.push(JSON.parse(fs.readFileSync(tmp, 'utf8')));
+      fs.rmSync(tmp);
+    } else {
+      report.rows.push({ row, error: `child exited with ${r.status ?? r.signal}` });
+    }
+    // Kept current after every row, so a run cut short still leaves what it measured.
+    fs.writeFileSync(path.join(outDir, `${machine}-partial.json`), JSON.stringify(report, null, 1));
+  }
+  fs.rmSync(path.join(outDir, `${machine}-partial.json`), { force: true });
+  const tokDirs = [path.join(ROOT, 'test/fixtures/tiny'), path.join(ROOT, 'model/weights/default')];
+  report.tokenizer = tokDirs.filter((d) => fs.existsSync(path.join(d, 'tokenizer.json'))).map(tokenizerSpeed);
+  const torchFile = arg('torch');
+  if (torchFile && fs.existsSync(torchFile)) report.torch = JSON.parse(fs.readFileSync(torchFile, 'utf8'));
+  report.totalSeconds = (performance.now() - t0) / 1000;
+  const stamp = report.date.slice(0, 16).replace(/[:T]/g, '-');
+  const base = path.join(outDir, `${machine}-${stamp}`);
+  const md = markdown(report);
+  fs.writeFileSync(`${base}.json`, JSON.stringify(report, null, 1));
+  fs.writeFileSync(`${base}.md`, md + '\n');
+  console.log(md);
+  console.log(`\nwrote ${base}.json and .md`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
