@@ -82,13 +82,15 @@ export class ChatController extends Disposable {
     const abort = new AbortController();
     this.active.set(answer.id, abort);
     const sub = token?.onCancellationRequested(() => abort.abort());
+    // Tokens come faster than a webview can render them: send what arrived at most every DELTA_MS.
+    const deltas = new DeltaBatcher((text) => this.post('chat/delta', { id: answer.id, text }));
     this.setBusy(this.busyId);
     try {
       const result = await this.memory.ask(
         question,
         (text) => {
           answer.text += text;
-          this.post('chat/delta', { id: answer.id, text });
+          deltas.push(text);
         },
         abort.signal,
       );
@@ -97,6 +99,7 @@ export class ChatController extends Disposable {
       const cancelled = (err as Error).name === 'AbortError' || (err instanceof EngineError && err.code === 'cancelled');
       return this.finish(answer, cancelled ? 'cancelled' : 'error', cancelled ? answer.text : `**${firstLines((err as Error).message)}**`, null);
     } finally {
+      deltas.dispose();
       sub?.dispose();
       this.active.delete(answer.id);
       this.setBusy(this.busyId);
@@ -148,6 +151,38 @@ export class ChatController extends Disposable {
 
   private newId(): string {
     return `e${(this.nextId++).toString(36)}`;
+  }
+}
+
+/** How often streamed text is sent to a webview. */
+export const DELTA_MS = 50;
+
+/**
+ * Collects streamed text and hands it on at most every DELTA_MS: thousands of tokens per second would
+ * otherwise flood the webview's message channel, and a Stop click would queue behind them.
+ */
+export class DeltaBatcher {
+  private pending = '';
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  constructor(private readonly flush: (text: string) => void) {}
+
+  push(text: string): void {
+    this.pending += text;
+    this.timer ??= setTimeout(() => this.drain(), DELTA_MS);
+  }
+
+  private drain(): void {
+    this.timer = null;
+    const text = this.pending;
+    this.pending = '';
+    if (text) this.flush(text);
+  }
+
+  /** Drops what is pending (the final message carries the whole text). */
+  dispose(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.pending = '';
   }
 }
 

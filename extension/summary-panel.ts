@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import { EngineError, type SummarizeResult } from '../model/engine/protocol';
 import { msg, parseToExtension, type ToWebview, type ToWebviewMessage } from '../webview/protocol';
-import { stats } from './chat';
+import { DeltaBatcher, stats } from './chat';
 import { openCitation } from './citation-open';
 import { SUMMARY_PANEL_TYPE } from './ids';
 import { Disposable } from './lifecycle';
@@ -93,12 +93,13 @@ export class SummaryPanel extends Disposable {
     this.panel.title = `Summary: ${baseName(rel)}`;
     this.send(msg<ToWebview, 'summary/start'>('summary/start', { file: rel }));
     let result: SummarizeResult | null = null;
+    const deltas = new DeltaBatcher((text) => this.send(msg<ToWebview, 'summary/delta'>('summary/delta', { text })));
     try {
       result = await memory.summarize(
         file,
         (text) => {
           summary.text += text;
-          this.send(msg<ToWebview, 'summary/delta'>('summary/delta', { text }));
+          deltas.push(text);
         },
         abort.signal,
       );
@@ -109,6 +110,7 @@ export class SummaryPanel extends Disposable {
       summary.status = cancelled ? 'cancelled' : 'error';
       if (!cancelled) summary.text = `**${(err as Error).message}**`;
     } finally {
+      deltas.dispose();
       sub?.dispose();
       if (this.abort === abort) this.abort = null;
     }
