@@ -9,12 +9,23 @@ import { format } from 'node:util';
 import { REPO, copyWorkspace, launchBrowser, startCodeServer } from '../e2e/code-server';
 
 async function main(): Promise<number> {
+  const trusted = await runSuite('trusted');
+  const untrusted = await runSuite('untrusted');
+  return trusted !== 0 ? trusted : untrusted;
+}
+
+/** Runs the suite in a fresh code-server: 'untrusted' with workspace trust on, so the folder opens in Restricted Mode. */
+async function runSuite(suite: 'trusted' | 'untrusted'): Promise<number> {
   const started = Date.now();
   const workspace = copyWorkspace(path.join(REPO, 'samples', 'demo-workspace'));
-  const server = await startCodeServer({
-    smokeTestDriver: true,
-    settings: { 'famulus.readOnOpen': 'never', 'famulus.device': 'cpu', 'famulus.modelPath': path.join(REPO, 'test', 'fixtures', 'tiny') },
-  });
+  const settings: Record<string, unknown> = {
+    'famulus.readOnOpen': 'always',
+    'famulus.device': 'cpu',
+    'famulus.modelPath': path.join(REPO, 'test', 'fixtures', 'tiny'),
+  };
+  if (suite === 'trusted') settings['famulus.readOnOpen'] = 'never';
+  else settings['security.workspace.trust.startupPrompt'] = 'never';
+  const server = await startCodeServer({ smokeTestDriver: true, workspaceTrust: suite === 'untrusted', settings });
   const browser = await launchBrowser();
   try {
     const page = await browser.newPage();
@@ -22,7 +33,7 @@ async function main(): Promise<number> {
     const payload = [
       ['extensionDevelopmentPath', `${remote}${REPO}`],
       ['extensionTestsPath', `${remote}${path.join(REPO, 'out', 'test', 'ext', 'index.js')}`],
-      ['extensionEnvironment', JSON.stringify({ FAMULUS_TEST_WORKSPACE: workspace })],
+      ['extensionEnvironment', JSON.stringify({ FAMULUS_TEST_WORKSPACE: workspace, FAMULUS_EXT_SUITE: suite })],
     ];
     const code = new Promise<number>((resolve) => {
       void page.exposeFunction('codeAutomationExit', (c: number) => resolve(c));
@@ -36,7 +47,7 @@ async function main(): Promise<number> {
     await page.goto(url);
     const timeout = new Promise<number>((resolve) => setTimeout(() => resolve(124), 8 * 60_000));
     const result = await Promise.race([code, timeout]);
-    console.log(`extension-host suite: exit ${result} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(`extension-host suite (${suite}): exit ${result} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     if (result !== 0) console.log(`--- code-server log (tail) ---\n${server.log().slice(-4000)}`);
     return result;
   } finally {
