@@ -156,7 +156,14 @@ export async function walkWorkspace(root: string, options: WalkOptions = {}): Pr
         continue;
       }
       if (isDir) {
-        const real = await fs.realpath(entryAbs);
+        let real: string;
+        try {
+          real = await fs.realpath(entryAbs);
+        } catch (err) {
+          // Deleted (or made unreachable) between the listing and here: one skip, not a failed walk.
+          skipped.push({ path: entryRel, reason: 'unreadable', detail: errorCode(err) });
+          continue;
+        }
         if (entry.isSymbolicLink() && !options.followSymlinks) {
           skipped.push({ path: entryRel, reason: 'symlink-dir', detail: 'symlinked folder not followed' });
           continue;

@@ -264,7 +264,7 @@ describe('npm start', () => {
     assert.match(r.stdout, /Q: Where is `retryWithBackoff` defined\?\nA: /);
     assert.match(r.stdout, /Q: What does `summarize_runs` do\?\nA: /);
     assert.match(r.stdout, /Summary of src\/queue\.ts:/);
-    assert.match(r.stdout, /\ndevice (cpu|webgpu) \(.+\); [\d,]+ tokens read at [\d,]+ tok\/s; answers at [\d.]+ tok\/s; working memory [\d.]+ KB/);
+    assert.match(r.stdout, /\ndevice (cpu|webgpu) \(.+\); [\d,]+ tokens read at [\d,]+ tok\/s; answers at [\d.]+ tok\/s; working memory [\d.]+ [KM]B/);
     assert.match(r.stdout, /timings: model load [\d.]+ s, ingest [\d.]+ s/);
     assert.deepEqual(await listFiles(SAMPLE), sampleBefore, 'the demo adds nothing to the sample');
   });

@@ -1,0 +1,81 @@
+/**
+ * Shared by the reliability suites (test/unit/reliability-*.test.ts and test/reliability/long.ts): a seeded
+ * random generator, the engine process with the tiny model, RSS readings from /proc, and the figures file each
+ * suite writes for docs/reliability.md (test/reliability/report.ts renders them).
+ */
+import { promises as fs, readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { EngineClient, type EngineProcess } from '../../model/engine/client';
+import type { IngestChunk, IngestResult } from '../../model/engine/protocol';
+
+export const REPO = path.resolve(__dirname, '../..');
+export const ENGINE = path.join(REPO, 'dist/engine.js');
+export const CLI = path.join(REPO, 'dist/cli.js');
+export const TINY = path.join(REPO, 'test/fixtures/tiny');
+export const FIGURES_DIR = path.join(REPO, 'test/artifacts/reliability');
+
+/** mulberry32: a small seeded generator, so every "random" run can be replayed from its seed. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Writes one suite's figures (merged into what the suite wrote before under other keys). */
+export async function writeFigures(suite: string, figures: Record<string, unknown>): Promise<void> {
+  await fs.mkdir(FIGURES_DIR, { recursive: true });
+  const file = path.join(FIGURES_DIR, `${suite}.json`);
+  let old: Record<string, unknown> = {};
+  try {
+    old = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>;
+  } catch {
+    old = {};
+  }
+  const merged = { ...old, ...figures, updated: new Date().toISOString(), host: `${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}, node ${process.version}` };
+  await fs.writeFile(file, `${JSON.stringify(merged, null, 2)}\n`);
+}
+
+/** Resident set size of a process in bytes (VmRSS of /proc/<pid>/status). */
+export function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/** An engine process with the tiny model loaded on the CPU (one thread: bit-reproducible states). */
+export async function tinyEngine(env: NodeJS.ProcessEnv = {}, onStderr?: (text: string) => void): Promise<EngineProcess> {
+  const engine = EngineClient.spawn({ enginePath: ENGINE, env, ...(onStderr ? { onStderr } : {}) });
+  await engine.request('engine/loadModel', { modelDir: TINY, device: 'cpu', threads: 1 });
+  return engine;
+}
+
+/** Runs workspace/ingest to its end; `onChunk` sees every chunk as it comes. */
+export async function ingest(
+  engine: EngineClient,
+  root: string,
+  opts: { fresh?: boolean; signal?: AbortSignal; onChunk?: (c: IngestChunk) => void } = {},
+): Promise<{ chunks: IngestChunk[]; result: IngestResult }> {
+  const stream = engine.stream('workspace/ingest', { root, fresh: opts.fresh ?? false }, opts.signal ? { signal: opts.signal } : {});
+  const chunks: IngestChunk[] = [];
+  for await (const c of stream) {
+    chunks.push(c);
+    opts.onChunk?.(c);
+  }
+  return { chunks, result: await stream.result };
+}
+
+export async function tempDir(prefix: string): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), `famulus-rel-${prefix}-`));
+}
+
+/** Text of `lines` lines of plausible code, different for each seed. */
+export function code(seed: number, lines: number): string {
+  return Array.from({ length: lines }, (_, i) => `export const v${seed}_${i} = ${(seed * 31 + i * 7) % 1000}; // line ${i}`).join('\n') + '\n';
+}
