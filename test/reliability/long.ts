@@ -1,0 +1,198 @@
+/**
+ * Issue 7, part 4 (`npm run test:long`, also run by .ci/run): load, through the real engine process with the
+ * tiny model on the CPU (one thread).
+ *
+ * 1. A synthetic workspace of at least 1,000,000 tokens (counted with the model's tokenizer before the run)
+ *    is ingested while the engine's RSS is sampled every 200 ms: the memory must stay flat (the FAM state is
+ *    constant-size; what grows is only the manifest's file list).
+ * 2. 50 questions in a row from that state: RSS growth from question 5 to question 50 below 5 %, and the same
+ *    question gives the same answer at the start and at the end (the state is never changed by a question).
+ * 3. Two workspaces at once: two engines ingest two folders at the same time; each saved state equals, bit for
+ *    bit, a state of its folder read alone, and one engine switching between the two saved states answers
+ *    each time as from that workspace only.
+ *
+ * Writes test/artifacts/reliability/load.json and renders docs/reliability.md (test/reliability/report.ts).
+ * Exits 1 on any failed check.
+ */
+import { strict as assert } from 'node:assert';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { fileChunkTokens } from '../../model/engine/prompt';
+import { loadModelDir } from '../../model/loader';
+import { readStateFile } from '../../model/state';
+import { TINY, code, ingest, rng, rssOf, tempDir, tinyEngine, writeFigures } from './helpers';
+import { renderReport } from './report';
+
+const MB = 1024 * 1024;
+const TARGET_TOKENS = 1_000_000;
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const dir = await tempDir('long');
+  const figures: Record<string, unknown> = {};
+  try {
+    // ---- 1. a workspace of >= 1M tokens ------------------------------------------------------------------
+    const { tokenizer } = await loadModelDir(TINY);
+    const ws = path.join(dir, 'big');
+    const r = rng(0x10ad);
+    let tokens = 0;
+    let files = 0;
+    while (tokens < TARGET_TOKENS * 1.02) {
+      const rel = `pkg${String(files % 40).padStart(2, '0')}/mod${String(files).padStart(4, '0')}.ts`;
+      const text = code(files, 80 + Math.floor(r() * 120));
+      await fs.mkdir(path.dirname(path.join(ws, rel)), { recursive: true });
+      await fs.writeFile(path.join(ws, rel), text);
+      tokens += fileChunkTokens(tokenizer, rel, text).length;
+      files++;
+    }
+    process.stdout.write(`workspace: ${files} files, ${tokens} tokens (counted with the tokenizer)\n`);
+
+    const engine = await tinyEngine();
+    const pid = engine.child.pid!;
+    const rssAfterLoad = rssOf(pid);
+    const samples: Array<{ t: number; tokens: number; rss: number }> = [];
+    let tokensDone = 0;
+    const t0 = performance.now();
+    const sampler = setInterval(() => {
+      try {
+        samples.push({ t: (performance.now() - t0) / 1000, tokens: tokensDone, rss: rssOf(pid) });
+      } catch {
+        // the engine exited: the ingest fails below
+      }
+    }, 200);
+    const run = await ingest(engine, ws, { fresh: true, onChunk: (c) => c.kind === 'progress' && (tokensDone = c.tokensDone) });
+    clearInterval(sampler);
+    samples.push({ t: (performance.now() - t0) / 1000, tokens: run.result.tokensIngested, rss: rssOf(pid) });
+    assert.equal(run.result.cancelled, false);
+    assert.equal(run.result.filesIngested, files);
+    assert.equal(run.result.tokensIngested, tokens, 'the engine read every token');
+    assert.ok(run.result.tokensIngested >= TARGET_TOKENS);
+    // Flat: from the first tenth of the tokens to the end, RSS grows by less than 10 % (and less than 32 MB).
+    const early = samples.filter((s) => s.tokens >= tokens * 0.1);
+    const firstRss = early[0]?.rss ?? samples[0]!.rss;
+    const peak = Math.max(...samples.map((s) => s.rss));
+    const lastRss = samples[samples.length - 1]!.rss;
+    const growth = (peak - firstRss) / firstRss;
+    process.stdout.write(`ingest: ${run.result.seconds.toFixed(1)} s, ${Math.round(run.result.tokensPerSecond)} tok/s; RSS after load ${(rssAfterLoad / MB).toFixed(1)} MB, ` +
+      `at 10 % ${(firstRss / MB).toFixed(1)} MB, peak ${(peak / MB).toFixed(1)} MB, end ${(lastRss / MB).toFixed(1)} MB (${(growth * 100).toFixed(1)} %)\n`);
+    assert.ok(growth < 0.1 && peak - firstRss < 32 * MB, `RSS grew ${(growth * 100).toFixed(1)} % while ingesting`);
+    const stateFile = path.join(dir, 'big.fams');
+    const saved = await engine.request('state/save', { path: stateFile });
+    const deciles = Array.from({ length: 11 }, (_, i) => {
+      const s = samples.find((x) => x.tokens >= (tokens * i) / 10) ?? samples[samples.length - 1]!;
+      return { tokensPercent: i * 10, seconds: Number(s.t.toFixed(1)), rssMB: Number((s.rss / MB).toFixed(1)) };
+    });
+    figures.ingest = {
+      files,
+      tokens,
+      seconds: run.result.seconds,
+      tokensPerSecond: run.result.tokensPerSecond,
+      rssAfterModelLoadMB: rssAfterLoad / MB,
+      rssAt10PercentMB: firstRss / MB,
+      rssPeakMB: peak / MB,
+      rssEndMB: lastRss / MB,
+      rssGrowthPercent: growth * 100,
+      rssSamples: samples.length,
+      rssByDecile: deciles,
+      stateBytes: saved.state.stateBytes,
+      stateFileBytes: saved.bytes,
+    };
+
+    // ---- 2. 50 questions in a row ------------------------------------------------------------------------
+    const questionRss: number[] = [];
+    const answers: string[] = [];
+    const q0 = performance.now();
+    let answerTokens = 0;
+    for (let i = 0; i < 50; i++) {
+      const q = i % 2 === 0 ? `Where is \`v${i}_3\` defined?` : `What does \`v${i}_7\` do?`;
+      const s = engine.stream('engine/ask', { question: q, options: { maxNewTokens: 24 } });
+      for await (const _ of s) {
+        // streamed deltas
+      }
+      const res = await s.result;
+      answerTokens += res.tokens;
+      answers.push(res.answer);
+      questionRss.push(rssOf(pid));
+    }
+    const again = await engine.stream('engine/ask', { question: 'Where is `v0_3` defined?', options: { maxNewTokens: 24 } }).result;
+    assert.equal(again.answer, answers[0], 'the state did not change through 50 questions');
+    const qGrowth = (questionRss[49]! - questionRss[4]!) / questionRss[4]!;
+    const qSeconds = (performance.now() - q0) / 1000;
+    process.stdout.write(`50 questions: ${qSeconds.toFixed(1)} s; RSS at question 5 ${(questionRss[4]! / MB).toFixed(1)} MB, at 50 ${(questionRss[49]! / MB).toFixed(1)} MB (${(qGrowth * 100).toFixed(2)} %)\n`);
+    assert.ok(qGrowth < 0.05, `RSS grew ${(qGrowth * 100).toFixed(2)} % over 50 questions`);
+    figures.questions = {
+      count: 50,
+      seconds: qSeconds,
+      answerTokens,
+      rssQ1MB: questionRss[0]! / MB,
+      rssQ5MB: questionRss[4]! / MB,
+      rssQ50MB: questionRss[49]! / MB,
+      rssMaxMB: Math.max(...questionRss) / MB,
+      rssGrowthQ5toQ50Percent: qGrowth * 100,
+      sameAnswerAfter50: true,
+    };
+    await engine.shutdown();
+
+    // ---- 3. two workspaces at once -----------------------------------------------------------------------
+    const wsA = path.join(dir, 'alpha');
+    const wsB = path.join(dir, 'beta');
+    for (let i = 0; i < 12; i++) {
+      await fs.mkdir(path.join(wsA, 'src'), { recursive: true });
+      await fs.mkdir(path.join(wsB, 'lib'), { recursive: true });
+      await fs.writeFile(path.join(wsA, 'src', `a${i}.ts`), code(1000 + i, 60));
+      await fs.writeFile(path.join(wsB, 'lib', `b${i}.py`), code(2000 + i, 60).replace(/export const/g, 'def'));
+    }
+    const alone = async (ws: string, file: string) => {
+      const e = await tinyEngine();
+      await ingest(e, ws, { fresh: true });
+      await e.request('state/save', { path: file });
+      const answer = (await e.stream('engine/ask', { question: 'Where is `v1003_5` defined?', options: { maxNewTokens: 16 } }).result).answer;
+      await e.shutdown();
+      return answer;
+    };
+    const answerA = await alone(wsA, path.join(dir, 'alpha-alone.fams'));
+    const answerB = await alone(wsB, path.join(dir, 'beta-alone.fams'));
+    const [ea, eb] = await Promise.all([tinyEngine(), tinyEngine()]);
+    const t2 = performance.now();
+    await Promise.all([ingest(ea, wsA, { fresh: true }), ingest(eb, wsB, { fresh: true })]);
+    const concurrentSeconds = (performance.now() - t2) / 1000;
+    await Promise.all([ea.request('state/save', { path: path.join(dir, 'alpha.fams') }), eb.request('state/save', { path: path.join(dir, 'beta.fams') })]);
+    const same = async (a: string, b: string) => {
+      const [x, y] = await Promise.all([readStateFile(a), readStateFile(b)]);
+      const bytes = (s: typeof x) => Buffer.concat([s.pending, ...s.fam, ...s.memK, ...s.memV].map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength)));
+      return bytes(x).equals(bytes(y)) && JSON.stringify((x.meta['famulus.workspace'] as { files: unknown }).files) === JSON.stringify((y.meta['famulus.workspace'] as { files: unknown }).files);
+    };
+    assert.ok(await same(path.join(dir, 'alpha.fams'), path.join(dir, 'alpha-alone.fams')), 'alpha read beside beta = alpha read alone');
+    assert.ok(await same(path.join(dir, 'beta.fams'), path.join(dir, 'beta-alone.fams')), 'beta read beside alpha = beta read alone');
+    assert.ok(!(await same(path.join(dir, 'alpha.fams'), path.join(dir, 'beta.fams'))), 'the two states differ');
+    // One engine switching between the two saved states: each answers as its own workspace.
+    const switches: boolean[] = [];
+    for (const [file, want] of [['alpha.fams', answerA], ['beta.fams', answerB], ['alpha.fams', answerA], ['beta.fams', answerB]] as const) {
+      const loaded = await ea.request('state/load', { path: path.join(dir, file) });
+      assert.equal(loaded.state.root, file.startsWith('alpha') ? wsA : wsB);
+      const got = (await ea.stream('engine/ask', { question: 'Where is `v1003_5` defined?', options: { maxNewTokens: 16 } }).result).answer;
+      assert.equal(got, want, `answer after loading ${file}`);
+      switches.push(true);
+    }
+    await Promise.all([ea.shutdown(), eb.shutdown()]);
+    figures.twoWorkspaces = {
+      concurrentIngestSeconds: concurrentSeconds,
+      statesEqualToAlone: 2,
+      statesDiffer: true,
+      stateSwitchesChecked: switches.length,
+      answersDiffer: answerA !== answerB,
+    };
+    figures.totalSeconds = (performance.now() - started) / 1000;
+    await writeFigures('load', figures);
+    process.stdout.write(`two workspaces: concurrent ingest ${concurrentSeconds.toFixed(1)} s, states separate and equal to each read alone; ${switches.length} state switches answered right\n`);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+  await renderReport();
+  process.stdout.write(`test:long passed in ${((performance.now() - started) / 1000).toFixed(1)} s; docs/reliability.md updated\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`test:long FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
