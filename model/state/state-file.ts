@@ -154,11 +154,13 @@ export function decodeState(bytes: Uint8Array, expectedModelId?: string): StateS
 
 /**
  * Writes the state atomically: to a temporary file in the same directory, flushed to disk, then renamed over
- * `file`, and the directory flushed. If the process dies at any point the previous file is still there, whole.
+ * `file`, and the directory flushed. If the process dies at any point the previous file is still there, whole;
+ * the temporary file a killed writer leaves is removed by the next write (removeStaleTempFiles).
  */
 export async function writeStateFile(file: string, snap: StateSnapshot): Promise<void> {
   const bytes = encodeState(snap);
   const dir = path.dirname(path.resolve(file));
+  await removeStaleTempFiles(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     const fh = await fsp.open(tmp, 'wx');
@@ -181,6 +183,48 @@ export async function writeStateFile(file: string, snap: StateSnapshot): Promise
     } finally {
       await d.close();
     }
+  }
+}
+
+/**
+ * Removes the temporary files that writers of `file` killed before their rename left beside it
+ * (`.<name>.<pid>.<hex>.tmp`, see writeStateFile): those whose pid is no running process. A temporary of a live
+ * process (this one included: it may be writing right now) is kept. Best effort: returns the names removed.
+ */
+export async function removeStaleTempFiles(file: string): Promise<string[]> {
+  const dir = path.dirname(path.resolve(file));
+  const prefix = `.${path.basename(file)}.`;
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^(\d+)\.[0-9a-f]+\.tmp$/.exec(name.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || processExists(pid)) continue;
+    try {
+      await fsp.rm(path.join(dir, name), { force: true });
+      removed.push(name);
+    } catch {
+      // Another writer may have removed it first; a later save tries again.
+    }
+  }
+  return removed;
+}
+
+function processExists(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists, it belongs to someone else.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -12,6 +12,7 @@ import {
   encodeState,
   encodedStateSize,
   readStateFile,
+  removeStaleTempFiles,
   tokenCount,
   writeStateFile,
 } from '../../model/state';
@@ -244,6 +245,31 @@ describe('UnitTests - state snapshot and state file', () => {
     assert.equal(fs.statSync(path.join(dir, left[0]!)).size > 0, true);
     assert.deepEqual(fs.readFileSync(file), before, 'the previous state file is unchanged');
     assert.equal((await readStateFile(file, MODEL)).blocks, 1);
+
+    // The next write removes what the dead writer left, and keeps the temporary of a live process.
+    const live = `.state.fams.${process.ppid}.0123456789ab.tmp`;
+    fs.writeFileSync(path.join(dir, live), 'a live writer is still at it');
+    fs.writeFileSync(path.join(dir, 'unrelated.tmp'), 'not ours');
+    await writeStateFile(file, snapshot('float32', { blocks: 2 }));
+    assert.deepEqual(fs.readdirSync(dir).sort(), [live, 'state.fams', 'unrelated.tmp'].sort());
+    assert.equal((await readStateFile(file, MODEL)).blocks, 2);
+  });
+
+  it('removeStaleTempFiles: only temporaries of this file whose process is gone', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'state.fams');
+    const { spawnSync } = await import('node:child_process');
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // exited: its pid names no process (barring reuse)
+    const names = [
+      `.state.fams.${dead}.a1b2c3d4e5f6.tmp`,
+      `.state.fams.${process.pid}.a1b2c3d4e5f6.tmp`,
+      `.other.fams.${dead}.a1b2c3d4e5f6.tmp`,
+      `.state.fams.${dead}.not-hex.tmp`,
+    ];
+    for (const n of names) fs.writeFileSync(path.join(dir, n), 'x');
+    assert.deepEqual(await removeStaleTempFiles(file), [names[0]]);
+    assert.deepEqual(fs.readdirSync(dir).sort(), names.slice(1).sort());
+    assert.deepEqual(await removeStaleTempFiles(path.join(dir, 'missing-dir', 'state.fams')), []);
   });
 
   it('BAD CALL - encodeState of an inconsistent snapshot lists the problems', () => {

@@ -1,0 +1,48 @@
+/**
+ * Preloaded into the engine process (NODE_OPTIONS=--require) by the fault suite: SIGKILLs the engine at one
+ * stage of its Nth state save (model/state/state-file.ts writeStateFile), the moments a crash could hurt most.
+ *   FAMULUS_TEST_KILL_STAGE  open        temporary file created, nothing written
+ *                            write-half  half of the bytes written
+ *                            write       all bytes written, not flushed
+ *                            sync        flushed, not yet renamed over the state file
+ *                            rename      renamed, directory not yet flushed
+ *   FAMULUS_TEST_KILL_SAVE   which save (1-based, default 1)
+ */
+'use strict';
+const fsp = require('node:fs').promises;
+
+const stage = process.env.FAMULUS_TEST_KILL_STAGE;
+let left = Number(process.env.FAMULUS_TEST_KILL_SAVE || '1');
+let armed = false;
+const die = () => process.kill(process.pid, 'SIGKILL');
+
+if (stage) {
+  const open = fsp.open;
+  fsp.open = async function patchedOpen(file, flags, ...rest) {
+    const fh = await open.call(this, file, flags, ...rest);
+    if (flags === 'wx' && String(file).endsWith('.tmp') && --left === 0) {
+      armed = true;
+      if (stage === 'open') die();
+      const writeFile = fh.writeFile.bind(fh);
+      const sync = fh.sync.bind(fh);
+      fh.writeFile = async (data, ...more) => {
+        if (stage === 'write-half') {
+          await writeFile(Buffer.from(data.buffer, data.byteOffset, Math.floor(data.byteLength / 2)), ...more);
+          die();
+        }
+        await writeFile(data, ...more);
+        if (stage === 'write') die();
+      };
+      fh.sync = async () => {
+        await sync();
+        if (stage === 'sync') die();
+      };
+    }
+    return fh;
+  };
+  const rename = fsp.rename;
+  fsp.rename = async function patchedRename(...args) {
+    await rename.apply(this, args);
+    if (armed && stage === 'rename') die();
+  };
+}
