@@ -554,7 +554,8 @@ function averageRate(answers: AnswerResult[]): number {
 
 function isInside(file: string, dir: string): boolean {
   const rel = path.relative(dir, file);
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+  // '..foo' is a name inside dir; '..' and '../x' are not.
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
 }
 
 /**

@@ -347,8 +347,14 @@ export class Engine {
     const ws = this.requireWorkspace();
     const abs = path.resolve(ws.root, req.path);
     const rel = path.relative(ws.root, abs);
-    if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+    if (!isInside(rel)) {
       throw new EngineError('not-found', `${req.path} is not a file inside the ingested folder ${ws.root}`);
+    }
+    // A link (of the file or of a folder on its way) that leads out of the folder reads a file outside it.
+    const real = await fs.realpath(abs).catch(() => null);
+    const realRoot = await fs.realpath(ws.root).catch(() => ws.root);
+    if (real !== null && !isInside(path.relative(realRoot, real))) {
+      throw new EngineError('not-found', `${req.path} links to ${real}, outside the ingested folder ${ws.root}`);
     }
     const relPath = rel.split(path.sep).join('/');
     const read = await readTextFile(abs);
@@ -490,6 +496,11 @@ function reusablePrefix(ws: Workspace | null, root: string, walk: WalkResult): n
   if (!ws || ws.root !== root || ws.files.length > walk.files.length) return 0;
   const same = ws.files.every((f, i) => f.path === walk.files[i]!.path && f.sha256 === walk.files[i]!.sha256);
   return same ? ws.files.length : 0;
+}
+
+/** Whether a path relative to a folder names something inside it ('..foo' is inside; '..' and '../x' are not). */
+function isInside(rel: string): boolean {
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
 }
 
 function modelSummary(model: LoadedModel): ModelSummary {
