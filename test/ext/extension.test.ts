@@ -176,6 +176,19 @@ suite('Famulus in the extension host', () => {
     }
   });
 
+  test('selecting a model folder sets the machine setting and the engine reloads with it', async () => {
+    const tiny = vscode.workspace.getConfiguration('famulus').get<string>('modelPath')!;
+    const pid = api.enginePid();
+    assert.equal(await vscode.commands.executeCommand(Commands.selectModel, tiny), tiny);
+    const inspected = vscode.workspace.getConfiguration('famulus').inspect<string>('modelPath');
+    assert.equal(inspected?.globalValue, tiny, 'written to the user (machine) settings, never to the workspace');
+    assert.equal(inspected?.workspaceValue, undefined);
+    // The same folder: the engine may keep running; a request still answers from the memory.
+    const outcome = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'Where is `lease` defined?');
+    assert.equal(outcome?.status, 'done');
+    assert.ok(api.enginePid() !== null && (api.enginePid() === pid || api.memoryStatus().phase === 'ready'));
+  });
+
   test('forgets the memory: the saved state is deleted and questions say what to do', async () => {
     const stateFile = api.stateFile()!;
     const ok = await vscode.commands.executeCommand<boolean>(Commands.forgetMemory, { confirm: false });
