@@ -84,10 +84,12 @@ interface LayerWeights {
 export type WeightPlacement = 'initializers' | 'inputs';
 
 /**
- * How attention is built: plain ONNX ops (MatMul, Add of the mask, Softmax, MatMul), or one
- * com.microsoft MultiHeadAttention node per layer ('fused'; measured faster on the CPU EP, docs/perf.md).
+ * How attention is built: plain ONNX ops (MatMul, Add of the mask, Softmax, MatMul); one com.microsoft
+ * MultiHeadAttention node per layer ('fused'); or, in the block step, the plain ops over row chunks that each
+ * read only the keys they may see ('chunked': FAM rows without the memory keys and without a mask, block rows
+ * in BLOCK_QUERY_CHUNKS chunks that skip the causally masked tail of X). docs/perf.md has the measurements.
  */
-export type AttentionKernel = 'ops' | 'fused';
+export type AttentionKernel = 'ops' | 'fused' | 'chunked';
 
 /**
  * Layer projection weights as they enter the products: float ('none'), or 8-bit blocks of 32 along the input
@@ -126,6 +128,16 @@ export function quantizeInt8(w: Float32Array, K: number, N: number): Int8Weight 
   }
   return { K, N, q, scales };
 }
+
+/** Query rows [start, end) against keys [start, end), with an additive mask [rows, keys] or none. */
+export interface AttentionChunk {
+  rows: [number, number];
+  keys: [number, number];
+  mask?: string;
+}
+
+/** Query chunks of a block's rows in 'chunked' attention (when B divides evenly; otherwise one chunk). */
+export const BLOCK_QUERY_CHUNKS = 4;
 
 /** One named weight as the graphs take it. */
 export interface GraphWeight {
@@ -348,14 +360,27 @@ class FamGraph {
    * (0 = attend, -inf = masked) or none. Returns the output projection [n, D].
    */
   attend(q: string, k: string, v: string, mask: string | undefined, l: number): string {
-    const { heads: H, kvHeads: G, headDim: d } = this.dims;
+    const { heads: H, headDim: d } = this.dims;
     const g = this.g;
     if (this.w.attention === 'fused') return this.project(this.fusedAttention(q, k, v, mask), l, 'wo');
     const qh = g.op('Transpose', [q], { perm: [1, 0, 2] }); // [H, n, d]
+    const { kh, vh } = this.headsKV(k, v);
+    let scores = g.op('MatMul', [qh, kh]); // [H, n, S] (1/sqrt(d) is folded into Wq)
+    if (mask) scores = g.op('Add', [scores, mask]);
+    const probs = g.op('Softmax', [scores], { axis: -1 });
+    const ctx = g.op('MatMul', [probs, vh]); // [H, n, d]
+    const rows = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [1, 0, 2] }), g.ints([0, H * d])]); // [n, H*d]
+    return this.project(rows, l, 'wo'); // [n, D]
+  }
+
+  /** Keys [S, G, d] → [H, d, S] and values → [H, S, d]; query head h reads key/value head floor(h / (H/G)). */
+  private headsKV(k: string, v: string): { kh: string; vh: string } {
+    const { heads: H, kvHeads: G } = this.dims;
+    const g = this.g;
     let kh = g.op('Transpose', [k], { perm: [1, 2, 0] }); // [G, d, S]
     let vh = g.op('Transpose', [v], { perm: [1, 0, 2] }); // [G, S, d]
     if (H !== G) {
-      // Grouped-query attention: query head h reads key/value head floor(h / (H/G)).
+      const d = this.dims.headDim;
       const rep = H / G;
       const expand = (x: string, a: number, b: number) => {
         const x4 = g.op('Unsqueeze', [x, g.ints([1])]); // [G, 1, a, b]
@@ -367,11 +392,29 @@ class FamGraph {
       kh = expand(kh, d, -1); // [H, d, S]
       vh = expand(vh, -1, d); // [H, S, d]
     }
-    let scores = g.op('MatMul', [qh, kh]); // [H, n, S] (1/sqrt(d) is folded into Wq)
-    if (mask) scores = g.op('Add', [scores, mask]);
-    const probs = g.op('Softmax', [scores], { axis: -1 });
-    const ctx = g.op('MatMul', [probs, vh]); // [H, n, d]
-    const rows = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [1, 0, 2] }), g.ints([0, H * d])]); // [n, H*d]
+    return { kh, vh };
+  }
+
+  /**
+   * attend() over row chunks: chunk i takes query rows [rows[0], rows[1]) against keys [keys[0], keys[1]) with
+   * its own additive mask (or none). The chunks must cover the rows in order; keys a chunk leaves out must be
+   * keys its rows may not see, so the result equals attend() with the full mask.
+   */
+  attendChunked(q: string, k: string, v: string, chunks: AttentionChunk[], l: number): string {
+    const { heads: H, headDim: d } = this.dims;
+    const g = this.g;
+    const qh = g.op('Transpose', [q], { perm: [1, 0, 2] }); // [H, n, d]
+    const { kh, vh } = this.headsKV(k, v);
+    const ctx = chunks.map((c) => {
+      const qc = g.op('Slice', [qh, g.ints([c.rows[0]]), g.ints([c.rows[1]]), g.ints([1])]); // [H, r, d]
+      const kc = g.op('Slice', [kh, g.ints([c.keys[0]]), g.ints([c.keys[1]]), g.ints([2])]); // [H, d, s]
+      const vc = g.op('Slice', [vh, g.ints([c.keys[0]]), g.ints([c.keys[1]]), g.ints([1])]); // [H, s, d]
+      let scores = g.op('MatMul', [qc, kc]); // [H, r, s]
+      if (c.mask) scores = g.op('Add', [scores, c.mask]);
+      return g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), vc]); // [H, r, d]
+    });
+    const all = ctx.length === 1 ? ctx[0]! : g.op('Concat', ctx, { axis: 1 }); // [H, n, d]
+    const rows = g.op('Reshape', [g.op('Transpose', [all], { perm: [1, 0, 2] }), g.ints([0, H * d])]); // [n, H*d]
     return this.project(rows, l, 'wo'); // [n, D]
   }
 
@@ -484,14 +527,35 @@ export function buildBlockGraph(w: PreparedWeights): Uint8Array {
       inner[r * n + c] = allowed ? 0 : NEG;
     }
   }
-  let mask = g.initializer('mask_inner', T, [n, n], T === 'float16' ? toHalf(inner) : inner);
-  if (m > 0) {
+  let mask = w.attention === 'chunked' ? '' : g.initializer('mask_inner', T, [n, n], T === 'float16' ? toHalf(inner) : inner);
+  if (m > 0 && w.attention !== 'chunked') {
     const famRowsNoMem = new Float32Array(F * mB).fill(NEG);
     const blockRowsMem = g.op('Expand', [memMask!, g.ints([B, mB])]); // [B, mB]
     const memPart = F > 0
       ? g.op('Concat', [g.initializer('mask_fam_mem', T, [F, mB], T === 'float16' ? toHalf(famRowsNoMem) : famRowsNoMem), blockRowsMem], { axis: 0 })
       : blockRowsMem; // [F+B, mB]
     mask = g.op('Concat', [memPart, mask], { axis: 1 }); // [F+B, mB+F+B]
+  }
+
+  // 'chunked': the same mask cut into row chunks that read only the keys they may see (see AttentionKernel).
+  let chunks: AttentionChunk[] | undefined;
+  if (w.attention === 'chunked') {
+    const c = B % BLOCK_QUERY_CHUNKS === 0 ? BLOCK_QUERY_CHUNKS : 1;
+    const R = B / c;
+    const half = (a: Float32Array) => (T === 'float16' ? toHalf(a) : a);
+    const memRows = m > 0 ? g.op('Expand', [memMask!, g.ints([R, mB])]) : undefined; // [R, mB]
+    chunks = F > 0 ? [{ rows: [0, F], keys: [mB, mB + n] }] : []; // FAM rows: all of P and X, no memory
+    for (let j = 0; j < c; j++) {
+      const width = F + (j + 1) * R; // P and X up to this chunk's last row
+      const fixed = new Float32Array(R * width);
+      for (let r = 0; r < R; r++) for (let col = F; col < width; col++) if (col - F > j * R + r) fixed[r * width + col] = NEG;
+      const part = g.initializer(`mask_chunk_${j}`, T, [R, width], half(fixed));
+      chunks.push({
+        rows: [F + j * R, F + (j + 1) * R],
+        keys: [0, mB + width],
+        mask: memRows ? g.op('Concat', [memRows, part], { axis: 1 }) : part,
+      });
+    }
   }
 
   let x = fg.embed(ids); // [B, D]
@@ -504,7 +568,7 @@ export function buildBlockGraph(w: PreparedWeights): Uint8Array {
     const { q, k, v } = fg.qkv(fg.rmsNorm(h, fg.weight(l, 'inNorm')), l, cos, sin); // q [n,H,d], k/v [n,G,d]
     const keys = memK ? g.op('Concat', [g.op('Reshape', [memK, g.ints([mB, G, d])]), k], { axis: 0 }) : k; // [S,G,d]
     const values = memV ? g.op('Concat', [g.op('Reshape', [memV, g.ints([mB, G, d])]), v], { axis: 0 }) : v;
-    const attn = fg.attend(q, keys, values, mask, l); // [n, D]
+    const attn = chunks ? fg.attendChunked(q, keys, values, chunks, l) : fg.attend(q, keys, values, mask, l); // [n, D]
     // App. B.1: on the first update the FAM rows' attention residual is zero (fam_residual = 0).
     const residual = P ? g.op('Concat', [g.op('Mul', [P, famResidual!]), x], { axis: 0 }) : x;
     const out = fg.ffn(g.op('Add', [residual, attn]), l); // [F+B, D]
