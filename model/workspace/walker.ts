@@ -10,7 +10,9 @@
  *   `includes`, when given, keeps only the files that match one of its patterns.
  * - A file is skipped when it is larger than `maxFileBytes`, unreadable, binary (a NUL byte in its first
  *   8 KB) or not valid UTF-8 (checked on the first 8 KB, then on the whole file with a fatal decoder).
- * - Symlinked files are read through the link. Symlinked folders are not followed unless `followSymlinks`;
+ * - Symlinked files are read through the link when their real path is inside the root; a file link that leads
+ *   out of the root (`notes.txt -> ~/.ssh/id_rsa` in a hostile workspace) is skipped unless `followSymlinks`.
+ *   Symlinked folders are not followed unless `followSymlinks`;
  *   when followed, a link back to a folder being walked (a loop) or to one already walked is skipped.
  *
  * Paths are relative to the root with forward slashes; files come sorted by path (code-unit order).
@@ -38,7 +40,7 @@ export interface WalkOptions {
   gitignore?: boolean;
   /** Files larger than this are skipped (default 1 MiB). */
   maxFileBytes?: number;
-  /** Walk into symlinked folders (default false). */
+  /** Walk into symlinked folders, and read file links that lead out of the root (default false). */
   followSymlinks?: boolean;
   signal?: AbortSignal;
 }
@@ -54,6 +56,8 @@ export type SkipReason =
   | 'symlink-dir'
   | 'symlink-loop'
   | 'symlink-duplicate'
+  /** A file link whose real path is outside the root. */
+  | 'symlink-outside'
   | 'not-regular';
 
 export interface SkippedEntry {
@@ -180,6 +184,8 @@ export async function walkWorkspace(root: string, options: WalkOptions = {}): Pr
         await walkDir(entryAbs, entryRel, levels, [...ancestors, real]);
       } else if (!stats.isFile()) {
         skipped.push({ path: entryRel, reason: 'not-regular', detail: 'not a regular file' });
+      } else if (entry.isSymbolicLink() && !options.followSymlinks && !(await realPathInside(entryAbs, realRoot))) {
+        skipped.push({ path: entryRel, reason: 'symlink-outside', detail: 'file link leads outside the workspace' });
       } else if (includeRules && !matches(includeRules, entryRel)) {
         skipped.push({ path: entryRel, reason: 'not-included', detail: 'matches no include pattern' });
       } else if (stats.size > maxFileBytes) {
@@ -209,6 +215,16 @@ export async function walkWorkspace(root: string, options: WalkOptions = {}): Pr
   files.sort((a, b) => compareStrings(a.path, b.path));
   skipped.sort((a, b) => compareStrings(a.path, b.path));
   return { root: absRoot, files, skipped, totalBytes: files.reduce((n, f) => n + f.size, 0) };
+}
+
+/** Whether the real path of `abs` lies inside `realRoot` (false when it cannot be resolved). */
+async function realPathInside(abs: string, realRoot: string): Promise<boolean> {
+  try {
+    const rel = path.relative(realRoot, await fs.realpath(abs));
+    return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
+  } catch {
+    return false;
+  }
 }
 
 type ReadOutcome = { size: number; sha256: string; text: string } | { reason: SkipReason; detail: string };

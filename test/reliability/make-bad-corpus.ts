@@ -7,9 +7,10 @@
  *
  * Unreadable files: `chmod 000` stops reads only without CAP_DAC_OVERRIDE. The generator probes whether a
  * mode-000 file can still be read (it can as root, as in CI); when it can, the case expects it to be read, and
- * unreadability comes from entries that fail whoever reads them: a symlink to /proc/self/mem (a regular file
- * whose read fails with EIO), broken symlinks (ENOENT), a name that is not valid UTF-8 (Node gets it back with
- * U+FFFD, so the name it holds names no file: ENOENT), and a symlink chain longer than the kernel follows (ELOOP).
+ * unreadability comes from entries that fail whoever reads them: broken symlinks (ENOENT), a name that is not
+ * valid UTF-8 (Node gets it back with U+FFFD, so the name it holds names no file: ENOENT), and a symlink chain
+ * longer than the kernel follows (ELOOP). (A link to /proc/self/mem, whose read fails with EIO even for root,
+ * now leads out of the root and is skipped before any read.)
  *
  *   npx tsx test/reliability/make-bad-corpus.ts <dir> [--full]    (prints the case list as JSON)
  */
@@ -200,7 +201,12 @@ export function makeBadCorpus(root: string, options: CorpusOptions = {}): Corpus
   link('fifo', 'special/fifo-link.txt');
   add('special-fifo-link', 'special', 'a .txt link to the FIFO', [['special/fifo-link.txt', skip('not-regular')]]);
   link('/proc/self/mem', 'special/proc-mem.txt');
-  add('unreadable-proc-mem', 'unreadable', 'a link to /proc/self/mem: a regular file whose read fails (EIO) even for root', [['special/proc-mem.txt', skip('unreadable')]]);
+  add('link-out-proc-mem', 'symlink', 'a link to /proc/self/mem (a file whose read fails with EIO even for root): leads out of the root, never opened',
+    [['special/proc-mem.txt', skip('symlink-outside')]]);
+  fs.writeFileSync(`${root}-secret.txt`, 'SECRET beside the workspace\n');
+  link(`${root}-secret.txt`, 'links/secret-out.txt');
+  add('link-out-file', 'symlink', 'a file link to a file outside the root (a hostile workspace reaching for ~/.ssh/id_rsa)',
+    [['links/secret-out.txt', skip('symlink-outside')]]);
   put('special/mode000.txt', 'secret\n');
   fs.chmodSync(abs('special/mode000.txt'), 0o000);
   let chmodStopsReads = true;
@@ -414,6 +420,7 @@ export function listCorpus(root: string): string[] {
 
 /** Makes the corpus tree removable again (the mode-000 folder). */
 export function unlockCorpus(root: string): void {
+  fs.rmSync(`${root}-secret.txt`, { force: true });
   try {
     fs.chmodSync(path.join(root, 'special', 'locked-dir'), 0o755);
   } catch {

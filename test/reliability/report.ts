@@ -37,7 +37,7 @@ export async function renderReport(): Promise<void> {
     out.push(`| tokens read, seconds, tok/s | ${n(corpus.tokens)}, ${n(corpus.ingestSeconds, 1)} s, ${n(corpus.tokensPerSecond)} |`);
     out.push(`| churn operations (rewrite, delete, re-create) during the walk | ${n(corpus.churnOperationsDuringWalk)} |`);
     out.push(`| the large tree / the big file | ${n(corpus.treeFiles)} files / ${n(corpus.bigFileBytes)} bytes |`);
-    out.push(`| mode 000 stops reads here (uid ${corpus.uid}) | ${corpus.chmodStopsReads ? 'yes' : 'no: unreadability came from /proc/self/mem (EIO), broken links (ENOENT), a non-UTF-8 name (ENOENT), a 45-link chain (ELOOP)'} |`);
+    out.push(`| mode 000 stops reads here (uid ${corpus.uid}) | ${corpus.chmodStopsReads ? 'yes' : 'no: unreadability came from broken links (ENOENT), a non-UTF-8 name (ENOENT), a 45-link chain (ELOOP)'} |`);
     out.push(`| state file after the corpus (saved, then loaded by a fresh engine) | ${n(corpus.stateFileBytes)} bytes, loads |`, '');
   }
   if (faults) {

@@ -18,7 +18,7 @@ import { listCorpus, makeBadCorpus, unlockCorpus, type Corpus } from '../reliabi
 
 const KNOWN_REASONS = new Set([
   'gitignored', 'excluded', 'not-included', 'too-large', 'binary', 'invalid-utf8', 'unreadable',
-  'symlink-dir', 'symlink-loop', 'symlink-duplicate', 'not-regular',
+  'symlink-dir', 'symlink-loop', 'symlink-duplicate', 'symlink-outside', 'not-regular',
 ]);
 
 describe('reliability: the bad-input corpus through the engine process', () => {

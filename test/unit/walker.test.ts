@@ -170,6 +170,8 @@ describe('walker: unreadable entries and symlinks', () => {
     await fs.symlink('self-loop', path.join(root, 'self-loop')); // stat fails with ELOOP
     await fs.symlink('b/inner', path.join(root, 'c-link')); // the same folder reached twice
     await fs.symlink('a/file.ts', path.join(root, 'file-link.ts'));
+    await fs.writeFile(`${root}-outside.txt`, 'a file beside the workspace\n');
+    await fs.symlink(`${root}-outside.txt`, path.join(root, 'outside-link.txt')); // leads out of the root
     if (process.getuid?.() === 0) {
       // root reads any file whatever its mode; /proc/self/mem is a regular file whose read fails with EIO.
       await fs.symlink('/proc/self/mem', path.join(root, 'unreadable.txt'));
@@ -178,14 +180,23 @@ describe('walker: unreadable entries and symlinks', () => {
       await fs.chmod(path.join(root, 'unreadable.txt'), 0o000);
     }
   });
-  after(() => fs.rm(root, { recursive: true, force: true }));
+  after(async () => {
+    await fs.rm(root, { recursive: true, force: true });
+    await fs.rm(`${root}-outside.txt`, { force: true });
+  });
 
   it('reports unreadable files and broken links, and does not follow symlinked folders by default', async () => {
     const r = await walkWorkspace(root);
     assert.deepEqual(paths(r), ['a/file.ts', 'b/inner/file.ts', 'file-link.ts', 'secret.txt']);
     assert.equal(r.files.find((f) => f.path === 'file-link.ts')!.text, 'a\n');
-    assert.equal(skip(r, 'unreadable.txt')?.reason, 'unreadable');
-    assert.match(skip(r, 'unreadable.txt')!.detail, /EIO|EACCES/);
+    if (process.getuid?.() === 0) {
+      // The /proc/self/mem link leads out of the root: skipped before any read (else EIO).
+      assert.equal(skip(r, 'unreadable.txt')?.reason, 'symlink-outside');
+    } else {
+      assert.equal(skip(r, 'unreadable.txt')?.reason, 'unreadable');
+      assert.match(skip(r, 'unreadable.txt')!.detail, /EACCES/);
+    }
+    assert.deepEqual(skip(r, 'outside-link.txt'), { path: 'outside-link.txt', reason: 'symlink-outside', detail: 'file link leads outside the workspace' });
     assert.deepEqual(skip(r, 'broken-link'), { path: 'broken-link', reason: 'unreadable', detail: 'symlink: ENOENT' });
     assert.deepEqual(skip(r, 'self-loop'), { path: 'self-loop', reason: 'symlink-loop', detail: 'symlink: ELOOP' });
     assert.equal(skip(r, 'a/up/')?.reason, 'symlink-dir');
@@ -194,7 +205,10 @@ describe('walker: unreadable entries and symlinks', () => {
 
   it('follows symlinked folders when asked, and stops at loops and folders already walked', async () => {
     const r = await walkWorkspace(root, { followSymlinks: true });
-    assert.deepEqual(paths(r), ['a/file.ts', 'b/inner/file.ts', 'file-link.ts', 'secret.txt']);
+    // Asked to follow links, it also reads the file link that leads out of the root.
+    assert.deepEqual(paths(r), ['a/file.ts', 'b/inner/file.ts', 'file-link.ts', 'outside-link.txt', 'secret.txt']);
+    assert.equal(skip(r, 'unreadable.txt')?.reason, 'unreadable'); // EIO from /proc/self/mem as root, else EACCES
+    assert.match(skip(r, 'unreadable.txt')!.detail, /EIO|EACCES/);
     assert.equal(skip(r, 'a/up/')?.reason, 'symlink-loop');
     assert.equal(skip(r, 'c-link/')?.reason, 'symlink-duplicate');
   });
