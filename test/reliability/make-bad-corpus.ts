@@ -358,7 +358,9 @@ export function makeBadCorpus(root: string, options: CorpusOptions = {}): Corpus
             case 0: fs.rmSync(f, { force: true }); break;
             case 1: fs.writeFileSync(f, text(2, i)); break;
             case 2: fs.writeFileSync(f, Buffer.from([0, 1, 2, 3])); break;
-            case 3: fs.writeFileSync(f, Buffer.alloc(1024 * 1024 + 10, 0x20)); break;
+            // Over the 1 MiB limit. NUL bytes, so that a read catching the file half-written sees a binary file,
+            // never a near-1 MiB text (a run once read 1M tokens of spaces that way).
+            case 3: fs.writeFileSync(f, Buffer.alloc(1024 * 1024 + 10, 0)); break;
             case 4: fs.writeFileSync(f, Buffer.from([0xc3, 0x28])); break;
             case 5: {
               const d = abs(`churn/dirs/d${i % 7}`);
