@@ -45,8 +45,8 @@ Options:
   --verbose             show the engine's log on stderr
   -h, --help            this text
 
-ask, summarize and ingest keep the saved state up to date: files added after the last read are read on
-top of it, and any other change makes them read the workspace again.`;
+ask, summarize and ingest keep the saved state up to date: new and changed files are read on top of it;
+once old versions would make up a third of what it read, the workspace is read again from scratch.`;
 
 /** A mistake in how famulus was called: printed with a hint to --help. */
 class UsageError extends Error {}

@@ -16,7 +16,7 @@ import { defaultModelDir, loadModelDir, type LoadedModel } from '../loader';
 import { FamSession, type FamState } from '../runtime/fam-session';
 import type { DeviceChoice, GenerateResult } from '../runtime/types';
 import { StateFileError, readStateFile, writeStateFile, type StateFileErrorReason } from '../state';
-import { readTextFile, walkWorkspace, type WalkResult } from '../workspace/walker';
+import { readTextFile, walkWorkspace, type WalkedFile, type WalkResult } from '../workspace/walker';
 import type { EngineHandlers, RequestContext } from './dispatch';
 import { answerStopTokens, fileChunkTokens, questionTokens, questions } from './prompt';
 import {
@@ -238,7 +238,8 @@ export class Engine {
     const elementBytes = session.device.dtype === 'float16' ? 2 : 4;
     return {
       root: ws.root,
-      files: ws.files.length,
+      // Distinct files: an updated file has been read more than once (see planUpdate).
+      files: new Set(ws.files.map((f) => f.path)).size,
       tokens: session.tokenCount(ws.state),
       blocks: ws.state.blocks,
       pendingTokens: ws.state.pending.length,
@@ -264,15 +265,17 @@ export class Engine {
       const nothing = { filesIngested: 0, filesReused: 0, tokensIngested: 0, skipped: 0, tokensPerSecond: 0 };
       return { root, ...nothing, seconds: secondsSince(started), cancelled: true, state: ws ? this.stateSummary(ws) : null };
     }
-    const reused = req.fresh ? 0 : reusablePrefix(this.workspace, root, walk);
+    const plan = req.fresh ? readAll(walk) : planUpdate(this.workspace, root, walk);
+    const reused = walk.files.length - plan.toRead.length;
     const bytesTotal = walk.totalBytes;
     yield { kind: 'walked', filesTotal: walk.files.length, bytesTotal, filesReused: reused, skipped: walk.skipped };
 
-    // From here the workspace is this folder: the reused state, or an empty one, then one checkpoint per file.
-    if (reused === 0) this.setWorkspace({ root, lastUpdate: new Date().toISOString(), files: [], state: await session.initialState() });
+    // From here the workspace is this folder: the held state, or an empty one, then one checkpoint per file.
+    if (plan.fromScratch) this.setWorkspace({ root, lastUpdate: new Date().toISOString(), files: [], state: await session.initialState() });
     // One list grows with the state: each checkpoint's workspace holds exactly the files its state has read.
     const files = this.workspace!.files;
-    let bytesDone = walk.files.slice(0, reused).reduce((n, f) => n + f.size, 0);
+    const filesBefore = files.length;
+    let bytesDone = walk.totalBytes - plan.toRead.reduce((n, f) => n + f.size, 0);
     let tokensDone = 0;
     let cancelled = false;
     const readStarted = performance.now();
@@ -288,8 +291,9 @@ export class Engine {
       tokensPerSecond: (tokensDone + extraTokens) / Math.max(secondsSince(readStarted), 1e-9),
     });
     try {
-      for (let i = reused; i < walk.files.length; i++) {
-        const file = walk.files[i]!;
+      for (let k = 0; k < plan.toRead.length; k++) {
+        const file = plan.toRead[k]!;
+        const i = reused + k;
         const tokens = fileChunkTokens(tokenizer, file.path, file.text);
         const state = yield* streamWhile<IngestChunk, FamState>((emit) =>
           session.ingest(this.workspace!.state, tokens, {
@@ -308,7 +312,7 @@ export class Engine {
         bytesDone += file.size;
         this.setWorkspace({ root, lastUpdate: new Date().toISOString(), files, state });
         const now = performance.now();
-        if (now - lastProgress >= PROGRESS_INTERVAL_MS || i === walk.files.length - 1) {
+        if (now - lastProgress >= PROGRESS_INTERVAL_MS || k === plan.toRead.length - 1) {
           lastProgress = now;
           yield progress(file.path, i + 1, 0);
         }
@@ -320,7 +324,7 @@ export class Engine {
     const readSeconds = secondsSince(readStarted);
     return {
       root,
-      filesIngested: files.length - reused,
+      filesIngested: files.length - filesBefore,
       filesReused: reused,
       tokensIngested: tokensDone,
       skipped: walk.skipped.length,
@@ -488,17 +492,47 @@ const STATE_FILE_ERROR_CODES: Record<StateFileErrorReason, ErrorCode> = {
   corrupt: 'state-corrupt',
 };
 
-/**
- * How many files of the held state can be kept for a new walk of `root`: all of them when they are a
- * prefix of the walk (same paths, same hashes, same order); otherwise none.
- */
-function reusablePrefix(ws: Workspace | null, root: string, walk: WalkResult): number {
-  if (!ws || ws.root !== root || ws.files.length > walk.files.length) return 0;
-  const same = ws.files.every((f, i) => f.path === walk.files[i]!.path && f.sha256 === walk.files[i]!.sha256);
-  return same ? ws.files.length : 0;
+/** What an ingest reads: everything from an empty state, or only some files on top of the held state. */
+interface UpdatePlan {
+  fromScratch: boolean;
+  toRead: WalkedFile[];
 }
 
-/** Whether a path relative to a folder names something inside it ('..foo' is inside; '..' and '../x' are not). */
+/** Stale text may make up at most this share of what a state has read before an update re-reads everything. */
+const MAX_STALE_SHARE = 1 / 3;
+
+function readAll(walk: WalkResult): UpdatePlan {
+  return { fromScratch: true, toRead: walk.files };
+}
+
+/**
+ * An update of the held state for a new walk of `root` (architecture.md, "Update"): the files that are new or
+ * changed since they were read are streamed on top of the held state, in walk order, so one changed file
+ * costs one file, not the workspace. The old text of a changed file, and a deleted file, stay in the working
+ * memory, earlier in the stream (FAM favours what it read last); once such stale text would pass a third of
+ * everything read, the update re-reads the workspace from scratch instead, which compacts the memory.
+ */
+function planUpdate(ws: Workspace | null, root: string, walk: WalkResult): UpdatePlan {
+  if (!ws || ws.root !== root || ws.files.length === 0) return readAll(walk);
+  const latest = new Map<string, number>(); // path -> index of its last reading in ws.files
+  ws.files.forEach((f, i) => latest.set(f.path, i));
+  const current = new Map(walk.files.map((f) => [f.path, f.sha256]));
+  const toRead = walk.files.filter((f) => {
+    const i = latest.get(f.path);
+    return i === undefined || ws.files[i]!.sha256 !== f.sha256;
+  });
+  // After the update, a reading is live when it is its path's last one and the path is still in the walk.
+  const changed = new Set(toRead.map((f) => f.path));
+  let stale = 0;
+  let live = toRead.reduce((n, f) => n + f.size, 0);
+  ws.files.forEach((f, i) => {
+    if (latest.get(f.path) === i && current.get(f.path) === f.sha256 && !changed.has(f.path)) live += f.bytes;
+    else stale += f.bytes;
+  });
+  if (stale > MAX_STALE_SHARE * (stale + live)) return readAll(walk);
+  return { fromScratch: false, toRead };
+}
+
 function isInside(rel: string): boolean {
   return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
 }

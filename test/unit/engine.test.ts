@@ -296,6 +296,33 @@ describe('engine: with the tiny model', () => {
     await fs.rm(big, { recursive: true, force: true });
   });
 
+  it('an update reads only new and changed files on top of the held state; stale text past a third forces a full re-read', async () => {
+    const dir = await workspace({ 'a.ts': code(21, 40), 'b.ts': code(22, 40), 'c.ts': code(23, 40), 'd.ts': code(24, 40), 'e.ts': code(25, 40) });
+    const first = await ingestAll(client, dir, true);
+    assert.equal(first.result.filesIngested, 5);
+
+    // One early file changes and one file is added in the middle of the sorted order: two files are read.
+    await fs.writeFile(path.join(dir, 'b.ts'), code(32, 40));
+    await fs.writeFile(path.join(dir, 'bb.ts'), code(33, 40));
+    const update = await ingestAll(client, dir);
+    assert.equal(update.result.filesIngested, 2);
+    assert.equal(update.result.filesReused, 4);
+    assert.equal(update.result.state?.files, 6, 'distinct files, though b.ts was read twice');
+    assert.equal(update.result.state?.tokens, first.result.tokensIngested + update.result.tokensIngested);
+
+    // Nothing changed: nothing is read.
+    assert.equal((await ingestAll(client, dir)).result.filesIngested, 0);
+
+    // Changing three of six files would leave more than a third of the stream stale: everything is re-read.
+    for (const [name, seed] of [['a.ts', 41], ['c.ts', 42], ['d.ts', 43]] as const) await fs.writeFile(path.join(dir, name), code(seed, 40));
+    const compacted = await ingestAll(client, dir);
+    assert.equal(compacted.result.filesReused, 0);
+    assert.equal(compacted.result.filesIngested, 6);
+    const fresh = await ingestAll(client, dir, true);
+    assert.equal(compacted.result.state?.tokens, fresh.result.state?.tokens);
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
   it('EXPECTED FAILURE - a state from another model is refused, and the held state stays', async () => {
     // The same dimensions and tokenizer, another config (rope_theta): another model id.
     const other = await fs.mkdtemp(path.join(os.tmpdir(), 'famulus-other-model-'));
