@@ -2,9 +2,10 @@
  * Issue 7, part 4 (`npm run test:long`, also run by .ci/run): load, through the real engine process with the
  * tiny model on the CPU (one thread).
  *
- * 1. A synthetic workspace of at least 1,000,000 tokens (counted with the model's tokenizer before the run)
- *    is ingested while the engine's RSS is sampled every 200 ms: the memory must stay flat (the FAM state is
- *    constant-size; what grows is only the manifest's file list).
+ * 1. A synthetic workspace of at least 1,000,000 tokens (counted with the model's tokenizer before the run;
+ *    FAMULUS_LONG_TOKENS sets another size) is ingested while the engine's RSS is sampled every 200 ms: at most
+ *    32 MB above its level at a tenth of the tokens, and a second fresh read of the same tokens in the same
+ *    engine may not raise the peak by 5 % (the FAM state is constant-size).
  * 2. 50 questions in a row from that state: RSS growth from question 5 to question 50 below 5 %, and the same
  *    question gives the same answer at the start and at the end (the state is never changed by a question).
  * 3. Two workspaces at once: two engines ingest two folders at the same time; each saved state equals, bit for
@@ -24,7 +25,7 @@ import { TINY, code, ingest, rng, rssOf, tempDir, tinyEngine, writeFigures } fro
 import { renderReport } from './report';
 
 const MB = 1024 * 1024;
-const TARGET_TOKENS = 1_000_000;
+const TARGET_TOKENS = Number(process.env.FAMULUS_LONG_TOKENS ?? 1_000_000);
 
 async function main(): Promise<void> {
   const started = performance.now();
@@ -75,7 +76,27 @@ async function main(): Promise<void> {
     const growth = (peak - firstRss) / firstRss;
     process.stdout.write(`ingest: ${run.result.seconds.toFixed(1)} s, ${Math.round(run.result.tokensPerSecond)} tok/s; RSS after load ${(rssAfterLoad / MB).toFixed(1)} MB, ` +
       `at 10 % ${(firstRss / MB).toFixed(1)} MB, peak ${(peak / MB).toFixed(1)} MB, end ${(lastRss / MB).toFixed(1)} MB (${(growth * 100).toFixed(1)} %)\n`);
-    assert.ok(growth < 0.1 && peak - firstRss < 32 * MB, `RSS grew ${(growth * 100).toFixed(1)} % while ingesting`);
+    const byDecile = Array.from({ length: 11 }, (_, i) => (samples.find((x) => x.tokens >= (tokens * i) / 10) ?? samples[samples.length - 1]!).rss / MB);
+    process.stdout.write(`RSS by tenth of the tokens (MB): ${byDecile.map((x) => x.toFixed(1)).join(' ')}\n`);
+    // The RSS takes one step of ~20 MB somewhere in the run (V8 and allocator sizing; a 2.5M-token run steps
+    // early and then stays within 4 %), so the bound is absolute here, and the second read below must add nothing.
+    assert.ok(peak - firstRss < 32 * MB, `RSS grew ${((peak - firstRss) / MB).toFixed(1)} MB while ingesting`);
+    // A second fresh read of the same 1M tokens in the same engine: memory must not grow with tokens read.
+    let peak2 = 0;
+    const sampler2 = setInterval(() => {
+      try {
+        peak2 = Math.max(peak2, rssOf(pid));
+      } catch {
+        // exited: the ingest fails below
+      }
+    }, 200);
+    const second = await ingest(engine, ws, { fresh: true });
+    clearInterval(sampler2);
+    peak2 = Math.max(peak2, rssOf(pid));
+    assert.equal(second.result.tokensIngested, tokens);
+    const secondGrowth = (peak2 - peak) / peak;
+    process.stdout.write(`second read of the same tokens: peak RSS ${(peak2 / MB).toFixed(1)} MB (${(secondGrowth * 100).toFixed(2)} % over the first read's peak)\n`);
+    assert.ok(secondGrowth < 0.05, `RSS grew ${(secondGrowth * 100).toFixed(2)} % on a second read of the same tokens`);
     const stateFile = path.join(dir, 'big.fams');
     const saved = await engine.request('state/save', { path: stateFile });
     const deciles = Array.from({ length: 11 }, (_, i) => {
@@ -92,6 +113,8 @@ async function main(): Promise<void> {
       rssPeakMB: peak / MB,
       rssEndMB: lastRss / MB,
       rssGrowthPercent: growth * 100,
+      secondReadPeakMB: peak2 / MB,
+      secondReadGrowthPercent: secondGrowth * 100,
       rssSamples: samples.length,
       rssByDecile: deciles,
       stateBytes: saved.state.stateBytes,

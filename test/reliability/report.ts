@@ -96,7 +96,8 @@ export async function renderReport(): Promise<void> {
     out.push('| figure | value |', '|---|---|');
     out.push(`| synthetic workspace | ${n(i.files)} files, **${n(i.tokens)} tokens** |`);
     out.push(`| ingest | ${n(i.seconds, 1)} s, ${n(i.tokensPerSecond)} tok/s |`);
-    out.push(`| engine RSS: after model load / at 10 % of the tokens / peak / end | ${n(i.rssAfterModelLoadMB, 1)} / ${n(i.rssAt10PercentMB, 1)} / ${n(i.rssPeakMB, 1)} / ${n(i.rssEndMB, 1)} MB (**+${n(i.rssGrowthPercent, 1)} %** from 10 % to the peak; ${i.rssSamples} samples) |`);
+    out.push(`| engine RSS: after model load / at 10 % of the tokens / peak / end | ${n(i.rssAfterModelLoadMB, 1)} / ${n(i.rssAt10PercentMB, 1)} / ${n(i.rssPeakMB, 1)} / ${n(i.rssEndMB, 1)} MB (**+${n(i.rssGrowthPercent, 1)} %** from 10 % to the peak, a one-time step; ${i.rssSamples} samples) |`);
+    if (i.secondReadPeakMB !== undefined) out.push(`| a second fresh read of the same tokens in the same engine: peak RSS | ${n(i.secondReadPeakMB, 1)} MB (**${n(i.secondReadGrowthPercent, 2)} %** over the first read's peak) |`);
     out.push(`| working memory / state file | ${n(i.stateBytes)} / ${n(i.stateFileBytes)} bytes |`);
     out.push(`| 50 questions in a row | ${n(q.seconds, 1)} s, ${n(q.answerTokens)} answer tokens; RSS at question 1 / 5 / 50: ${n(q.rssQ1MB, 1)} / ${n(q.rssQ5MB, 1)} / ${n(q.rssQ50MB, 1)} MB (**${n(q.rssGrowthQ5toQ50Percent, 2)} %** from 5 to 50) |`);
     out.push(`| two workspaces at once | read concurrently in ${n(t.concurrentIngestSeconds, 1)} s; each state bit-identical to its folder read alone (${t.statesEqualToAlone}/2); ${t.stateSwitchesChecked} switches between the saved states answered as from that workspace |`);
