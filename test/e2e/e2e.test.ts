@@ -143,8 +143,9 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     const answer = chat.locator('.entry.assistant').nth(before);
     const stop = chat.locator('#stop');
     await stop.waitFor({ state: 'visible', timeout: 30_000 });
-    await stop.hover();
-    await stop.click();
+    // Dispatched on the button at once: waiting for pointer actionability (another element of the toolbar can
+    // overlap it for a moment) once let a short answer finish first.
+    await stop.dispatchEvent('click');
     await screenshot(page, '06-stop-clicked');
     await answer.locator('xpath=self::*[@data-status="cancelled"]').waitFor({ timeout: 30_000 });
     assert.match((await answer.locator('.footer').textContent()) ?? '', /stopped/);
@@ -177,7 +178,9 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     const explorer = page.locator('.explorer-folders-view');
     await explorer.waitFor();
     const src = explorer.locator('.monaco-list-row', { hasText: /^src$/ }).first();
-    if ((await src.getAttribute('aria-expanded')) !== 'true') await src.click();
+    await src.waitFor();
+    // Expand only a folder that says it is collapsed: a click on one still being revealed would collapse it.
+    if ((await src.getAttribute('aria-expanded')) === 'false') await src.click();
     const row = explorer.locator('.monaco-list-row', { hasText: /^store\.ts$/ }).first();
     await row.click({ button: 'right' });
     await page.locator('.monaco-menu .action-label', { hasText: 'Summarise File' }).first().click();
