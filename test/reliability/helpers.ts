@@ -15,17 +15,8 @@ export const CLI = path.join(REPO, 'dist/cli.js');
 export const TINY = path.join(REPO, 'test/fixtures/tiny');
 export const FIGURES_DIR = path.join(REPO, 'test/artifacts/reliability');
 
-/** mulberry32: a small seeded generator, so every "random" run can be replayed from its seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The runtime's seeded generator (mulberry32), so every "random" run can be replayed from its seed. */
+export { seededRandom as rng } from '../../model/runtime/sampling';
 
 /** Writes one suite's figures (merged into what the suite wrote before under other keys). */
 export async function writeFigures(suite: string, figures: Record<string, unknown>): Promise<void> {
