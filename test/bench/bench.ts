@@ -31,7 +31,7 @@ import { encodeState, readStateFile, writeStateFile } from '../../model/state';
 import { FamSession, type FamState, type ModelWeights } from '../../model/runtime/fam-session';
 import { GraphBuilder } from '../../model/onnx/builder';
 import { float32ToFloat16Bits } from '../../model/loader/half';
-import { LARGE_SIZE, parameterCount, randomModel } from './random-model';
+import { LARGE_SIZE, lcgTokens, parameterCount, randomModel } from './random-model';
 
 type Device = 'cpu' | 'webgpu';
 type RowName = 'tiny' | 'default' | 'large';
@@ -78,16 +78,6 @@ function peakRssMiB(): number {
   return Math.round(process.resourceUsage().maxRSS / 1024); // maxRSS is in KiB
 }
 
-/** The same tokens as test/gpu/gpu-check.ts and torch_ceiling.py: an LCG, ids 4..V-1. */
-export function lcgTokens(n: number, vocab: number, seed: number): Int32Array {
-  let x = seed >>> 0;
-  const t = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    t[i] = 4 + (x % (vocab - 4));
-  }
-  return t;
-}
 
 /** Matrix products of one block step per layer: [rows, k] x [k, cols], batched `batch` times. */
 interface Product {

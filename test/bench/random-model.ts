@@ -88,3 +88,14 @@ export function randomModel(cfg: FamConfig, seed = 1): ModelWeights {
   const modelId = createHash('sha256').update(JSON.stringify({ cfg, seed })).digest('hex');
   return { dir: `random:${seed}`, config: cfg, modelId, tensors };
 }
+
+/** Reproducible token ids 4..V-1 from an LCG, shared by the bench, the GPU check and torch_ceiling.py. */
+export function lcgTokens(n: number, vocab: number, seed: number): Int32Array {
+  let x = seed >>> 0;
+  const t = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    t[i] = 4 + (x % (vocab - 4));
+  }
+  return t;
+}

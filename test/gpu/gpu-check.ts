@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { loadModelDir, parseFamConfig } from '../../model/loader';
 import { float16BitsToFloat32 } from '../../model/loader/half';
 import { FamSession, type FamState, type ModelWeights } from '../../model/runtime/fam-session';
-import { DEFAULT_SIZE, parameterCount, randomModel } from '../bench/random-model';
+import { DEFAULT_SIZE, lcgTokens, parameterCount, randomModel } from '../bench/random-model';
 import { relativeError, TOLERANCES } from '../parity/compare';
 
 const TOLERANCE = TOLERANCES.gpuVsCpu;
@@ -36,15 +36,6 @@ function gpuName(): string | undefined {
   }
 }
 
-function randomTokens(n: number, vocab: number, seed: number): Int32Array {
-  let x = seed;
-  const t = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    t[i] = 4 + (x % (vocab - 4));
-  }
-  return t;
-}
 
 async function compareStates(cpu: FamSession, gpu: FamSession, a: FamState, b: FamState): Promise<number> {
   const sa = await cpu.snapshot(a);
@@ -68,7 +59,7 @@ async function parity(): Promise<void> {
   const gpu = await FamSession.create(model, { device: 'webgpu' });
   out.device = { cpu: cpu.device, gpu: gpu.device, card: gpuName() };
   const B = model.config.block_size;
-  const ids = randomTokens(6 * B + 7, model.config.vocab_size, 7);
+  const ids = lcgTokens(6 * B + 7, model.config.vocab_size, 7);
   let sc = await cpu.initialState();
   let sg = await gpu.initialState();
   const rows: { block: number; stateRelErr: number; logitsRelErr: number; partialLogitsRelErr: number }[] = [];
@@ -105,7 +96,7 @@ async function ingestRun(model: ModelWeights, device: 'cpu' | 'webgpu', checkpoi
   const vocab = model.config.vocab_size;
   let state = await session.initialState();
   // Warm-up: one block, so session start-up stays out of the numbers.
-  const warm = await session.ingest(state, randomTokens(model.config.block_size, vocab, 1));
+  const warm = await session.ingest(state, lcgTokens(model.config.block_size, vocab, 1));
   session.release(warm);
   const points: Record<string, unknown>[] = [];
   const decode: Record<string, number> = {};
@@ -114,7 +105,7 @@ async function ingestRun(model: ModelWeights, device: 'cpu' | 'webgpu', checkpoi
   for (const target of checkpoints) {
     while (done < target) {
       const n = Math.min(chunk, target - done);
-      const next = await session.ingest(state, randomTokens(n, vocab, done + 11));
+      const next = await session.ingest(state, lcgTokens(n, vocab, done + 11));
       session.release(state);
       state = next;
       done += n;
