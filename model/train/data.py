@@ -9,6 +9,9 @@ Documents (the mix is ours; model/train/README.md gives the numbers):
 - LM: a run of consecutive files of one package (package chosen in proportion to its tokens), streamed as
   `<|file|>path\\n text`, then `<|endoftext|>`; the loss is on every token.
 - Tasks (tasks.py): PassKey, Where, What, Summarize over a window of consecutive files; loss on the answer only.
+- Repeat (ours, stage 3): a code snippet, optionally a gap of other code, then the same snippet again; LM loss on
+  every token. The second copy can only be predicted by looking back (in the block, or through the FAM when the
+  gap is long), which is the skill PassKey, Where and Summarize need and plain LM data rewards too rarely.
 
 Random State Passing (fam.md, §3.1): at each step the whole batch either continues from the previous step's
 final state (p = 0.8) or starts from the learned initial FAM. `starts_fresh(seed, step)` decides, here and in
@@ -44,6 +47,9 @@ class MixConfig:
     task_tokens: tuple = (256, 24576)  # task workspace length, log-uniform
     passkey_tokens: tuple = (128, 32768)  # PassKey prompt length, log-uniform
     carry_prob: float = 0.8  # Random State Passing
+    repeat_prob: float = 0.0  # share of the non-task documents that are Repeat documents
+    repeat_tokens: tuple = (16, 1024)  # Repeat snippet length, log-uniform
+    repeat_gap: tuple = (256, 8192)  # Repeat gap length, log-uniform; half the Repeat documents have none
 
 
 def starts_fresh(seed: int, step: int, carry_prob: float) -> bool:
@@ -111,6 +117,18 @@ class DocMaker:
         ids = np.concatenate([self.corpus.ids(first, end), np.asarray([prompt.EOT], np.int32)])
         return Sample(ids, np.full(len(ids), LOSS_LM, np.uint8))
 
+    def repeat(self, rng) -> Sample:
+        m = self.mix
+        n = log_uniform(rng, *m.repeat_tokens)
+        gap = log_uniform(rng, *m.repeat_gap) if rng.random() < 0.5 else 0
+        first, end = self.corpus.window(rng, 2 * n + gap)  # room to start the snippet anywhere in a file
+        ids = self.corpus.ids(first, end)
+        n = min(n, max(1, len(ids) // 2))
+        start = int(rng.integers(0, max(0, len(ids) - n - gap) + 1))
+        snippet, filler = ids[start:start + n], ids[start + n:start + n + gap]
+        out = np.concatenate([snippet, filler, snippet, np.asarray([prompt.EOT], np.int32)])
+        return Sample(out, np.full(len(out), LOSS_LM, np.uint8))
+
     def task(self, rng) -> Optional[Sample]:
         m = self.mix
         kind = rng.choice(4, p=np.array([m.passkey, m.where, m.what, m.summarize]) /
@@ -134,6 +152,8 @@ class DocMaker:
             sample = self.task(rng)
             if sample is not None:
                 return sample
+        if rng.random() < self.mix.repeat_prob:
+            return self.repeat(rng)
         return self.lm(rng)
 
 

@@ -212,3 +212,19 @@ def test_fresh_state_unscores_a_task_cut_in_two(corpus):
     row2.next_chunk(300, fresh=True)
     _, m2 = row2.next_chunk(n - 301, fresh=False)  # carried state: the answer is scored
     assert (m2 == tasks.LOSS_TASK).sum() == len("12345") + 1
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_repeat_document_is_snippet_gap_snippet(corpus, seed):
+    make = data.DocMaker(corpus, TOK, seed=seed, mix=data.MixConfig(repeat_tokens=(8, 200), repeat_gap=(50, 400)))
+    s = make.repeat(np.random.default_rng(seed))
+    ids = s.ids[:-1]
+    assert s.ids[-1] == prompt.EOT and (s.mask == tasks.LOSS_LM).all()
+    # some split ids = A + gap + A with A non-empty and the gap either empty or 50..400 tokens
+    splits = [n for n in range(1, len(ids) // 2 + 1) if np.array_equal(ids[:n], ids[len(ids) - n:])
+              and (len(ids) - 2 * n == 0 or 50 <= len(ids) - 2 * n <= 400)]
+    assert splits, "not a repeated snippet"
+    corpus_ids = corpus.tokens[:]
+    n = splits[-1]
+    assert any(np.array_equal(corpus_ids[i:i + n], ids[:n]) for i in range(len(corpus_ids) - n + 1)), \
+        "the snippet is corpus text"
