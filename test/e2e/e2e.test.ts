@@ -5,8 +5,10 @@
  * chat, stop a running answer, click a citation, summarise a file from the explorer's context menu, open the
  * summary as markdown, reload and find the memory (and the conversation) still there.
  *
- * Screenshots of every step go to test/artifacts/ (git-ignored). Run: `npx tsx --test test/e2e/e2e.test.ts`
- * (after `npm run build`); FAMULUS_VSIX names a ready .vsix, otherwise one is packaged first.
+ * Screenshots of every step go to test/artifacts/e2e/ (git-ignored). A step that fails prints the page's frames,
+ * the editor tabs, the focus and the logs to stderr and leaves a screenshot and the logs there (workbench.ts).
+ * Run: `npx tsx --test test/e2e/e2e.test.ts` (after `npm run build`); FAMULUS_VSIX names a ready .vsix,
+ * otherwise one is packaged first.
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
@@ -16,6 +18,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Frame, Page } from 'playwright-core';
 import { ARTIFACTS, REPO, copyWorkspace, installVsix, launchBrowser, screenshot, startCodeServer, type CodeServer } from './code-server';
+import { WEBVIEW_TIMEOUT_MS, contextMenuCommand, diagnose, explorerRow, gesture, webviewFrame as findWebviewFrame } from './workbench';
 
 const QUESTION_PALETTE = 'Where is `retryWithBackoff` defined?';
 const QUESTION_SIDEBAR = 'What does src/queue.ts:24 do?';
@@ -47,18 +50,20 @@ function packageVsix(): string {
 }
 
 /** The frame (inside a webview's two iframes) whose document has `selector`. */
-async function webviewFrame(selector: string, timeoutMs = 30_000): Promise<Frame> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    for (const f of page.frames()) {
-      if (f.name() === 'active-frame' || f.url().includes('fake.html') || f.parentFrame()?.parentFrame()) {
-        const has = await f.$(selector).catch(() => null);
-        if (has) return f;
-      }
+function webviewFrame(selector: string, timeoutMs = WEBVIEW_TIMEOUT_MS): Promise<Frame> {
+  return findWebviewFrame(page, selector, timeoutMs);
+}
+
+/** A test whose failure is explained: see diagnose(). */
+function step(name: string, fn: () => Promise<void>): void {
+  it(name, async () => {
+    try {
+      await fn();
+    } catch (err) {
+      await diagnose(page, server, name, err);
+      throw err;
     }
-    if (Date.now() > end) throw new Error(`no webview frame with ${selector}`);
-    await page.waitForTimeout(200);
-  }
+  });
 }
 
 async function runCommand(title: string): Promise<void> {
@@ -84,8 +89,13 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     server = await startCodeServer({ home, settings: baseSettings });
     browser = await launchBrowser();
     page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}`);
-    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    try {
+      await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}`);
+      await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    } catch (err) {
+      await diagnose(page, server, 'open the workbench', err);
+      throw err;
+    }
   });
 
   after(async () => {
@@ -93,7 +103,7 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     await server?.stop();
   });
 
-  it('offers to read a newly opened workspace, reads it with progress, and shows ready in the status bar', async () => {
+  step('offers to read a newly opened workspace, reads it with progress, and shows ready in the status bar', async () => {
     const offer = page.locator('.notification-toast', { hasText: 'into memory' });
     await offer.waitFor({ timeout: 60_000 });
     await screenshot(page, '01-offer-to-read');
@@ -107,10 +117,11 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     await screenshot(page, '03-ready');
   });
 
-  it('asks from the command palette; the answer streams into the sidebar chat', async () => {
+  step('asks from the command palette; the answer streams into the sidebar chat', async () => {
     await runCommand('Famulus: Ask about This Workspace');
+    // The command's input box, not the palette it replaces in the same widget.
+    await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Famulus: Ask about This Workspace' }).waitFor({ state: 'visible' });
     const box = page.locator('.quick-input-widget input');
-    await box.waitFor({ state: 'visible' });
     await box.fill(QUESTION_PALETTE);
     await page.keyboard.press('Enter');
     const chat = await webviewFrame('#log');
@@ -123,7 +134,7 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     await screenshot(page, '04-palette-answer');
   });
 
-  it('asks in the sidebar chat: Enter sends, the answer streams and ends', async () => {
+  step('asks in the sidebar chat: Enter sends, the answer streams and ends', async () => {
     const chat = await webviewFrame('#question');
     const before = await chat.locator('.entry.assistant').count();
     await chat.locator('#question').fill(QUESTION_SIDEBAR);
@@ -135,7 +146,7 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     await screenshot(page, '05-sidebar-answer');
   });
 
-  it('stops a running answer with the Stop button', async () => {
+  step('stops a running answer with the Stop button', async () => {
     const chat = await webviewFrame('#question');
     const before = await chat.locator('.entry.assistant').count();
     await chat.locator('#question').fill('Summarize src/queue.ts');
@@ -153,7 +164,7 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     await screenshot(page, '07-stopped');
   });
 
-  it('stops a running answer with Escape', async () => {
+  step('stops a running answer with Escape', async () => {
     const chat = await webviewFrame('#question');
     const before = await chat.locator('.entry.assistant').count();
     await chat.locator('#question').fill('What does `lease` do?');
@@ -164,7 +175,7 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     await answer.locator('xpath=self::*[@data-status="cancelled"]').waitFor({ timeout: 30_000 });
   });
 
-  it('opens a citation: the file opens at the cited line', async () => {
+  step('opens a citation: the file opens at the cited line', async () => {
     const chat = await webviewFrame('#log');
     const link = chat.locator('a.citation', { hasText: 'src/queue.ts:24' }).first();
     await link.click();
@@ -173,17 +184,16 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     await screenshot(page, '08-citation-opened');
   });
 
-  it('summarises a file from the explorer context menu into a panel beside the editor', async () => {
+  step('summarises a file from the explorer context menu into a panel beside the editor', async () => {
     await page.keyboard.press('Control+Shift+E');
     const explorer = page.locator('.explorer-folders-view');
     await explorer.waitFor();
-    const src = explorer.locator('.monaco-list-row', { hasText: /^src$/ }).first();
-    await src.waitFor();
-    // Expand only a folder that says it is collapsed: a click on one still being revealed would collapse it.
-    if ((await src.getAttribute('aria-expanded')) === 'false') await src.click();
-    const row = explorer.locator('.monaco-list-row', { hasText: /^store\.ts$/ }).first();
-    await row.click({ button: 'right' });
-    await page.locator('.monaco-menu .action-label', { hasText: 'Summarise File' }).first().click();
+    const row = await explorerRow(page, explorer, /^src$/, /^store\.ts$/);
+    // The command ran when its panel's tab shows (titled after the file as soon as the summary starts).
+    await contextMenuCommand(page, row, 'Summarise File', {
+      focused: explorer.locator('.monaco-list-row.focused', { hasText: /^store\.ts$/ }),
+      ran: page.locator('.tabs-container .tab', { hasText: /Famulus Summary|Summary: store\.ts/ }),
+    });
     const panel = await webviewFrame('#summary');
     await panel.locator('#file', { hasText: 'src/store.ts' }).waitFor();
     await panel.locator('#copy:not([disabled])').waitFor({ timeout: 180_000 });
@@ -195,13 +205,18 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     await screenshot(page, '10-summary-as-markdown');
   });
 
-  it('after a reload, the memory is restored at once and the conversation is still there', async () => {
+  step('after a reload, the memory is restored at once and the conversation is still there', async () => {
     await page.reload();
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
     await statusBar(/Famulus: ready · cpu/);
     // Reading again would show the offer or a progress toast; a restore shows neither.
     assert.equal(await page.locator('.notification-toast', { hasText: 'into memory' }).count(), 0);
-    await page.locator('.activitybar .action-item[aria-label*="Famulus"], .activitybar .action-label[aria-label*="Famulus"]').first().click();
+    // Clicked only while not the shown container: a click on the shown one closes the side bar.
+    const famulus = page.locator('.activitybar .action-item').filter({ has: page.locator('.action-label[aria-label*="Famulus"]') }).first();
+    await gesture(page, 'show the Famulus side bar', async () => {
+      if (!(await famulus.evaluate((e) => e.classList.contains('checked')))) await famulus.click();
+      await page.locator('.activitybar .action-item.checked .action-label[aria-label*="Famulus"]').waitFor({ timeout: 10_000 });
+    });
     const chat = await webviewFrame('#log');
     await chat.locator('#memory-status', { hasText: /Memory ready — \d+ files/ }).waitFor({ timeout: 30_000 });
     assert.ok((await chat.locator('.entry.user').count()) >= 3, 'the conversation survived the reload');
