@@ -59,6 +59,7 @@ export const Settings = {
   updateOnChange: 'updateOnChange',
   answerLength: 'answerLength',
   temperature: 'temperature',
+  repeatPenalty: 'repeatPenalty',
 } as const;
 export type SettingKey = (typeof Settings)[keyof typeof Settings];
 

@@ -1,6 +1,6 @@
 /** The extension's settings (package.json `contributes.configuration`), read into the engine's request shapes. */
 import * as vscode from 'vscode';
-import type { DeviceChoice, GenerationSettings, WalkerOptions } from '../model/engine/protocol';
+import { DEFAULT_REPETITION_PENALTY, type DeviceChoice, type GenerationSettings, type WalkerOptions } from '../model/engine/protocol';
 import { SECTION, Settings } from './ids';
 
 export type ReadOnOpen = 'ask' | 'always' | 'never';
@@ -34,6 +34,7 @@ export function generation(): GenerationSettings {
   return {
     maxNewTokens: clampInt(c.get<number>(Settings.answerLength, 256), 1, 4096),
     temperature: Math.min(Math.max(Number(c.get<number>(Settings.temperature, 0)) || 0, 0), 2),
+    repetitionPenalty: Math.min(Math.max(Number(c.get<number>(Settings.repeatPenalty, DEFAULT_REPETITION_PENALTY)) || 1, 1), 2),
   };
 }
 

@@ -13,6 +13,7 @@ import { EngineClient, type EngineProcess } from './engine/client';
 import { questions } from './engine/prompt';
 import {
   DEFAULT_MAX_NEW_TOKENS,
+  DEFAULT_REPETITION_PENALTY,
   EngineError,
   type AnswerResult,
   type DeviceChoice,
@@ -40,6 +41,7 @@ Options:
   --max-tokens <n>      longest answer in tokens (default ${DEFAULT_MAX_NEW_TOKENS})
   --temperature <t>     0 = greedy (default 0)
   --top-p <p>           nucleus sampling threshold in (0, 1] (default 1)
+  --repeat-penalty <r>  on tokens the answer already used: 1 (off) to 2 (default ${DEFAULT_REPETITION_PENALTY})
   --fresh               read the workspace from scratch instead of reusing the saved state
   --json                print one JSON object on stdout
   --verbose             show the engine's log on stderr
@@ -102,6 +104,7 @@ async function main(argv: string[]): Promise<number> {
         'max-tokens': { type: 'string' },
         temperature: { type: 'string' },
         'top-p': { type: 'string' },
+        'repeat-penalty': { type: 'string' },
         fresh: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
@@ -159,9 +162,11 @@ function readFlags(values: Record<string, string | boolean | undefined>): Flags 
   const maxTokens = number('max-tokens', (x) => Number.isInteger(x) && x >= 1 && x <= 1 << 20, 'a whole number ≥ 1');
   const temperature = number('temperature', (x) => Number.isFinite(x) && x >= 0 && x <= 100, 'a number from 0 to 100');
   const topP = number('top-p', (x) => Number.isFinite(x) && x > 0 && x <= 1, 'a number in (0, 1]');
+  const repetitionPenalty = number('repeat-penalty', (x) => Number.isFinite(x) && x >= 1 && x <= 2, 'a number from 1 to 2');
   if (maxTokens !== undefined) generation.maxNewTokens = maxTokens;
   if (temperature !== undefined) generation.temperature = temperature;
   if (topP !== undefined) generation.topP = topP;
+  if (repetitionPenalty !== undefined) generation.repetitionPenalty = repetitionPenalty;
   const flags: Flags = { json: values.json === true, verbose: values.verbose === true, fresh: values.fresh === true, device, generation };
   if (typeof values.state === 'string') flags.state = path.resolve(values.state);
   if (typeof values.model === 'string') flags.model = path.resolve(values.model);

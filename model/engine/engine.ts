@@ -21,6 +21,7 @@ import type { EngineHandlers, RequestContext } from './dispatch';
 import { answerStopTokens, fileChunkTokens, questionTokens, questions } from './prompt';
 import {
   DEFAULT_MAX_NEW_TOKENS,
+  DEFAULT_REPETITION_PENALTY,
   EngineError,
   PROTOCOL_VERSION,
   v,
@@ -403,6 +404,7 @@ export class Engine {
           maxNewTokens: settings.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
           temperature: settings.temperature ?? 0,
           topP: settings.topP ?? 1,
+          repetitionPenalty: settings.repetitionPenalty ?? DEFAULT_REPETITION_PENALTY,
           seed: settings.seed ?? 0,
           stopTokens: answerStopTokens(tokenizer),
           signal,

@@ -29,11 +29,20 @@ export type WalkerOptions = Omit<WalkOptions, 'signal'>;
 /** Answers stop after this many tokens unless GenerationSettings.maxNewTokens says otherwise. */
 export const DEFAULT_MAX_NEW_TOKENS = 128;
 
+/**
+ * Answers use this repetition penalty unless GenerationSettings.repetitionPenalty says otherwise: small models
+ * loop on a phrase under greedy decoding, and 1.1 (llama.cpp's default) breaks the loops without changing
+ * short answers such as a 5-digit key (measured in docs/results/default-model.md).
+ */
+export const DEFAULT_REPETITION_PENALTY = 1.1;
+
 /** Sampling settings; temperature 0 (the default) is greedy decoding. */
 export interface GenerationSettings {
   maxNewTokens?: number;
   temperature?: number;
   topP?: number;
+  /** 1 is off; see GenerateOptions.repetitionPenalty. */
+  repetitionPenalty?: number;
   seed?: number;
 }
 
@@ -392,6 +401,7 @@ const generationSettings: Check<GenerationSettings> = v.object({
   maxNewTokens: v.optional(v.number({ integer: true, min: 1, max: 1 << 20 })),
   temperature: v.optional(v.number({ min: 0, max: 100 })),
   topP: v.optional(v.number({ min: 0, max: 1 })),
+  repetitionPenalty: v.optional(v.number({ min: 1, max: 2 })),
   seed: v.optional(v.number({ integer: true, min: 0, max: 2 ** 32 - 1 })),
 });
 

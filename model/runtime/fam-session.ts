@@ -26,7 +26,7 @@ import {
 import { float16BitsToFloat32 as fromHalf, float32ToFloat16Bits as toHalf } from '../loader/half';
 import { ropeTables } from './rope';
 import { copyGraph, probeGraph } from '../onnx/utility-graphs';
-import { sampleToken, seededRandom } from './sampling';
+import { penalizeRepeats, sampleToken, seededRandom } from './sampling';
 import type { DeviceChoice, DeviceInfo, GenerateOptions, GenerateResult, IngestProgress } from './types';
 
 /** Device tensors of one state, shared by the states that did not change them, freed at zero references. */
@@ -362,7 +362,8 @@ export class FamSession {
     try {
       if (!logits) logits = await partial.start(cur, cur.pending);
       for (;;) {
-        const next = sampleToken(logits, opts.temperature ?? 0, opts.topP ?? 1, random);
+        const scored = penalizeRepeats(logits, tokens, opts.repetitionPenalty ?? 1);
+        const next = sampleToken(scored, opts.temperature ?? 0, opts.topP ?? 1, random);
         if (stop.has(next)) return { tokens, stopReason: 'stop-token' };
         tokens.push(next);
         opts.onToken?.(next);

@@ -12,6 +12,23 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** How many of the latest generated tokens the repetition penalty looks at (llama.cpp's default). */
+export const REPETITION_WINDOW = 64;
+
+/**
+ * The logits with the repetition penalty applied to the tokens among the last REPETITION_WINDOW of `generated`:
+ * a copy when anything changes, so logits owned by a caller stay as they were.
+ */
+export function penalizeRepeats(logits: Float32Array, generated: readonly number[], penalty: number): Float32Array {
+  if (penalty === 1 || generated.length === 0) return logits;
+  const out = logits.slice();
+  for (const id of new Set(generated.slice(-REPETITION_WINDOW))) {
+    const x = out[id]!;
+    out[id] = x > 0 ? x / penalty : x * penalty;
+  }
+  return out;
+}
+
 export function argmax(logits: Float32Array): number {
   let best = 0;
   for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;

@@ -22,6 +22,12 @@ export interface GenerateOptions {
   maxNewTokens: number;
   temperature?: number;
   topP?: number;
+  /**
+   * Divides a positive logit (multiplies a negative one) of every token among the last REPETITION_WINDOW
+   * generated tokens, before temperature and top-p (CTRL, Keskar et al. 2019; as llama.cpp and transformers do).
+   * 1 (the default) is off. Only the answer is penalised, never the prompt, so copying from the workspace is not.
+   */
+  repetitionPenalty?: number;
   /** Token ids that end generation (the tokenizer's <|endoftext|> is always one). */
   stopTokens?: number[];
   /** Seed for sampling, so answers are reproducible when temperature > 0. */

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { CATEGORY, CommandTitles, Commands, ContextKeys, SECTION, SUMMARY_PANEL_TYPE, Settings, Views } from '../../extension/ids';
+import { DEFAULT_REPETITION_PENALTY } from '../../model/engine/protocol';
 
 const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
 const contributes = pkg.contributes;
@@ -45,6 +46,11 @@ describe('ids: extension/ids.ts against package.json', () => {
     assert.deepEqual(Object.keys(props).sort(), Object.values(Settings).map((s) => `${SECTION}.${s}`).sort());
     for (const [key, p] of Object.entries(props)) assert.ok((p.description ?? p.markdownDescription ?? '').length > 10, `${key} has a description`);
     assert.equal(props[`${SECTION}.${Settings.modelPath}`]!.scope, 'machine');
+  });
+
+  it("defaults the repeat penalty setting to the engine's default", () => {
+    const props = contributes.configuration.properties as Record<string, { default?: unknown }>;
+    assert.equal(props[`${SECTION}.${Settings.repeatPenalty}`]!.default, DEFAULT_REPETITION_PENALTY);
   });
 
   it('uses context keys of ids.ts in when clauses', () => {

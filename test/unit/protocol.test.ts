@@ -77,6 +77,7 @@ describe('protocol: bad payloads', () => {
     ['engine/ask', { question: 'q', options: { maxTokens: 5 } }, /data\.options\.maxTokens: unknown field/],
     ['engine/ask', { question: 'q', options: { maxNewTokens: 1.5 } }, /data\.options\.maxNewTokens: expected an integer ≥ 1/],
     ['engine/ask', { question: 'q', options: { topP: 2 } }, /data\.options\.topP: expected a finite number ≥ 0 ≤ 1, got number/],
+    ['engine/ask', { question: 'q', options: { repetitionPenalty: 0.5 } }, /data\.options\.repetitionPenalty: expected a finite number ≥ 1 ≤ 2, got number/],
     ['engine/ask', { question: 'q', options: { temperature: null } }, /data\.options\.temperature: expected a finite number.*got null/],
     ['engine/loadModel', { device: 'gpu' }, /data\.device: expected one of auto \| cpu \| webgpu, got "gpu"/],
     ['workspace/ingest', { root: '/w', walker: { excludes: 'dist/' } }, /data\.walker\.excludes: expected an array, got "dist\/"/],
