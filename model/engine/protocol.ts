@@ -31,8 +31,8 @@ export const DEFAULT_MAX_NEW_TOKENS = 128;
 
 /**
  * Answers use this repetition penalty unless GenerationSettings.repetitionPenalty says otherwise: small models
- * loop on a phrase under greedy decoding, and 1.1 (llama.cpp's default) breaks the loops without changing
- * short answers such as a 5-digit key (measured in docs/results/default-model.md).
+ * loop on a phrase under greedy decoding, and 1.1 (llama.cpp's default) ends such loops without changing short
+ * answers: the shipped model's answers to 24 PassKey prompts of 900 tokens were the same at 1, 1.1 and 1.2.
  */
 export const DEFAULT_REPETITION_PENALTY = 1.1;
 
