@@ -55,6 +55,7 @@ def task_sample(context: Sequence[int], question: List[int], answer: List[int]) 
 PASSKEY_INTRO = ("There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. "
                  "I will quiz you about the important information there.")
 PASSKEY_FILLER = " The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
+PASSKEY_SENTENCE = " The pass key is {key}. Remember it. {key} is the pass key."
 PASSKEY_QUESTION = "What is the pass key?"
 PASSKEY_PATH = "passkey.txt"
 
@@ -75,8 +76,7 @@ class PassKey:
         self.question = prompt.question_ids(tok, PASSKEY_QUESTION)
 
     def key_sentence(self, key: str) -> List[int]:
-        return self.tok.encode(f" The pass key is {key}. Remember it. {key} is the pass key.",
-                               add_special_tokens=False).ids
+        return self.tok.encode(PASSKEY_SENTENCE.format(key=key), add_special_tokens=False).ids
 
     def n_filler_for(self, total_tokens: int) -> int:
         """How many filler sentences give a prompt of about total_tokens tokens."""
@@ -87,7 +87,7 @@ class PassKey:
         """depth in [0, 1]: where the key sentence sits in the filler. filler_ids replaces the filler sentences."""
         if filler_ids is None:  # whole filler sentences on both sides of the key
             filler = np.tile(np.asarray(self.filler, np.int32), n_filler)
-            cut = int(round(depth * n_filler)) * len(self.filler)
+            cut = self.sentences_before_key(n_filler, depth) * len(self.filler)
         else:
             filler = np.asarray(filler_ids, np.int32)
             cut = int(round(depth * len(filler)))
@@ -95,6 +95,17 @@ class PassKey:
                                   np.asarray(self.key_sentence(key), np.int32), filler[cut:],
                                   np.asarray(self.tail, np.int32)])
         return task_sample(context, self.question, prompt.answer_ids(self.tok, key))
+
+    @staticmethod
+    def sentences_before_key(n_filler: int, depth: float) -> int:
+        return int(round(depth * n_filler))
+
+    @staticmethod
+    def file_text(key: str, n_filler: int, depth: float) -> str:
+        """The text of passkey.txt that build() lays out (filler sentences), for a reader of files: the engine."""
+        before = PassKey.sentences_before_key(n_filler, depth)
+        return (PASSKEY_INTRO + PASSKEY_FILLER * before + PASSKEY_SENTENCE.format(key=key)
+                + PASSKEY_FILLER * (n_filler - before) + "\n")
 
 
 def random_key(rng: np.random.Generator) -> str:

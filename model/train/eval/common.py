@@ -4,7 +4,10 @@ Scoring is teacher-forced: the prompt and the reference answer run through the m
 in inference (FamForCausalLM.block_step from the learned initial FAM, positions from 0, no offset), and an answer
 counts as correct when the argmax at every answer position is the reference token, which is what greedy
 decoding would produce. Rows of a batch are padded at the end to whole blocks: block rows never see later tokens
-and a block's FAM is used only by later blocks, so padding cannot change the scored logits.
+and a block's FAM is used only by later blocks, so padding cannot change the scored logits. greedy_answers decodes
+freely instead, to compare whole answers with the engine's (eval/passkey_prompts.py).
+
+On the GPU the model runs under bf16 autocast; on a machine without one it runs on the CPU in float32.
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model/train
 
 import prompt  # noqa: E402
 from export import load  # noqa: E402
-from fam import FamForCausalLM  # noqa: E402
+from fam import FamForCausalLM, FamState  # noqa: E402
 
 
 def load_model(weights: str) -> FamForCausalLM:
-    model = load(Path(weights)).cuda().eval()
-    return model
+    return load(Path(weights)).to("cuda" if torch.cuda.is_available() else "cpu").eval()
+
+
+def autocast(model: FamForCausalLM, bf16: bool = True):
+    """bf16 autocast on the GPU (how the evaluations were run); a no-op on the CPU, which stays in float32."""
+    dev = model.device().type
+    return torch.autocast(dev, dtype=torch.bfloat16, enabled=bf16 and dev == "cuda")
 
 
 @torch.no_grad()
@@ -42,10 +50,10 @@ def greedy_correct(model: FamForCausalLM, seqs: List[np.ndarray], answer_lens: L
     # positions p whose logits predict answer tokens: p = first answer index - 1 .. last scored index - 1
     spans = [(len(s) - a - 1, len(s) - 2) for s, a in zip(seqs, answer_lens)]  # inclusive
     need = sorted({p // B for lo, hi in spans for p in range(lo, hi + 1)})
-    ids_t = torch.from_numpy(ids).cuda()
+    ids_t = torch.from_numpy(ids).to(model.device())
     state = model.init_state(len(seqs))
     pred = {}
-    with torch.autocast("cuda", dtype=torch.bfloat16):
+    with autocast(model):
         for blk in range(n // B):
             want = blk in need
             state, logits = model.block_step(state, ids_t[:, blk * B:(blk + 1) * B], logits="all" if want else "none")
@@ -57,6 +65,42 @@ def greedy_correct(model: FamForCausalLM, seqs: List[np.ndarray], answer_lens: L
     for i, (lo, hi) in enumerate(spans):
         ok = all(pred[p // B][i, p % B] == ids[i, p + 1] for p in range(lo, hi + 1))
         out.append(bool(ok))
+    return out
+
+
+@torch.no_grad()
+def greedy_answers(model: FamForCausalLM, prompts: List[np.ndarray], max_new: int,
+                   bf16: bool = True) -> List[List[int]]:
+    """Greedy decoding after each prompt (all of one length), as the engine answers: up to max_new tokens, the
+    last one <|endoftext|> when the answer stopped. The whole blocks of the prompt are folded once; each new
+    token then reruns the block it falls in, padded (rows never see later tokens, so padding changes nothing).
+    Leading blocks that all prompts share (PassKey filler before the keys) are folded once for the batch."""
+    B = model.cfg.block_size
+    n = len(prompts[0])
+    assert all(len(p) == n for p in prompts), "greedy_answers needs prompts of one length"
+    ids = torch.from_numpy(np.stack(prompts).astype(np.int64)).to(model.device())
+    block = lambda k: slice(k * B, (k + 1) * B)  # noqa: E731
+    out = [[] for _ in prompts]
+    state = model.init_state(1)
+    with autocast(model, bf16):
+        while (state.blocks + 1) * B < n and bool((ids[:, block(state.blocks)] == ids[:1, block(state.blocks)]).all()):
+            state, _ = model.block_step(state, ids[:1, block(state.blocks)], logits="none")
+        rows = lambda t: None if t is None else t.expand(len(prompts), *t.shape[1:])  # noqa: E731
+        state = FamState([rows(t) for t in state.fam], [rows(t) for t in state.mem_k], [rows(t) for t in state.mem_v],
+                         state.blocks)
+        for _ in range(max_new):
+            while (state.blocks + 1) * B < ids.shape[1]:  # the last token's block is not complete yet
+                state, _ = model.block_step(state, ids[:, block(state.blocks)], logits="none")
+            tail = ids[:, state.blocks * B:]
+            pad = torch.full((len(prompts), B - tail.shape[1]), prompt.EOT, dtype=ids.dtype, device=ids.device)
+            _, logits = model.block_step(state, torch.cat([tail, pad], dim=1), logits="all")
+            nxt = logits[:, tail.shape[1] - 1].argmax(-1)
+            for row, t in zip(out, nxt.tolist()):
+                if not row or row[-1] != prompt.EOT:
+                    row.append(t)
+            if all(row[-1] == prompt.EOT for row in out):
+                break
+            ids = torch.cat([ids, nxt[:, None]], dim=1)
     return out
 
 

@@ -11,9 +11,11 @@ script stops starting new ones past --deadline, so the JSON always holds whole c
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
+from typing import Iterator, List, Tuple
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -23,31 +25,42 @@ from common import Timer, greedy_correct, load_model
 import tasks  # noqa: E402  (common put model/train on the path)
 
 DEPTHS = {"start": (0.0, 0.05), "middle": (0.45, 0.55), "end": (0.95, 1.0)}
+LENGTHS, TRIALS, SEED = "1024,4096,16384,65536,262144", 50, 4
+
+
+def schedule(lengths: List[int], trials: int, seed: int) -> Iterator[Tuple[int, str, str, float]]:
+    """Every trial as (length, depth name, key, depth), cell after cell, all drawn from one generator: a trial
+    depends on the seed and on the cells before it, so eval/passkey_prompts.py can draw the same ones."""
+    rng = np.random.default_rng(seed)
+    for length in lengths:
+        for where, (lo, hi) in DEPTHS.items():
+            for _ in range(trials):
+                yield length, where, tasks.random_key(rng), float(rng.uniform(lo, hi))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--weights", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--lengths", default="1024,4096,16384,65536,262144")
-    ap.add_argument("--trials", type=int, default=50)
+    ap.add_argument("--lengths", default=LENGTHS)
+    ap.add_argument("--trials", type=int, default=TRIALS)
     ap.add_argument("--deadline", type=float, default=float("inf"), help="start no new length after this Unix time")
-    ap.add_argument("--seed", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=SEED)
     args = ap.parse_args()
     model = load_model(args.weights)
     tok = Tokenizer.from_file(str(Path(args.weights) / "tokenizer.json"))
     pk = tasks.PassKey(tok)
-    rng = np.random.default_rng(args.seed)
     cells, timer = [], Timer()
-    for length in [int(x) for x in args.lengths.split(",")]:
+    trials = schedule([int(x) for x in args.lengths.split(",")], args.trials, args.seed)
+    for length, of_length in itertools.groupby(trials, key=lambda t: t[0]):
         if time.time() > args.deadline:
             print(f"deadline: skipping length {length} and longer")
             break
         n_filler = pk.n_filler_for(length)
-        for where, (lo, hi) in DEPTHS.items():
+        for where, cell in itertools.groupby(of_length, key=lambda t: t[1]):
             seqs, alens = [], []
-            for _ in range(args.trials):
-                s = pk.build(tasks.random_key(rng), n_filler, float(rng.uniform(lo, hi)))
+            for *_, key, depth in cell:
+                s = pk.build(key, n_filler, depth)
                 seqs.append(s.ids)
                 alens.append(int((s.mask == tasks.LOSS_TASK).sum()))
             ok = greedy_correct(model, seqs, alens)

@@ -153,6 +153,16 @@ def test_passkey_layout_and_depth():
     assert abs(len(pk.build("1", pk.n_filler_for(4096), 0.5).ids) - 4096) < len(pk.filler) + 16
 
 
+@pytest.mark.parametrize("depth", [0.0, 0.37, 1.0])
+def test_passkey_file_text_lays_out_as_build(depth):
+    """The engine reads passkey.txt as a file (docs/prompt-format.md); its layout must be build()'s."""
+    pk = tasks.PassKey(TOK)
+    s = pk.build("12345", 10, depth)
+    as_file = (prompt.file_ids(TOK, tasks.PASSKEY_PATH, pk.file_text("12345", 10, depth))
+               + prompt.question_ids(TOK, tasks.PASSKEY_QUESTION) + prompt.answer_ids(TOK, "12345"))
+    assert as_file == s.ids.tolist()
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """A two-package corpus in the files build_corpus.py and tokenizer.py write."""

@@ -1,0 +1,38 @@
+"""Tests of the evaluation helpers (eval/common.py) on a small random model, on the CPU.
+
+    python3 -m pytest model/train/tests/test_eval.py -q
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
+import common  # noqa: E402
+from fam import FamConfig, FamForCausalLM  # noqa: E402  (common put model/train on the path)
+
+# Blocks of 8 tokens: 21-token prompts sharing their first 12 tokens share one whole block, and 10 answer
+# tokens cross a block boundary while decoding.
+CFG = FamConfig(vocab_size=32, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                intermediate_size=64, rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=False,
+                fam_length=4, block_size=8, memory_segments=1, eos_token_id=0)
+
+
+def test_greedy_answers_are_the_argmax_path_that_greedy_correct_scores():
+    torch.manual_seed(0)
+    model = FamForCausalLM(CFG).eval()
+    rng = np.random.default_rng(0)
+    shared = rng.integers(4, CFG.vocab_size, 12)
+    prompts = [np.concatenate([shared, rng.integers(4, CFG.vocab_size, 9)]) for _ in range(3)]
+    answers = common.greedy_answers(model, prompts, 10, bf16=False)
+    assert answers == [common.greedy_answers(model, [p], 10, bf16=False)[0] for p in prompts]
+    for p, a in zip(prompts, answers):
+        assert 1 <= len(a) <= 10 and common.prompt.EOT not in a[:-1]
+        assert common.greedy_correct(model, [np.concatenate([p, a])], [len(a)]) == [True]
+        wrong = list(a)
+        wrong[0] = (wrong[0] + 1) % CFG.vocab_size
+        assert common.greedy_correct(model, [np.concatenate([p, wrong])], [len(wrong)]) == [False]
