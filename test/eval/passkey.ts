@@ -313,7 +313,8 @@ function markdown(report: Report): string {
     'then "What is the pass key?" answered at temperature 0 (`engine/ask`), as `famulus ask` does, ' +
       `${d ? `on ${d.provider} (${d.adapter}, ${d.dtype})` : 'no engine'}; PyTorch: ${report.prompts.pytorchDevice}.`,
     `Each trial is answered twice from one read: "defaults" = ${report.modes.defaults}, what the CLI and the extension`,
-    `give; "greedy" = ${report.modes.greedy}, plain argmax like PyTorch.`,
+    `give; "greedy" = ${report.modes.greedy}, plain argmax like PyTorch. The penalty lowers the scores of tokens the`,
+    'answer already holds, so the two differ where the model repeats a digit.',
     'Correct = exactly the key, then <|endoftext|>. "agree": the engine is right exactly when PyTorch is; "same answer":',
     `both wrote the same text and stopped alike. Prompt ids: ${report.idsCheck.equal}/${report.idsCheck.trials} trials equal PyTorch's.`,
     `Host: ${report.host}, load average ${report.loadAverageAtStart.join(' ')} at the start (a shared machine: speeds are noisy).`,
