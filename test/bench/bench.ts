@@ -31,7 +31,7 @@ import { encodeState, readStateFile, writeStateFile } from '../../model/state';
 import { FamSession, type FamState, type ModelWeights } from '../../model/runtime/fam-session';
 import { GraphBuilder } from '../../model/onnx/builder';
 import { float32ToFloat16Bits } from '../../model/loader/half';
-import { LARGE_SIZE, lcgTokens, parameterCount, randomModel } from './random-model';
+import { LARGE_SIZE, ingestLcgTokens, lcgTokens, parameterCount, randomModel } from './random-model';
 
 type Device = 'cpu' | 'webgpu';
 type RowName = 'tiny' | 'default' | 'large';
@@ -289,13 +289,8 @@ async function runRow(row: RowName, device: Device, budgetScale: number): Promis
       skipped.push(`${target} tokens: projected ${(elapsed + (target - done) / rate).toFixed(0)} s at ${rate.toFixed(0)} tok/s, over this row's ${budget.toFixed(0)} s budget`);
       continue;
     }
-    while (done < target) {
-      const n = Math.min(chunk, target - done);
-      const next = await session.ingest(state, lcgTokens(n, V, done + 11));
-      session.release(state);
-      state = next;
-      done += n;
-    }
+    state = await ingestLcgTokens(session, state, done, target, chunk, V);
+    done = Math.max(done, target);
     // The read-back ends the span (one decode step of one token: small next to the span).
     await session.nextTokenLogits(state, [5]);
     const now = performance.now();

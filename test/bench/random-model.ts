@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { FamConfig } from '../../model/loader';
-import type { ModelWeights } from '../../model/runtime/fam-session';
+import type { FamSession, FamState, ModelWeights } from '../../model/runtime/fam-session';
 
 /** The shape of the shipped default model (model/weights/default/config.json), for random models of its size. */
 export const DEFAULT_SIZE: FamConfig = {
@@ -98,4 +98,19 @@ export function lcgTokens(n: number, vocab: number, seed: number): Int32Array {
     t[i] = 4 + (x % (vocab - 4));
   }
   return t;
+}
+
+/**
+ * Ingests lcgTokens from position `done` up to `target`, `chunk` tokens a call, releasing each state it
+ * replaces; returns the new state. The same token stream as one call would read, whatever the chunk size.
+ */
+export async function ingestLcgTokens(session: FamSession, state: FamState, done: number, target: number, chunk: number, vocab: number): Promise<FamState> {
+  while (done < target) {
+    const n = Math.min(chunk, target - done);
+    const next = await session.ingest(state, lcgTokens(n, vocab, done + 11));
+    session.release(state);
+    state = next;
+    done += n;
+  }
+  return state;
 }

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { loadModelDir, parseFamConfig } from '../../model/loader';
 import { float16BitsToFloat32 } from '../../model/loader/half';
 import { FamSession, type FamState, type ModelWeights } from '../../model/runtime/fam-session';
-import { DEFAULT_SIZE, lcgTokens, parameterCount, randomModel } from '../bench/random-model';
+import { DEFAULT_SIZE, ingestLcgTokens, lcgTokens, parameterCount, randomModel } from '../bench/random-model';
 import { relativeError, TOLERANCES } from '../parity/compare';
 
 const TOLERANCE = TOLERANCES.gpuVsCpu;
@@ -103,13 +103,8 @@ async function ingestRun(model: ModelWeights, device: 'cpu' | 'webgpu', checkpoi
   let done = 0;
   const t0 = performance.now();
   for (const target of checkpoints) {
-    while (done < target) {
-      const n = Math.min(chunk, target - done);
-      const next = await session.ingest(state, lcgTokens(n, vocab, done + 11));
-      session.release(state);
-      state = next;
-      done += n;
-    }
+    state = await ingestLcgTokens(session, state, done, target, chunk, vocab);
+    done = Math.max(done, target);
     // A read-back ends the timed span: run() may return before the GPU has finished.
     await session.nextTokenLogits(state, [5]);
     const seconds = (performance.now() - t0) / 1000;
