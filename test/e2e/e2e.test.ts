@@ -16,8 +16,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Browser, Frame, Page } from 'playwright-core';
+import type { Browser, Frame, Locator, Page } from 'playwright-core';
 import { ARTIFACTS, REPO, copyWorkspace, installVsix, launchBrowser, screenshot, startCodeServer, type CodeServer } from './code-server';
+import { writeEndlessTinyModel } from './endless-model';
 import { WEBVIEW_TIMEOUT_MS, contextMenuCommand, diagnose, explorerRow, gesture, webviewFrame as findWebviewFrame } from './workbench';
 
 const QUESTION_PALETTE = 'Where is `retryWithBackoff` defined?';
@@ -27,12 +28,12 @@ let server: CodeServer;
 let browser: Browser;
 let page: Page;
 let workspace: string;
-// Long answers (up to 4096 tokens: a few seconds with the tiny model on a CPU), so that Stop has an answer to stop.
-// The tiny test model (the .vsix holds the default model, which is slower on a CPU and would make the timing
-// of Stop depend on the machine): the UI is what is tested here.
+// The tiny test model, made endless: every answer runs to 4096 tokens (about 2 s on a CPU), so Stop and Escape
+// always find an answer streaming. Not the default model the .vsix holds: slower on a CPU, and its answers end
+// whenever it says so. The UI is what is tested here.
 const baseSettings = {
   'famulus.device': 'cpu',
-  'famulus.modelPath': path.join(REPO, 'test', 'fixtures', 'tiny'),
+  'famulus.modelPath': writeEndlessTinyModel(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'famulus-model-')), 'endless-tiny')),
   'famulus.readOnOpen': 'ask',
   'famulus.answerLength': 4096,
   'workbench.colorTheme': 'Default Dark Modern',
@@ -73,6 +74,13 @@ async function runCommand(title: string): Promise<void> {
   await input.fill(`>${title}`);
   await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor();
   await page.keyboard.press('Enter');
+}
+
+/** Waits for a streaming answer to end and checks that it was stopped, not finished. */
+async function expectStopped(answer: Locator): Promise<void> {
+  await answer.locator('xpath=self::*[@data-status="cancelled" or @data-status="done"]').waitFor({ timeout: 30_000 });
+  const footer = (await answer.locator('.footer').textContent()) ?? '';
+  assert.equal(await answer.getAttribute('data-status'), 'cancelled', `the answer ended by itself before the stop: ${footer}`);
 }
 
 async function statusBar(text: string | RegExp, timeoutMs = 120_000): Promise<void> {
@@ -158,7 +166,7 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     // overlap it for a moment) once let a short answer finish first.
     await stop.dispatchEvent('click');
     await screenshot(page, '06-stop-clicked');
-    await answer.locator('xpath=self::*[@data-status="cancelled"]').waitFor({ timeout: 30_000 });
+    await expectStopped(answer);
     assert.match((await answer.locator('.footer').textContent()) ?? '', /stopped/);
     assert.equal(await chat.locator('#stop').isVisible(), false);
     await screenshot(page, '07-stopped');
@@ -172,7 +180,7 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     const answer = chat.locator('.entry.assistant').nth(before);
     await answer.locator('xpath=self::*[@data-status="streaming"]').waitFor({ timeout: 30_000 });
     await chat.locator('#question').press('Escape');
-    await answer.locator('xpath=self::*[@data-status="cancelled"]').waitFor({ timeout: 30_000 });
+    await expectStopped(answer);
   });
 
   step('opens a citation: the file opens at the cited line', async () => {
