@@ -49,7 +49,8 @@ class MixConfig:
     carry_prob: float = 0.8  # Random State Passing
     repeat_prob: float = 0.0  # share of the non-task documents that are Repeat documents
     repeat_tokens: tuple = (16, 1024)  # Repeat snippet length, log-uniform
-    repeat_gap: tuple = (256, 8192)  # Repeat gap length, log-uniform; half the Repeat documents have none
+    repeat_gap: tuple = (256, 8192)  # Repeat gap length, log-uniform
+    repeat_gap_prob: float = 0.5  # share of Repeat documents with a gap (the others repeat at once)
 
 
 def starts_fresh(seed: int, step: int, carry_prob: float) -> bool:
@@ -120,7 +121,7 @@ class DocMaker:
     def repeat(self, rng) -> Sample:
         m = self.mix
         n = log_uniform(rng, *m.repeat_tokens)
-        gap = log_uniform(rng, *m.repeat_gap) if rng.random() < 0.5 else 0
+        gap = log_uniform(rng, *m.repeat_gap) if rng.random() < m.repeat_gap_prob else 0
         first, end = self.corpus.window(rng, 2 * n + gap)  # room to start the snippet anywhere in a file
         ids = self.corpus.ids(first, end)
         n = min(n, max(1, len(ids) // 2))

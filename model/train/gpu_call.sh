@@ -21,21 +21,10 @@ for a in "$@"; do
   esac
 done
 at() { echo "== $1 at +$(($(date +%s) - START)) s"; }
-mkdir -p $W/logs $W/eval $OUT/weights
+mkdir -p $W/eval $OUT/weights
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 
-if [ ! -f $W/corpus/manifest.json ]; then
-  python3 $T/corpus/build_corpus.py --npm $T/corpus/data/npm.tar.xz --out $W/corpus > $W/logs/corpus.log
-  head -c 1200 $W/logs/corpus.log
-  at "corpus built"
-fi
-if [ ! -f $W/data/tokens.json ]; then
-  REUSE=""
-  TOKENIZER_DIR=${TOKENIZER_DIR:-$T/corpus/data/tokenizer}
-  if [ -f $TOKENIZER_DIR/tokenizer.json ]; then REUSE="--reuse $TOKENIZER_DIR"; fi
-  python3 $T/tokenizer.py --corpus $W/corpus --out $W/data $REUSE | tee $W/logs/tokenizer.log
-  at "tokenizer and encoded splits ready"
-fi
+source $T/prepare.sh
 
 if [ $SMOKE = 1 ]; then
   S=(--data $W/data --corpus $W/corpus --train-split val)

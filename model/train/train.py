@@ -131,6 +131,31 @@ def objective(cfg: TrainConfig, sums: torch.Tensor) -> torch.Tensor:
     return lm_loss + cfg.task_weight * task_loss
 
 
+def to_device(t: torch.Tensor, dev: torch.device) -> torch.Tensor:
+    """Host batch -> device; pinned and asynchronous on CUDA."""
+    return t.pin_memory().to(dev, non_blocking=True) if dev.type == "cuda" else t.to(dev)
+
+
+def init_from(model: FamForCausalLM, folder: Path) -> str:
+    """Start a fresh run from exported weights. The memory layout (fam_length, memory_segments) may differ from
+    the folder's, as in the paper's conversion of one pretrained decoder into FAM and BSWA variants (Fig. 3a):
+    every weight is the same; only the F initial FAM embeddings depend on F, and are kept when F is unchanged,
+    else left at their random initialisation (none at all for BSWA, F = 0)."""
+    init = export.load(folder)
+    memory = ("fam_length", "memory_segments")
+    same = lambda c: {k: v for k, v in asdict(c).items() if k not in memory}  # noqa: E731
+    assert same(init.cfg) == same(model.cfg), f"--init-weights config {init.cfg} differs from the run's {model.cfg}"
+    weights = init.state_dict()
+    name = "model.fam_embeddings"
+    fam_kept = weights[name].shape == model.model.fam_embeddings.shape
+    if not fam_kept:
+        weights[name] = model.model.fam_embeddings.detach().cpu()
+    model.load_state_dict(weights)
+    layout = lambda c: f"F={c.fam_length} m={c.memory_segments}"  # noqa: E731
+    fam = "kept" if fam_kept else "random" if model.cfg.fam_length else "none (BSWA)"
+    return f"initialised from {folder} ({layout(init.cfg)} -> {layout(model.cfg)}; initial FAM {fam})"
+
+
 def state_to_cpu(state: FamState) -> dict:
     cpu = lambda t: None if t is None else t.detach().cpu()  # noqa: E731
     return {"fam": [cpu(t) for t in state.fam], "mem_k": [cpu(t) for t in state.mem_k],
@@ -150,13 +175,14 @@ def evaluate(model: FamForCausalLM, cfg: TrainConfig, split: str, data_dir: str,
     mix = data.MixConfig(**{**cfg.mix, "task_prob": 0.0})
     make = data.DocMaker(corpus, tok, seed=999, mix=mix)
     rows = [data.RowStream(make, r) for r in range(cfg.batch)]
-    total = torch.zeros(5, device="cuda")
+    dev = model.device()
+    total = torch.zeros(5, device=dev)
     model.eval()
     for _ in range(cfg.val_batches):
         chunks = [r.next_chunk(cfg.seq_len, fresh=True) for r in rows]
-        ids = torch.from_numpy(np.stack([c[0] for c in chunks]).astype(np.int64)).cuda()
-        mask = torch.from_numpy(np.stack([c[1] for c in chunks])).cuda()
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        ids = torch.from_numpy(np.stack([c[0] for c in chunks]).astype(np.int64)).to(dev)
+        mask = torch.from_numpy(np.stack([c[1] for c in chunks])).to(dev)
+        with torch.autocast(dev.type, dtype=torch.bfloat16):
             _, sums = step_loss(model, model.init_state(cfg.batch), ids, mask, 0)
         total += sums
     model.train()
@@ -201,24 +227,24 @@ def main():
     assert cfg.seq_len % fam_cfg.block_size == 0, f"seq_len {cfg.seq_len} not a multiple of B={fam_cfg.block_size}"
 
     torch.manual_seed(cfg.seed)
-    model = FamForCausalLM(fam_cfg).cuda()
+    # CUDA on the GPU machine; the CPU only for smoke tests (tests/test_train.py).
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = FamForCausalLM(fam_cfg).to(dev)
     opt = make_optimizer(model, cfg)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model {n_params / 1e6:.2f}M parameters, config {json.dumps(fam_cfg.to_json())}")
     step, tokens, train_seconds, row_states, carried, offset = 0, 0, 0.0, None, None, 0
     if ck is None and cfg.init_weights:
-        init = export.load(Path(cfg.init_weights))
-        assert init.cfg == fam_cfg, f"--init-weights config {init.cfg} differs from the run's {fam_cfg}"
-        model.load_state_dict(init.state_dict())
-        print(f"initialised from {cfg.init_weights}")
+        print(init_from(model, Path(cfg.init_weights)))
     if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         step, tokens, train_seconds = ck["step"], ck["tokens"], ck["train_seconds"]
         row_states, offset = ck["row_states"], ck["offset"]
-        carried = state_from(ck["carried"], "cuda") if ck["carried"] is not None else None
+        carried = state_from(ck["carried"], dev) if ck["carried"] is not None else None
         torch.set_rng_state(ck["rng"]["torch"])
-        torch.cuda.set_rng_state(ck["rng"]["cuda"])
+        if ck["rng"]["cuda"] is not None:
+            torch.cuda.set_rng_state(ck["rng"]["cuda"])
 
     tok = Tokenizer.from_file(str(Path(args.data) / "tokenizer.json"))
     corpus = data.Corpus(args.data, args.corpus, args.train_split)
@@ -230,23 +256,24 @@ def main():
         save_checkpoint(ck_path, model=model.state_dict(), optimizer=opt.state_dict(), step=step, tokens=tokens,
                         train_seconds=train_seconds, row_states=row_states, offset=offset,
                         carried=None if carried is None else state_to_cpu(carried), config=asdict(cfg),
-                        rng={"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state()})
+                        rng={"torch": torch.get_rng_state(),
+                             "cuda": torch.cuda.get_rng_state() if dev.type == "cuda" else None})
 
     last_ckpt, t_call, steps_this_call, step_times = time.time(), time.time(), 0, []
-    acc = torch.zeros(5, device="cuda")
+    acc = torch.zeros(5, device=dev)
     while True:
         t0 = time.time()
         s, ids_np, mask_np, states = loader.next()
         assert s == step, f"loader at step {s}, trainer at {step}"
-        ids = torch.from_numpy(ids_np).pin_memory().cuda(non_blocking=True)
-        mask = torch.from_numpy(mask_np).pin_memory().cuda(non_blocking=True)
+        ids = to_device(torch.from_numpy(ids_np), dev)
+        mask = to_device(torch.from_numpy(mask_np), dev)
         fresh = data.starts_fresh(cfg.seed, step, cfg.mix["carry_prob"]) or carried is None
         if fresh:
             offset = position_offset(cfg, step)
         lr = get_lr(cfg, step)
         for g in opt.param_groups:
             g["lr"] = lr
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(dev.type, dtype=torch.bfloat16):
             state = model.init_state(cfg.batch) if fresh else carried
             state, sums = step_loss(model, state, ids, mask, offset)
             loss = objective(cfg, sums)
@@ -256,7 +283,8 @@ def main():
         opt.step()
         carried = state.detach()
         acc += sums.detach()
-        torch.cuda.synchronize()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
         dt = time.time() - t0
         step, tokens, train_seconds, row_states = step + 1, tokens + cfg.batch * cfg.seq_len, train_seconds + dt, states
         steps_this_call += 1
@@ -272,7 +300,7 @@ def main():
                    "task_loss": (acc[2] / acc[3].clamp(min=1)).item(), "task_tokens": int(acc[3].item()),
                    "grad_norm": gnorm.item(), "tok_per_s": round(ids.shape[0] * cfg.seq_len / dt),
                    "train_seconds": round(train_seconds, 1),
-                   "mem_gib": round(torch.cuda.max_memory_allocated() / 2 ** 30, 1)}
+                   "mem_gib": round(torch.cuda.max_memory_allocated() / 2 ** 30, 1) if dev.type == "cuda" else None}
             print(json.dumps(rec), flush=True)
             log.write(json.dumps(rec) + "\n")
             log.flush()

@@ -44,6 +44,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--lengths", default=LENGTHS)
     ap.add_argument("--trials", type=int, default=TRIALS)
+    ap.add_argument("--depths", default=",".join(DEPTHS), help="cells to run (the paper's Fig. 3a: start); the "
+                                                               "trials of a cell do not depend on this")
     ap.add_argument("--deadline", type=float, default=float("inf"), help="start no new length after this Unix time")
     ap.add_argument("--seed", type=int, default=SEED)
     args = ap.parse_args()
@@ -51,6 +53,8 @@ def main():
     tok = Tokenizer.from_file(str(Path(args.weights) / "tokenizer.json"))
     pk = tasks.PassKey(tok)
     cells, timer = [], Timer()
+    depths = args.depths.split(",")
+    assert set(depths) <= set(DEPTHS), f"--depths: choose from {', '.join(DEPTHS)}"
     trials = schedule([int(x) for x in args.lengths.split(",")], args.trials, args.seed)
     for length, of_length in itertools.groupby(trials, key=lambda t: t[0]):
         if time.time() > args.deadline:
@@ -58,6 +62,8 @@ def main():
             break
         n_filler = pk.n_filler_for(length)
         for where, cell in itertools.groupby(of_length, key=lambda t: t[1]):
+            if where not in depths:
+                continue
             seqs, alens = [], []
             for *_, key, depth in cell:
                 s = pk.build(key, n_filler, depth)

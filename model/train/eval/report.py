@@ -28,6 +28,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--model", nargs=2, action="append", default=[], metavar=("LABEL", "DIR"))
     ap.add_argument("--log", nargs=2, action="append", default=[], metavar=("LABEL", "JSONL"))
+    ap.add_argument("--logs", choices=("stages", "variants"), default="stages",
+                    help="stages: each log continues the previous one; variants: all start at 0 (fig3a.sh)")
     args = ap.parse_args()
     models = [{"label": label, **{k: read_json(Path(d) / f"{k}.json") for k in ("passkey", "heldout", "symbols")}}
               for label, d in args.model]
@@ -38,6 +40,16 @@ def main():
                      "ends": [r["end_of_call"] for r in recs if "end_of_call" in r]})
 
     md = [f"# Results: {Path(args.out).name}", ""]
+    compared = [m for m in models if m["passkey"]]
+    if len(compared) > 1:  # one table across models, key at the start (the paper's Fig. 3a)
+        lengths = sorted({c["length"] for m in compared for c in m["passkey"]["cells"]})
+        md += ["PassKey accuracy, key at the start (greedy exact match, trials per cell in brackets):", "",
+               "| model | " + " | ".join(f"{n // 1024}k" for n in lengths) + " |", "|---|" + "---|" * len(lengths)]
+        for m in compared:
+            row = {c["length"]: c for c in m["passkey"]["cells"] if c["depth"] == "start"}
+            md.append(f"| {m['label']} | " + " | ".join(
+                f"{row[n]['accuracy']:.0%} ({row[n]['trials']})" if n in row else "-" for n in lengths) + " |")
+        md.append("")
     for m in models:
         md += [f"## {m['label']}", ""]
         if m["passkey"]:
@@ -79,6 +91,8 @@ def main():
             continue
         for d, style in (("start", "o-"), ("middle", "s--"), ("end", "^:")):
             cells = sorted((c for c in m["passkey"]["cells"] if c["depth"] == d), key=lambda c: c["length"])
+            if not cells:
+                continue
             ax.plot([c["length"] for c in cells], [100 * c["accuracy"] for c in cells], style,
                     label=f"{m['label']}, key at {d}")
     ax.set_xscale("log", base=2)
@@ -95,7 +109,8 @@ def main():
         if lg["ends"]:
             ax.plot([(offset + e["tokens"]) / 1e6 for e in lg["ends"]], [e.get("val_loss") for e in lg["ends"]],
                     "o", label=f"{lg['label']}: val LM loss")
-        offset += lg["steps"][-1]["tokens"] if lg["steps"] else 0
+        if args.logs == "stages":
+            offset += lg["steps"][-1]["tokens"] if lg["steps"] else 0
     ax.set_xlabel("tokens seen (M)")
     ax.set_ylabel("cross-entropy (nats)")
     ax.set_title("Training")

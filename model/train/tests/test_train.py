@@ -1,0 +1,52 @@
+"""Tests of train.py's conversion of exported weights to another memory layout (Fig. 3a, fig3a.sh), on the CPU.
+
+    python3 -m pytest model/train/tests/test_train.py -q
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import export  # noqa: E402
+import train  # noqa: E402
+from fam import FamConfig, FamForCausalLM  # noqa: E402
+
+TOKENIZER = Path(__file__).resolve().parents[3] / "test" / "fixtures" / "tiny"
+CFG = FamConfig(vocab_size=512, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                intermediate_size=64, fam_length=4, block_size=8, memory_segments=1)
+
+
+@pytest.fixture
+def exported(tmp_path):
+    torch.manual_seed(0)
+    model = FamForCausalLM(CFG)
+    export.write(model, TOKENIZER, tmp_path / "init")
+    return tmp_path / "init", export.load(tmp_path / "init")
+
+
+@pytest.mark.parametrize("fam_length,memory_segments,fam", [(4, 0, "kept"), (4, 2, "kept"), (2, 1, "random"),
+                                                            (0, 1, "none"), (0, 4, "none")])
+def test_init_from_converts_the_memory_layout(exported, fam_length, memory_segments, fam):
+    folder, source = exported
+    torch.manual_seed(1)
+    model = FamForCausalLM(dataclasses.replace(CFG, fam_length=fam_length, memory_segments=memory_segments))
+    message = train.init_from(model, folder)
+    assert f"F={fam_length} m={memory_segments}" in message and f"initial FAM {fam}" in message
+    want = source.state_dict()
+    for name, t in model.state_dict().items():
+        if name == "model.fam_embeddings" and fam != "kept":
+            assert t.shape == (fam_length, CFG.hidden_size)
+        else:
+            assert torch.equal(t, want[name]), name
+
+
+def test_init_from_refuses_another_model_shape(exported):
+    folder, _ = exported
+    with pytest.raises(AssertionError, match="differs"):
+        train.init_from(FamForCausalLM(dataclasses.replace(CFG, hidden_size=64)), folder)
