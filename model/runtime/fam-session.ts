@@ -78,7 +78,14 @@ export interface SessionOptions {
   attention?: AttentionKernel;
   /** Projection weights in float (default) or 8-bit blocks ('int8', CPU only; see docs/perf.md for its error). */
   quantize?: WeightQuantization;
+  /**
+   * WebGPU only: onnxruntime's cache mode for every kind of GPU buffer (default: onnxruntime's own, 'bucket' for
+   * storage buffers). For measuring where GPU memory goes (docs/perf.md, step 9); ignored on the CPU.
+   */
+  webgpuBufferCache?: WebGpuBufferCache;
 }
+
+export type WebGpuBufferCache = 'disabled' | 'lazyRelease' | 'simple' | 'bucket';
 
 type Feeds = Record<string, ort.Tensor>;
 
@@ -139,7 +146,7 @@ export class FamSession {
     const attempts: DeviceChoice[] = opts.device === 'auto' ? ['webgpu', 'cpu'] : [opts.device];
     let fallbackReason: string | undefined;
     for (const provider of attempts) {
-      const sessionOptions = FamSession.optionsFor(provider, opts.threads);
+      const sessionOptions = FamSession.optionsFor(provider, opts);
       try {
         // A one-node probe first, so a missing GPU costs milliseconds, not a full graph build.
         if (provider === 'webgpu') await (await ort.InferenceSession.create(probeGraph(), sessionOptions)).release();
@@ -198,7 +205,8 @@ export class FamSession {
     return t.toFloat32();
   }
 
-  private static optionsFor(provider: DeviceChoice, threads?: number): ort.InferenceSession.SessionOptions {
+  private static optionsFor(provider: DeviceChoice, opts: SessionOptions): ort.InferenceSession.SessionOptions {
+    const { threads, webgpuBufferCache: cache } = opts;
     if (provider === 'cpu') {
       return {
         executionProviders: ['cpu'],
@@ -213,7 +221,10 @@ export class FamSession {
         extra: { session: { intra_op: { allow_spinning: '0' } } },
       };
     }
-    return { executionProviders: ['webgpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3 };
+    const webgpu: ort.InferenceSession.ExecutionProviderConfig = cache
+      ? { name: 'webgpu', storageBufferCacheMode: cache, uniformBufferCacheMode: cache, queryResolveBufferCacheMode: cache, defaultBufferCacheMode: cache }
+      : 'webgpu';
+    return { executionProviders: [webgpu], graphOptimizationLevel: 'all', logSeverityLevel: 3 };
   }
 
   /**
@@ -221,7 +232,7 @@ export class FamSession {
    * back as inputs of the next step; every other output (logits) comes back to the host.
    */
   private static open(bytes: Uint8Array, base: ort.InferenceSession.SessionOptions, keepOnDevice: string[]): Promise<ort.InferenceSession> {
-    const onGpu = base.executionProviders?.includes('webgpu');
+    const onGpu = base.executionProviders?.some((ep) => (typeof ep === 'string' ? ep : ep.name) === 'webgpu');
     const options = onGpu && keepOnDevice.length > 0
       ? { ...base, preferredOutputLocation: Object.fromEntries(keepOnDevice.map((n) => [n, 'gpu-buffer' as const])) }
       : base;

@@ -18,7 +18,8 @@
  *
  * Output: test/bench/results/<machine>-<date>.json and .md (machine = slug of the CPU or GPU name), and the
  * markdown table on stdout. Options: --device cpu|webgpu, --rows tiny,default,large, --out <dir>,
- * --budget-scale <x> (multiplies every row's time budget), --torch <json> (a PyTorch result file from
+ * --budget-scale <x> (multiplies every row's time budget), --buffer-cache disabled|lazyRelease|simple|bucket (WebGPU:
+ * onnxruntime's buffer cache mode for every buffer kind; docs/perf.md step 9), --torch <json> (a PyTorch result file from
  * test/bench/torch_ceiling.py, merged into the report).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -28,7 +29,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { FamTokenizer, loadModelDir, parseFamConfig, type FamConfig } from '../../model/loader';
 import { encodeState, readStateFile, writeStateFile } from '../../model/state';
-import { FamSession, type FamState, type ModelWeights } from '../../model/runtime/fam-session';
+import { FamSession, type FamState, type ModelWeights, type WebGpuBufferCache } from '../../model/runtime/fam-session';
 import { GraphBuilder } from '../../model/onnx/builder';
 import { float32ToFloat16Bits } from '../../model/loader/half';
 import { LARGE_SIZE, ingestLcgTokens, lcgTokens, parameterCount, randomModel } from './random-model';
@@ -247,14 +248,14 @@ async function modelFor(row: RowName): Promise<{ model: ModelWeights; source: st
 }
 
 /** One row, run in this (child) process. */
-async function runRow(row: RowName, device: Device, budgetScale: number): Promise<Record<string, unknown>> {
+async function runRow(row: RowName, device: Device, budgetScale: number, bufferCache?: WebGpuBufferCache): Promise<Record<string, unknown>> {
   const { model, source } = await modelFor(row);
   const cfg = model.config;
   const budget = BUDGET_S[device][row] * budgetScale;
   const result: Record<string, unknown> = { row, source, parameters: parameterCount(cfg), config: cfg, flopsPerToken: flopsPerToken(cfg) };
   const gpuBefore = gpuMemMiB();
   const c0 = performance.now();
-  const session = await FamSession.create(model, { device });
+  const session = await FamSession.create(model, { device, webgpuBufferCache: bufferCache });
   result.createSeconds = (performance.now() - c0) / 1000;
   result.device = session.device;
   result.gpuMemBeforeMiB = gpuBefore;
@@ -395,7 +396,8 @@ const k = (x: number | null | undefined) => (x == null ? '-' : x >= 1000 ? `${(x
 function markdown(report: Record<string, any>): string {
   const lines: string[] = [];
   lines.push(`# Benchmark ${report.machine} ${report.date}`, '');
-  lines.push(`Device: ${report.device}; ${report.hardware}; onnxruntime-node ${report.ort}; node ${report.node}; load average at start ${report.loadAverage}.`, '');
+  const cache = report.bufferCache ? `; WebGPU buffer cache ${report.bufferCache}` : '';
+  lines.push(`Device: ${report.device}; ${report.hardware}; onnxruntime-node ${report.ort}; node ${report.node}${cache}; load average at start ${report.loadAverage}.`, '');
   lines.push('| row | params | provider | MFLOP/token | 4k tok/s | 64k tok/s | 1M tok/s | peak RSS MiB (4k/64k/1M) | GPU MiB (4k/64k/1M) | decode ms/tok after 1k | after longest (ctx) | products ceiling tok/s | ingest / ceiling | state bytes | save / load ms |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of report.rows as Record<string, any>[]) {
@@ -440,13 +442,18 @@ function markdown(report: Record<string, any>): string {
   return lines.join('\n');
 }
 
+const BUFFER_CACHES: readonly WebGpuBufferCache[] = ['disabled', 'lazyRelease', 'simple', 'bucket'];
+
 async function main(): Promise<void> {
   const device = (arg('device') ?? 'cpu') as Device;
   if (device !== 'cpu' && device !== 'webgpu') throw new Error(`--device ${device}: cpu or webgpu`);
   const budgetScale = Number(arg('budget-scale') ?? 1);
+  const bufferCache = arg('buffer-cache') as WebGpuBufferCache | undefined;
+  if (bufferCache && !BUFFER_CACHES.includes(bufferCache)) throw new Error(`--buffer-cache ${bufferCache}: ${BUFFER_CACHES.join(', ')}`);
+  if (bufferCache && device !== 'webgpu') throw new Error('--buffer-cache applies to --device webgpu only');
   const child = arg('child') as RowName | undefined;
   if (child) {
-    const r = await runRow(child, device, budgetScale);
+    const r = await runRow(child, device, budgetScale, bufferCache);
     fs.writeFileSync(arg('result')!, JSON.stringify(r, null, 1));
     return;
   }
@@ -463,13 +470,15 @@ async function main(): Promise<void> {
     ort: ort.env.versions?.node ?? '1.30.0',
     node: process.version,
     loadAverage: os.loadavg()[0]!.toFixed(2),
+    bufferCache: bufferCache ?? null,
     rows: [],
   };
   for (const row of rows) {
     log(`row ${row} on ${device}...`);
     const tmp = path.join(os.tmpdir(), `famulus-bench-${process.pid}-${row}.json`);
     const script = process.argv[1]!;
-    const args = [...process.execArgv, script, '--child', row, '--device', device, '--result', tmp, '--budget-scale', String(budgetScale)];
+    const args = [...process.execArgv, script, '--child', row, '--device', device, '--result', tmp, '--budget-scale', String(budgetScale),
+      ...(bufferCache ? ['--buffer-cache', bufferCache] : [])];
     const r = spawnSync(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
     if (r.status === 0 && fs.existsSync(tmp)) {
       report.rows.push(JSON.parse(fs.readFileSync(tmp, 'utf8')));
