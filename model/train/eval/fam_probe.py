@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F_
 from tokenizers import Tokenizer
 
 from common import greedy_answers, load_model
@@ -45,6 +46,49 @@ def state_trace(model, ids: np.ndarray) -> tuple:
     return out
 
 
+@torch.no_grad()
+def fam_features(model, prompts: list, blocks: int, batch: int = 16) -> list:
+    """Per prompt, each layer's input FAM after 1..`blocks` whole blocks, averaged over its F rows:
+    blocks x [n, L*D]."""
+    B, feats = model.cfg.block_size, [[] for _ in range(blocks)]
+    for i in range(0, len(prompts), batch):
+        x = torch.from_numpy(np.stack([p[:blocks * B] for p in prompts[i:i + batch]]).astype(np.int64))
+        state = model.init_state(x.shape[0])
+        for k in range(blocks):
+            state, _ = model.block_step(state, x[:, k * B:(k + 1) * B], logits="none")
+            feats[k].append(torch.cat([f.mean(dim=1) for f in state.fam], dim=1))
+    return [torch.cat(f) for f in feats]
+
+
+def linear_probe(x: torch.Tensor, y: torch.Tensor, classes: int, weight_decay: float, seed: int) -> dict:
+    """Multinomial logistic regression on standardised features, trained on 75% and scored on the other 25%;
+    the same with shuffled labels says what overfitting alone scores."""
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(y), generator=g)
+    cut = len(y) * 3 // 4
+    tr, te = order[:cut], order[cut:]
+    mu, sd = x[tr].mean(0), x[tr].std(0).clamp(min=1e-6)
+    x = (x - mu) / sd
+
+    def fit(labels):
+        w = torch.zeros(x.shape[1], classes, requires_grad=True)
+        b = torch.zeros(classes, requires_grad=True)
+        opt = torch.optim.LBFGS([w, b], max_iter=200, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = F_.cross_entropy(x[tr] @ w + b, labels[tr]) + weight_decay * w.pow(2).sum()
+            loss.backward()
+            return loss
+        with torch.enable_grad():
+            opt.step(closure)
+        return ((x[te] @ w + b).argmax(-1) == labels[te]).float().mean().item()
+
+    shuffled = y[torch.randperm(len(y), generator=g)]
+    return {"train": cut, "test": len(y) - cut, "accuracy": fit(y), "shuffled_labels_accuracy": fit(shuffled),
+            "chance": 1.0 / classes}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--weights", required=True)
@@ -52,6 +96,9 @@ def main():
     ap.add_argument("--length", type=int, default=16384)
     ap.add_argument("--pairs", type=int, default=8)
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--decode", type=int, default=0, help="prompts for a linear probe of the key's first digit "
+                                                        "from the FAM 3 blocks after the key (0: skip)")
+    ap.add_argument("--decode-weight-decay", type=float, default=1e-2)
     args = ap.parse_args()
     torch.set_grad_enabled(False)
     model = load_model(args.weights)
@@ -98,6 +145,19 @@ def main():
         "pairs_with_different_answers": int(sum(differ)),
         "examples": [{"key": k, "answer": t} for k, t in list(zip(keys, texts))[:6]],
     }
+    if args.decode:
+        # Key in the first ~600 tokens of a 4k prompt; features after blocks 1-3 (the key's block, the next, and the
+        # one after, when only the FAM can still hold it).
+        n_filler4k, keys4k, prompts4k = pk.n_filler_for(4096), [], []
+        for _ in range(args.decode):
+            key = tasks.random_key(rng)
+            keys4k.append(key)
+            prompts4k.append(pk.build(key, n_filler4k, float(rng.uniform(0.0, 0.12))).ids)
+        y = torch.tensor([int(k[0]) for k in keys4k])
+        feats = fam_features(model, prompts4k, 3)
+        result["decode_first_digit"] = {
+            f"after_block_{k}": linear_probe(feats[k - 1], y, 10, args.decode_weight_decay, args.seed) for k in (1, 2, 3)}
+        print(json.dumps(result["decode_first_digit"]), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "fam_diff_by_block_and_layer"}, indent=1))
