@@ -180,8 +180,8 @@ def evaluate(model: FamForCausalLM, cfg: TrainConfig, split: str, data_dir: str,
     model.eval()
     for _ in range(cfg.val_batches):
         chunks = [r.next_chunk(cfg.seq_len, fresh=True) for r in rows]
-        ids = torch.from_numpy(np.stack([c[0] for c in chunks]).astype(np.int64)).to(dev)
-        mask = torch.from_numpy(np.stack([c[1] for c in chunks])).to(dev)
+        ids = to_device(torch.from_numpy(np.stack([c[0] for c in chunks]).astype(np.int64)), dev)
+        mask = to_device(torch.from_numpy(np.stack([c[1] for c in chunks])), dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16):
             _, sums = step_loss(model, model.init_state(cfg.batch), ids, mask, 0)
         total += sums
@@ -227,7 +227,7 @@ def main():
     assert cfg.seq_len % fam_cfg.block_size == 0, f"seq_len {cfg.seq_len} not a multiple of B={fam_cfg.block_size}"
 
     torch.manual_seed(cfg.seed)
-    # CUDA on the GPU machine; the CPU only for smoke tests (tests/test_train.py).
+    # CUDA on the GPU machine; the CPU only for toy-scale checks of the scripts (README, "FAM vs BSWA").
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = FamForCausalLM(fam_cfg).to(dev)
     opt = make_optimizer(model, cfg)

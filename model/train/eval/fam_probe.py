@@ -34,12 +34,18 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).norm() / a.norm().clamp(min=1e-12)).item()
 
 
+def layer_diffs(ta: list, tb: list, part: str) -> list:
+    """Per block and layer, the relative difference of two traces' FAM ("fam") or memory-ring keys ("mem_k")."""
+    return [[rel(p, q) for p, q in zip(getattr(x, part), getattr(y, part))] for x, y in zip(ta, tb)]
+
+
 @torch.no_grad()
-def state_trace(model, ids: np.ndarray) -> tuple:
-    """States after every whole block of ids (the tail that does not fill a block is left out)."""
+def state_trace(model, ids: np.ndarray) -> list:
+    """States after every whole block of ids, one prompt [n] or a batch [rows, n] (a tail that does not fill a
+    block is left out)."""
     B = model.cfg.block_size
-    state, out = model.init_state(1), []
-    x = torch.from_numpy(ids.astype(np.int64))[None]
+    x = torch.from_numpy(np.atleast_2d(ids).astype(np.int64))
+    state, out = model.init_state(x.shape[0]), []
     for i in range(0, x.shape[1] - B + 1, B):
         state, _ = model.block_step(state, x[:, i:i + B], logits="none")
         out.append(state)
@@ -52,10 +58,8 @@ def fam_features(model, prompts: list, blocks: int, batch: int = 16) -> list:
     blocks x [n, L*D]."""
     B, feats = model.cfg.block_size, [[] for _ in range(blocks)]
     for i in range(0, len(prompts), batch):
-        x = torch.from_numpy(np.stack([p[:blocks * B] for p in prompts[i:i + batch]]).astype(np.int64))
-        state = model.init_state(x.shape[0])
-        for k in range(blocks):
-            state, _ = model.block_step(state, x[:, k * B:(k + 1) * B], logits="none")
+        trace = state_trace(model, np.stack([p[:blocks * B] for p in prompts[i:i + batch]]))
+        for k, state in enumerate(trace):
             feats[k].append(torch.cat([f.mean(dim=1) for f in state.fam], dim=1))
     return [torch.cat(f) for f in feats]
 
@@ -105,7 +109,7 @@ def main():
     tok = Tokenizer.from_file(str(Path(args.weights) / "tokenizer.json"))
     pk, rng = tasks.PassKey(tok), np.random.default_rng(args.seed)
     n_filler = pk.n_filler_for(args.length)
-    L, m = model.cfg.num_hidden_layers, model.cfg.memory_segments
+    m = model.cfg.memory_segments
     fam_diff, control_diff, ring_diff, prompts, keys = [], [], [], [], []
     for _ in range(args.pairs):
         depth = float(rng.uniform(0.0, 0.02))
@@ -114,16 +118,16 @@ def main():
         n_answer = int((sa.mask == tasks.LOSS_TASK).sum())
         pa, pb = sa.ids[:-n_answer], sb.ids[:-n_answer]
         ta, tb = state_trace(model, pa), state_trace(model, pb)
-        fam_diff.append([[rel(x.fam[l], y.fam[l]) for l in range(L)] for x, y in zip(ta, tb)])
+        fam_diff.append(layer_diffs(ta, tb, "fam"))
         # Control: key a again, but one filler token just before the key sentence swapped for another filler
-        # token. The same perturbation size carrying no key: how much of the FAM difference is mere sensitivity.
+        # token: a smaller change that carries no key, for how much of the FAM difference is mere sensitivity.
         pc = pa.copy()
         at = int(np.flatnonzero(pa != pb)[0]) - 8
         pc[at] = pa[at + 1] if pa[at + 1] != pa[at] else pa[at + 2]
         tc = state_trace(model, pc)
-        control_diff.append([[rel(x.fam[l], y.fam[l]) for l in range(L)] for x, y in zip(ta, tc)])
+        control_diff.append(layer_diffs(ta, tc, "fam"))
         if m > 0:
-            ring_diff.append([[rel(x.mem_k[l], y.mem_k[l]) for l in range(L)] for x, y in zip(ta, tb)])
+            ring_diff.append(layer_diffs(ta, tb, "mem_k"))
         prompts += [pa, pb]
         keys += [a, b]
         print(f"pair {len(fam_diff)}: FAM difference by block (mean over layers), key "
