@@ -56,6 +56,7 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0
+    max_skipped_in_a_row: int = 5  # steps with a non-finite gradient are skipped; this many in a row stop the run
     task_weight: float = 0.5
     rpo_prob: float = 0.5  # chance that a fresh state gets a nonzero position offset
     seed: int = 1234
@@ -129,6 +130,16 @@ def objective(cfg: TrainConfig, sums: torch.Tensor) -> torch.Tensor:
     lm_loss = sums[0] / sums[1].clamp(min=1)
     task_loss = sums[2] / sums[3].clamp(min=1)
     return lm_loss + cfg.task_weight * task_loss
+
+
+def apply_gradients(model: torch.nn.Module, opt, grad_clip: float):
+    """Clip and step, unless the gradient is not finite (a loss spike in bf16): then the weights and the
+    optimizer's moments stay as they were. Returns (gradient norm, whether the step was applied)."""
+    gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    applied = bool(torch.isfinite(gnorm))
+    if applied:
+        opt.step()
+    return gnorm, applied
 
 
 def to_device(t: torch.Tensor, dev: torch.device) -> torch.Tensor:
@@ -261,6 +272,7 @@ def main():
 
     last_ckpt, t_call, steps_this_call, step_times = time.time(), time.time(), 0, []
     acc = torch.zeros(5, device=dev)
+    skipped, skipped_in_a_row = 0, 0
     while True:
         t0 = time.time()
         s, ids_np, mask_np, states = loader.next()
@@ -279,10 +291,15 @@ def main():
             loss = objective(cfg, sums)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        carried = state.detach()
-        acc += sums.detach()
+        gnorm, applied = apply_gradients(model, opt, cfg.grad_clip)
+        # A skipped step's state may hold the non-finite values too: the next step starts fresh.
+        carried = state.detach() if applied else None
+        skipped, skipped_in_a_row = skipped + (not applied), 0 if applied else skipped_in_a_row + 1
+        if skipped_in_a_row > cfg.max_skipped_in_a_row:
+            raise SystemExit(f"training diverged: {skipped_in_a_row} steps in a row up to step {step} had a "
+                             f"non-finite gradient; the checkpoint in {ck_path} is from before")
+        if applied:
+            acc += sums.detach()
         if dev.type == "cuda":
             torch.cuda.synchronize()
         dt = time.time() - t0
@@ -298,7 +315,7 @@ def main():
             rec = {"step": step, "tokens": tokens, "lr": lr, "lm_loss": (acc[0] / acc[1].clamp(min=1)).item(),
                    "lm_acc": (acc[4] / acc[1].clamp(min=1)).item(),
                    "task_loss": (acc[2] / acc[3].clamp(min=1)).item(), "task_tokens": int(acc[3].item()),
-                   "grad_norm": gnorm.item(), "tok_per_s": round(ids.shape[0] * cfg.seq_len / dt),
+                   "grad_norm": gnorm.item(), "skipped_steps": skipped, "tok_per_s": round(ids.shape[0] * cfg.seq_len / dt),
                    "train_seconds": round(train_seconds, 1),
                    "mem_gib": round(torch.cuda.max_memory_allocated() / 2 ** 30, 1) if dev.type == "cuda" else None}
             print(json.dumps(rec), flush=True)

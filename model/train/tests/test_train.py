@@ -50,3 +50,41 @@ def test_init_from_refuses_another_model_shape(exported):
     folder, _ = exported
     with pytest.raises(AssertionError, match="differs"):
         train.init_from(FamForCausalLM(dataclasses.replace(CFG, hidden_size=64)), folder)
+
+
+def test_a_non_finite_gradient_changes_nothing():
+    torch.manual_seed(0)
+    model = FamForCausalLM(CFG)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    for p in model.parameters():
+        p.grad = torch.full_like(p, float("nan"))
+    gnorm, applied = train.apply_gradients(model, opt, grad_clip=1.0)
+    assert not applied and not torch.isfinite(gnorm)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert not opt.state  # no moments were touched
+
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    gnorm, applied = train.apply_gradients(model, opt, grad_clip=1.0)
+    assert applied and torch.isfinite(gnorm)
+    assert not torch.equal(before["lm_head.weight"], model.state_dict()["lm_head.weight"])
+
+
+@pytest.mark.parametrize("fam_length", [4, 0])
+def test_the_answer_loss_reaches_earlier_blocks_only_through_the_fam(fam_length):
+    """fam.md: no stop-gradient across blocks. With m = 0 the FAM is the only path from block 0 to block 1, so a
+    loss on block 1 gives block 0's tokens a gradient with FAM and exactly none without (BSWA M0)."""
+    torch.manual_seed(0)
+    model = FamForCausalLM(dataclasses.replace(CFG, fam_length=fam_length, memory_segments=0))
+    B = CFG.block_size
+    ids = torch.randint(0, CFG.vocab_size, (1, 2 * B))
+    emb = model.model.embed_tokens(ids).detach().requires_grad_(True)
+    blocks = iter([emb[:, :B], emb[:, B:]])
+    model.model.embed_tokens.forward = lambda _ids: next(blocks)  # the blocks' embeddings as leaves
+    state, _ = model.block_step(model.init_state(1), ids[:, :B], logits="none")
+    _, logits = model.block_step(state, ids[:, B:], logits="last")
+    torch.nn.functional.cross_entropy(logits, ids[:, -1]).backward()
+    reached = emb.grad[0, :B].abs().sum().item()
+    assert (reached > 0) == (fam_length > 0), reached
+    assert emb.grad[0, B:].abs().sum().item() > 0
