@@ -5,10 +5,14 @@
 # As in the paper, every variant is the same pretrained decoder (INIT, default: the shipped model) converted to
 # one memory layout (train.py init_from) and fine-tuned with the same recipe, seed, data and number of steps;
 # then PassKey with the key at the start (the paper's prompt) at growing lengths. FAM: F = 64 with m = 0 or 1
-# memory segments; BSWA: F = 0 with M = 0, 1, 2 or 4. Resumable and idempotent: a variant with a passkey.json is
-# done, one with a checkpoint resumes, so a second call with the same arguments finishes what a first began.
-# Results: $OUT/fig3a/<variant>/{passkey.json,train_log.jsonl,config.json}; FAM variants' weights stay in
-# $W/fig3a/<variant>/export (fam-m1 is the next default-model candidate).
+# memory segments; BSWA: F = 0 with M = 0, 1, 2 or 4. The FAM variants are default-model candidates, so they also
+# get the issue's full PassKey grid (key at the start, middle and end, 1k-256k) and the key at the start of 1M
+# tokens. With several GPUs the variants run side by side, variant i on GPU i mod #GPUs.
+# Resumable and idempotent: a variant with a passkey.json is done, one with a checkpoint resumes, so a second call
+# with the same arguments finishes what a first began.
+# Results: $W/fig3a/<variant>/{passkey.json,train_log.jsonl,export/} and, for the FAM variants, passkey-full.json,
+# passkey-longest.json, heldout.json and symbols.json; they come back as $OUT/fig3a.tar.gz, with the best FAM
+# variant's weights in $OUT/candidate/.
 set -euo pipefail
 export PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 T=model/train
@@ -18,7 +22,10 @@ END=$((START + $1))
 at() { echo "== $1 at +$(($(date +%s) - START)) s"; }
 INIT=${INIT:-model/weights/default}
 STEPS=${STEPS:-250}
-VARIANTS=${VARIANTS:-fam-m1 bswa-m1 fam-m0 bswa-m0 bswa-m2 bswa-m4}
+# The FAM variants last: on 4 GPUs they run alone on theirs and have time for the full grid.
+VARIANTS=${VARIANTS:-bswa-m1 bswa-m0 fam-m1 fam-m0 bswa-m2 bswa-m4}
+FULL_LENGTHS=${FULL_LENGTHS:-1024,4096,16384,65536,262144}
+LONGEST=${LONGEST:-1048576}
 LENGTHS=${LENGTHS:-1024,4096,16384,65536,262144}
 TRIALS=${TRIALS:-50}
 export TOKENIZER_DIR=${TOKENIZER_DIR:-$INIT}
@@ -44,34 +51,72 @@ trained() {  # the run's last call reached max_steps
 sys.exit(0 if e and e[-1]['step'] >= e[-1]['max_steps'] > 0 else 1)" "$1/train_log.jsonl" 2>/dev/null
 }
 
-for v in $VARIANTS; do
+variant() {  # trains and evaluates one variant; returns 1 when the deadline cut it (it resumes next call)
+  local v=$1 F M R RESUME
   read -r F M <<< "$(layout $v)"
   R=$W/fig3a/$v
-  mkdir -p $R $OUT/fig3a/$v
-  if [ -f $R/passkey.json ]; then echo "$v: done"; continue; fi
+  mkdir -p $R
   if ! trained $R; then
-    if [ $(($(date +%s) + 90)) -gt $END ]; then at "no time left to train $v"; break; fi
+    if [ $(($(date +%s) + 90)) -gt $END ]; then at "no time left to train $v"; return 1; fi
     RESUME=""
     if [ -f $R/ckpt.pt ]; then RESUME="--resume"; fi
     python3 $T/train.py --run $R --data $W/data --corpus $W/corpus --deadline $((END - 60)) $RESUME \
       --init-weights $INIT --set model.fam_length=$F --set model.memory_segments=$M "${RECIPE[@]}" ${EXTRA_ARGS:-} \
       | grep -v '^{"step"' || true
-    cp $R/train_log.jsonl $OUT/fig3a/$v/
-    if ! trained $R; then at "$v stopped before max_steps (resumes next call)"; break; fi
+    if ! trained $R; then at "$v stopped before max_steps (resumes next call)"; return 1; fi
     at "$v trained"
   fi
-  python3 $T/export.py --ckpt $R/ckpt.pt --tokenizer $W/data --out $R/export > /dev/null
-  cp $R/export/config.json $OUT/fig3a/$v/
-  python3 $T/eval/passkey.py --weights $R/export --out $R/passkey.part.json --depths start --lengths $LENGTHS \
-    --trials $TRIALS --deadline $((END - 30))
-  # Only a full row of cells counts; a row cut by the deadline is measured again next call.
-  if python3 -c "import json,sys; sys.exit(len(json.load(open(sys.argv[1]))['cells']) != len(sys.argv[2].split(',')))" \
-      $R/passkey.part.json $LENGTHS; then
-    mv $R/passkey.part.json $R/passkey.json
-    cp $R/passkey.json $OUT/fig3a/$v/
-    at "$v evaluated"
-  else
-    at "$v: PassKey cut by the deadline (measured again next call)"
-    break
+  if [ ! -f $R/export/config.json ]; then
+    python3 $T/export.py --ckpt $R/ckpt.pt --tokenizer $W/data --out $R/export > /dev/null
   fi
+  passkey $R passkey.json --depths start --lengths $LENGTHS || return 1
+  if [ $F -gt 0 ]; then  # a default-model candidate: the issue's whole evaluation (gpu_call.sh eval=...)
+    passkey $R passkey-full.json --lengths $FULL_LENGTHS --deadline $((END - 110)) || return 1
+    passkey $R passkey-longest.json --depths start --lengths $LONGEST --deadline $((END - 120)) || return 1
+    local E=(--weights $R/export --data $W/data --corpus $W/corpus)
+    [ -f $R/heldout.json ] || python3 $T/eval/heldout.py "${E[@]}" --out $R/heldout.json || return 1
+    [ -f $R/symbols.json ] || python3 $T/eval/symbols.py "${E[@]}" --out $R/symbols.json --deadline $((END - 60)) \
+      || return 1
+    at "$v evaluated as a default-model candidate"
+  fi
+}
+
+passkey() {  # RUN NAME ARGS...: PassKey cells into RUN/NAME; only a whole grid counts, one that the
+             # deadline cut is measured again next call
+  local R=$1 name=$2
+  shift 2
+  if [ -f $R/$name ]; then return 0; fi
+  if ! python3 $T/eval/passkey.py --weights $R/export --out $R/$name.part --trials $TRIALS --deadline $((END - 30)) "$@"; then
+    at "$(basename $R) $name cut by the deadline (measured again next call)"
+    return 1
+  fi
+  mv $R/$name.part $R/$name
+  at "$(basename $R) $name done"
+}
+
+lane() {  # the variants of one GPU, in order, stopping at the first the deadline cuts
+  for v in "$@"; do variant $v 2>&1 | sed -u "s/^/[$v] /" || return 0; done
+}
+
+GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+GPUS=$((GPUS > 0 ? GPUS : 1))
+V=($VARIANTS)
+for g in $(seq 0 $((GPUS - 1))); do
+  mine=()
+  for i in "${!V[@]}"; do if [ $((i % GPUS)) = $g ]; then mine+=("${V[$i]}"); fi; done
+  if [ ${#mine[@]} -gt 0 ]; then CUDA_VISIBLE_DEVICES=$g lane "${mine[@]}" & fi
 done
+wait
+at "all lanes finished"
+
+# Back through $OUT (at most 8 files): every variant's small results in one archive, and the weights of the FAM
+# variant with the most PassKey keys found beyond the 1-2k window (key at 4k+ tokens, every depth).
+(cd $W && tar czf $OUT/fig3a.tar.gz $(ls fig3a/*/{*.json,train_log.jsonl,export/config.json} 2>/dev/null))
+BEST=$(python3 -c "import glob,json,os,sys
+score=lambda f: sum(c['correct'] for c in json.load(open(f))['cells'] if c['length'] > 2048)
+runs=sorted(glob.glob(os.path.join(sys.argv[1], '*/passkey-full.json')), key=score)
+print(os.path.dirname(runs[-1]) if runs else '')" $W/fig3a 2>/dev/null || true)
+if [ -n "$BEST" ]; then
+  mkdir -p $OUT/candidate && cp $BEST/export/*.safetensors $BEST/export/config.json $OUT/candidate/
+  at "candidate: $(basename $BEST)"
+fi

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F_
 
-from common import Timer, load_model
+from common import Timer, autocast, load_model
 
 import data  # noqa: E402  (common put model/train on the path)
 import prompt  # noqa: E402
@@ -46,11 +46,11 @@ def main():
     for i, r in enumerate(rows):
         ids[i, :len(r)] = r
         valid[i, :len(r) - 1] = True
-    ids_t = torch.from_numpy(ids).cuda()
+    ids_t = torch.from_numpy(ids).to(model.device())
     correct = np.zeros((len(rows), n), bool)
     nll = np.zeros((len(rows), n), np.float32)
     state, timer = model.init_state(len(rows)), Timer()
-    with torch.autocast("cuda", dtype=torch.bfloat16):
+    with autocast(model):
         for s in range(0, n, B):
             state, logits = model.block_step(state, ids_t[:, s:s + B], logits="all")
             y = ids_t[:, s + 1:s + B + 1]

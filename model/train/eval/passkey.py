@@ -5,7 +5,8 @@
 Prompts are tasks.PassKey with the Landmark filler sentences; the key (5 random digits) sits near the start
 (depth 0-5% of the filler), the middle (45-55%) or the end (95-100%). A trial is correct when greedy decoding
 gives exactly the key followed by <|endoftext|> (common.greedy_correct). Lengths run in ascending order and the
-script stops starting new ones past --deadline, so the JSON always holds whole cells.
+script stops starting new ones past --deadline, so the JSON always holds whole cells; it then exits with status 3,
+so that a caller can tell a cut grid from a whole one.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Iterator, List, Tuple
@@ -52,13 +54,14 @@ def main():
     model = load_model(args.weights)
     tok = Tokenizer.from_file(str(Path(args.weights) / "tokenizer.json"))
     pk = tasks.PassKey(tok)
-    cells, timer = [], Timer()
+    cells, timer, cut = [], Timer(), False
     depths = args.depths.split(",")
     assert set(depths) <= set(DEPTHS), f"--depths: choose from {', '.join(DEPTHS)}"
     trials = schedule([int(x) for x in args.lengths.split(",")], args.trials, args.seed)
     for length, of_length in itertools.groupby(trials, key=lambda t: t[0]):
         if time.time() > args.deadline:
             print(f"deadline: skipping length {length} and longer")
+            cut = True
             break
         n_filler = pk.n_filler_for(length)
         for where, cell in itertools.groupby(of_length, key=lambda t: t[1]):
@@ -78,6 +81,8 @@ def main():
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
+    if cut:
+        sys.exit(3)
 
 
 if __name__ == "__main__":
