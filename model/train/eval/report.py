@@ -85,6 +85,9 @@ def main():
                 f"val loss {e.get('val_loss', float('nan')):.3f}" for e in lg["ends"]) + ".", ""]
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    # One colour per label in both panels, so a model's PassKey curve and its loss curves read together.
+    labels = list(dict.fromkeys([m["label"] for m in models] + [lg["label"] for lg in logs]))
+    colour = {label: plt.get_cmap("tab10")(i % 10) for i, label in enumerate(labels)}
     ax = axes[0]
     for m in models:
         if not m["passkey"]:
@@ -94,7 +97,7 @@ def main():
             if not cells:
                 continue
             ax.plot([c["length"] for c in cells], [100 * c["accuracy"] for c in cells], style,
-                    label=f"{m['label']}, key at {d}")
+                    color=colour[m["label"]], label=f"{m['label']}, key at {d}")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("prompt length (tokens)")
     ax.set_ylabel("PassKey accuracy (%)")
@@ -105,10 +108,11 @@ def main():
     offset = 0
     for lg in logs:
         xs = [(offset + r["tokens"]) / 1e6 for r in lg["steps"]]
-        ax.plot(xs, [r["lm_loss"] for r in lg["steps"]], label=f"{lg['label']}: train LM loss")
+        ax.plot(xs, [r["lm_loss"] for r in lg["steps"]], color=colour[lg["label"]],
+                label=f"{lg['label']}: train LM loss")
         if lg["ends"]:
             ax.plot([(offset + e["tokens"]) / 1e6 for e in lg["ends"]], [e.get("val_loss") for e in lg["ends"]],
-                    "o", label=f"{lg['label']}: val LM loss")
+                    "o", color=colour[lg["label"]], label=f"{lg['label']}: val LM loss")
         if args.logs == "stages":
             offset += lg["steps"][-1]["tokens"] if lg["steps"] else 0
     ax.set_xlabel("tokens seen (M)")
