@@ -29,11 +29,28 @@ export interface FamConfig {
   block_size: number;
   /** m: past blocks whose K/V each layer keeps in its memory ring. */
   memory_segments: number;
+  /** Where the previous FAM sits in a block step (famPositions). */
+  fam_positions: FamPositions;
   /** d: head size, when the file states it; otherwise hidden_size / num_attention_heads. Use headDim(). */
   head_dim?: number;
   /** Token ids that end generation; config.json may hold one id or a list. */
   eos_token_id?: number | number[];
   bos_token_id?: number;
+}
+
+/**
+ * Where the previous FAM sits in a block step: 'block_end', the positions of the last F tokens of the block
+ * (App. B.2, fam.md), or 'before_block', the F positions just before it (ours: it keeps the FAM apart from the
+ * block's own last F tokens; docs/results/fig3a/README.md, "Positions"). fam.py's FAM_POSITIONS is the twin.
+ */
+export const FAM_POSITIONS = ['block_end', 'before_block'] as const;
+export type FamPositions = (typeof FAM_POSITIONS)[number];
+
+/** Positions of the FAM rows in the block step of the block that starts at position p0. */
+export function famPositions(cfg: FamConfig, p0: number): number[] {
+  const F = cfg.fam_length;
+  const first = cfg.fam_positions === 'before_block' ? p0 - F : p0 + cfg.block_size - F;
+  return Array.from({ length: F }, (_, i) => first + i);
 }
 
 /**
@@ -58,6 +75,7 @@ export const CONFIG_DEFAULTS = {
   fam_length: 0,
   block_size: 1024,
   memory_segments: 0,
+  fam_positions: 'block_end',
 } as const;
 
 /** d: the head size. */
@@ -128,6 +146,12 @@ export function parseFamConfig(json: unknown, source: string): FamConfig {
   const block_size =
     raw.block_size === undefined || raw.block_size === null ? CONFIG_DEFAULTS.block_size : positiveInt('block_size');
   const memory_segments = nonNegativeInt('memory_segments', CONFIG_DEFAULTS.memory_segments);
+  let fam_positions: FamPositions = CONFIG_DEFAULTS.fam_positions;
+  if (raw.fam_positions !== undefined && raw.fam_positions !== null) {
+    const v = raw.fam_positions;
+    if (typeof v === 'string' && (FAM_POSITIONS as readonly string[]).includes(v)) fam_positions = v as FamPositions;
+    else fail('fam_positions', FAM_POSITIONS.map((p) => `"${p}"`).join(' or '));
+  }
 
   let head_dim: number | undefined;
   if (raw.head_dim !== undefined && raw.head_dim !== null) head_dim = positiveInt('head_dim');
@@ -196,6 +220,7 @@ export function parseFamConfig(json: unknown, source: string): FamConfig {
     fam_length,
     block_size,
     memory_segments,
+    fam_positions,
   };
   if (head_dim !== undefined) cfg.head_dim = head_dim;
   if (eos_token_id !== undefined) cfg.eos_token_id = eos_token_id;

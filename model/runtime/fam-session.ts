@@ -8,7 +8,7 @@
  */
 import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
-import { eosTokenIds, headDim, type FamConfig } from '../loader';
+import { eosTokenIds, famPositions, headDim, type FamConfig } from '../loader';
 import type { StateSnapshot } from '../state';
 import {
   IO,
@@ -317,8 +317,7 @@ export class FamSession {
   private async blockStep(state: FamState, block: Int32Array, wantLogits: boolean): Promise<{ state: FamState; logits?: Float32Array }> {
     const { layers: L, famLength: F, blockSize: B, memSegments: m } = this.dims;
     const p0 = state.blocks * B;
-    // App. B.2: the FAM rows take the positions of the last F tokens of the block they compress.
-    const positions = [...Array.from({ length: F }, (_, i) => p0 + B - F + i), ...Array.from({ length: B }, (_, i) => p0 + i)];
+    const positions = [...famPositions(this.model.config, p0), ...Array.from({ length: B }, (_, i) => p0 + i)];
     const feeds: Feeds = {
       [IO.inputIds]: new ort.Tensor('int64', BigInt64Array.from(block, (x) => BigInt(x)), [B]),
       ...this.ropeFeeds(positions),
@@ -501,7 +500,7 @@ export class FamSession {
     if (F === 0) return [Array.from({ length: L }, () => this.zeros([0, this.kvDim])), Array.from({ length: L }, () => this.zeros([0, this.kvDim]))];
     this.famKvSession ??= await FamSession.open(buildFamKvGraph(this.weights), this.sessionOptions, this.perLayer(IO.pastK, IO.pastV));
     const p0 = state.blocks * B;
-    const feeds: Feeds = this.ropeFeeds(Array.from({ length: F }, (_, i) => p0 + B - F + i));
+    const feeds: Feeds = this.ropeFeeds(famPositions(this.model.config, p0));
     for (let l = 0; l < L; l++) feeds[IO.fam(l)] = state.buffers.fam[l]!;
     const out = await this.run('famkv', this.famKvSession, feeds);
     return [Array.from({ length: L }, (_, l) => out[IO.pastK(l)]!), Array.from({ length: L }, (_, l) => out[IO.pastV(l)]!)];

@@ -26,6 +26,9 @@ import torch.nn as nn
 import torch.nn.functional as F_
 
 
+FAM_POSITIONS = ("block_end", "before_block")
+
+
 @dataclass
 class FamConfig:
     """The fields of config.json. B, F and m are model-config values, never constants in code."""
@@ -42,6 +45,10 @@ class FamConfig:
     fam_length: int = 64  # F; 0 turns the model into plain block sliding-window attention (BSWA)
     block_size: int = 1024  # B
     memory_segments: int = 0  # m: how many past blocks' K/V each layer keeps
+    # Where the previous FAM sits in a block step: "block_end", the positions of the last F tokens of this block
+    # (App. B.2, fam.md), or "before_block", the F positions just before it (ours), which keeps the FAM apart
+    # from the block's own last F tokens (docs/results/fig3a/README.md, "Positions").
+    fam_positions: str = "block_end"
     bos_token_id: Optional[int] = None
     eos_token_id: Optional[int] = 0
     architectures: tuple = ("FamForCausalLM",)
@@ -58,6 +65,8 @@ class FamConfig:
             f"num_attention_heads {self.num_attention_heads} not divisible by "
             f"num_key_value_heads {self.num_key_value_heads}")
         assert self.head_dim % 2 == 0, f"head size {self.head_dim} must be even for RoPE"
+        assert self.fam_positions in FAM_POSITIONS, (
+            f"fam_positions {self.fam_positions!r}: expected one of {', '.join(FAM_POSITIONS)}")
         assert self.fam_length <= self.block_size, (
             f"fam_length {self.fam_length} > block_size {self.block_size}: FAM takes the last F positions of a block")
 
@@ -85,6 +94,14 @@ def rope_cos_sin(positions: torch.Tensor, head_dim: int, theta: float, device=No
     angles = positions.to(torch.float64).cpu()[:, None] * inv_freq[None, :]  # [n, d/2]
     emb = torch.cat([angles, angles], dim=-1)  # [n, d]
     return emb.cos().to(torch.float32).to(device), emb.sin().to(torch.float32).to(device)
+
+
+def fam_positions(cfg: FamConfig, p0: int) -> torch.Tensor:
+    """Positions of the FAM rows in the block step of the block starting at p0 (cfg.fam_positions)."""
+    if cfg.fam_positions == "before_block":
+        return torch.arange(p0 - cfg.fam_length, p0)
+    # App. B.2: the positions of the last F tokens of the block the FAM compresses (this block).
+    return torch.arange(p0 + cfg.block_size - cfg.fam_length, p0 + cfg.block_size)
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -273,8 +290,7 @@ class FamForCausalLM(nn.Module):
         assert input_ids.shape[1] == B, f"block step needs exactly B={B} tokens, got {input_ids.shape[1]}"
         p0 = state.blocks * B + position_offset
         pos = torch.arange(p0, p0 + B)
-        # App. B.2: the FAM takes the positions of the last F tokens of the block it compresses (this block).
-        positions = torch.cat([pos[B - Fn:], pos])
+        positions = torch.cat([fam_positions(cfg, p0), pos])
         cos, sin = rope_cos_sin(positions, cfg.head_dim, cfg.rope_theta, dev)
         mem_valid = min(state.blocks, m) * B
         mask = block_mask(Fn, B, mem_valid, mem_valid, dev)  # the ring holds only the valid blocks

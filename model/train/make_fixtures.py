@@ -11,6 +11,7 @@ tokenizer_config.json) plus what the reference computed on them (expected.safete
 - tiny/: a tiny random FAM model (F = 4, B = 16, m = 2, GQA) and, for 5 full blocks and a 7-token tail, the
   logits and the whole working memory after every block (fam.md "One block step"), the state right after FAM
   initialisation (fam.md App. B.1), and the ids the Python tokenizer gives a few sample strings.
+  expected-before-block.safetensors: the same for fam_positions = "before_block".
 - tiny-llama/: the same weights (less the FAM tensor) with F = 0 and m = 0, where one block step is a plain causal
   decoder, and the logits Hugging Face's LlamaForCausalLM gives for one block (the anchor that ties fam.py to a
   known model).
@@ -230,6 +231,24 @@ def make_tiny(out: Path, tok: Tokenizer, corpus: list) -> Dict[str, torch.Tensor
     return weights
 
 
+def make_tiny_before_block(out: Path) -> None:
+    """tiny/expected-before-block.safetensors: tiny's weights and input ids with fam_positions = "before_block"
+    (the previous FAM at the F positions before the block): logits and state after every full block."""
+    cfg = dataclasses.replace(TINY, fam_positions="before_block")
+    model = FamForCausalLM(cfg).eval()
+    model.load_state_dict(load_file(str(out / "model.safetensors")), strict=not cfg.tie_word_embeddings)
+    ids = load_file(str(out / "expected.safetensors"))["input_ids"]
+    B, t = cfg.block_size, {}
+    with torch.no_grad():
+        state = model.init_state(1)
+        for i in range(FULL_BLOCKS):
+            state, logits = model.block_step(state, ids[None, i * B:(i + 1) * B], logits="all")
+            t[f"block{i}.logits"] = logits[0].contiguous()
+            t.update(state_tensors(f"block{i}", state, cfg))
+            describe(f"before_block block{i}.logits", logits[0])
+    save_file(t, str(out / "expected-before-block.safetensors"), metadata={"format": "pt"})
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Fixture 2: the same weights with F = 0, m = 0 against Hugging Face LlamaForCausalLM on one block.
 
@@ -296,6 +315,7 @@ def main() -> None:
           f"({sum(c['chars'] for c in corpus)} characters)")
     print("tiny/")
     tiny_weights = make_tiny(Path(args.out) / "tiny", tok, corpus)
+    make_tiny_before_block(Path(args.out) / "tiny")
     print("tiny-llama/")
     make_tiny_llama(Path(args.out) / "tiny-llama", tok, tiny_weights)
     for sub in ("tiny", "tiny-llama"):

@@ -79,6 +79,32 @@ describe('FAM engine (CPU) against the PyTorch reference: tiny model, F=4, B=16,
     t.diagnostic(`worst relative error ${worst.toExponential(2)} over 5 blocks x 16 rows of logits, FAM and ring (tolerance ${tol})`);
   });
 
+  it('with fam_positions before_block: logits (decode and block step), FAM and ring match after each of 5 blocks', async (t) => {
+    const before = readSafetensors(path.join(FIXTURES, 'tiny', 'expected-before-block.safetensors'));
+    const moved = await FamSession.create({ ...model, config: { ...model.config, fam_positions: 'before_block' } }, { device: 'cpu', threads: 1 });
+    let worst = 0;
+    const check = (name: string, a: Float32Array, b: Float32Array) => (worst = Math.max(worst, assertClose(name, a, b, tol)));
+    const B = model.config.block_size;
+    const V = model.config.vocab_size;
+    const input = ids(expected, 'input_ids');
+    let state = await moved.initialState();
+    for (let b = 0; b < 5; b++) {
+      const block = input.slice(b * B, (b + 1) * B);
+      for (const r of [0, B / 2, B - 1]) {
+        const got = await moved.nextTokenLogits(state, block.slice(0, r + 1));
+        check(`before_block block${b}.logits[${r}]`, got, rows(tensor(before, `block${b}.logits`), V, r, r + 1));
+      }
+      state = await moved.ingest(state, block);
+      const snap = await moved.snapshot(state);
+      for (let l = 0; l < model.config.num_hidden_layers; l++) {
+        check(`before_block block${b}.fam.${l}`, snap.fam[l] as Float32Array, tensor(before, `block${b}.fam.${l}`));
+        check(`before_block block${b}.mem_k.${l}`, snap.memK[l] as Float32Array, tensor(before, `block${b}.mem_k.${l}`));
+      }
+    }
+    await moved.dispose();
+    t.diagnostic(`worst relative error ${worst.toExponential(2)} (tolerance ${tol})`);
+  });
+
   it('a partial sixth block: the tail tokens\' logits match', async () => {
     const B = model.config.block_size;
     const V = model.config.vocab_size;

@@ -81,6 +81,7 @@ export function tinyConfig(over: Partial<FamConfig> = {}): FamConfig {
     fam_length: 4,
     block_size: 8,
     memory_segments: 1,
+    fam_positions: 'block_end',
     eos_token_id: 0,
     ...over,
   };
