@@ -20,6 +20,7 @@ export const DEFAULT_SIZE: FamConfig = {
   fam_length: 64,
   block_size: 1024,
   memory_segments: 1,
+  fam_positions: 'before_block',
   eos_token_id: 0,
 };
 
