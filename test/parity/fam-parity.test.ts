@@ -32,6 +32,34 @@ function rows(a: Float32Array, cols: number, from: number, to: number): Float32A
   return a.subarray(from * cols, to * cols);
 }
 
+/**
+ * Folds the fixture's first 5 blocks into a fresh state of `session` and compares, after each, the logits of the
+ * given rows (rows 0..B-2 come from the decode graph over a partial block, row B-1 from the block step itself),
+ * then each layer's FAM and memory ring, with `want`'s block{i}.* tensors. Returns the worst relative error.
+ */
+async function checkBlocks(session: FamSession, cfg: LoadedModel['config'], input: number[], want: SafetensorsSet,
+  rowsToCheck: number[], tol: number): Promise<number> {
+  let worst = 0;
+  const check = (name: string, a: Float32Array, b: Float32Array) => (worst = Math.max(worst, assertClose(name, a, b, tol)));
+  const B = cfg.block_size;
+  let state = await session.initialState();
+  for (let b = 0; b < 5; b++) {
+    const block = input.slice(b * B, (b + 1) * B);
+    for (const r of rowsToCheck) {
+      const got = await session.nextTokenLogits(state, block.slice(0, r + 1));
+      check(`block${b}.logits[${r}]`, got, rows(tensor(want, `block${b}.logits`), cfg.vocab_size, r, r + 1));
+    }
+    state = await session.ingest(state, block);
+    const snap = await session.snapshot(state);
+    for (let l = 0; l < cfg.num_hidden_layers; l++) {
+      check(`block${b}.fam.${l}`, snap.fam[l] as Float32Array, tensor(want, `block${b}.fam.${l}`));
+      check(`block${b}.mem_k.${l}`, snap.memK[l] as Float32Array, tensor(want, `block${b}.mem_k.${l}`));
+      check(`block${b}.mem_v.${l}`, snap.memV[l] as Float32Array, tensor(want, `block${b}.mem_v.${l}`));
+    }
+  }
+  return worst;
+}
+
 describe('FAM engine (CPU) against the PyTorch reference: tiny model, F=4, B=16, m=2, GQA', () => {
   const { model: modelPromise, expected } = fixture('tiny');
   let model: LoadedModel;
@@ -54,53 +82,17 @@ describe('FAM engine (CPU) against the PyTorch reference: tiny model, F=4, B=16,
   });
 
   it('every block: logits of every row, FAM and memory ring match after each of 5 blocks', async (t) => {
-    let worst = 0;
-    const check = (name: string, a: Float32Array, b: Float32Array) => (worst = Math.max(worst, assertClose(name, a, b, tol)));
-    const B = model.config.block_size;
-    const V = model.config.vocab_size;
-    const input = ids(expected, 'input_ids');
-    let state = await session.initialState();
-    for (let b = 0; b < 5; b++) {
-      const block = input.slice(b * B, (b + 1) * B);
-      const logits = tensor(expected, `block${b}.logits`);
-      for (let r = 0; r < B; r++) {
-        // Rows 0..B-2 come from the decode graph over a partial block, row B-1 from the block step itself.
-        const got = await session.nextTokenLogits(state, block.slice(0, r + 1));
-        check(`block${b}.logits[${r}]`, got, rows(logits, V, r, r + 1));
-      }
-      state = await session.ingest(state, block);
-      const snap = await session.snapshot(state);
-      for (let l = 0; l < model.config.num_hidden_layers; l++) {
-        check(`block${b}.fam.${l}`, snap.fam[l] as Float32Array, tensor(expected, `block${b}.fam.${l}`));
-        check(`block${b}.mem_k.${l}`, snap.memK[l] as Float32Array, tensor(expected, `block${b}.mem_k.${l}`));
-        check(`block${b}.mem_v.${l}`, snap.memV[l] as Float32Array, tensor(expected, `block${b}.mem_v.${l}`));
-      }
-    }
+    const allRows = Array.from({ length: model.config.block_size }, (_, r) => r);
+    const worst = await checkBlocks(session, model.config, ids(expected, 'input_ids'), expected, allRows, tol);
     t.diagnostic(`worst relative error ${worst.toExponential(2)} over 5 blocks x 16 rows of logits, FAM and ring (tolerance ${tol})`);
   });
 
   it('with fam_positions before_block: logits (decode and block step), FAM and ring match after each of 5 blocks', async (t) => {
-    const before = readSafetensors(path.join(FIXTURES, 'tiny', 'expected-before-block.safetensors'));
-    const moved = await FamSession.create({ ...model, config: { ...model.config, fam_positions: 'before_block' } }, { device: 'cpu', threads: 1 });
-    let worst = 0;
-    const check = (name: string, a: Float32Array, b: Float32Array) => (worst = Math.max(worst, assertClose(name, a, b, tol)));
-    const B = model.config.block_size;
-    const V = model.config.vocab_size;
-    const input = ids(expected, 'input_ids');
-    let state = await moved.initialState();
-    for (let b = 0; b < 5; b++) {
-      const block = input.slice(b * B, (b + 1) * B);
-      for (const r of [0, B / 2, B - 1]) {
-        const got = await moved.nextTokenLogits(state, block.slice(0, r + 1));
-        check(`before_block block${b}.logits[${r}]`, got, rows(tensor(before, `block${b}.logits`), V, r, r + 1));
-      }
-      state = await moved.ingest(state, block);
-      const snap = await moved.snapshot(state);
-      for (let l = 0; l < model.config.num_hidden_layers; l++) {
-        check(`before_block block${b}.fam.${l}`, snap.fam[l] as Float32Array, tensor(before, `block${b}.fam.${l}`));
-        check(`before_block block${b}.mem_k.${l}`, snap.memK[l] as Float32Array, tensor(before, `block${b}.mem_k.${l}`));
-      }
-    }
+    const config = { ...model.config, fam_positions: 'before_block' as const };
+    const moved = await FamSession.create({ ...model, config }, { device: 'cpu', threads: 1 });
+    const want = readSafetensors(path.join(FIXTURES, 'tiny', 'expected-before-block.safetensors'));
+    const B = config.block_size;
+    const worst = await checkBlocks(moved, config, ids(expected, 'input_ids'), want, [0, B / 2, B - 1], tol);
     await moved.dispose();
     t.diagnostic(`worst relative error ${worst.toExponential(2)} (tolerance ${tol})`);
   });
