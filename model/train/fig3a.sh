@@ -8,8 +8,10 @@
 # memory segments; BSWA: F = 0 with M = 0, 1, 2 or 4. The FAM variants are default-model candidates, so they also
 # get the full PassKey grid (key at the start, middle and end, 1k-256k) and the key at the start of 1M
 # tokens. With several GPUs the variants run side by side, variant i on GPU i mod #GPUs.
-# Resumable and idempotent: a variant with a passkey.json is done, one with a checkpoint resumes, so a second call
-# with the same arguments finishes what a first began.
+# Resumable and idempotent: a trained variant is not trained again, a measured grid not measured again, and one with
+# a checkpoint resumes, so a second call with the same arguments finishes what a first began.
+# docs/results/fig3a was measured from stage 4 with the FAM at App. B.2's positions: to repeat it, INIT=stage 4's
+# weights (git history) and EXTRA_ARGS="--set model.fam_positions=block_end".
 # Results: $W/fig3a/<variant>/{passkey.json,train_log.jsonl,export/} and, for the FAM variants, passkey-full.json,
 # passkey-longest.json, heldout.json and symbols.json; they come back as $OUT/fig3a.tar.gz, with the best FAM
 # variant's weights in $OUT/candidate/.
