@@ -190,6 +190,19 @@ def describe(name: str, logits: torch.Tensor) -> None:
 # ----------------------------------------------------------------------------------------------------------------
 # Fixture 1: tiny FAM model, 5 blocks + a 7-token tail.
 
+def fold_blocks(model: FamForCausalLM, state: FamState, ids: torch.Tensor, t: Dict[str, torch.Tensor],
+                label: str) -> FamState:
+    """fam.md "One block step": folds in each of the FULL_BLOCKS full blocks of ids, keeping in t its logits (all
+    rows) and the new state as block{i}.*. Returns the state after the last one."""
+    B = model.cfg.block_size
+    for i in range(FULL_BLOCKS):
+        state, logits = model.block_step(state, ids[None, i * B:(i + 1) * B], logits="all")
+        t[f"block{i}.logits"] = logits[0].contiguous()
+        t.update(state_tensors(f"block{i}", state, model.cfg))
+        describe(f"{label}block{i}.logits", logits[0])
+    return state
+
+
 def make_tiny(out: Path, tok: Tokenizer, corpus: list) -> Dict[str, torch.Tensor]:
     cfg, B = TINY, TINY.block_size
     torch.manual_seed(SEED)
@@ -206,12 +219,7 @@ def make_tiny(out: Path, tok: Tokenizer, corpus: list) -> Dict[str, torch.Tensor
         state = model.init_state(1)
         for l in range(cfg.num_hidden_layers):
             t[f"fam_init.{l}"] = state.fam[l][0].contiguous()
-        # fam.md "One block step": fold in each full block; keep its logits (all rows) and the new state.
-        for i in range(FULL_BLOCKS):
-            state, logits = model.block_step(state, ids[None, i * B:(i + 1) * B], logits="all")
-            t[f"block{i}.logits"] = logits[0].contiguous()
-            t.update(state_tensors(f"block{i}", state, cfg))
-            describe(f"block{i}.logits", logits[0])
+        state = fold_blocks(model, state, ids, t, "")
         # The tail: block rows are causal (X[0..t]) and never see this block's own new FAM, so rows 0..TAIL-1 of a
         # full block that starts with the tail do not depend on what fills the rest. Check that with two fillings.
         tail = ids[FULL_BLOCKS * B:]
@@ -238,14 +246,9 @@ def make_tiny_before_block(out: Path) -> None:
     model = FamForCausalLM(cfg).eval()
     model.load_state_dict(load_file(str(out / "model.safetensors")), strict=not cfg.tie_word_embeddings)
     ids = load_file(str(out / "expected.safetensors"))["input_ids"]
-    B, t = cfg.block_size, {}
+    t: Dict[str, torch.Tensor] = {}
     with torch.no_grad():
-        state = model.init_state(1)
-        for i in range(FULL_BLOCKS):
-            state, logits = model.block_step(state, ids[None, i * B:(i + 1) * B], logits="all")
-            t[f"block{i}.logits"] = logits[0].contiguous()
-            t.update(state_tensors(f"block{i}", state, cfg))
-            describe(f"before_block block{i}.logits", logits[0])
+        fold_blocks(model, model.init_state(1), ids, t, "before_block ")
     save_file(t, str(out / "expected-before-block.safetensors"), metadata={"format": "pt"})
 
 
