@@ -84,14 +84,14 @@ variant() {  # trains and evaluates one variant; returns 1 when the deadline cut
 }
 
 passkey() {  # RUN NAME ARGS...: PassKey cells into RUN/NAME; only a whole grid counts, one that the
-             # deadline cut is measured again next call
-  local R=$1 name=$2
+             # deadline cut is measured again next call. A --deadline in ARGS replaces the default one.
+  local R=$1 name=$2 rc=0
   shift 2
   if [ -f $R/$name ]; then return 0; fi
-  if ! python3 $T/eval/passkey.py --weights $R/export --out $R/$name.part --trials $TRIALS --deadline $((END - 30)) "$@"; then
-    at "$(basename $R) $name cut by the deadline (measured again next call)"
-    return 1
-  fi
+  python3 $T/eval/passkey.py --weights $R/export --out $R/$name.part --trials $TRIALS --deadline $((END - 30)) "$@" \
+    || rc=$?
+  if [ $rc = 3 ]; then at "$(basename $R) $name cut by the deadline (measured again next call)"; return 1; fi
+  if [ $rc != 0 ]; then at "$(basename $R) $name failed (exit $rc)"; return 1; fi
   mv $R/$name.part $R/$name
   at "$(basename $R) $name done"
 }
