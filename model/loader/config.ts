@@ -177,8 +177,8 @@ export function parseFamConfig(json: unknown, source: string): FamConfig {
   if (head_dim !== undefined && head_dim % 2 !== 0) problems.push(`"head_dim" ${head_dim} must be even for RoPE`);
   if (fam_length > block_size) {
     problems.push(
-      `"fam_length" ${fam_length} > "block_size" ${block_size}: the FAM takes the positions of the last F tokens ` +
-        `of a block`,
+      `"fam_length" ${fam_length} > "block_size" ${block_size}: the FAM may not be longer than the block it ` +
+        `compresses (with fam_positions "block_end" it takes the positions of the block's last F tokens)`,
     );
   }
 

@@ -68,7 +68,8 @@ class FamConfig:
         assert self.fam_positions in FAM_POSITIONS, (
             f"fam_positions {self.fam_positions!r}: expected one of {', '.join(FAM_POSITIONS)}")
         assert self.fam_length <= self.block_size, (
-            f"fam_length {self.fam_length} > block_size {self.block_size}: FAM takes the last F positions of a block")
+            f"fam_length {self.fam_length} > block_size {self.block_size}: the FAM may not be longer than the block it "
+            f"compresses (with fam_positions 'block_end' it takes the positions of the block's last F tokens)")
 
     @classmethod
     def load(cls, path: str) -> "FamConfig":
