@@ -31,6 +31,8 @@ export interface FamConfig {
   memory_segments: number;
   /** Where the previous FAM sits in a block step (famPositions). */
   fam_positions: FamPositions;
+  /** Whether the previous FAM is added back to a FAM update (famResidualScale). */
+  fam_residual: FamResidual;
   /** d: head size, when the file states it; otherwise hidden_size / num_attention_heads. Use headDim(). */
   head_dim?: number;
   /** Token ids that end generation; config.json may hold one id or a list. */
@@ -51,6 +53,20 @@ export function famPositions(cfg: FamConfig, p0: number): number[] {
   const F = cfg.fam_length;
   const first = cfg.fam_positions === 'before_block' ? p0 - F : p0 + cfg.block_size - F;
   return Array.from({ length: F }, (_, i) => first + i);
+}
+
+/**
+ * Whether the previous FAM is added back to a FAM update (the FAM rows' residual): 'after_first', on every update
+ * but the first (App. B.1, fam.md), or 'none', never (ours: the previous FAM reaches the new one only through the
+ * FAM rows' attention, so the FAM stays bounded however many blocks it has read; docs/results/toy-recall.md).
+ * fam.py's FAM_RESIDUALS is the twin.
+ */
+export const FAM_RESIDUALS = ['after_first', 'none'] as const;
+export type FamResidual = (typeof FAM_RESIDUALS)[number];
+
+/** What the previous FAM is multiplied by before it is added to the FAM rows' update, after `blocks` blocks. */
+export function famResidualScale(cfg: FamConfig, blocks: number): number {
+  return blocks === 0 || cfg.fam_residual === 'none' ? 0 : 1;
 }
 
 /**
@@ -76,6 +92,7 @@ export const CONFIG_DEFAULTS = {
   block_size: 1024,
   memory_segments: 0,
   fam_positions: 'block_end',
+  fam_residual: 'after_first',
 } as const;
 
 /** d: the head size. */
@@ -125,6 +142,13 @@ export function parseFamConfig(json: unknown, source: string): FamConfig {
     fail(field, 'a positive finite number');
     return NaN;
   };
+  const oneOf = <T extends string>(field: string, allowed: readonly T[], dflt: T): T => {
+    const v = raw[field];
+    if (v === undefined || v === null) return dflt;
+    if (typeof v === 'string' && (allowed as readonly string[]).includes(v)) return v as T;
+    fail(field, allowed.map((a) => `"${a}"`).join(' or '));
+    return dflt;
+  };
 
   const vocab_size = positiveInt('vocab_size');
   const hidden_size = positiveInt('hidden_size');
@@ -146,12 +170,8 @@ export function parseFamConfig(json: unknown, source: string): FamConfig {
   const block_size =
     raw.block_size === undefined || raw.block_size === null ? CONFIG_DEFAULTS.block_size : positiveInt('block_size');
   const memory_segments = nonNegativeInt('memory_segments', CONFIG_DEFAULTS.memory_segments);
-  let fam_positions: FamPositions = CONFIG_DEFAULTS.fam_positions;
-  if (raw.fam_positions !== undefined && raw.fam_positions !== null) {
-    const v = raw.fam_positions;
-    if (typeof v === 'string' && (FAM_POSITIONS as readonly string[]).includes(v)) fam_positions = v as FamPositions;
-    else fail('fam_positions', FAM_POSITIONS.map((p) => `"${p}"`).join(' or '));
-  }
+  const fam_positions = oneOf('fam_positions', FAM_POSITIONS, CONFIG_DEFAULTS.fam_positions);
+  const fam_residual = oneOf('fam_residual', FAM_RESIDUALS, CONFIG_DEFAULTS.fam_residual);
 
   let head_dim: number | undefined;
   if (raw.head_dim !== undefined && raw.head_dim !== null) head_dim = positiveInt('head_dim');
@@ -221,6 +241,7 @@ export function parseFamConfig(json: unknown, source: string): FamConfig {
     block_size,
     memory_segments,
     fam_positions,
+    fam_residual,
   };
   if (head_dim !== undefined) cfg.head_dim = head_dim;
   if (eos_token_id !== undefined) cfg.eos_token_id = eos_token_id;

@@ -8,7 +8,7 @@
  */
 import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
-import { eosTokenIds, famPositions, headDim, type FamConfig } from '../loader';
+import { eosTokenIds, famPositions, famResidualScale, headDim, type FamConfig } from '../loader';
 import type { StateSnapshot } from '../state';
 import {
   IO,
@@ -322,7 +322,7 @@ export class FamSession {
       [IO.inputIds]: new ort.Tensor('int64', BigInt64Array.from(block, (x) => BigInt(x)), [B]),
       ...this.ropeFeeds(positions),
     };
-    if (F > 0) feeds[IO.famResidual] = this.floatTensor(Float32Array.of(state.blocks === 0 ? 0 : 1), [1]);
+    if (F > 0) feeds[IO.famResidual] = this.floatTensor(Float32Array.of(famResidualScale(this.model.config, state.blocks)), [1]);
     if (m > 0) feeds[IO.memMask] = this.floatTensor(this.memMaskRow(state.blocks), [1, m * B]);
     const b = state.buffers;
     for (let l = 0; l < L; l++) {

@@ -27,6 +27,7 @@ import torch.nn.functional as F_
 
 
 FAM_POSITIONS = ("block_end", "before_block")
+FAM_RESIDUALS = ("after_first", "none")
 
 
 @dataclass
@@ -49,6 +50,11 @@ class FamConfig:
     # (App. B.2, fam.md), or "before_block", the F positions just before it (ours), which keeps the FAM apart
     # from the block's own last F tokens (docs/results/fig3a/README.md, "Positions").
     fam_positions: str = "block_end"
+    # Whether the previous FAM is added back to a FAM update (the residual of the FAM rows): "after_first", on every
+    # update but the first (App. B.1, fam.md), or "none", never (ours): the previous FAM then reaches the new one only
+    # through the FAM rows' attention over it, so the FAM stays bounded however many blocks it has read
+    # (docs/results/toy-recall.md).
+    fam_residual: str = "after_first"
     bos_token_id: Optional[int] = None
     eos_token_id: Optional[int] = 0
     architectures: tuple = ("FamForCausalLM",)
@@ -67,6 +73,8 @@ class FamConfig:
         assert self.head_dim % 2 == 0, f"head size {self.head_dim} must be even for RoPE"
         assert self.fam_positions in FAM_POSITIONS, (
             f"fam_positions {self.fam_positions!r}: expected one of {', '.join(FAM_POSITIONS)}")
+        assert self.fam_residual in FAM_RESIDUALS, (
+            f"fam_residual {self.fam_residual!r}: expected one of {', '.join(FAM_RESIDUALS)}")
         assert self.fam_length <= self.block_size, (
             f"fam_length {self.fam_length} > block_size {self.block_size}: the FAM may not be longer than the block it "
             f"compresses (with fam_positions 'block_end' it takes the positions of the block's last F tokens)")
@@ -103,6 +111,12 @@ def fam_positions(cfg: FamConfig, p0: int) -> torch.Tensor:
         return torch.arange(p0 - cfg.fam_length, p0)
     # App. B.2: the positions of the last F tokens of the block the FAM compresses (this block).
     return torch.arange(p0 + cfg.block_size - cfg.fam_length, p0 + cfg.block_size)
+
+
+def fam_residual_scale(cfg: FamConfig, blocks: int) -> float:
+    """What the previous FAM is multiplied by before it is added to the FAM rows' update, when `blocks` blocks have
+    been folded in so far (cfg.fam_residual). App. B.1: zero on the first update, not the initial FAM."""
+    return 0.0 if blocks == 0 or cfg.fam_residual == "none" else 1.0
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -297,7 +311,7 @@ class FamForCausalLM(nn.Module):
         mask = block_mask(Fn, B, mem_valid, mem_valid, dev)  # the ring holds only the valid blocks
         x = self.model.embed_tokens(input_ids)
         new_fam, new_k, new_v = [], [], []
-        fam_residual = 0.0 if state.blocks == 0 else 1.0
+        fam_residual = fam_residual_scale(cfg, state.blocks)
         for l, layer in enumerate(self.model.layers):
             fam_l, x, k, v = layer.forward_block(state.fam[l], x, state.mem_k[l], state.mem_v[l], cos, sin,
                                                  mask, fam_residual)

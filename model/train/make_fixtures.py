@@ -11,7 +11,8 @@ tokenizer_config.json) plus what the reference computed on them (expected.safete
 - tiny/: a tiny random FAM model (F = 4, B = 16, m = 2, GQA) and, for 5 full blocks and a 7-token tail, the
   logits and the whole working memory after every block (fam.md "One block step"), the state right after FAM
   initialisation (fam.md App. B.1), and the ids the Python tokenizer gives a few sample strings.
-  expected-before-block.safetensors: the same for fam_positions = "before_block".
+  expected-before-block.safetensors, expected-no-fam-residual.safetensors: the same for other memory layouts
+  (TINY_VARIANTS: fam_positions = "before_block", and with it fam_residual = "none").
 - tiny-llama/: the same weights (less the FAM tensor) with F = 0 and m = 0, where one block step is a plain causal
   decoder, and the logits Hugging Face's LlamaForCausalLM gives for one block (the anchor that ties fam.py to a
   known model).
@@ -239,17 +240,26 @@ def make_tiny(out: Path, tok: Tokenizer, corpus: list) -> Dict[str, torch.Tensor
     return weights
 
 
-def make_tiny_before_block(out: Path) -> None:
-    """tiny/expected-before-block.safetensors: tiny's weights and input ids with fam_positions = "before_block"
-    (the previous FAM at the F positions before the block): logits and state after every full block."""
-    cfg = dataclasses.replace(TINY, fam_positions="before_block")
-    model = FamForCausalLM(cfg).eval()
-    model.load_state_dict(load_file(str(out / "model.safetensors")), strict=not cfg.tie_word_embeddings)
+# Memory layouts other than tiny's own config, each run on tiny's weights and input ids: file -> the config fields it
+# changes. The changes go into the file's metadata ("config", JSON), where the parity test reads them.
+TINY_VARIANTS = {
+    "expected-before-block.safetensors": {"fam_positions": "before_block"},
+    "expected-no-fam-residual.safetensors": {"fam_positions": "before_block", "fam_residual": "none"},
+}
+
+
+def make_tiny_variants(out: Path) -> None:
+    """tiny/expected-*.safetensors (TINY_VARIANTS): logits and state after every full block."""
+    weights = load_file(str(out / "model.safetensors"))
     ids = load_file(str(out / "expected.safetensors"))["input_ids"]
-    t: Dict[str, torch.Tensor] = {}
-    with torch.no_grad():
-        fold_blocks(model, model.init_state(1), ids, t, "before_block ")
-    save_file(t, str(out / "expected-before-block.safetensors"), metadata={"format": "pt"})
+    for name, changes in TINY_VARIANTS.items():
+        cfg = dataclasses.replace(TINY, **changes)
+        model = FamForCausalLM(cfg).eval()
+        model.load_state_dict(weights, strict=not cfg.tie_word_embeddings)
+        t: Dict[str, torch.Tensor] = {}
+        with torch.no_grad():
+            fold_blocks(model, model.init_state(1), ids, t, f"{name} ")
+        save_file(t, str(out / name), metadata={"format": "pt", "config": json.dumps(changes, sort_keys=True)})
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -318,7 +328,7 @@ def main() -> None:
           f"({sum(c['chars'] for c in corpus)} characters)")
     print("tiny/")
     tiny_weights = make_tiny(Path(args.out) / "tiny", tok, corpus)
-    make_tiny_before_block(Path(args.out) / "tiny")
+    make_tiny_variants(Path(args.out) / "tiny")
     print("tiny-llama/")
     make_tiny_llama(Path(args.out) / "tiny-llama", tok, tiny_weights)
     for sub in ("tiny", "tiny-llama"):

@@ -4,9 +4,10 @@
  * Tolerances live in tolerances.json.
  */
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadModelDir, readSafetensors, type LoadedModel, type SafetensorsSet } from '../../model/loader';
+import { loadModelDir, readSafetensors, type FamConfig, type LoadedModel, type SafetensorsSet } from '../../model/loader';
 import { decodeState, encodeState } from '../../model/state';
 import { FamSession, type FamState } from '../../model/runtime/fam-session';
 import { assertClose, TOLERANCES } from './compare';
@@ -87,15 +88,22 @@ describe('FAM engine (CPU) against the PyTorch reference: tiny model, F=4, B=16,
     t.diagnostic(`worst relative error ${worst.toExponential(2)} over 5 blocks x 16 rows of logits, FAM and ring (tolerance ${tol})`);
   });
 
-  it('with fam_positions before_block: logits (decode and block step), FAM and ring match after each of 5 blocks', async (t) => {
-    const config = { ...model.config, fam_positions: 'before_block' as const };
-    const moved = await FamSession.create({ ...model, config }, { device: 'cpu', threads: 1 });
-    const want = readSafetensors(path.join(FIXTURES, 'tiny', 'expected-before-block.safetensors'));
-    const B = config.block_size;
-    const worst = await checkBlocks(moved, config, ids(expected, 'input_ids'), want, [0, B / 2, B - 1], tol);
-    await moved.dispose();
-    t.diagnostic(`worst relative error ${worst.toExponential(2)} (tolerance ${tol})`);
-  });
+  // The other memory layouts of make_fixtures.py's TINY_VARIANTS: each file's metadata holds its config changes.
+  const variants = fs.readdirSync(path.join(FIXTURES, 'tiny')).filter((f) => /^expected-.+\.safetensors$/.test(f));
+  it('the fixture has its memory-layout variants', () => assert.ok(variants.length >= 2, `variants: ${variants.join(', ')}`));
+  for (const file of variants) {
+    const want = readSafetensors(path.join(FIXTURES, 'tiny', file));
+    const changes = JSON.parse(want.metadata.config ?? '{}') as Partial<FamConfig>;
+    it(`with ${JSON.stringify(changes)}: logits (decode and block step), FAM and ring match after each of 5 blocks`, async (t) => {
+      assert.ok(Object.keys(changes).length > 0, `${file} names no config changes in its metadata`);
+      const config = { ...model.config, ...changes };
+      const variant = await FamSession.create({ ...model, config }, { device: 'cpu', threads: 1 });
+      const B = config.block_size;
+      const worst = await checkBlocks(variant, config, ids(expected, 'input_ids'), want, [0, B / 2, B - 1], tol);
+      await variant.dispose();
+      t.diagnostic(`worst relative error ${worst.toExponential(2)} (tolerance ${tol})`);
+    });
+  }
 
   it('a partial sixth block: the tail tokens\' logits match', async () => {
     const B = model.config.block_size;

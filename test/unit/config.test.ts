@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { CONFIG_DEFAULTS, ModelFileError, eosTokenIds, famPositions, headDim, parseFamConfig } from '../../model/loader';
+import { CONFIG_DEFAULTS, ModelFileError, eosTokenIds, famPositions, famResidualScale, headDim, parseFamConfig } from '../../model/loader';
 
 const SRC = '/models/x/config.json';
 
@@ -56,6 +56,7 @@ describe('UnitTests - parseFamConfig()', () => {
       block_size: 1024,
       memory_segments: 1,
       fam_positions: 'block_end',
+      fam_residual: 'after_first',
       head_dim: 64,
       eos_token_id: 0,
     });
@@ -79,6 +80,7 @@ describe('UnitTests - parseFamConfig()', () => {
     assert.equal(cfg.memory_segments, 0);
     assert.equal(cfg.block_size, 1024);
     assert.equal(cfg.fam_positions, 'block_end');
+    assert.equal(cfg.fam_residual, 'after_first');
     assert.equal(cfg.num_key_value_heads, 4, 'defaults to num_attention_heads');
     assert.equal(cfg.rms_norm_eps, CONFIG_DEFAULTS.rms_norm_eps);
     assert.equal(cfg.rope_theta, CONFIG_DEFAULTS.rope_theta);
@@ -111,6 +113,7 @@ describe('UnitTests - parseFamConfig()', () => {
     assertRejects({ ...famJson(), block_size: 0 }, /"block_size" must be a positive integer, got 0/);
     assertRejects({ ...famJson(), tie_word_embeddings: 'yes' }, /"tie_word_embeddings" must be true or false, got "yes"/);
     assertRejects({ ...famJson(), fam_positions: 'middle' }, /"fam_positions" must be "block_end" or "before_block", got "middle"/);
+    assertRejects({ ...famJson(), fam_residual: true }, /"fam_residual" must be "after_first" or "none", got true/);
   });
 
   it('the FAM rows take the last F positions of the block, or with before_block the F positions before it', () => {
@@ -119,6 +122,13 @@ describe('UnitTests - parseFamConfig()', () => {
     const before = parseFamConfig({ ...famJson(), fam_length: 4, block_size: 16, fam_positions: 'before_block' }, SRC);
     assert.deepEqual(famPositions(before, 32), [28, 29, 30, 31]);
     assert.deepEqual(famPositions(before, 0), [-4, -3, -2, -1]);
+  });
+
+  it('the previous FAM is added back on every update but the first, or with fam_residual none never', () => {
+    const cfg = parseFamConfig(famJson(), SRC);
+    assert.deepEqual([0, 1, 500].map((blocks) => famResidualScale(cfg, blocks)), [0, 1, 1]);
+    const none = parseFamConfig({ ...famJson(), fam_residual: 'none' }, SRC);
+    assert.deepEqual([0, 1, 500].map((blocks) => famResidualScale(none, blocks)), [0, 0, 0]);
   });
 
   it('EXPECTED FAILURE - divisibility, RoPE and FAM constraints give the numbers', () => {

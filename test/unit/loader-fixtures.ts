@@ -82,6 +82,7 @@ export function tinyConfig(over: Partial<FamConfig> = {}): FamConfig {
     block_size: 8,
     memory_segments: 1,
     fam_positions: 'block_end',
+    fam_residual: 'after_first',
     eos_token_id: 0,
     ...over,
   };

@@ -396,3 +396,25 @@ def test_first_update_uses_zero_residual(monkeypatch):
     got = states[0].fam[0][0].double()
     torch.testing.assert_close(got, zero[:F], atol=1e-5, rtol=1e-5)
     assert maxdiff(got, one[:F]) > CHANGED
+
+
+def test_fam_residual_none_never_adds_the_previous_fam(monkeypatch):
+    """fam_residual = "none": every update gets the zero residual of the first one, so the new FAM depends on the
+    previous FAM only through the FAM rows' attention (and the runs differ from "after_first" after block 0)."""
+    model = make_model(memory_segments=0)
+    B = model.cfg.block_size
+    ids = random_ids(model.cfg, 3 * B, seed=11)
+    _, with_residual = run_blocks(model, ids)
+    model.cfg = dataclasses.replace(model.cfg, fam_residual="none")
+    seen = []
+    original = fam.Layer.forward_block
+
+    def spy(self, P, X, mem_k, mem_v, cos, sin, mask, fam_residual):
+        seen.append(fam_residual)
+        return original(self, P, X, mem_k, mem_v, cos, sin, mask, fam_residual)
+
+    monkeypatch.setattr(fam.Layer, "forward_block", spy)
+    _, without = run_blocks(model, ids)
+    assert seen == [0.0] * (3 * model.cfg.num_hidden_layers), seen
+    torch.testing.assert_close(without[0].fam[0], with_residual[0].fam[0], atol=0, rtol=0)
+    assert maxdiff(without[2].fam[0], with_residual[2].fam[0]) > CHANGED
