@@ -369,9 +369,8 @@ def test_ring_holds_the_newest_m_blocks_k():
 # ----------------------------------------------------------------------------------------------------------------
 # (f) First update: the FAM rows' residual is zero while state.blocks == 0 (App. B.1).
 
-def test_first_update_uses_zero_residual(monkeypatch):
-    model = make_model(memory_segments=0)
-    cfg, F, B = model.cfg, model.cfg.fam_length, model.cfg.block_size
+def record_fam_residuals(monkeypatch) -> list:
+    """From now on, each layer's block step appends the FAM residual factor it was given to the returned list."""
     seen = []
     original = fam.Layer.forward_block
 
@@ -380,6 +379,13 @@ def test_first_update_uses_zero_residual(monkeypatch):
         return original(self, P, X, mem_k, mem_v, cos, sin, mask, fam_residual)
 
     monkeypatch.setattr(fam.Layer, "forward_block", spy)
+    return seen
+
+
+def test_first_update_uses_zero_residual(monkeypatch):
+    model = make_model(memory_segments=0)
+    cfg, F, B = model.cfg, model.cfg.fam_length, model.cfg.block_size
+    seen = record_fam_residuals(monkeypatch)
     ids = random_ids(cfg, 2 * B, seed=10)
     _, states = run_blocks(model, ids)
     L = cfg.num_hidden_layers
@@ -406,14 +412,7 @@ def test_fam_residual_none_never_adds_the_previous_fam(monkeypatch):
     ids = random_ids(model.cfg, 3 * B, seed=11)
     _, with_residual = run_blocks(model, ids)
     model.cfg = dataclasses.replace(model.cfg, fam_residual="none")
-    seen = []
-    original = fam.Layer.forward_block
-
-    def spy(self, P, X, mem_k, mem_v, cos, sin, mask, fam_residual):
-        seen.append(fam_residual)
-        return original(self, P, X, mem_k, mem_v, cos, sin, mask, fam_residual)
-
-    monkeypatch.setattr(fam.Layer, "forward_block", spy)
+    seen = record_fam_residuals(monkeypatch)
     _, without = run_blocks(model, ids)
     assert seen == [0.0] * (3 * model.cfg.num_hidden_layers), seen
     torch.testing.assert_close(without[0].fam[0], with_residual[0].fam[0], atol=0, rtol=0)
