@@ -1,0 +1,169 @@
+"""How long does a FAM model take to learn to read a key out of an earlier block? A synthetic toy (issue 4).
+
+    python model/train/eval/toy_recall.py [--fam-length 4] [--memory-segments 0] [--fam-residual after_first]
+        [--block 32] [--blocks 3] [--train-distances 0,1,2] [--rsp 0.8] [--steps 3000] [--layers 2] [--dim 64]
+        [--heads 4] [--batch 64] [--lr 3e-3] [--seed 0] [--init A.pt] [--save B.pt] [--out log.json]
+
+The real model's PassKey read-out never appears for keys in an earlier block (docs/results/fig3a/README.md),
+though gradients reach them and the key is linearly readable from the FAM. This toy asks the same question of
+fam.py's own FamForCausalLM at a size a CPU trains in minutes. A sample is `blocks` blocks of random noise
+tokens; one block holds the pair [KEY, d] (d one of 10 digits) at a random place; the sample ends with
+[QUERY, d]. The loss is on d after QUERY only. Accuracy is reported by the block that held the key, counted back
+from the question's block (0 = same block, which needs no memory; 1, 2, ... need the FAM, or the ring when
+m >= that distance). Chance is 10%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+
+import common  # noqa: F401  (puts model/train on the path)
+from fam import FamConfig, FamForCausalLM, FamState
+
+KEY, QUERY, DIGIT0, NOISE0 = 1, 2, 3, 13
+VOCAB = 64
+
+
+def batch(n: int, blocks: int, block: int, gen: torch.Generator, distances: list[int]):
+    """n samples [n, blocks*block], the answer digits [n], and each key's distance in blocks from the last block,
+    drawn from `distances`."""
+    length = blocks * block
+    ids = torch.randint(NOISE0, VOCAB, (n, length), generator=gen)
+    digits = torch.randint(0, 10, (n,), generator=gen)
+    dist = torch.tensor(distances)[torch.randint(0, len(distances), (n,), generator=gen)]
+    key_block = blocks - 1 - dist
+    # The pair fits in its block and, in the last block, stays clear of the question at the end.
+    room = torch.where(dist == 0, torch.full((n,), block - 3), torch.full((n,), block - 1))
+    offset = (torch.rand(n, generator=gen) * room).long()
+    at = key_block * block + offset
+    rows = torch.arange(n)
+    ids[rows, at] = KEY
+    ids[rows, at + 1] = DIGIT0 + digits
+    ids[:, -2] = QUERY
+    ids[:, -1] = DIGIT0 + digits
+    return ids, digits, dist
+
+
+def answer_logits(model: FamForCausalLM, ids: torch.Tensor, state: FamState | None = None):
+    """(final state, logits [n, 10] for the digit after QUERY, the second-to-last position, over the 10 digits)."""
+    state, logits = model.forward_blocks(state or model.init_state(ids.shape[0]), ids)
+    return state, logits[:, -2, DIGIT0:DIGIT0 + 10]
+
+
+@torch.no_grad()
+def accuracy(model, blocks, block, gen, per_distance: int) -> dict:
+    model.eval()
+    out = {}
+    for d in range(blocks):
+        ids, digits, _ = batch(per_distance, blocks, block, gen, [d])
+        out[d] = (answer_logits(model, ids)[1].argmax(-1) == digits).float().mean().item()
+    model.train()
+    return out
+
+
+@torch.no_grad()
+def fam_rms(model, blocks: int, block: int, gen) -> list[list[float]]:
+    """Per block read, each layer's FAM RMS over `blocks` blocks of noise (16 samples): whether it stays bounded."""
+    ids, _, _ = batch(16, blocks, block, gen, [0])
+    state, out = model.init_state(16), []
+    for b in range(blocks):
+        state, _ = model.block_step(state, ids[:, b * block:(b + 1) * block], logits="none")
+        out.append([f.pow(2).mean().sqrt().item() for f in state.fam])
+    return out
+
+
+def write_log(path: str | None, log: dict):
+    if path:
+        with open(path, "w") as f:
+            json.dump(log, f, indent=1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--fam-length", type=int, default=4)
+    ap.add_argument("--memory-segments", type=int, default=0)
+    ap.add_argument("--fam-positions", default="before_block")
+    ap.add_argument("--fam-residual", default="after_first", help="after_first (App. B.1) or none")
+    ap.add_argument("--block", type=int, default=32)
+    ap.add_argument("--blocks", type=int, default=3)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--train-distances", help="key distances (blocks) to train on, e.g. 0 or 0,1,2; default all")
+    ap.add_argument("--rsp", type=float, default=0.0,
+                    help="Random State Passing: start a step from the last step's final state with this probability")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--eval-samples", type=int, default=500, help="per distance")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rms-blocks", type=int, default=64, help="blocks read for the FAM RMS measured at the end")
+    ap.add_argument("--init", help="start from the weights another run saved (--save); the block size may differ")
+    ap.add_argument("--save", help="save the weights here at the end")
+    ap.add_argument("--out", help="JSON log")
+    args = ap.parse_args()
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    cfg = FamConfig(vocab_size=VOCAB, hidden_size=args.dim, num_hidden_layers=args.layers,
+                    num_attention_heads=args.heads, num_key_value_heads=args.heads, intermediate_size=4 * args.dim,
+                    fam_length=args.fam_length, block_size=args.block, memory_segments=args.memory_segments,
+                    fam_positions=args.fam_positions, fam_residual=args.fam_residual)
+    model = FamForCausalLM(cfg)
+    if args.init:
+        # The weights do not depend on B (RoPE positions and masks only), so a model trained with short blocks can
+        # go on with long ones.
+        model.load_state_dict(torch.load(args.init))
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(args.seed + 1)
+    eval_gen = torch.Generator().manual_seed(10_000 + args.seed)
+    log = {"args": vars(args), "params": sum(p.numel() for p in model.parameters()), "evals": []}
+    train_distances = ([int(d) for d in args.train_distances.split(",")] if args.train_distances
+                       else list(range(args.blocks)))
+    passed = None
+    t0 = time.time()
+    if args.init:
+        acc = accuracy(model, args.blocks, args.block, eval_gen, args.eval_samples)
+        log["evals"].append({"step": 0, "accuracy_by_distance": acc, "seconds": 0.0})
+        print("step     0 accuracy by key distance (blocks): " + " ".join(f"{d}:{a:.0%}" for d, a in acc.items()),
+              flush=True)
+        write_log(args.out, log)
+    for step in range(1, args.steps + 1):
+        lr = args.lr * min(1.0, step / 100)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        ids, digits, _ = batch(args.batch, args.blocks, args.block, gen, train_distances)
+        start = passed if passed is not None and torch.rand((), generator=gen).item() < args.rsp else None
+        passed, logits = answer_logits(model, ids, start)
+        passed = passed.detach()
+        loss = F.cross_entropy(logits, digits)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % args.eval_every == 0 or step == args.steps:
+            acc = accuracy(model, args.blocks, args.block, eval_gen, args.eval_samples)
+            log["evals"].append({"step": step, "loss": loss.item(), "accuracy_by_distance": acc,
+                                 "seconds": time.time() - t0})
+            print(f"step {step:5d} loss {loss.item():.3f} accuracy by key distance (blocks): "
+                  + " ".join(f"{d}:{a:.0%}" for d, a in acc.items()) + f"  {time.time() - t0:.0f}s", flush=True)
+            write_log(args.out, log)
+    if args.fam_length > 0:
+        rms = fam_rms(model, args.rms_blocks, args.block, eval_gen)
+        log["fam_rms_by_block"] = rms
+        write_log(args.out, log)
+        print("FAM RMS per layer after 1 / 4 / 16 / 64 blocks: " + " | ".join(
+            f"{n}: " + " ".join(f"{x:.1f}" for x in rms[n - 1]) for n in (1, 4, 16, 64) if n <= len(rms)))
+    if args.save:
+        torch.save(model.state_dict(), args.save)
+
+
+if __name__ == "__main__":
+    main()
