@@ -150,9 +150,9 @@ def to_device(t: torch.Tensor, dev: torch.device) -> torch.Tensor:
 
 def init_from(model: FamForCausalLM, folder: Path) -> str:
     """Start a fresh run from exported weights. The memory layout (fam_length, memory_segments, fam_positions,
-    fam_residual) may differ from the folder's, as in the paper's conversion of one pretrained decoder into FAM and BSWA variants (Fig. 3a):
-    every weight is the same; only the F initial FAM embeddings depend on F, and are kept when F is unchanged,
-    else left at their random initialisation (none at all for BSWA, F = 0)."""
+    fam_residual) may differ from the folder's, as in the paper's conversion of one pretrained decoder into FAM
+    and BSWA variants (Fig. 3a): every weight is the same; only the F initial FAM embeddings depend on F, and are
+    kept when F is unchanged, else left at their random initialisation (none at all for BSWA, F = 0)."""
     init = export.load(folder)
     memory = ("fam_length", "memory_segments", "fam_positions", "fam_residual")
     same = lambda c: {k: v for k, v in asdict(c).items() if k not in memory}  # noqa: E731
@@ -316,7 +316,8 @@ def main():
             rec = {"step": step, "tokens": tokens, "lr": lr, "lm_loss": (acc[0] / acc[1].clamp(min=1)).item(),
                    "lm_acc": (acc[4] / acc[1].clamp(min=1)).item(),
                    "task_loss": (acc[2] / acc[3].clamp(min=1)).item(), "task_tokens": int(acc[3].item()),
-                   "grad_norm": gnorm.item(), "skipped_steps": skipped, "tok_per_s": round(ids.shape[0] * cfg.seq_len / dt),
+                   "grad_norm": gnorm.item(), "skipped_steps": skipped,
+                   "tok_per_s": round(ids.shape[0] * cfg.seq_len / dt),
                    "train_seconds": round(train_seconds, 1),
                    "mem_gib": round(torch.cuda.max_memory_allocated() / 2 ** 30, 1) if dev.type == "cuda" else None}
             print(json.dumps(rec), flush=True)

@@ -17,8 +17,20 @@ import torch
 from tokenizers import Tokenizer
 
 from common import load_model
+from fam import FamForCausalLM
 
 REPO = Path(__file__).resolve().parents[3]
+
+
+@torch.no_grad()
+def fam_rms_by_block(model: FamForCausalLM, ids: torch.Tensor) -> list[list[float]]:
+    """ids [b, n*B] read from a fresh state one block at a time; after each block, each layer's FAM RMS."""
+    B = model.cfg.block_size
+    state, rms = model.init_state(ids.shape[0]), []
+    for i in range(0, ids.shape[1], B):
+        state, _ = model.block_step(state, ids[:, i:i + B].to(model.device()), logits="none")
+        rms.append([f.float().pow(2).mean().sqrt().item() for f in state.fam])
+    return rms
 
 
 @torch.no_grad()
@@ -33,12 +45,9 @@ def main():
     files = sorted(p for d in ("model", "extension") for p in (REPO / d).rglob("*.ts"))
     ids = torch.tensor(tok.encode("".join(p.read_text(encoding="utf-8") for p in files)).ids)[None]
     B = model.cfg.block_size
-    blocks = min(args.blocks, ids.shape[1] // B)
-    state, rms = model.init_state(1), []
-    for b in range(blocks):
-        state, _ = model.block_step(state, ids[:, b * B:(b + 1) * B].to(model.device()), logits="none")
-        rms.append([f.float().pow(2).mean().sqrt().item() for f in state.fam])
-        print(f"block {b + 1:4d}: " + " ".join(f"{x:8.1f}" for x in rms[-1]), flush=True)
+    rms = fam_rms_by_block(model, ids[:, :min(args.blocks, ids.shape[1] // B) * B])
+    for b, row in enumerate(rms):
+        print(f"block {b + 1:4d}: " + " ".join(f"{x:8.1f}" for x in row))
     if args.out:
         Path(args.out).write_text(json.dumps({"weights": args.weights, "fam_residual": model.cfg.fam_residual,
                                               "block_size": B, "fam_rms_by_block": rms}, indent=1) + "\n")

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 import common  # noqa: F401  (puts model/train on the path)
 from fam import FamConfig, FamForCausalLM, FamState
+from fam_rms import fam_rms_by_block
 
 KEY, QUERY, DIGIT0, NOISE0 = 1, 2, 3, 13
 VOCAB = 64
@@ -63,17 +64,6 @@ def accuracy(model, blocks, block, gen, per_distance: int) -> dict:
         ids, digits, _ = batch(per_distance, blocks, block, gen, [d])
         out[d] = (answer_logits(model, ids)[1].argmax(-1) == digits).float().mean().item()
     model.train()
-    return out
-
-
-@torch.no_grad()
-def fam_rms(model, blocks: int, block: int, gen) -> list[list[float]]:
-    """Per block read, each layer's FAM RMS over `blocks` blocks of noise (16 samples): whether it stays bounded."""
-    ids, _, _ = batch(16, blocks, block, gen, [0])
-    state, out = model.init_state(16), []
-    for b in range(blocks):
-        state, _ = model.block_step(state, ids[:, b * block:(b + 1) * block], logits="none")
-        out.append([f.pow(2).mean().sqrt().item() for f in state.fam])
     return out
 
 
@@ -129,12 +119,18 @@ def main():
                        else list(range(args.blocks)))
     passed = None
     t0 = time.time()
-    if args.init:
+
+    def evaluate(step: int, loss: float | None = None) -> None:
         acc = accuracy(model, args.blocks, args.block, eval_gen, args.eval_samples)
-        log["evals"].append({"step": 0, "accuracy_by_distance": acc, "seconds": 0.0})
-        print("step     0 accuracy by key distance (blocks): " + " ".join(f"{d}:{a:.0%}" for d, a in acc.items()),
-              flush=True)
+        seconds = time.time() - t0
+        log["evals"].append({"step": step, **({} if loss is None else {"loss": loss}), "accuracy_by_distance": acc,
+                             "seconds": seconds})
+        print(f"step {step:5d}" + ("" if loss is None else f" loss {loss:.3f}") + " accuracy by key distance (blocks): "
+              + " ".join(f"{d}:{a:.0%}" for d, a in acc.items()) + f"  {seconds:.0f}s", flush=True)
         write_log(args.out, log)
+
+    if args.init:
+        evaluate(0)
     for step in range(1, args.steps + 1):
         lr = args.lr * min(1.0, step / 100)
         for g in opt.param_groups:
@@ -149,14 +145,10 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step % args.eval_every == 0 or step == args.steps:
-            acc = accuracy(model, args.blocks, args.block, eval_gen, args.eval_samples)
-            log["evals"].append({"step": step, "loss": loss.item(), "accuracy_by_distance": acc,
-                                 "seconds": time.time() - t0})
-            print(f"step {step:5d} loss {loss.item():.3f} accuracy by key distance (blocks): "
-                  + " ".join(f"{d}:{a:.0%}" for d, a in acc.items()) + f"  {time.time() - t0:.0f}s", flush=True)
-            write_log(args.out, log)
+            evaluate(step, loss.item())
     if args.fam_length > 0:
-        rms = fam_rms(model, args.rms_blocks, args.block, eval_gen)
+        # Whether the FAM stays bounded: 16 samples of noise, args.rms_blocks blocks long.
+        rms = fam_rms_by_block(model, batch(16, args.rms_blocks, args.block, eval_gen, [0])[0])
         log["fam_rms_by_block"] = rms
         write_log(args.out, log)
         print("FAM RMS per layer after 1 / 4 / 16 / 64 blocks: " + " | ".join(
