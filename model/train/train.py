@@ -149,12 +149,13 @@ def to_device(t: torch.Tensor, dev: torch.device) -> torch.Tensor:
 
 
 def init_from(model: FamForCausalLM, folder: Path) -> str:
-    """Start a fresh run from exported weights. The memory layout (fam_length, memory_segments, fam_positions,
-    fam_residual) may differ from the folder's, as in the paper's conversion of one pretrained decoder into FAM
-    and BSWA variants (Fig. 3a): every weight is the same; only the F initial FAM embeddings depend on F, and are
-    kept when F is unchanged, else left at their random initialisation (none at all for BSWA, F = 0)."""
+    """Start a fresh run from exported weights. The memory layout (block_size, fam_length, memory_segments,
+    fam_positions, fam_residual) may differ from the folder's, as in the paper's conversion of one pretrained
+    decoder into FAM and BSWA variants (Fig. 3a), or a block-size ladder (ladder.sh): every weight is the same; only
+    the F initial FAM embeddings depend on F, and are kept when F is unchanged, else left at their random
+    initialisation (none at all for BSWA, F = 0)."""
     init = export.load(folder)
-    memory = ("fam_length", "memory_segments", "fam_positions", "fam_residual")
+    memory = ("block_size", "fam_length", "memory_segments", "fam_positions", "fam_residual")
     same = lambda c: {k: v for k, v in asdict(c).items() if k not in memory}  # noqa: E731
     assert same(init.cfg) == same(model.cfg), f"--init-weights config {init.cfg} differs from the run's {model.cfg}"
     weights = init.state_dict()
@@ -163,7 +164,7 @@ def init_from(model: FamForCausalLM, folder: Path) -> str:
     if not fam_kept:
         weights[name] = model.model.fam_embeddings.detach().cpu()
     model.load_state_dict(weights)
-    layout = lambda c: f"F={c.fam_length} m={c.memory_segments}"  # noqa: E731
+    layout = lambda c: f"B={c.block_size} F={c.fam_length} m={c.memory_segments}"  # noqa: E731
     fam = "kept" if fam_kept else "random" if model.cfg.fam_length else "none (BSWA)"
     return f"initialised from {folder} ({layout(init.cfg)} -> {layout(model.cfg)}; initial FAM {fam})"
 

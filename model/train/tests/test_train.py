@@ -46,6 +46,17 @@ def test_init_from_converts_the_memory_layout(exported, fam_length, memory_segme
             assert torch.equal(t, want[name]), name
 
 
+def test_init_from_moves_to_another_block_size(exported):
+    """A block-size ladder (ladder.sh) fine-tunes the same weights at a smaller or larger B."""
+    folder, source = exported
+    model = FamForCausalLM(dataclasses.replace(CFG, block_size=CFG.block_size * 4))
+    message = train.init_from(model, folder)
+    assert f"B={CFG.block_size * 4} F={CFG.fam_length}" in message and "initial FAM kept" in message
+    want = source.state_dict()
+    for name, t in model.state_dict().items():
+        assert torch.equal(t, want[name]), name
+
+
 def test_init_from_refuses_another_model_shape(exported):
     folder, _ = exported
     with pytest.raises(AssertionError, match="differs"):
