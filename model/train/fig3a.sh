@@ -12,8 +12,8 @@
 # a checkpoint resumes, so a second call with the same arguments finishes what a first began.
 # docs/results/fig3a was measured from stage 4 with the FAM at App. B.2's positions: to repeat it, INIT=stage 4's
 # weights (git history) and EXTRA_ARGS="--set model.fam_positions=block_end".
-# Results: $W/fig3a/<variant>/{passkey.json,train_log.jsonl,export/} and, for the FAM variants, passkey-full.json,
-# passkey-longest.json, heldout.json and symbols.json; they come back as $OUT/fig3a.tar.gz, with the best FAM
+# Results: $W/fig3a/<variant>/{passkey.json,train_log.jsonl,export/} and, for the FAM variants, fam_rms.json,
+# passkey-full.json, passkey-longest.json, heldout.json and symbols.json; they come back as $OUT/fig3a.tar.gz, with the best FAM
 # variant's weights in $OUT/candidate/.
 set -euo pipefail
 export PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
@@ -73,6 +73,7 @@ variant() {  # trains and evaluates one variant; returns 1 when the deadline cut
   fi
   passkey $R passkey.json --depths start --lengths $LENGTHS || return 1
   if [ $F -gt 0 ]; then  # a default-model candidate: the whole evaluation (gpu_call.sh eval=...)
+    [ -f $R/fam_rms.json ] || python3 $T/eval/fam_rms.py --weights $R/export --out $R/fam_rms.json > /dev/null
     passkey $R passkey-full.json --lengths $FULL_LENGTHS --deadline $((END - 110)) || return 1
     passkey $R passkey-longest.json --depths start --lengths $LONGEST --deadline $((END - 120)) || return 1
     local E=(--weights $R/export --data $W/data --corpus $W/corpus)
