@@ -7,6 +7,11 @@ Prompts are tasks.PassKey with the Landmark filler sentences; the key (5 random 
 gives exactly the key followed by <|endoftext|> (common.greedy_correct). Lengths run in ascending order and the
 script stops starting new ones past --deadline, so the JSON always holds whole cells; it then exits with status 3,
 so that a caller can tell a cut grid from a whole one.
+
+Each cell also counts its trials by how many blocks separate the key from the question ("by_blocks_back": the
+block that predicts the answer's first token minus the block holding the key sentence's first token). With m
+memory segments, 0..m is inside the attention window; anything further can only come through the FAM, and the
+depth name alone does not say which side a trial fell on (the middle of 4k straddles the window's edge).
 """
 
 from __future__ import annotations
@@ -40,6 +45,15 @@ def schedule(lengths: List[int], trials: int, seed: int) -> Iterator[Tuple[int, 
                 yield length, where, tasks.random_key(rng), float(rng.uniform(lo, hi))
 
 
+def blocks_back(ids: np.ndarray, key_ids: List[int], answer_len: int, block_size: int) -> int:
+    """Blocks between the first occurrence of key_ids (the key sentence) in ids and the position that predicts
+    the first answer token."""
+    k = len(key_ids)
+    windows = np.lib.stride_tricks.sliding_window_view(ids, k)
+    key_pos = int(np.flatnonzero((windows == np.asarray(key_ids)).all(axis=1))[0])
+    return (len(ids) - answer_len - 1) // block_size - key_pos // block_size
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--weights", required=True)
@@ -67,14 +81,18 @@ def main():
         for where, cell in itertools.groupby(of_length, key=lambda t: t[1]):
             if where not in depths:
                 continue
-            seqs, alens = [], []
+            seqs, alens, back = [], [], []
             for *_, key, depth in cell:
                 s = pk.build(key, n_filler, depth)
                 seqs.append(s.ids)
                 alens.append(int((s.mask == tasks.LOSS_TASK).sum()))
+                back.append(blocks_back(s.ids, pk.key_sentence(key), alens[-1], model.cfg.block_size))
             ok = greedy_correct(model, seqs, alens)
+            by_back = {str(d): {"trials": sum(b == d for b in back), "correct": sum(o for o, b in zip(ok, back) if b == d)}
+                       for d in sorted(set(back))}
             cell = {"length": length, "tokens": int(len(seqs[0])), "depth": where, "trials": len(ok),
-                    "correct": int(sum(ok)), "accuracy": sum(ok) / len(ok), "seconds": timer()}
+                    "correct": int(sum(ok)), "accuracy": sum(ok) / len(ok), "by_blocks_back": by_back,
+                    "seconds": timer()}
             print(json.dumps(cell), flush=True)
             cells.append(cell)
     result = {"task": "passkey", "weights": args.weights, "filler": tasks.PASSKEY_FILLER.strip(), "cells": cells}

@@ -23,6 +23,31 @@ def read_json(path: Path):
     return json.load(open(path)) if path.exists() else None
 
 
+BLOCKS_BACK = ((0, 0), (1, 1), (2, 2), (3, 3), (4, 15), (16, 63), (64, None))  # rows of blocks_back_table
+
+
+def blocks_back_table(cells) -> list[str]:
+    """PassKey trials of every cell pooled by how many blocks the key lies before the question (passkey.py's
+    by_blocks_back): the memory's reach without the depth names' blur. Empty for results measured without it."""
+    pooled = {}
+    for c in cells:
+        for d, v in c.get("by_blocks_back", {}).items():
+            t, k = pooled.get(int(d), (0, 0))
+            pooled[int(d)] = (t + v["trials"], k + v["correct"])
+    if not pooled:
+        return []
+    md = ["PassKey by blocks between the key and the question (every cell's trials pooled; with m = 1, 0-1 is "
+          "inside the attention window, 2+ only through the FAM):", "", "| blocks back | trials | correct |",
+          "|---|---|---|"]
+    for lo, hi in BLOCKS_BACK:
+        t = sum(v[0] for d, v in pooled.items() if d >= lo and (hi is None or d <= hi))
+        k = sum(v[1] for d, v in pooled.items() if d >= lo and (hi is None or d <= hi))
+        if t:
+            name = str(lo) if lo == hi else f"{lo}+" if hi is None else f"{lo}-{hi}"
+            md.append(f"| {name} | {t} | {k} ({k / t:.0%}) |")
+    return md + [""]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
@@ -64,6 +89,7 @@ def main():
                 md.append(f"| {d} | " + " | ".join(
                     f"{row[n]['accuracy']:.0%} ({row[n]['trials']})" if n in row else "-" for n in lengths) + " |")
             md.append("")
+            md += blocks_back_table(cells)
         if m["heldout"]:
             h = m["heldout"]
             md += [f"Held-out next-token accuracy ({len(h['by_package'])} test packages, first "

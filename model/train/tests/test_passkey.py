@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 SCRIPT = Path(__file__).resolve().parents[1] / "eval" / "passkey.py"
 TINY = Path(__file__).resolve().parents[3] / "test" / "fixtures" / "tiny"
 
@@ -25,6 +27,28 @@ def test_a_whole_grid_exits_0_with_only_the_depths_asked(tmp_path):
     cells = json.load(open(tmp_path / "pk.json"))["cells"]
     assert [(c["length"], c["depth"]) for c in cells] == [(256, "start"), (256, "end"), (512, "start"), (512, "end")]
     assert all(c["trials"] == 2 for c in cells)
+
+
+def test_cells_count_trials_by_blocks_back(tmp_path):
+    res = run(tmp_path / "pk.json", "--depths", "start,end")
+    assert res.returncode == 0, res.stderr
+    for c in json.load(open(tmp_path / "pk.json"))["cells"]:
+        by = c["by_blocks_back"]
+        assert sum(v["trials"] for v in by.values()) == c["trials"]
+        assert sum(v["correct"] for v in by.values()) == c["correct"]
+    # the tiny model's blocks are 16 tokens: a key at the start of a 512-token prompt is 20+ blocks back, at the end a few
+    # (the key sentence and the question alone are some 40 tokens)
+    cells = {(c["length"], c["depth"]): c["by_blocks_back"] for c in json.load(open(tmp_path / "pk.json"))["cells"]}
+    assert min(int(d) for d in cells[(512, "start")]) >= 20 and max(int(d) for d in cells[(512, "end")]) <= 5
+
+
+def test_blocks_back_counts_from_the_key_sentence_to_the_answer():
+    sys.path.insert(0, str(SCRIPT.parent))
+    from passkey import blocks_back
+    ids = np.arange(100) % 50  # [20, 21] first occurs at 20 (block 1 of 16 tokens), again at 70 (block 4)
+    # the answer's 6 tokens end the sequence: the first is predicted at position 93, in block 5
+    assert blocks_back(ids, [20, 21], answer_len=6, block_size=16) == 5 - 1
+    assert blocks_back(ids, [3, 4], answer_len=6, block_size=16) == 5 - 0
 
 
 def test_a_grid_cut_by_the_deadline_exits_3_and_keeps_whole_cells(tmp_path):
