@@ -13,26 +13,14 @@
 # docs/results/fig3a was measured from stage 4 with the FAM at App. B.2's positions: to repeat it, INIT=stage 4's
 # weights (git history) and EXTRA_ARGS="--set model.fam_positions=block_end".
 # Results: $W/fig3a/<variant>/{passkey.json,train_log.jsonl,export/} and, for the FAM variants, fam_rms.json,
-# passkey-full.json, passkey-longest.json, heldout.json and symbols.json; they come back as $OUT/fig3a.tar.gz, with the best FAM
-# variant's weights in $OUT/candidate/.
-set -euo pipefail
-export PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
-T=model/train
-W=${FAMULUS_WORK:-/tmp/famulus}
-START=$(date +%s)
-END=$((START + $1))
-at() { echo "== $1 at +$(($(date +%s) - START)) s"; }
-INIT=${INIT:-model/weights/default}
+# passkey-full.json, passkey-longest.json, heldout.json and symbols.json (finetune.sh's evaluate_candidate); they
+# come back as $OUT/fig3a.tar.gz, with the best FAM variant's weights in $OUT/candidate/.
 STEPS=${STEPS:-250}
 # The FAM variants last: on 4 GPUs they run alone on theirs and have time for the full grid.
 VARIANTS=${VARIANTS:-bswa-m1 bswa-m0 fam-m1 fam-m0 bswa-m2 bswa-m4}
-FULL_LENGTHS=${FULL_LENGTHS:-1024,4096,16384,65536,262144}
 LONGEST=${LONGEST:-1048576}
 LENGTHS=${LENGTHS:-1024,4096,16384,65536,262144}
-TRIALS=${TRIALS:-50}
-export TOKENIZER_DIR=${TOKENIZER_DIR:-$INIT}
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no GPU: $(nproc) CPU cores"
-source $T/prepare.sh
+source model/train/finetune.sh
 
 # The recipe of stage 4 (MODEL_CARD.md), with Repeat gaps longer than the 1-2k attention window and PassKey
 # prompts long enough that most keys lie outside it: only a memory beyond the window lowers those losses.
@@ -47,10 +35,6 @@ layout() {  # variant -> "F m"
     bswa-m0) echo "0 0" ;; bswa-m1) echo "0 1" ;; bswa-m2) echo "0 2" ;; bswa-m4) echo "0 4" ;;
     *) echo "unknown variant $1" >&2; exit 2 ;;
   esac
-}
-trained() {  # the run's last call reached max_steps
-  python3 -c "import json,sys; e=[json.loads(l)['end_of_call'] for l in open(sys.argv[1]) if 'end_of_call' in l]
-sys.exit(0 if e and e[-1]['step'] >= e[-1]['max_steps'] > 0 else 1)" "$1/train_log.jsonl" 2>/dev/null
 }
 
 variant() {  # trains and evaluates one variant; returns 1 when the deadline cut it (it resumes next call)
@@ -71,30 +55,9 @@ variant() {  # trains and evaluates one variant; returns 1 when the deadline cut
   if [ ! -f $R/export/config.json ]; then
     python3 $T/export.py --ckpt $R/ckpt.pt --tokenizer $W/data --out $R/export > /dev/null
   fi
-  passkey $R passkey.json --depths start --lengths $LENGTHS || return 1
-  if [ $F -gt 0 ]; then  # a default-model candidate: the issue's whole evaluation (gpu_call.sh eval=...)
-    [ -f $R/fam_rms.json ] || python3 $T/eval/fam_rms.py --weights $R/export --out $R/fam_rms.json > /dev/null
-    passkey $R passkey-full.json --lengths $FULL_LENGTHS --deadline $((END - 110)) || return 1
-    passkey $R passkey-longest.json --depths start --lengths $LONGEST --deadline $((END - 120)) || return 1
-    local E=(--weights $R/export --data $W/data --corpus $W/corpus)
-    [ -f $R/heldout.json ] || python3 $T/eval/heldout.py "${E[@]}" --out $R/heldout.json || return 1
-    [ -f $R/symbols.json ] || python3 $T/eval/symbols.py "${E[@]}" --out $R/symbols.json --deadline $((END - 60)) \
-      || return 1
-    at "$v evaluated as a default-model candidate"
-  fi
-}
-
-passkey() {  # RUN NAME ARGS...: PassKey cells into RUN/NAME; only a whole grid counts, one that the
-             # deadline cut is measured again next call. A --deadline in ARGS replaces the default one.
-  local R=$1 name=$2 rc=0
-  shift 2
-  if [ -f $R/$name ]; then return 0; fi
-  python3 $T/eval/passkey.py --weights $R/export --out $R/$name.part --trials $TRIALS --deadline $((END - 30)) "$@" \
-    || rc=$?
-  if [ $rc = 3 ]; then at "$(basename $R) $name cut by the deadline (measured again next call)"; return 1; fi
-  if [ $rc != 0 ]; then at "$(basename $R) $name failed (exit $rc)"; return 1; fi
-  mv $R/$name.part $R/$name
-  at "$(basename $R) $name done"
+  measure $R/passkey.json python3 $T/eval/passkey.py --weights $R/export --out $R/passkey.json.part \
+    --trials $TRIALS --depths start --lengths $LENGTHS --deadline $((END - 30)) || return 1
+  if [ $F -gt 0 ]; then evaluate_candidate $R; fi  # a FAM variant is a default-model candidate
 }
 
 lane() {  # the variants of one GPU, in order, stopping at the first the deadline cuts

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A block-size ladder on the GPU machine (model/train/README.md, "Block-size ladder"):
-#   [INIT=weights] [RUNGS="128:400 512:300 1024:400"] [EXTRA_ARGS="--set ..."] bash model/train/ladder.sh SECONDS
+#   [INIT=weights] [RUNGS="128:400 512:300 1024:400"] [EXTRA_ARGS="--set ..."] [LONGEST=1048576]
+#   bash model/train/ladder.sh SECONDS
 #
 # Fine-tunes one model at a small block size B, then at growing ones up to the shipped B, each rung starting from
 # the previous rung's weights (no weight depends on B). Why: at B = 1024 a key a few blocks back is thousands of
@@ -11,41 +12,18 @@
 # tokens (key at the start and in the middle: 3 and 15 blocks back, beyond the 2-block window); after the last,
 # the issue's whole evaluation (as fig3a.sh gives a candidate). Resumable like fig3a.sh: a trained rung is not
 # trained again, one with a checkpoint resumes, a measured file is not measured again.
-# Results: $W/ladder/b<B>/{train_log.jsonl,passkey.json,export/}, and for the last rung fam_rms.json,
-# passkey-full.json, heldout.json, symbols.json; back as $OUT/ladder.tar.gz, the last rung's weights in $OUT/candidate/.
-set -euo pipefail
-export PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
-T=model/train
-W=${FAMULUS_WORK:-/tmp/famulus}
-START=$(date +%s)
-END=$((START + $1))
-at() { echo "== $1 at +$(($(date +%s) - START)) s"; }
-INIT=${INIT:-model/weights/default}
+# Results: $W/ladder/b<B>/{train_log.jsonl,passkey.json,export/}, and for the last rung finetune.sh's
+# evaluate_candidate: fam_rms.json, passkey-full.json, heldout.json, symbols.json (passkey-longest.json with
+# LONGEST). They come back as $OUT/ladder.tar.gz, the last rung's weights in $OUT/candidate/.
 RUNGS=${RUNGS:-128:400 512:300 1024:400}
-TRIALS=${TRIALS:-50}
-export TOKENIZER_DIR=${TOKENIZER_DIR:-$INIT}
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no GPU: $(nproc) CPU cores"
-source $T/prepare.sh
+LONGEST=${LONGEST:-}
+source model/train/finetune.sh
 
 TOKENS_PER_STEP=${TOKENS_PER_STEP:-131072}
 RECIPE=(--set lr=4e-4 --set min_lr=4e-5 --set warmup_steps=30 --set task_weight=0.3 --set mix.task_prob=0.5
         --set mix.passkey=0.8 --set mix.where=0.08 --set mix.what=0.04 --set mix.summarize=0.08
         --set mix.repeat_prob=0.3 --set mix.repeat_gap_prob=0.9 --set model.fam_residual=none
         --set model.fam_positions=before_block --set seed=2029)
-
-trained() {  # the run's last call reached max_steps
-  python3 -c "import json,sys; e=[json.loads(l)['end_of_call'] for l in open(sys.argv[1]) if 'end_of_call' in l]
-sys.exit(0 if e and e[-1]['step'] >= e[-1]['max_steps'] > 0 else 1)" "$1/train_log.jsonl" 2>/dev/null
-}
-
-measure() {  # OUT_FILE COMMAND...: runs an evaluation unless its file exists; the command writes OUT_FILE.part
-  local f=$1 rc=0
-  shift
-  [ -f $f ] && return 0
-  "$@" || rc=$?
-  if [ $rc != 0 ]; then at "$(basename $f) not finished (exit $rc; measured again next call)"; return 1; fi
-  mv $f.part $f
-}
 
 rung() {  # B STEPS FROM: trains one rung from FROM's weights and measures PassKey beyond the window
   local B=$1 steps=$2 from=$3 R=$W/ladder/b$1 RESUME=""
@@ -66,18 +44,6 @@ rung() {  # B STEPS FROM: trains one rung from FROM's weights and measures PassK
     --lengths $((4 * B)),$((16 * B)) --depths start,middle --trials $TRIALS --deadline $((END - 20))
 }
 
-evaluate() {  # RUN: the issue's whole evaluation of a default-model candidate
-  local R=$1 E=(--weights $1/export)
-  measure $R/fam_rms.json python3 $T/eval/fam_rms.py "${E[@]}" --out $R/fam_rms.json.part > /dev/null
-  measure $R/passkey-full.json python3 $T/eval/passkey.py "${E[@]}" --out $R/passkey-full.json.part \
-    --trials $TRIALS --deadline $((END - 60))
-  measure $R/heldout.json python3 $T/eval/heldout.py "${E[@]}" --data $W/data --corpus $W/corpus \
-    --out $R/heldout.json.part
-  measure $R/symbols.json python3 $T/eval/symbols.py "${E[@]}" --data $W/data --corpus $W/corpus \
-    --out $R/symbols.json.part --deadline $((END - 20))
-  at "$(basename $R) evaluated"
-}
-
 LAST_B=$(echo $RUNGS | awk '{print $NF}' | cut -d: -f1)
 from=$INIT
 for r in $RUNGS; do
@@ -85,7 +51,7 @@ for r in $RUNGS; do
   if ! rung $B ${r#*:} $from 2>&1 | sed -u "s/^/[B=$B] /"; then break; fi
   from=$W/ladder/b$B/export
   if [ $B = $LAST_B ]; then
-    evaluate $W/ladder/b$B || true
+    evaluate_candidate $W/ladder/b$B || true
     mkdir -p $OUT/candidate && cp $from/*.safetensors $from/config.json $OUT/candidate/
   fi
 done
