@@ -36,12 +36,12 @@ def blocks_back_table(cells) -> list[str]:
             pooled[int(d)] = (t + v["trials"], k + v["correct"])
     if not pooled:
         return []
-    md = ["PassKey by blocks between the key and the question (every cell's trials pooled; with m = 1, 0-1 is "
-          "inside the attention window, 2+ only through the FAM):", "", "| blocks back | trials | correct |",
-          "|---|---|---|"]
+    md = ["PassKey by blocks between the key and the question (every cell's trials pooled; 0..m is inside the "
+          "attention window of m memory blocks, further only through the FAM):", "",
+          "| blocks back | trials | correct |", "|---|---|---|"]
     for lo, hi in BLOCKS_BACK:
-        t = sum(v[0] for d, v in pooled.items() if d >= lo and (hi is None or d <= hi))
-        k = sum(v[1] for d, v in pooled.items() if d >= lo and (hi is None or d <= hi))
+        rows = [v for d, v in pooled.items() if d >= lo and (hi is None or d <= hi)]
+        t, k = sum(v[0] for v in rows), sum(v[1] for v in rows)
         if t:
             name = str(lo) if lo == hi else f"{lo}+" if hi is None else f"{lo}-{hi}"
             md.append(f"| {name} | {t} | {k} ({k / t:.0%}) |")
