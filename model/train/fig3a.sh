@@ -11,7 +11,7 @@
 # Resumable and idempotent: a trained variant is not trained again, a measured grid not measured again, and one with
 # a checkpoint resumes, so a second call with the same arguments finishes what a first began.
 # docs/results/fig3a was measured from stage 4 with the FAM at App. B.2's positions: to repeat it, INIT=stage 4's
-# weights (git history) and EXTRA_ARGS="--set model.fam_positions=block_end".
+# weights (git history) and EXTRA_ARGS="--set model.fam_positions=block_end --set model.fam_residual=after_first".
 # Results: $W/fig3a/<variant>/{passkey.json,train_log.jsonl,export/} and, for the FAM variants, fam_rms.json,
 # passkey-full.json, passkey-longest.json, heldout.json and symbols.json (finetune.sh's evaluate_candidate); they
 # come back as $OUT/fig3a.tar.gz, with the best FAM variant's weights in $OUT/candidate/.

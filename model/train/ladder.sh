@@ -22,8 +22,7 @@ source model/train/finetune.sh
 TOKENS_PER_STEP=${TOKENS_PER_STEP:-131072}
 RECIPE=(--set lr=4e-4 --set min_lr=4e-5 --set warmup_steps=30 --set task_weight=0.3 --set mix.task_prob=0.5
         --set mix.passkey=0.8 --set mix.where=0.08 --set mix.what=0.04 --set mix.summarize=0.08
-        --set mix.repeat_prob=0.3 --set mix.repeat_gap_prob=0.9 --set model.fam_residual=none
-        --set model.fam_positions=before_block --set seed=2029)
+        --set mix.repeat_prob=0.3 --set mix.repeat_gap_prob=0.9 --set seed=2029)
 
 rung() {  # B STEPS FROM: trains one rung from FROM's weights and measures PassKey beyond the window
   local B=$1 steps=$2 from=$3 R=$W/ladder/b$1 RESUME=""

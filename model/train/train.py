@@ -44,7 +44,8 @@ class TrainConfig:
     model: dict = field(default_factory=lambda: dict(
         vocab_size=16000, hidden_size=512, num_hidden_layers=6, num_attention_heads=8, num_key_value_heads=2,
         intermediate_size=1280, block_size=1024, fam_length=64, memory_segments=1, tie_word_embeddings=True,
-        fam_positions="before_block"))  # the shipped model's since stage 5 (stages 1-4 and Fig. 3a: block_end)
+        fam_positions="before_block",  # the shipped model's since stage 5 (stages 1-4 and Fig. 3a: block_end)
+        fam_residual="none"))  # the shipped model's since stage 6 (stages 1-5 and Fig. 3a: after_first)
     batch: int = 16  # rows
     seq_len: int = 8192  # T tokens per row and step (a multiple of block_size)
     lr: float = 2e-3
