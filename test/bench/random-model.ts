@@ -21,7 +21,7 @@ export const DEFAULT_SIZE: FamConfig = {
   block_size: 1024,
   memory_segments: 1,
   fam_positions: 'before_block',
-  fam_residual: 'after_first',
+  fam_residual: 'none',
   eos_token_id: 0,
 };
 

@@ -1,6 +1,17 @@
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { CONFIG_DEFAULTS, ModelFileError, eosTokenIds, famPositions, famResidualScale, headDim, parseFamConfig } from '../../model/loader';
+import {
+  CONFIG_DEFAULTS,
+  ModelFileError,
+  eosTokenIds,
+  famPositions,
+  famResidualScale,
+  headDim,
+  parseFamConfig,
+} from '../../model/loader';
+import { DEFAULT_SIZE } from '../bench/random-model';
 
 const SRC = '/models/x/config.json';
 
@@ -122,6 +133,14 @@ describe('UnitTests - parseFamConfig()', () => {
     const before = parseFamConfig({ ...famJson(), fam_length: 4, block_size: 16, fam_positions: 'before_block' }, SRC);
     assert.deepEqual(famPositions(before, 32), [28, 29, 30, 31]);
     assert.deepEqual(famPositions(before, 0), [-4, -3, -2, -1]);
+  });
+
+  it("the benchmark's DEFAULT_SIZE is the shipped default model's config", () => {
+    const file = path.join(__dirname, '..', '..', 'model', 'weights', 'default', 'config.json');
+    // The file states head_dim; DEFAULT_SIZE leaves it to headDim(), so LARGE_SIZE can change the width.
+    const { head_dim, ...shipped } = parseFamConfig(JSON.parse(fs.readFileSync(file, 'utf8')), file);
+    assert.deepEqual(DEFAULT_SIZE, shipped);
+    assert.equal(headDim(DEFAULT_SIZE), head_dim);
   });
 
   it('the previous FAM is added back on every update but the first, or with fam_residual none never', () => {
