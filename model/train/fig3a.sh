@@ -38,23 +38,10 @@ layout() {  # variant -> "F m"
 }
 
 variant() {  # trains and evaluates one variant; returns 1 when the deadline cut it (it resumes next call)
-  local v=$1 F M R RESUME
+  local v=$1 F M R=$W/fig3a/$1
   read -r F M <<< "$(layout $v)"
-  R=$W/fig3a/$v
-  mkdir -p $R
-  if ! trained $R; then
-    if [ $(($(date +%s) + 90)) -gt $END ]; then at "no time left to train $v"; return 1; fi
-    RESUME=""
-    if [ -f $R/ckpt.pt ]; then RESUME="--resume"; fi
-    python3 $T/train.py --run $R --data $W/data --corpus $W/corpus --deadline $((END - 60)) $RESUME \
-      --init-weights $INIT --set model.fam_length=$F --set model.memory_segments=$M "${RECIPE[@]}" ${EXTRA_ARGS:-} \
-      | grep -v '^{"step"' || true
-    if ! trained $R; then at "$v stopped before max_steps (resumes next call)"; return 1; fi
-    at "$v trained"
-  fi
-  if [ ! -f $R/export/config.json ]; then
-    python3 $T/export.py --ckpt $R/ckpt.pt --tokenizer $W/data --out $R/export > /dev/null
-  fi
+  finetune $R $v --init-weights $INIT --set model.fam_length=$F --set model.memory_segments=$M "${RECIPE[@]}" \
+    ${EXTRA_ARGS:-} || return 1
   measure $R/passkey.json python3 $T/eval/passkey.py --weights $R/export --out $R/passkey.json.part \
     --trials $TRIALS --depths start --lengths $LENGTHS --deadline $((END - 30)) || return 1
   if [ $F -gt 0 ]; then evaluate_candidate $R; fi  # a FAM variant is a default-model candidate

@@ -21,6 +21,24 @@ trained() {  # RUN: the run's last call reached max_steps
 sys.exit(0 if e and e[-1]['step'] >= e[-1]['max_steps'] > 0 else 1)" "$1/train_log.jsonl" 2>/dev/null
 }
 
+finetune() {  # RUN NAME TRAIN_ARGS...: train.py into RUN until its max_steps (resuming RUN's checkpoint), then the
+              # export in RUN/export; returns 1 when the deadline stops it first (it resumes next call)
+  local R=$1 name=$2 RESUME=""
+  shift 2
+  mkdir -p $R
+  if ! trained $R; then
+    if [ $(($(date +%s) + 90)) -gt $END ]; then at "no time left to train $name"; return 1; fi
+    if [ -f $R/ckpt.pt ]; then RESUME="--resume"; fi
+    python3 $T/train.py --run $R --data $W/data --corpus $W/corpus --deadline $((END - 60)) $RESUME "$@" \
+      | grep -v '^{"step"' || true
+    if ! trained $R; then at "$name stopped before max_steps (resumes next call)"; return 1; fi
+    at "$name trained"
+  fi
+  if [ ! -f $R/export/config.json ]; then
+    python3 $T/export.py --ckpt $R/ckpt.pt --tokenizer $W/data --out $R/export > /dev/null
+  fi
+}
+
 measure() {  # FILE COMMAND...: runs an evaluation that writes FILE.part, unless FILE exists. Only a whole result
              # counts: one the deadline cut (passkey.py exits 3) or that failed is measured again next call.
   local f=$1 rc=0

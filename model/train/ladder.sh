@@ -25,20 +25,11 @@ RECIPE=(--set lr=4e-4 --set min_lr=4e-5 --set warmup_steps=30 --set task_weight=
         --set mix.repeat_prob=0.3 --set mix.repeat_gap_prob=0.9 --set seed=2029)
 
 rung() {  # B STEPS FROM: trains one rung from FROM's weights and measures PassKey beyond the window
-  local B=$1 steps=$2 from=$3 R=$W/ladder/b$1 RESUME=""
-  mkdir -p $R
-  if ! trained $R; then
-    if [ $(($(date +%s) + 90)) -gt $END ]; then at "no time left to train B=$B"; return 1; fi
-    [ -f $R/ckpt.pt ] && RESUME="--resume"
-    python3 $T/train.py --run $R --data $W/data --corpus $W/corpus --deadline $((END - 60)) $RESUME \
-      --init-weights $from --set model.block_size=$B --set seq_len=$((8 * B)) \
-      --set batch=$((TOKENS_PER_STEP / (8 * B))) --set max_steps=$steps \
-      --set "mix.passkey_tokens=[$((2 * B)),$((8 * B))]" --set "mix.repeat_gap=[$((2 * B)),$((16 * B))]" \
-      "${RECIPE[@]}" ${EXTRA_ARGS:-} | grep -v '^{"step"' || true
-    if ! trained $R; then at "B=$B stopped before max_steps (resumes next call)"; return 1; fi
-    at "B=$B trained"
-  fi
-  [ -f $R/export/config.json ] || python3 $T/export.py --ckpt $R/ckpt.pt --tokenizer $W/data --out $R/export > /dev/null
+  local B=$1 R=$W/ladder/b$1
+  finetune $R "B=$B" --init-weights $3 --set model.block_size=$B --set seq_len=$((8 * B)) \
+    --set batch=$((TOKENS_PER_STEP / (8 * B))) --set max_steps=$2 \
+    --set "mix.passkey_tokens=[$((2 * B)),$((8 * B))]" --set "mix.repeat_gap=[$((2 * B)),$((16 * B))]" \
+    "${RECIPE[@]}" ${EXTRA_ARGS:-} || return 1
   measure $R/passkey.json python3 $T/eval/passkey.py --weights $R/export --out $R/passkey.json.part \
     --lengths $((4 * B)),$((16 * B)) --depths start,middle --trials $TRIALS --deadline $((END - 20))
 }
