@@ -36,3 +36,13 @@ def test_greedy_answers_are_the_argmax_path_that_greedy_correct_scores():
         wrong = list(a)
         wrong[0] = (wrong[0] + 1) % CFG.vocab_size
         assert common.greedy_correct(model, [np.concatenate([p, wrong])], [len(wrong)]) == [False]
+
+
+def test_report_pools_passkey_trials_by_blocks_back():
+    import report
+    cells = [{"by_blocks_back": {"0": {"trials": 3, "correct": 3}, "2": {"trials": 2, "correct": 1}}},
+             {"by_blocks_back": {"5": {"trials": 4, "correct": 0}, "70": {"trials": 1, "correct": 1}}},
+             {}]  # a cell measured before by_blocks_back existed
+    rows = [r for r in report.blocks_back_table(cells) if r.startswith("| ") and not r.startswith("| blocks")]
+    assert rows == ["| 0 | 3 | 3 (100%) |", "| 2 | 2 | 1 (50%) |", "| 4-15 | 4 | 0 (0%) |", "| 64+ | 1 | 1 (100%) |"]
+    assert report.blocks_back_table([{}]) == []
