@@ -2,9 +2,11 @@
 // archive for the training corpus (model/train/README.md, "Corpus"). Runs on the development machine, which
 // reaches the npm registry; the GPU machine reaches nothing, so the archive travels with `run`'s `carry`.
 //
-//   node model/train/corpus/pack_npm.mjs   -> model/train/corpus/data/npm.tar.xz (git-ignored) and
-//                                             model/train/corpus/npm-manifest.json (committed)
+//   node model/train/corpus/pack_npm.mjs [--latest]   -> model/train/corpus/data/npm.tar.xz (git-ignored) and
+//                                                        model/train/corpus/npm-manifest.json (committed)
 //
+// The versions recorded in npm-manifest.json are packed again, so a fresh development machine rebuilds the corpus
+// the shipped model was trained on; --latest packs each package's newest version instead and records it.
 // Each package is fetched with `npm pack NAME` (the exact tarball npm would install), its licence is read from
 // its own package.json, and only text files that look like hand-written source or docs are kept. The archive holds
 // `npm/NAME@VERSION/<path in package>` plus `npm/manifest.json` (name, version, licence, files, bytes per package).
@@ -80,7 +82,15 @@ function walk(dir) {
   return out.sort();
 }
 
+// NAME -> the version npm-manifest.json recorded for it (none with --latest, or for a package not packed before).
+function pinnedVersions(latest) {
+  const file = path.join(HERE, "npm-manifest.json");
+  if (latest || !fs.existsSync(file)) return new Map();
+  return new Map(JSON.parse(fs.readFileSync(file, "utf8")).filter((e) => e.version).map((e) => [e.name, e.version]));
+}
+
 function main() {
+  const pinned = pinnedVersions(process.argv.includes("--latest"));
   fs.mkdirSync(OUT_DIR, { recursive: true });
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "famulus-npm-"));
   const stage = path.join(work, "stage", "npm");
@@ -94,7 +104,8 @@ function main() {
     }
     let info;
     try {
-      const json = execFileSync("npm", ["pack", name, "--json", "--pack-destination", work],
+      const spec = pinned.has(name) ? `${name}@${pinned.get(name)}` : name;
+      const json = execFileSync("npm", ["pack", spec, "--json", "--pack-destination", work],
         { cwd: work, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
       info = JSON.parse(json)[0];
     } catch (err) {
