@@ -46,6 +46,7 @@ class MixConfig:
     lm_tokens: tuple = (1024, 65536)  # LM document length, log-uniform
     task_tokens: tuple = (256, 24576)  # task workspace length, log-uniform
     passkey_tokens: tuple = (128, 32768)  # PassKey prompt length, log-uniform
+    passkey_depth: tuple = (0.0, 1.0)  # where the key sits in the filler, uniform (0: at the start)
     carry_prob: float = 0.8  # Random State Passing
     repeat_prob: float = 0.0  # share of the non-task documents that are Repeat documents
     repeat_tokens: tuple = (16, 1024)  # Repeat snippet length, log-uniform
@@ -136,7 +137,7 @@ class DocMaker:
                           (m.passkey + m.where + m.what + m.summarize))
         if kind == 0:
             n = log_uniform(rng, *m.passkey_tokens)
-            depth = float(rng.random())
+            depth = float(rng.uniform(*m.passkey_depth))
             key = tasks.random_key(rng)
             if rng.random() < 0.5:
                 return self.passkey.build(key, self.passkey.n_filler_for(n), depth)

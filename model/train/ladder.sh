@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A block-size ladder on the GPU machine (model/train/README.md, "Block-size ladder"):
 #   [INIT=weights] [RUNGS="128:400 512:300 1024:400"] [EXTRA_ARGS="--set ..."] [LONGEST=1048576]
+#   [PASSKEY_BLOCKS=2:8] [PASSKEY_DEPTH=0:1] [EVAL_BLOCKS="4 16"] [NAME=ladder]
 #   bash model/train/ladder.sh SECONDS
 #
 # Fine-tunes one model at a small block size B, then at growing ones up to the shipped B, each rung starting from
@@ -16,6 +17,10 @@
 # evaluate_candidate: fam_rms.json, passkey-full.json, heldout.json, symbols.json (passkey-longest.json with
 # LONGEST). They come back as $OUT/ladder.tar.gz, the last rung's weights in $OUT/candidate/.
 RUNGS=${RUNGS:-128:400 512:300 1024:400}
+PASSKEY_BLOCKS=${PASSKEY_BLOCKS:-2:8}  # training PassKey prompts of 2B-8B tokens
+PASSKEY_DEPTH=${PASSKEY_DEPTH:-0:1}  # with the key anywhere in them
+EVAL_BLOCKS=${EVAL_BLOCKS:-4 16}  # PassKey after each rung at 4B and 16B tokens
+NAME=${NAME:-ladder}  # the rungs go to $W/$NAME/b<B>
 LONGEST=${LONGEST:-}
 source model/train/finetune.sh
 
@@ -25,13 +30,15 @@ RECIPE=(--set lr=4e-4 --set min_lr=4e-5 --set warmup_steps=30 --set task_weight=
         --set mix.repeat_prob=0.3 --set mix.repeat_gap_prob=0.9 --set seed=2029)
 
 rung() {  # B STEPS FROM: trains one rung from FROM's weights and measures PassKey beyond the window
-  local B=$1 R=$W/ladder/b$1
+  local B=$1 R=$W/$NAME/b$1 lengths=$(printf "%s\n" $EVAL_BLOCKS | awk -v B=$1 '{print $1 * B}' | paste -sd,)
   finetune $R "B=$B" --init-weights $3 --set model.block_size=$B --set seq_len=$((8 * B)) \
     --set batch=$((TOKENS_PER_STEP / (8 * B))) --set max_steps=$2 \
-    --set "mix.passkey_tokens=[$((2 * B)),$((8 * B))]" --set "mix.repeat_gap=[$((2 * B)),$((16 * B))]" \
+    --set "mix.passkey_tokens=[$((${PASSKEY_BLOCKS%:*} * B)),$((${PASSKEY_BLOCKS#*:} * B))]" \
+    --set "mix.passkey_depth=[${PASSKEY_DEPTH%:*},${PASSKEY_DEPTH#*:}]" \
+    --set "mix.repeat_gap=[$((2 * B)),$((16 * B))]" \
     "${RECIPE[@]}" ${EXTRA_ARGS:-} || return 1
   measure $R/passkey.json python3 $T/eval/passkey.py --weights $R/export --out $R/passkey.json.part \
-    --lengths $((4 * B)),$((16 * B)) --depths start,middle --trials $TRIALS --deadline $((END - 20))
+    --lengths $lengths --depths start,middle --trials $TRIALS --deadline $((END - 20))
 }
 
 LAST_B=$(echo $RUNGS | awk '{print $NF}' | cut -d: -f1)
@@ -39,11 +46,11 @@ from=$INIT
 for r in $RUNGS; do
   B=${r%%:*}
   if ! rung $B ${r#*:} $from 2>&1 | sed -u "s/^/[B=$B] /"; then break; fi
-  from=$W/ladder/b$B/export
+  from=$W/$NAME/b$B/export
   if [ $B = $LAST_B ]; then
-    evaluate_candidate $W/ladder/b$B || true
+    evaluate_candidate $W/$NAME/b$B || true
     mkdir -p $OUT/candidate && cp $from/*.safetensors $from/config.json $OUT/candidate/
   fi
 done
-(cd $W && tar czf $OUT/ladder.tar.gz $(ls ladder/*/{*.json,train_log.jsonl,export/config.json} 2>/dev/null))
+(cd $W && tar czf $OUT/$NAME.tar.gz $(ls $NAME/*/{*.json,train_log.jsonl,export/config.json} 2>/dev/null))
 at "done"

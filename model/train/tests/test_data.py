@@ -238,3 +238,18 @@ def test_repeat_document_is_snippet_gap_snippet(corpus, seed):
     n = splits[-1]
     assert any(np.array_equal(corpus_ids[i:i + n], ids[:n]) for i in range(len(corpus_ids) - n + 1)), \
         "the snippet is corpus text"
+
+
+@pytest.mark.parametrize("depth, side", [((0.0, 0.1), "front"), ((0.9, 1.0), "back")])
+def test_passkey_depth_range_places_every_key_there(corpus, depth, side):
+    """mix.passkey_depth narrows where the key sits (ladder.sh's PASSKEY_DEPTH), with either kind of filler."""
+    mix = data.MixConfig(passkey=1.0, where=0.0, what=0.0, summarize=0.0, passkey_tokens=(2000, 4000),
+                         passkey_depth=depth)
+    make = data.DocMaker(corpus, TOK, seed=0, mix=mix)
+    rng = np.random.default_rng(0)
+    marker = TOK.encode(" The pass key is ").ids
+    for _ in range(20):
+        ids = make.task(rng).ids
+        windows = np.lib.stride_tricks.sliding_window_view(ids, len(marker))
+        at = int(np.flatnonzero((windows == np.asarray(marker)).all(axis=1))[0]) / len(ids)
+        assert at < 0.3 if side == "front" else at > 0.7, (at, len(ids))  # the head is ~200 ids
