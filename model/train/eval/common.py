@@ -31,6 +31,21 @@ def load_model(weights: str) -> FamForCausalLM:
     return load(Path(weights)).to("cuda" if torch.cuda.is_available() else "cpu").eval()
 
 
+def blank_fam(model: FamForCausalLM) -> None:
+    """An ablation: from now on model.block_step starts every block from the learned initial FAM instead of the
+    FAM carried from the block before, keeping the memory ring. What the model still finds did not come through
+    the FAM."""
+    step, blank = model.block_step, {}
+
+    def block_step(state: FamState, input_ids, **kw):
+        b = input_ids.shape[0]
+        if b not in blank:
+            blank[b] = model.init_state(b).fam
+        return step(FamState(blank[b], state.mem_k, state.mem_v, state.blocks), input_ids, **kw)
+
+    model.block_step = block_step
+
+
 def autocast(model: FamForCausalLM, bf16: bool = True):
     """bf16 autocast on the GPU (how the evaluations were run); a no-op on the CPU, which stays in float32."""
     dev = model.device().type

@@ -12,6 +12,9 @@ Each cell also counts its trials by how many blocks separate the key from the qu
 block that predicts the answer's first token minus the block holding the key sentence's first token). With m
 memory segments, 0..m is inside the attention window; anything further can only come through the FAM, and the
 depth name alone does not say which side a trial fell on (the middle of 4k straddles the window's edge).
+
+--blank-fam is an ablation: every block starts from the learned initial FAM instead of the one carried from the
+block before, so nothing reaches a block through the FAM. A key still found then came through the memory ring.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Iterator, List, Tuple
 import numpy as np
 from tokenizers import Tokenizer
 
-from common import Timer, greedy_correct, load_model
+from common import Timer, blank_fam, greedy_correct, load_model
 
 import tasks  # noqa: E402  (common put model/train on the path)
 
@@ -64,8 +67,11 @@ def main():
                                                                "trials of a cell do not depend on this")
     ap.add_argument("--deadline", type=float, default=float("inf"), help="start no new length after this Unix time")
     ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--blank-fam", action="store_true", help="ablation: no FAM carried from block to block")
     args = ap.parse_args()
     model = load_model(args.weights)
+    if args.blank_fam:
+        blank_fam(model)
     tok = Tokenizer.from_file(str(Path(args.weights) / "tokenizer.json"))
     pk = tasks.PassKey(tok)
     cells, timer, cut = [], Timer(), False
@@ -95,7 +101,8 @@ def main():
                     "seconds": timer()}
             print(json.dumps(cell), flush=True)
             cells.append(cell)
-    result = {"task": "passkey", "weights": args.weights, "filler": tasks.PASSKEY_FILLER.strip(), "cells": cells}
+    result = {"task": "passkey", "weights": args.weights, "filler": tasks.PASSKEY_FILLER.strip(),
+              **({"ablation": "blank_fam"} if args.blank_fam else {}), "cells": cells}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)

@@ -10,7 +10,8 @@ fam.py's own FamForCausalLM at a size a CPU trains in minutes. A sample is `bloc
 tokens; one block holds the pair [KEY, d] (d one of 10 digits) at a random place; the sample ends with
 [QUERY, d]. The loss is on d after QUERY only. Accuracy is reported by the block that held the key, counted back
 from the question's block (0 = same block, which needs no memory; 1, 2, ... need the FAM, or the ring when
-m >= that distance). Chance is 10%.
+m >= that distance). Chance is 10%. At the end the accuracy is measured again with the FAM blanked at every
+block (common.blank_fam), which tells the FAM's share from the ring's.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-import common  # noqa: F401  (puts model/train on the path)
+from common import blank_fam  # (common also puts model/train on the path)
 from fam import FamConfig, FamForCausalLM, FamState
 from fam_rms import fam_rms_by_block
 
@@ -155,6 +156,13 @@ def main():
             f"{n}: " + " ".join(f"{x:.1f}" for x in rms[n - 1]) for n in (1, 4, 16, 64) if n <= len(rms)))
     if args.save:
         torch.save(model.state_dict(), args.save)
+    if args.fam_length > 0:
+        # The ablation: what is still found with nothing carried in the FAM came through the memory ring.
+        blank_fam(model)
+        acc = accuracy(model, args.blocks, args.block, eval_gen, args.eval_samples)
+        log["accuracy_by_distance_blank_fam"] = acc
+        write_log(args.out, log)
+        print("with the FAM blanked at every block: " + " ".join(f"{d}:{a:.0%}" for d, a in acc.items()))
 
 
 if __name__ == "__main__":

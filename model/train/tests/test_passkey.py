@@ -61,3 +61,34 @@ def test_a_grid_cut_by_the_deadline_exits_3_and_keeps_whole_cells(tmp_path):
 def test_an_unknown_depth_is_refused(tmp_path):
     res = run(tmp_path / "pk.json", "--depths", "start,bottom")
     assert res.returncode != 0 and "--depths: choose from start, middle, end" in res.stderr
+
+
+def test_blank_fam_runs_the_grid_and_says_so(tmp_path):
+    res = run(tmp_path / "pk.json", "--depths", "start", "--blank-fam")
+    assert res.returncode == 0, res.stderr
+    result = json.load(open(tmp_path / "pk.json"))
+    assert result["ablation"] == "blank_fam" and len(result["cells"]) == 2
+    assert run(tmp_path / "plain.json", "--depths", "start").returncode == 0
+    assert "ablation" not in json.load(open(tmp_path / "plain.json"))
+
+
+def test_blank_fam_starts_every_block_from_the_initial_fam():
+    """common.blank_fam: block 2's logits are those of a state whose FAM was reset to the initial one (and not
+    those of the carried FAM: in the tiny random model the FAM matters)."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    import torch
+    from common import blank_fam, load_model
+    from fam import FamState
+    model = load_model(str(TINY))
+    B = model.cfg.block_size
+    ids = torch.randint(4, model.cfg.vocab_size, (2, 2 * B), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        s1, _ = model.block_step(model.init_state(2), ids[:, :B], logits="none")
+        _, carried = model.block_step(s1, ids[:, B:], logits="all")
+        reset = FamState(model.init_state(2).fam, s1.mem_k, s1.mem_v, s1.blocks)
+        _, expected = model.block_step(reset, ids[:, B:], logits="all")
+        blank_fam(model)
+        a1, _ = model.block_step(model.init_state(2), ids[:, :B], logits="none")
+        _, ablated = model.block_step(a1, ids[:, B:], logits="all")
+    assert torch.allclose(ablated, expected, atol=1e-5)
+    assert not torch.allclose(carried, expected, atol=1e-3)
