@@ -37,7 +37,8 @@ def blocks_back_table(cells) -> list[str]:
     if not pooled:
         return []
     md = ["PassKey by blocks between the key and the question (every cell's trials pooled; 0..m is inside the "
-          "attention window of m memory blocks, further only through the FAM):", "",
+          "attention window of m memory blocks; further needs the FAM, or a hop through the ring: a block's "
+          "rows read the ring and their deeper layers' keys/values enter it, see default-model/fam-ablation.md):", "",
           "| blocks back | trials | correct |", "|---|---|---|"]
     for lo, hi in BLOCKS_BACK:
         rows = [v for d, v in pooled.items() if d >= lo and (hi is None or d <= hi)]
