@@ -144,6 +144,13 @@ def apply_gradients(model: torch.nn.Module, opt, grad_clip: float):
     return gnorm, applied
 
 
+def fam_rms_max(state: FamState) -> float | None:
+    """The largest per-layer RMS of a state's FAM (None without one, BSWA): whether the carried FAM grows."""
+    if not state.fam or state.fam[0].numel() == 0:
+        return None
+    return max(t.detach().float().pow(2).mean().sqrt().item() for t in state.fam)
+
+
 def to_device(t: torch.Tensor, dev: torch.device) -> torch.Tensor:
     """Host batch -> device; pinned and asynchronous on CUDA."""
     return t.pin_memory().to(dev, non_blocking=True) if dev.type == "cuda" else t.to(dev)
@@ -275,7 +282,7 @@ def main():
 
     last_ckpt, t_call, steps_this_call, step_times = time.time(), time.time(), 0, []
     acc = torch.zeros(5, device=dev)
-    skipped, skipped_in_a_row = 0, 0
+    skipped, skipped_in_a_row, nonfinite_loss = 0, 0, 0
     while True:
         t0 = time.time()
         s, ids_np, mask_np, states = loader.next()
@@ -295,6 +302,8 @@ def main():
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm, applied = apply_gradients(model, opt, cfg.grad_clip)
+        if not applied:  # which pass went non-finite: the forward (loss) or only the backward (gradient)
+            nonfinite_loss += not bool(torch.isfinite(loss))
         # A skipped step's state may hold the non-finite values too: the next step starts fresh.
         carried = state.detach() if applied else None
         skipped, skipped_in_a_row = skipped + (not applied), 0 if applied else skipped_in_a_row + 1
@@ -318,7 +327,8 @@ def main():
             rec = {"step": step, "tokens": tokens, "lr": lr, "lm_loss": (acc[0] / acc[1].clamp(min=1)).item(),
                    "lm_acc": (acc[4] / acc[1].clamp(min=1)).item(),
                    "task_loss": (acc[2] / acc[3].clamp(min=1)).item(), "task_tokens": int(acc[3].item()),
-                   "grad_norm": gnorm.item(), "skipped_steps": skipped,
+                   "grad_norm": gnorm.item(), "skipped_steps": skipped, "nonfinite_loss_steps": nonfinite_loss,
+                   "fam_rms_max": fam_rms_max(state),
                    "tok_per_s": round(ids.shape[0] * cfg.seq_len / dt),
                    "train_seconds": round(train_seconds, 1),
                    "mem_gib": round(torch.cuda.max_memory_allocated() / 2 ** 30, 1) if dev.type == "cuda" else None}

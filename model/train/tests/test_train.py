@@ -99,3 +99,15 @@ def test_the_answer_loss_reaches_earlier_blocks_only_through_the_fam(fam_length)
     reached = emb.grad[0, :B].abs().sum().item()
     assert (reached > 0) == (fam_length > 0), reached
     assert emb.grad[0, B:].abs().sum().item() > 0
+
+
+@pytest.mark.parametrize("fam_length", [4, 0])
+def test_fam_rms_max_is_the_largest_layer_rms(fam_length):
+    model = FamForCausalLM(dataclasses.replace(CFG, fam_length=fam_length))
+    state = model.init_state(2)
+    if fam_length == 0:
+        assert train.fam_rms_max(state) is None  # BSWA: no FAM
+        return
+    state.fam[1] = torch.full_like(state.fam[1], 3.0)
+    state.fam = [torch.zeros_like(t) if i != 1 else t for i, t in enumerate(state.fam)]
+    assert train.fam_rms_max(state) == pytest.approx(3.0)
