@@ -10,7 +10,7 @@
 - Random position offset: whenever the state starts fresh, positions get one offset drawn from
   [0, 2*pi*rope_theta], zeroed half the time (App. B.2); it stays fixed while the state is carried.
 - Loss: mean cross-entropy over LM tokens + task_weight * mean cross-entropy over task answer tokens.
-- bf16 autocast, AdamW, linear warm-up then cosine decay, gradient clipping.
+- bf16 autocast (or float32: bf16=false), AdamW, linear warm-up then cosine decay, gradient clipping.
 - Resumable: everything needed to continue bit-for-bit (model, optimizer, step, row stream positions, carried
   state, position offset, RNG, config) goes to {run}/ckpt.pt every ckpt_every_s seconds and when the wall-clock
   deadline comes. The learning-rate schedule's length is fixed once, from the measured step time and the
@@ -59,6 +59,7 @@ class TrainConfig:
     beta2: float = 0.95
     grad_clip: float = 1.0
     max_skipped_in_a_row: int = 5  # steps with a non-finite gradient are skipped; this many in a row stop the run
+    bf16: bool = True  # bf16 autocast; false runs in float32 (slower), to tell precision from real divergence
     task_weight: float = 0.5
     rpo_prob: float = 0.5  # chance that a fresh state gets a nonzero position offset
     seed: int = 1234
@@ -203,7 +204,7 @@ def evaluate(model: FamForCausalLM, cfg: TrainConfig, split: str, data_dir: str,
         chunks = [r.next_chunk(cfg.seq_len, fresh=True) for r in rows]
         ids = to_device(torch.from_numpy(np.stack([c[0] for c in chunks]).astype(np.int64)), dev)
         mask = to_device(torch.from_numpy(np.stack([c[1] for c in chunks])), dev)
-        with torch.autocast(dev.type, dtype=torch.bfloat16):
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             _, sums = step_loss(model, model.init_state(cfg.batch), ids, mask, 0)
         total += sums
     model.train()
@@ -295,7 +296,7 @@ def main():
         lr = get_lr(cfg, step)
         for g in opt.param_groups:
             g["lr"] = lr
-        with torch.autocast(dev.type, dtype=torch.bfloat16):
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             state = model.init_state(cfg.batch) if fresh else carried
             state, sums = step_loss(model, state, ids, mask, offset)
             loss = objective(cfg, sums)
