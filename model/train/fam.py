@@ -246,6 +246,10 @@ class FamState:
         return FamState([t.detach() for t in self.fam], [det(t) for t in self.mem_k],
                         [det(t) for t in self.mem_v], self.blocks)
 
+    def fam_rms(self) -> List[float]:
+        """Each layer's FAM RMS, over batch, rows and width: whether the FAM stays bounded as it reads."""
+        return [t.detach().float().pow(2).mean().sqrt().item() for t in self.fam]
+
 
 class FamModel(nn.Module):
     def __init__(self, cfg: FamConfig):

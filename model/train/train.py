@@ -149,7 +149,7 @@ def fam_rms_max(state: FamState) -> float | None:
     """The largest per-layer RMS of a state's FAM (None without one, BSWA): whether the carried FAM grows."""
     if not state.fam or state.fam[0].numel() == 0:
         return None
-    return max(t.detach().float().pow(2).mean().sqrt().item() for t in state.fam)
+    return max(state.fam_rms())
 
 
 def to_device(t: torch.Tensor, dev: torch.device) -> torch.Tensor:

@@ -29,7 +29,7 @@ def fam_rms_by_block(model: FamForCausalLM, ids: torch.Tensor) -> list[list[floa
     state, rms = model.init_state(ids.shape[0]), []
     for i in range(0, ids.shape[1], B):
         state, _ = model.block_step(state, ids[:, i:i + B].to(model.device()), logits="none")
-        rms.append([f.float().pow(2).mean().sqrt().item() for f in state.fam])
+        rms.append(state.fam_rms())
     return rms
 
 

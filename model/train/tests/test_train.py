@@ -108,6 +108,5 @@ def test_fam_rms_max_is_the_largest_layer_rms(fam_length):
     if fam_length == 0:
         assert train.fam_rms_max(state) is None  # BSWA: no FAM
         return
-    state.fam[1] = torch.full_like(state.fam[1], 3.0)
-    state.fam = [torch.zeros_like(t) if i != 1 else t for i, t in enumerate(state.fam)]
+    state.fam = [torch.full_like(t, 3.0 if i == 1 else 0.0) for i, t in enumerate(state.fam)]
     assert train.fam_rms_max(state) == pytest.approx(3.0)
