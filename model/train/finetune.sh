@@ -12,6 +12,7 @@ at() { echo "== $1 at +$(($(date +%s) - START)) s"; }
 INIT=${INIT:-model/weights/default}
 TRIALS=${TRIALS:-50}
 FULL_LENGTHS=${FULL_LENGTHS:-1024,4096,16384,65536,262144}
+PASSKEY_ARGS=${PASSKEY_ARGS:-}  # more eval/passkey.py flags, e.g. --fp32 for a model trained with bf16=false
 export TOKENIZER_DIR=${TOKENIZER_DIR:-$INIT}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no GPU: $(nproc) CPU cores"
 source $T/prepare.sh
@@ -58,10 +59,10 @@ evaluate_candidate() {  # RUN: the issue's whole evaluation of a default-model c
                         # held-out accuracy, symbol location
   local R=$1 E=(--weights $1/export)
   measure $R/fam_rms.json quietly python3 $T/eval/fam_rms.py "${E[@]}" --out $R/fam_rms.json.part || return 1
-  measure $R/passkey-full.json python3 $T/eval/passkey.py "${E[@]}" --out $R/passkey-full.json.part \
+  measure $R/passkey-full.json python3 $T/eval/passkey.py "${E[@]}" $PASSKEY_ARGS --out $R/passkey-full.json.part \
     --trials $TRIALS --lengths $FULL_LENGTHS --deadline $((END - 110)) || return 1
   if [ -n "${LONGEST:-}" ]; then
-    measure $R/passkey-longest.json python3 $T/eval/passkey.py "${E[@]}" --out $R/passkey-longest.json.part \
+    measure $R/passkey-longest.json python3 $T/eval/passkey.py "${E[@]}" $PASSKEY_ARGS --out $R/passkey-longest.json.part \
       --trials $TRIALS --depths start --lengths $LONGEST --deadline $((END - 120)) || return 1
   fi
   E+=(--data $W/data --corpus $W/corpus)

@@ -53,9 +53,11 @@ def autocast(model: FamForCausalLM, bf16: bool = True):
 
 
 @torch.no_grad()
-def greedy_correct(model: FamForCausalLM, seqs: List[np.ndarray], answer_lens: List[int]) -> List[bool]:
+def greedy_correct(model: FamForCausalLM, seqs: List[np.ndarray], answer_lens: List[int],
+                   bf16: bool = True) -> List[bool]:
     """seqs[i] = prompt + answer ids; the last answer_lens[i] ids are the answer, ending with <|endoftext|>
-    (which must match too: the answer has to stop). Returns, per row, whether greedy decoding gives the answer."""
+    (which must match too: the answer has to stop). Returns, per row, whether greedy decoding gives the answer.
+    bf16=False runs float32 on the GPU too."""
     B = model.cfg.block_size
     n = max(len(s) for s in seqs)
     n = (n + B - 1) // B * B
@@ -68,7 +70,7 @@ def greedy_correct(model: FamForCausalLM, seqs: List[np.ndarray], answer_lens: L
     ids_t = torch.from_numpy(ids).to(model.device())
     state = model.init_state(len(seqs))
     pred = {}
-    with autocast(model):
+    with autocast(model, bf16):
         for blk in range(n // B):
             want = blk in need
             state, logits = model.block_step(state, ids_t[:, blk * B:(blk + 1) * B], logits="all" if want else "none")

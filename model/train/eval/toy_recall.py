@@ -2,7 +2,8 @@
 
     python model/train/eval/toy_recall.py [--fam-length 4] [--memory-segments 0] [--fam-residual after_first]
         [--block 32] [--blocks 3] [--train-distances 0,1,2] [--rsp 0.8] [--steps 3000] [--layers 2] [--dim 64]
-        [--heads 4] [--batch 64] [--lr 3e-3] [--seed 0] [--init A.pt] [--save B.pt] [--out log.json]
+        [--heads 4] [--kv-heads 4] [--batch 64] [--lr 3e-3] [--seed 0] [--init A.pt] [--save B.pt] [--out log.json]
+        [--init-weights model/weights/default] [--device cuda] [--bf16]
 
 The real model's PassKey read-out never appears for keys in an earlier block (docs/results/fig3a/README.md),
 though gradients reach them and the key is linearly readable from the FAM. This toy asks the same question of
@@ -12,18 +13,22 @@ tokens; one block holds the pair [KEY, d] (d one of 10 digits) at a random place
 from the question's block (0 = same block, which needs no memory; 1, 2, ... need the FAM, or the ring when
 m >= that distance). Chance is 10%. At the end the accuracy is measured again with the FAM blanked at every
 block (common.blank_fam), which tells the FAM's share from the ring's.
+
+--init-weights starts from an exported model instead (its widths and vocabulary; the memory layout from the flags),
+which asks the question of the shipped model itself; --device cuda --bf16 runs it the way train.py trains.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 
 import torch
 import torch.nn.functional as F
 
-from common import blank_fam  # (common also puts model/train on the path)
+from common import blank_fam, load_model  # (common also puts model/train on the path)
 from fam import FamConfig, FamForCausalLM, FamState
 from fam_rms import fam_rms_by_block
 
@@ -31,39 +36,47 @@ KEY, QUERY, DIGIT0, NOISE0 = 1, 2, 3, 13
 VOCAB = 64
 
 
-def batch(n: int, blocks: int, block: int, gen: torch.Generator, distances: list[int]):
-    """n samples [n, blocks*block], the answer digits [n], and each key's distance in blocks from the last block,
-    drawn from `distances`."""
-    length = blocks * block
+def batch(n: int, blocks: int, block: int, gen: torch.Generator, distances: list[int], key_digits: int = 1):
+    """n samples [n, blocks*block], the answer digits [n, key_digits], and each key's distance in blocks from the
+    last block, drawn from `distances`. The key is KEY followed by key_digits digits; the question is QUERY followed
+    by the same digits, at the very end."""
+    length, k = blocks * block, key_digits
     ids = torch.randint(NOISE0, VOCAB, (n, length), generator=gen)
-    digits = torch.randint(0, 10, (n,), generator=gen)
+    digits = torch.randint(0, 10, (n, k), generator=gen)
     dist = torch.tensor(distances)[torch.randint(0, len(distances), (n,), generator=gen)]
     key_block = blocks - 1 - dist
-    # The pair fits in its block and, in the last block, stays clear of the question at the end.
-    room = torch.where(dist == 0, torch.full((n,), block - 3), torch.full((n,), block - 1))
+    # The key fits in its block and, in the last block, stays clear of the question at the end.
+    room = torch.where(dist == 0, torch.full((n,), block - 2 * (k + 1) + 1), torch.full((n,), block - k))
     offset = (torch.rand(n, generator=gen) * room).long()
     at = key_block * block + offset
     rows = torch.arange(n)
     ids[rows, at] = KEY
-    ids[rows, at + 1] = DIGIT0 + digits
-    ids[:, -2] = QUERY
-    ids[:, -1] = DIGIT0 + digits
+    for j in range(k):
+        ids[rows, at + 1 + j] = DIGIT0 + digits[:, j]
+    ids[:, -k - 1] = QUERY
+    ids[:, -k:] = DIGIT0 + digits
     return ids, digits, dist
 
 
-def answer_logits(model: FamForCausalLM, ids: torch.Tensor, state: FamState | None = None):
-    """(final state, logits [n, 10] for the digit after QUERY, the second-to-last position, over the 10 digits)."""
-    state, logits = model.forward_blocks(state or model.init_state(ids.shape[0]), ids)
-    return state, logits[:, -2, DIGIT0:DIGIT0 + 10]
+def answer_logits(model: FamForCausalLM, ids: torch.Tensor, key_digits: int = 1, state: FamState | None = None,
+                  bf16: bool = False):
+    """(final state, float32 logits [n, key_digits, 10] over the 10 digits at the positions that predict the
+    answer's digits), on the model's device, under bf16 autocast if asked."""
+    dev = model.device()
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+        state, logits = model.forward_blocks(state or model.init_state(ids.shape[0]), ids.to(dev))
+    return state, logits[:, -key_digits - 1:-1, DIGIT0:DIGIT0 + 10].float()
 
 
 @torch.no_grad()
-def accuracy(model, blocks, block, gen, per_distance: int) -> dict:
+def accuracy(model, blocks, block, gen, per_distance: int, key_digits: int = 1, bf16: bool = False) -> dict:
+    """Per key distance, the share of samples whose every digit is predicted right."""
     model.eval()
     out = {}
     for d in range(blocks):
-        ids, digits, _ = batch(per_distance, blocks, block, gen, [d])
-        out[d] = (answer_logits(model, ids)[1].argmax(-1) == digits).float().mean().item()
+        ids, digits, _ = batch(per_distance, blocks, block, gen, [d], key_digits)
+        pred = answer_logits(model, ids, key_digits, bf16=bf16)[1].argmax(-1).cpu()
+        out[d] = (pred == digits).all(-1).float().mean().item()
     model.train()
     return out
 
@@ -82,9 +95,11 @@ def main():
     ap.add_argument("--fam-residual", default="after_first", help="after_first (App. B.1) or none")
     ap.add_argument("--block", type=int, default=32)
     ap.add_argument("--blocks", type=int, default=3)
+    ap.add_argument("--key-digits", type=int, default=1, help="digits in the key (PassKey's keys have 5)")
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--kv-heads", type=int, help="key/value heads (default: --heads)")
     ap.add_argument("--train-distances", help="key distances (blocks) to train on, e.g. 0 or 0,1,2; default all")
     ap.add_argument("--rsp", type=float, default=0.0,
                     help="Random State Passing: start a step from the last step's final state with this probability")
@@ -98,20 +113,35 @@ def main():
     ap.add_argument("--rms-blocks", type=int, default=64, help="blocks read for the FAM RMS measured at the end")
     ap.add_argument("--init", help="start from the weights another run saved (--save); the block size may differ")
     ap.add_argument("--save", help="save the weights here at the end")
+    ap.add_argument("--init-weights", help="start from this export folder (its sizes; memory layout from the flags)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast for training and evaluation, as train.py")
     ap.add_argument("--out", help="JSON log")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    cfg = FamConfig(vocab_size=VOCAB, hidden_size=args.dim, num_hidden_layers=args.layers,
-                    num_attention_heads=args.heads, num_key_value_heads=args.heads, intermediate_size=4 * args.dim,
-                    fam_length=args.fam_length, block_size=args.block, memory_segments=args.memory_segments,
-                    fam_positions=args.fam_positions, fam_residual=args.fam_residual)
-    model = FamForCausalLM(cfg)
+    layout = dict(fam_length=args.fam_length, block_size=args.block, memory_segments=args.memory_segments,
+                  fam_positions=args.fam_positions, fam_residual=args.fam_residual)
+    if args.init_weights:
+        # Every weight is kept; only the memory layout changes (as train.py's --init-weights). The toy's tokens are
+        # ids < VOCAB of the real vocabulary, which just makes them arbitrary tokens.
+        source = load_model(args.init_weights)
+        model = FamForCausalLM(dataclasses.replace(source.cfg, **layout))
+        weights = source.state_dict()
+        if weights["model.fam_embeddings"].shape != model.model.fam_embeddings.shape:
+            weights["model.fam_embeddings"] = model.model.fam_embeddings.detach()
+        model.load_state_dict({k: v.cpu() for k, v in weights.items()})
+    else:
+        cfg = FamConfig(vocab_size=VOCAB, hidden_size=args.dim, num_hidden_layers=args.layers,
+                        num_attention_heads=args.heads, num_key_value_heads=args.kv_heads or args.heads,
+                        intermediate_size=4 * args.dim, **layout)
+        model = FamForCausalLM(cfg)
     if args.init:
         # The weights do not depend on B (RoPE positions and masks only), so a model trained with short blocks can
         # go on with long ones.
         model.load_state_dict(torch.load(args.init))
+    model.to(args.device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(args.seed + 1)
     eval_gen = torch.Generator().manual_seed(10_000 + args.seed)
@@ -122,7 +152,7 @@ def main():
     t0 = time.time()
 
     def evaluate(step: int, loss: float | None = None) -> None:
-        acc = accuracy(model, args.blocks, args.block, eval_gen, args.eval_samples)
+        acc = accuracy(model, args.blocks, args.block, eval_gen, args.eval_samples, args.key_digits, args.bf16)
         seconds = time.time() - t0
         log["evals"].append({"step": step, **({} if loss is None else {"loss": loss}), "accuracy_by_distance": acc,
                              "seconds": seconds})
@@ -136,11 +166,11 @@ def main():
         lr = args.lr * min(1.0, step / 100)
         for g in opt.param_groups:
             g["lr"] = lr
-        ids, digits, _ = batch(args.batch, args.blocks, args.block, gen, train_distances)
+        ids, digits, _ = batch(args.batch, args.blocks, args.block, gen, train_distances, args.key_digits)
         start = passed if passed is not None and torch.rand((), generator=gen).item() < args.rsp else None
-        passed, logits = answer_logits(model, ids, start)
+        passed, logits = answer_logits(model, ids, args.key_digits, start, args.bf16)
         passed = passed.detach()
-        loss = F.cross_entropy(logits, digits)
+        loss = F.cross_entropy(logits.flatten(0, 1), digits.flatten().to(logits.device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -159,7 +189,7 @@ def main():
     if args.fam_length > 0:
         # The ablation: what is still found with nothing carried in the FAM came through the memory ring.
         blank_fam(model)
-        acc = accuracy(model, args.blocks, args.block, eval_gen, args.eval_samples)
+        acc = accuracy(model, args.blocks, args.block, eval_gen, args.eval_samples, args.key_digits, args.bf16)
         log["accuracy_by_distance_blank_fam"] = acc
         write_log(args.out, log)
         print("with the FAM blanked at every block: " + " ".join(f"{d}:{a:.0%}" for d, a in acc.items()))

@@ -1,41 +1,47 @@
 """eval/toy_recall.py's samples: the key sits exactly where its distance says, once, and only the question's
-block can see the answer's digit without memory (so distance > 0 really needs the FAM)."""
+block can see the answer's digits without memory (so distance > 0 really needs the FAM)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
 import toy_recall as toy  # noqa: E402
 
 
-def test_each_sample_holds_one_key_at_its_distance_and_ends_with_the_question():
-    blocks, block = 4, 16
-    ids, digits, dist = toy.batch(500, blocks, block, torch.Generator().manual_seed(0), [0, 1, 2, 3])
-    assert set(dist.tolist()) == {0, 1, 2, 3}
-    for row, d, k in zip(ids, digits, dist):
+@pytest.mark.parametrize("key_digits", [1, 5])
+def test_each_sample_holds_one_key_at_its_distance_and_ends_with_the_question(key_digits):
+    blocks, block, k = 4, 16, key_digits
+    ids, digits, dist = toy.batch(500, blocks, block, torch.Generator().manual_seed(0), [0, 1, 2, 3], k)
+    assert set(dist.tolist()) == {0, 1, 2, 3} and digits.shape == (500, k)
+    for row, d, back in zip(ids, digits, dist):
         keys = (row == toy.KEY).nonzero().flatten().tolist()
         assert len(keys) == 1, keys
         at = keys[0]
-        assert at // block == blocks - 1 - k, (at, k)
-        assert at // block == (at + 1) // block, "the key and its digit share a block"
-        assert row[at + 1] == toy.DIGIT0 + d
-        assert row[-2] == toy.QUERY and row[-1] == toy.DIGIT0 + d
-        # The digit appears only after the key and as the answer: noise never holds a digit.
-        assert ((row >= toy.DIGIT0) & (row < toy.NOISE0)).sum() == 2
-        assert at + 1 < len(row) - 2, "the key pair stays clear of the question"
+        assert at // block == blocks - 1 - back, (at, back)
+        assert at // block == (at + k) // block, "the key and its digits share a block"
+        assert row[at + 1:at + 1 + k].tolist() == (toy.DIGIT0 + d).tolist()
+        assert row[-k - 1] == toy.QUERY and row[-k:].tolist() == (toy.DIGIT0 + d).tolist()
+        # The digits appear only after the key and as the answer: noise never holds a digit.
+        assert ((row >= toy.DIGIT0) & (row < toy.NOISE0)).sum() == 2 * k
+        assert at + k < len(row) - k - 1, "the key stays clear of the question"
 
 
-def test_the_answer_logit_is_read_before_the_answer_token():
-    """answer_logits reads the position of QUERY, which cannot see the answer digit after it."""
+@pytest.mark.parametrize("key_digits", [1, 3])
+def test_the_answer_logits_never_see_the_digit_they_predict(key_digits):
+    """answer_logits reads the positions from QUERY to the second-to-last digit: changing the last digit of the
+    answer changes none of them, and the logits of digit j see only the digits before j."""
     cfg = toy.FamConfig(vocab_size=toy.VOCAB, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                         num_key_value_heads=2, intermediate_size=32, fam_length=2, block_size=8)
     model = toy.FamForCausalLM(cfg).eval()
-    ids, _, _ = toy.batch(2, 2, 8, torch.Generator().manual_seed(1), [0])
+    ids, _, _ = toy.batch(2, 2, 8, torch.Generator().manual_seed(1), [0], key_digits)
     changed = ids.clone()
     changed[:, -1] = toy.DIGIT0 + (ids[:, -1] - toy.DIGIT0 + 1) % 10
     with torch.no_grad():
-        torch.testing.assert_close(toy.answer_logits(model, ids)[1], toy.answer_logits(model, changed)[1])
+        logits = toy.answer_logits(model, ids, key_digits)[1]
+        assert logits.shape == (2, key_digits, 10)
+        torch.testing.assert_close(logits, toy.answer_logits(model, changed, key_digits)[1])
