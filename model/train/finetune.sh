@@ -12,7 +12,7 @@ at() { echo "== $1 at +$(($(date +%s) - START)) s"; }
 INIT=${INIT:-model/weights/default}
 TRIALS=${TRIALS:-50}
 FULL_LENGTHS=${FULL_LENGTHS:-1024,4096,16384,65536,262144}
-PASSKEY_ARGS=${PASSKEY_ARGS:-}  # more eval/passkey.py flags, e.g. --fp32 for a model trained with bf16=false
+PASSKEY_ARGS=${PASSKEY_ARGS:-}  # more eval/passkey.py flags, e.g. --precision fp32 for a model trained in it
 export TOKENIZER_DIR=${TOKENIZER_DIR:-$INIT}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no GPU: $(nproc) CPU cores"
 source $T/prepare.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A block-size ladder on the GPU machine (model/train/README.md, "Block-size ladder"):
 #   [INIT=weights] [RUNGS="128:400 512:300 1024:400"] [EXTRA_ARGS="--set ..."] [LONGEST=1048576]
-#   [PASSKEY_BLOCKS=2:8] [PASSKEY_DEPTH=0:1] [EVAL_BLOCKS="4 16"] [NAME=ladder] [PASSKEY_ARGS=--fp32]
+#   [PASSKEY_BLOCKS=2:8] [PASSKEY_DEPTH=0:1] [EVAL_BLOCKS="4 16"] [NAME=ladder] [PASSKEY_ARGS="--precision fp32"]
 #   bash model/train/ladder.sh SECONDS
 #
 # Fine-tunes one model at a small block size B, then at growing ones up to the shipped B, each rung starting from

@@ -10,7 +10,8 @@
 - Random position offset: whenever the state starts fresh, positions get one offset drawn from
   [0, 2*pi*rope_theta], zeroed half the time (App. B.2); it stays fixed while the state is carried.
 - Loss: mean cross-entropy over LM tokens + task_weight * mean cross-entropy over task answer tokens.
-- bf16 autocast (or float32, TF32 off: bf16=false), AdamW, linear warm-up then cosine decay, gradient clipping.
+- bf16 autocast (or float32, with TF32 or without: precision.py), AdamW, linear warm-up then cosine decay,
+  gradient clipping.
 - Resumable: everything needed to continue bit-for-bit (model, optimizer, step, row stream positions, carried
   state, position offset, RNG, config) goes to {run}/ckpt.pt every ckpt_every_s seconds and when the wall-clock
   deadline comes. The learning-rate schedule's length is fixed once, from the measured step time and the
@@ -35,6 +36,7 @@ from tokenizers import Tokenizer
 
 import data
 import export
+import precision as precisions
 from fam import FamConfig, FamForCausalLM, FamState
 from tasks import LOSS_LM, LOSS_TASK
 
@@ -59,10 +61,7 @@ class TrainConfig:
     beta2: float = 0.95
     grad_clip: float = 1.0
     max_skipped_in_a_row: int = 5  # steps with a non-finite gradient are skipped; this many in a row stop the run
-    # bf16 autocast with TF32 float32 matmuls; false: float32 throughout, TF32 off too (~4x slower). Fine-tuned on
-    # the toy task, the shipped weights learn the FAM read-out in float32 and diverge in bf16
-    # (docs/results/default-model/fam-ablation.md, section 4).
-    bf16: bool = True
+    precision: str = "bf16"  # bf16, tf32 or fp32 (precision.py)
     task_weight: float = 0.5
     rpo_prob: float = 0.5  # chance that a fresh state gets a nonzero position offset
     seed: int = 1234
@@ -207,7 +206,7 @@ def evaluate(model: FamForCausalLM, cfg: TrainConfig, split: str, data_dir: str,
         chunks = [r.next_chunk(cfg.seq_len, fresh=True) for r in rows]
         ids = to_device(torch.from_numpy(np.stack([c[0] for c in chunks]).astype(np.int64)), dev)
         mask = to_device(torch.from_numpy(np.stack([c[1] for c in chunks])), dev)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        with precisions.autocast(dev.type, cfg.precision):
             _, sums = step_loss(model, model.init_state(cfg.batch), ids, mask, 0)
         total += sums
     model.train()
@@ -248,7 +247,6 @@ def main():
             set_override(cfg, item)
         cfg.init_weights = args.init_weights or ""
     fam_cfg = FamConfig(**cfg.model)
-    torch.backends.cuda.matmul.allow_tf32 = cfg.bf16
     assert cfg.seq_len % fam_cfg.block_size == 0, f"seq_len {cfg.seq_len} not a multiple of B={fam_cfg.block_size}"
 
     torch.manual_seed(cfg.seed)
@@ -299,7 +297,7 @@ def main():
         lr = get_lr(cfg, step)
         for g in opt.param_groups:
             g["lr"] = lr
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        with precisions.autocast(dev.type, cfg.precision):
             state = model.init_state(cfg.batch) if fresh else carried
             state, sums = step_loss(model, state, ids, mask, offset)
             loss = objective(cfg, sums)

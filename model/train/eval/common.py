@@ -7,7 +7,8 @@ decoding would produce. Rows of a batch are padded at the end to whole blocks: b
 and a block's FAM is used only by later blocks, so padding cannot change the scored logits. greedy_answers decodes
 freely instead, to compare whole answers with the engine's (eval/passkey_prompts.py).
 
-On the GPU the model runs under bf16 autocast; on a machine without one it runs on the CPU in float32.
+On the GPU the model runs in a precision.py precision, bf16 unless asked otherwise; on a machine without one it
+runs on the CPU in float32.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model/train
 
+import precision as precisions  # noqa: E402
 import prompt  # noqa: E402
 from export import load  # noqa: E402
 from fam import FamForCausalLM, FamState  # noqa: E402
@@ -46,18 +48,18 @@ def blank_fam(model: FamForCausalLM) -> None:
     model.block_step = block_step
 
 
-def autocast(model: FamForCausalLM, bf16: bool = True):
-    """bf16 autocast on the GPU (how the evaluations were run); a no-op on the CPU, which stays in float32."""
+def autocast(model: FamForCausalLM, precision: str = "bf16"):
+    """The precision's autocast on the GPU (bf16: how the evaluations were run); on the CPU always float32."""
     dev = model.device().type
-    return torch.autocast(dev, dtype=torch.bfloat16, enabled=bf16 and dev == "cuda")
+    return precisions.autocast(dev, precision if dev == "cuda" else "fp32")
 
 
 @torch.no_grad()
 def greedy_correct(model: FamForCausalLM, seqs: List[np.ndarray], answer_lens: List[int],
-                   bf16: bool = True) -> List[bool]:
+                   precision: str = "bf16") -> List[bool]:
     """seqs[i] = prompt + answer ids; the last answer_lens[i] ids are the answer, ending with <|endoftext|>
     (which must match too: the answer has to stop). Returns, per row, whether greedy decoding gives the answer.
-    bf16=False runs float32 on the GPU too."""
+    precision: on the GPU (precision.py); the CPU runs float32."""
     B = model.cfg.block_size
     n = max(len(s) for s in seqs)
     n = (n + B - 1) // B * B
@@ -70,7 +72,7 @@ def greedy_correct(model: FamForCausalLM, seqs: List[np.ndarray], answer_lens: L
     ids_t = torch.from_numpy(ids).to(model.device())
     state = model.init_state(len(seqs))
     pred = {}
-    with autocast(model, bf16):
+    with autocast(model, precision):
         for blk in range(n // B):
             want = blk in need
             state, logits = model.block_step(state, ids_t[:, blk * B:(blk + 1) * B], logits="all" if want else "none")
@@ -87,7 +89,7 @@ def greedy_correct(model: FamForCausalLM, seqs: List[np.ndarray], answer_lens: L
 
 @torch.no_grad()
 def greedy_answers(model: FamForCausalLM, prompts: List[np.ndarray], max_new: int,
-                   bf16: bool = True) -> List[List[int]]:
+                   precision: str = "bf16") -> List[List[int]]:
     """Greedy decoding after each prompt (all of one length), as the engine answers: up to max_new tokens, the
     last one <|endoftext|> when the answer stopped. The whole blocks of the prompt are folded once; each new
     token then reruns the block it falls in, padded (rows never see later tokens, so padding changes nothing).
@@ -99,7 +101,7 @@ def greedy_answers(model: FamForCausalLM, prompts: List[np.ndarray], max_new: in
     block = lambda k: slice(k * B, (k + 1) * B)  # noqa: E731
     out = [[] for _ in prompts]
     state = model.init_state(1)
-    with autocast(model, bf16):
+    with autocast(model, precision):
         while (state.blocks + 1) * B < n and bool((ids[:, block(state.blocks)] == ids[:1, block(state.blocks)]).all()):
             state, _ = model.block_step(state, ids[:1, block(state.blocks)], logits="none")
         rows = lambda t: None if t is None else t.expand(len(prompts), *t.shape[1:])  # noqa: E731

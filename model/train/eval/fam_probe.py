@@ -133,7 +133,7 @@ def main():
         print(f"pair {len(fam_diff)}: FAM difference by block (mean over layers), key "
               + " ".join(f"{np.mean(d):.3f}" for d in fam_diff[-1]) + "; control "
               + " ".join(f"{np.mean(d):.3f}" for d in control_diff[-1]), flush=True)
-    answers = [greedy_answers(model, [p], max_new=8, bf16=False)[0] for p in prompts]  # lengths may differ
+    answers = [greedy_answers(model, [p], max_new=8, precision="fp32")[0] for p in prompts]  # lengths may differ
     texts = [tok.decode(a) for a in answers]
     right = [t.strip().startswith(k) for t, k in zip(texts, keys)]
     differ = [texts[i] != texts[i + 1] for i in range(0, len(texts), 2)]

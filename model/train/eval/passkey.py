@@ -31,6 +31,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from common import Timer, blank_fam, greedy_correct, load_model
+from precision import PRECISIONS
 
 import tasks  # noqa: E402  (common put model/train on the path)
 
@@ -68,8 +69,8 @@ def main():
     ap.add_argument("--deadline", type=float, default=float("inf"), help="start no new length after this Unix time")
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--blank-fam", action="store_true", help="ablation: no FAM carried from block to block")
-    ap.add_argument("--fp32", action="store_true", help="float32 on the GPU too (no bf16 autocast), as a model "
-                                                          "trained with bf16=false is")
+    ap.add_argument("--precision", default="bf16", choices=PRECISIONS,
+                    help="on the GPU (precision.py): the one the model was trained in; the CPU runs float32")
     args = ap.parse_args()
     model = load_model(args.weights)
     if args.blank_fam:
@@ -95,7 +96,7 @@ def main():
                 seqs.append(s.ids)
                 alens.append(int((s.mask == tasks.LOSS_TASK).sum()))
                 back.append(blocks_back(s.ids, pk.key_sentence(key), alens[-1], model.cfg.block_size))
-            ok = greedy_correct(model, seqs, alens, bf16=not args.fp32)
+            ok = greedy_correct(model, seqs, alens, args.precision)
             by_back = {str(d): {"trials": sum(b == d for b in back), "correct": sum(o for o, b in zip(ok, back) if b == d)}
                        for d in sorted(set(back))}
             cell = {"length": length, "tokens": int(len(seqs[0])), "depth": where, "trials": len(ok),
@@ -105,7 +106,7 @@ def main():
             cells.append(cell)
     result = {"task": "passkey", "weights": args.weights, "filler": tasks.PASSKEY_FILLER.strip(),
               **({"ablation": "blank_fam"} if args.blank_fam else {}),
-              **({"precision": "fp32"} if args.fp32 else {}), "cells": cells}
+              **({"precision": args.precision} if args.precision != "bf16" else {}), "cells": cells}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)

@@ -88,7 +88,7 @@ def main():
             for b in range(0, len(rows), args.batch):
                 part = rows[b:b + args.batch]
                 answers = greedy_answers(model, [np.asarray(t["promptIds"]) for t in part], MAX_NEW,
-                                         bf16=precision == "bf16")
+                                         precision=precision)
                 for t, ids in zip(part, answers):
                     stopped = ids[-1] == prompt.EOT
                     t["pytorch"][precision] = {"answer": tok.decode(ids[:-1] if stopped else ids), "answerIds": ids,

@@ -3,7 +3,7 @@
     python model/train/eval/toy_recall.py [--fam-length 4] [--memory-segments 0] [--fam-residual after_first]
         [--block 32] [--blocks 3] [--train-distances 0,1,2] [--rsp 0.8] [--steps 3000] [--layers 2] [--dim 64]
         [--heads 4] [--kv-heads 4] [--batch 64] [--lr 3e-3] [--seed 0] [--init A.pt] [--save B.pt] [--out log.json]
-        [--init-weights model/weights/default] [--device cuda] [--bf16]
+        [--init-weights model/weights/default] [--device cuda] [--precision fp32]
 
 The real model's PassKey read-out never appears for keys in an earlier block (docs/results/fig3a/README.md),
 though gradients reach them and the key is linearly readable from the FAM. This toy asks the same question of
@@ -15,7 +15,8 @@ m >= that distance). Chance is 10%. At the end the accuracy is measured again wi
 block (common.blank_fam), which tells the FAM's share from the ring's.
 
 --init-weights starts from an exported model instead (its widths and vocabulary; the memory layout from the flags),
-which asks the question of the shipped model itself; --device cuda --bf16 runs it the way train.py trains.
+which asks the question of the shipped model itself; --device cuda --precision bf16 runs it the way train.py trains
+by default.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ import torch.nn.functional as F
 from common import blank_fam, load_model  # (common also puts model/train on the path)
 from fam import FamConfig, FamForCausalLM, FamState
 from fam_rms import fam_rms_by_block
+import precision as precisions
+from precision import PRECISIONS
 
 KEY, QUERY, DIGIT0, NOISE0 = 1, 2, 3, 13
 VOCAB = 64
@@ -59,23 +62,23 @@ def batch(n: int, blocks: int, block: int, gen: torch.Generator, distances: list
 
 
 def answer_logits(model: FamForCausalLM, ids: torch.Tensor, key_digits: int = 1, state: FamState | None = None,
-                  bf16: bool = False):
+                  precision: str = "fp32"):
     """(final state, float32 logits [n, key_digits, 10] over the 10 digits at the positions that predict the
-    answer's digits), on the model's device, under bf16 autocast if asked."""
+    answer's digits), on the model's device, in `precision` (precision.py)."""
     dev = model.device()
-    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+    with precisions.autocast(dev.type, precision):
         state, logits = model.forward_blocks(state or model.init_state(ids.shape[0]), ids.to(dev))
     return state, logits[:, -key_digits - 1:-1, DIGIT0:DIGIT0 + 10].float()
 
 
 @torch.no_grad()
-def accuracy(model, blocks, block, gen, per_distance: int, key_digits: int = 1, bf16: bool = False) -> dict:
+def accuracy(model, blocks, block, gen, per_distance: int, key_digits: int = 1, precision: str = "fp32") -> dict:
     """Per key distance, the share of samples whose every digit is predicted right."""
     model.eval()
     out = {}
     for d in range(blocks):
         ids, digits, _ = batch(per_distance, blocks, block, gen, [d], key_digits)
-        pred = answer_logits(model, ids, key_digits, bf16=bf16)[1].argmax(-1).cpu()
+        pred = answer_logits(model, ids, key_digits, precision=precision)[1].argmax(-1).cpu()
         out[d] = (pred == digits).all(-1).float().mean().item()
     model.train()
     return out
@@ -115,7 +118,8 @@ def main():
     ap.add_argument("--save", help="save the weights here at the end")
     ap.add_argument("--init-weights", help="start from this export folder (its sizes; memory layout from the flags)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--bf16", action="store_true", help="bf16 autocast for training and evaluation, as train.py")
+    ap.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                    help="for training and evaluation (precision.py)")
     ap.add_argument("--out", help="JSON log")
     args = ap.parse_args()
 
@@ -152,7 +156,7 @@ def main():
     t0 = time.time()
 
     def evaluate(step: int, loss: float | None = None) -> None:
-        acc = accuracy(model, args.blocks, args.block, eval_gen, args.eval_samples, args.key_digits, args.bf16)
+        acc = accuracy(model, args.blocks, args.block, eval_gen, args.eval_samples, args.key_digits, args.precision)
         seconds = time.time() - t0
         log["evals"].append({"step": step, **({} if loss is None else {"loss": loss}), "accuracy_by_distance": acc,
                              "seconds": seconds})
@@ -168,7 +172,7 @@ def main():
             g["lr"] = lr
         ids, digits, _ = batch(args.batch, args.blocks, args.block, gen, train_distances, args.key_digits)
         start = passed if passed is not None and torch.rand((), generator=gen).item() < args.rsp else None
-        passed, logits = answer_logits(model, ids, args.key_digits, start, args.bf16)
+        passed, logits = answer_logits(model, ids, args.key_digits, start, args.precision)
         passed = passed.detach()
         loss = F.cross_entropy(logits.flatten(0, 1), digits.flatten().to(logits.device))
         opt.zero_grad(set_to_none=True)
@@ -189,7 +193,7 @@ def main():
     if args.fam_length > 0:
         # The ablation: what is still found with nothing carried in the FAM came through the memory ring.
         blank_fam(model)
-        acc = accuracy(model, args.blocks, args.block, eval_gen, args.eval_samples, args.key_digits, args.bf16)
+        acc = accuracy(model, args.blocks, args.block, eval_gen, args.eval_samples, args.key_digits, args.precision)
         log["accuracy_by_distance_blank_fam"] = acc
         write_log(args.out, log)
         print("with the FAM blanked at every block: " + " ".join(f"{d}:{a:.0%}" for d, a in acc.items()))

@@ -28,8 +28,8 @@ def test_greedy_answers_are_the_argmax_path_that_greedy_correct_scores():
     rng = np.random.default_rng(0)
     shared = rng.integers(4, CFG.vocab_size, 12)
     prompts = [np.concatenate([shared, rng.integers(4, CFG.vocab_size, 9)]) for _ in range(3)]
-    answers = common.greedy_answers(model, prompts, 10, bf16=False)
-    assert answers == [common.greedy_answers(model, [p], 10, bf16=False)[0] for p in prompts]
+    answers = common.greedy_answers(model, prompts, 10, precision="fp32")
+    assert answers == [common.greedy_answers(model, [p], 10, precision="fp32")[0] for p in prompts]
     for p, a in zip(prompts, answers):
         assert 1 <= len(a) <= 10 and common.prompt.EOT not in a[:-1]
         assert common.greedy_correct(model, [np.concatenate([p, a])], [len(a)]) == [True]
