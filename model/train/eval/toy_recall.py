@@ -25,11 +25,12 @@ import argparse
 import dataclasses
 import json
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from common import blank_fam, load_model  # (common also puts model/train on the path)
+from common import blank_fam  # (common also puts model/train on the path)
 from fam import FamConfig, FamForCausalLM, FamState
 from fam_rms import fam_rms_by_block
 import precision as precisions
@@ -87,6 +88,16 @@ def accuracy(model, blocks, block, gen, per_distance: int, key_digits: int = 1, 
     return out
 
 
+def from_weights(folder: str, layout: dict) -> FamForCausalLM:
+    """An exported model in the memory layout `layout` (FamConfig fields), by train.init_from: every weight kept,
+    the initial FAM too when F is unchanged. The toy's tokens are ids < VOCAB of its vocabulary, arbitrary to it."""
+    from train import init_from  # only this path needs train.py (and its tokenizers import)
+
+    model = FamForCausalLM(dataclasses.replace(FamConfig.load(str(Path(folder) / "config.json")), **layout))
+    print(init_from(model, Path(folder)))
+    return model
+
+
 def write_log(path: str | None, log: dict):
     if path:
         with open(path, "w") as f:
@@ -131,14 +142,7 @@ def main():
     layout = dict(fam_length=args.fam_length, block_size=args.block, memory_segments=args.memory_segments,
                   fam_positions=args.fam_positions, fam_residual=args.fam_residual)
     if args.init_weights:
-        # Every weight is kept; only the memory layout changes (as train.py's --init-weights). The toy's tokens are
-        # ids < VOCAB of the real vocabulary, which just makes them arbitrary tokens.
-        source = load_model(args.init_weights)
-        model = FamForCausalLM(dataclasses.replace(source.cfg, **layout))
-        weights = source.state_dict()
-        if weights["model.fam_embeddings"].shape != model.model.fam_embeddings.shape:
-            weights["model.fam_embeddings"] = model.model.fam_embeddings.detach()
-        model.load_state_dict({k: v.cpu() for k, v in weights.items()})
+        model = from_weights(args.init_weights, layout)
     else:
         cfg = FamConfig(vocab_size=VOCAB, hidden_size=args.dim, num_hidden_layers=args.layers,
                         num_attention_heads=args.heads, num_key_value_heads=args.kv_heads or args.heads,

@@ -12,6 +12,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
 import toy_recall as toy  # noqa: E402
 
+TINY = Path(__file__).resolve().parents[3] / "test" / "fixtures" / "tiny"
+
 
 @pytest.mark.parametrize("key_digits", [1, 5])
 def test_each_sample_holds_one_key_at_its_distance_and_ends_with_the_question(key_digits):
@@ -45,3 +47,24 @@ def test_the_answer_logits_never_see_the_digit_they_predict(key_digits):
         logits = toy.answer_logits(model, ids, key_digits)[1]
         assert logits.shape == (2, key_digits, 10)
         torch.testing.assert_close(logits, toy.answer_logits(model, changed, key_digits)[1])
+
+
+@pytest.mark.parametrize("fam_length", [None, 2])
+def test_from_weights_keeps_every_weight_and_takes_the_layout(fam_length):
+    """--init-weights: the exported model's weights in the toy's memory layout; its initial FAM is kept only when F
+    is unchanged (train.init_from)."""
+    from export import load
+    source = load(TINY)
+    F = fam_length or source.cfg.fam_length
+    layout = dict(fam_length=F, block_size=2 * F, memory_segments=0, fam_positions="before_block",
+                  fam_residual="none")
+    model = toy.from_weights(str(TINY), layout)
+    assert {k: getattr(model.cfg, k) for k in layout} == layout
+    assert model.cfg.hidden_size == source.cfg.hidden_size and model.cfg.vocab_size == source.cfg.vocab_size
+    mine, theirs = model.state_dict(), source.state_dict()
+    for name, t in theirs.items():
+        if name != "model.fam_embeddings":
+            torch.testing.assert_close(mine[name], t.float(), msg=name)
+    same_fam = mine["model.fam_embeddings"].shape == theirs["model.fam_embeddings"].shape and torch.equal(
+        mine["model.fam_embeddings"], theirs["model.fam_embeddings"].float())
+    assert same_fam == (fam_length is None)
