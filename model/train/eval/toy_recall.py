@@ -3,7 +3,7 @@
     python model/train/eval/toy_recall.py [--fam-length 4] [--memory-segments 0] [--fam-residual after_first]
         [--block 32] [--blocks 3] [--train-distances 0,1,2] [--rsp 0.8] [--steps 3000] [--layers 2] [--dim 64]
         [--heads 4] [--kv-heads 4] [--batch 64] [--lr 3e-3] [--seed 0] [--init A.pt] [--save B.pt] [--out log.json]
-        [--init-weights model/weights/default] [--device cuda] [--precision fp32]
+        [--init-weights model/weights/default] [--device cuda] [--precision fp32] [--key-digits 5] [--deadline 500]
 
 The real model's PassKey read-out never appears for keys in an earlier block (docs/results/fig3a/README.md),
 though gradients reach them and the key is linearly readable from the FAM. This toy asks the same question of
@@ -76,16 +76,18 @@ def answer_logits(model: FamForCausalLM, ids: torch.Tensor, key_digits: int = 1,
 
 
 @torch.no_grad()
-def accuracy(model, blocks, block, gen, per_distance: int, key_digits: int = 1, precision: str = "fp32") -> dict:
-    """Per key distance, the share of samples whose every digit is predicted right."""
+def accuracy(model, blocks, block, gen, per_distance: int, key_digits: int = 1, precision: str = "fp32"):
+    """Per key distance, the share of samples whose every digit is predicted right, and the share of digits
+    predicted right (which shows a five-digit read-out that is on its way before whole keys come out)."""
     model.eval()
-    out = {}
+    keys, digits_right = {}, {}
     for d in range(blocks):
         ids, digits, _ = batch(per_distance, blocks, block, gen, [d], key_digits)
-        pred = answer_logits(model, ids, key_digits, precision=precision)[1].argmax(-1).cpu()
-        out[d] = (pred == digits).all(-1).float().mean().item()
+        right = answer_logits(model, ids, key_digits, precision=precision)[1].argmax(-1).cpu() == digits
+        keys[d] = right.all(-1).float().mean().item()
+        digits_right[d] = right.float().mean().item()
     model.train()
-    return out
+    return keys, digits_right
 
 
 def from_weights(folder: str, layout: dict) -> FamForCausalLM:
@@ -134,6 +136,8 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", default="fp32", choices=PRECISIONS,
                     help="for training and evaluation (precision.py)")
+    ap.add_argument("--deadline", type=float,
+                    help="stop training after this many seconds (then measure, save and blank as at the end)")
     ap.add_argument("--out", help="JSON log")
     args = ap.parse_args()
 
@@ -163,12 +167,15 @@ def main():
     t0 = time.time()
 
     def evaluate(step: int, loss: float | None = None) -> None:
-        acc = accuracy(model, args.blocks, args.block, eval_gen, args.eval_samples, args.key_digits, args.precision)
+        acc, digit_acc = accuracy(model, args.blocks, args.block, eval_gen, args.eval_samples, args.key_digits,
+                                  args.precision)
         seconds = time.time() - t0
         log["evals"].append({"step": step, **({} if loss is None else {"loss": loss}), "accuracy_by_distance": acc,
-                             "seconds": seconds})
+                             "digit_accuracy_by_distance": digit_acc, "seconds": seconds})
+        digits = "" if args.key_digits == 1 else " (digits " + " ".join(
+            f"{d}:{a:.0%}" for d, a in digit_acc.items()) + ")"
         print(f"step {step:5d}" + ("" if loss is None else f" loss {loss:.3f}") + " accuracy by key distance (blocks): "
-              + " ".join(f"{d}:{a:.0%}" for d, a in acc.items()) + f"  {seconds:.0f}s", flush=True)
+              + " ".join(f"{d}:{a:.0%}" for d, a in acc.items()) + digits + f"  {seconds:.0f}s", flush=True)
         write_log(args.out, log)
 
     if args.init:
@@ -186,8 +193,12 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % args.eval_every == 0 or step == args.steps:
+        out_of_time = args.deadline is not None and time.time() - t0 > args.deadline
+        if step % args.eval_every == 0 or step == args.steps or out_of_time:
             evaluate(step, loss.item())
+        if out_of_time:
+            log["stopped_at_deadline"] = step
+            break
     if args.fam_length > 0:
         # Whether the FAM stays bounded: 16 samples of noise, args.rms_blocks blocks long.
         rms = fam_rms_by_block(model, batch(16, args.rms_blocks, args.block, eval_gen, [0])[0])
@@ -200,7 +211,8 @@ def main():
     if args.fam_length > 0:
         # The ablation: what is still found with nothing carried in the FAM came through the memory ring.
         blank_fam(model)
-        acc = accuracy(model, args.blocks, args.block, eval_gen, args.eval_samples, args.key_digits, args.precision)
+        acc, _ = accuracy(model, args.blocks, args.block, eval_gen, args.eval_samples, args.key_digits,
+                          args.precision)
         log["accuracy_by_distance_blank_fam"] = acc
         write_log(args.out, log)
         print("with the FAM blanked at every block: " + " ".join(f"{d}:{a:.0%}" for d, a in acc.items()))

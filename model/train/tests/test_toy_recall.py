@@ -4,6 +4,7 @@ block can see the answer's digits without memory (so distance > 0 really needs t
 from __future__ import annotations
 
 import sys
+import json
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,33 @@ def test_from_weights_keeps_every_weight_and_takes_the_layout(fam_length):
     same_fam = mine["model.fam_embeddings"].shape == theirs["model.fam_embeddings"].shape and torch.equal(
         mine["model.fam_embeddings"], theirs["model.fam_embeddings"].float())
     assert same_fam == (fam_length is None)
+
+
+def test_accuracy_counts_whole_keys_and_single_digits(monkeypatch):
+    """A read-out that gets only each key's first digit right scores 0 whole keys and 1/5 of the digits."""
+    def first_digit_only(model, ids, key_digits, state=None, precision="fp32"):
+        answer = ids[:, -key_digits:] - toy.DIGIT0
+        guess = answer.clone()
+        guess[:, 1:] = (answer[:, 1:] + 1) % 10  # every later digit off by one
+        return None, torch.nn.functional.one_hot(guess, 10).float()
+
+    monkeypatch.setattr(toy, "answer_logits", first_digit_only)
+    keys, digits = toy.accuracy(torch.nn.Module(), 2, 16, torch.Generator().manual_seed(0), 50, key_digits=5)
+    assert keys == {0: 0.0, 1: 0.0}
+    assert digits == pytest.approx({0: 0.2, 1: 0.2})
+
+
+def test_deadline_stops_training_and_still_measures(monkeypatch, tmp_path):
+    """--deadline 0 ends training after the first step, which is then evaluated, and the run still ends with the
+    FAM RMS and the blanked-FAM measurement in its log."""
+    out = tmp_path / "log.json"
+    monkeypatch.setattr(sys, "argv", ["toy_recall.py", "--steps", "1000", "--deadline", "0", "--block", "8",
+                                      "--blocks", "2", "--fam-length", "2", "--layers", "1", "--dim", "16",
+                                      "--heads", "2", "--eval-samples", "4", "--rms-blocks", "2", "--key-digits", "2",
+                                      "--out", str(out)])
+    toy.main()
+    log = json.loads(out.read_text())
+    assert log["stopped_at_deadline"] == 1
+    assert [e["step"] for e in log["evals"]] == [1]
+    assert set(log["evals"][0]["digit_accuracy_by_distance"]) == {"0", "1"}
+    assert "fam_rms_by_block" in log and set(log["accuracy_by_distance_blank_fam"]) == {"0", "1"}
