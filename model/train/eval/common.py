@@ -54,12 +54,20 @@ def autocast(model: FamForCausalLM, precision: str = "bf16"):
     return precisions.autocast(dev, precision if dev == "cuda" else "fp32")
 
 
-@torch.no_grad()
 def greedy_correct(model: FamForCausalLM, seqs: List[np.ndarray], answer_lens: List[int],
                    precision: str = "bf16") -> List[bool]:
     """seqs[i] = prompt + answer ids; the last answer_lens[i] ids are the answer, ending with <|endoftext|>
     (which must match too: the answer has to stop). Returns, per row, whether greedy decoding gives the answer.
     precision: on the GPU (precision.py); the CPU runs float32."""
+    return [bool(hits.all()) for hits in answer_token_hits(model, seqs, answer_lens, precision)]
+
+
+@torch.no_grad()
+def answer_token_hits(model: FamForCausalLM, seqs: List[np.ndarray], answer_lens: List[int],
+                      precision: str = "bf16") -> List[np.ndarray]:
+    """Per row, bool [answer_lens[i]]: whether each answer token is the argmax after the prompt and the answer's
+    earlier tokens (greedy decoding gives the answer when all are). The share of hits shows a read-out on its way
+    before whole answers come out."""
     B = model.cfg.block_size
     n = max(len(s) for s in seqs)
     n = (n + B - 1) // B * B
@@ -80,11 +88,8 @@ def greedy_correct(model: FamForCausalLM, seqs: List[np.ndarray], answer_lens: L
                 pred[blk] = logits.argmax(-1).cpu().numpy()
             if blk >= need[-1]:
                 break
-    out = []
-    for i, (lo, hi) in enumerate(spans):
-        ok = all(pred[p // B][i, p % B] == ids[i, p + 1] for p in range(lo, hi + 1))
-        out.append(bool(ok))
-    return out
+    return [np.array([pred[p // B][i, p % B] == ids[i, p + 1] for p in range(lo, hi + 1)])
+            for i, (lo, hi) in enumerate(spans)]
 
 
 @torch.no_grad()

@@ -4,9 +4,10 @@
 
 Prompts are tasks.PassKey with the Landmark filler sentences; the key (5 random digits) sits near the start
 (depth 0-5% of the filler), the middle (45-55%) or the end (95-100%). A trial is correct when greedy decoding
-gives exactly the key followed by <|endoftext|> (common.greedy_correct). Lengths run in ascending order and the
-script stops starting new ones past --deadline, so the JSON always holds whole cells; it then exits with status 3,
-so that a caller can tell a cut grid from a whole one.
+gives exactly the key followed by <|endoftext|> (common.answer_token_hits, all of them); "digits_right" is the
+share of the key's tokens that were the argmax (chance ~10%), which moves before whole keys do. Lengths run in
+ascending order and the script stops starting new ones past --deadline, so the JSON always holds whole cells; it
+then exits with status 3, so that a caller can tell a cut grid from a whole one.
 
 Each cell also counts its trials by how many blocks separate the key from the question ("by_blocks_back": the
 block that predicts the answer's first token minus the block holding the key sentence's first token). With m
@@ -30,7 +31,7 @@ from typing import Iterator, List, Tuple
 import numpy as np
 from tokenizers import Tokenizer
 
-from common import Timer, blank_fam, greedy_correct, load_model
+from common import Timer, answer_token_hits, blank_fam, load_model
 from precision import PRECISIONS
 
 import tasks  # noqa: E402  (common put model/train on the path)
@@ -56,6 +57,12 @@ def blocks_back(ids: np.ndarray, key_ids: List[int], answer_len: int, block_size
     windows = np.lib.stride_tricks.sliding_window_view(ids, k)
     key_pos = int(np.flatnonzero((windows == np.asarray(key_ids)).all(axis=1))[0])
     return (len(ids) - answer_len - 1) // block_size - key_pos // block_size
+
+
+def digit_share(hits: List[np.ndarray]) -> float:
+    """The share of key tokens predicted right (chance about 10% a digit): a read-out on its way shows here
+    before whole keys come out."""
+    return float(np.concatenate(hits).mean())
 
 
 def main():
@@ -96,12 +103,15 @@ def main():
                 seqs.append(s.ids)
                 alens.append(int((s.mask == tasks.LOSS_TASK).sum()))
                 back.append(blocks_back(s.ids, pk.key_sentence(key), alens[-1], model.cfg.block_size))
-            ok = greedy_correct(model, seqs, alens, args.precision)
-            by_back = {str(d): {"trials": sum(b == d for b in back), "correct": sum(o for o, b in zip(ok, back) if b == d)}
+            hits = answer_token_hits(model, seqs, alens, args.precision)
+            ok = [bool(h.all()) for h in hits]
+            digits = [h[:-1] for h in hits]  # the key's tokens, not the <|endoftext|> that ends every answer
+            by_back = {str(d): {"trials": sum(b == d for b in back), "correct": sum(o for o, b in zip(ok, back) if b == d),
+                                "digits_right": digit_share([h for h, b in zip(digits, back) if b == d])}
                        for d in sorted(set(back))}
             cell = {"length": length, "tokens": int(len(seqs[0])), "depth": where, "trials": len(ok),
-                    "correct": int(sum(ok)), "accuracy": sum(ok) / len(ok), "by_blocks_back": by_back,
-                    "seconds": timer()}
+                    "correct": int(sum(ok)), "accuracy": sum(ok) / len(ok), "digits_right": digit_share(digits),
+                    "by_blocks_back": by_back, "seconds": timer()}
             print(json.dumps(cell), flush=True)
             cells.append(cell)
     result = {"task": "passkey", "weights": args.weights, "filler": tasks.PASSKEY_FILLER.strip(),

@@ -36,6 +36,9 @@ def test_greedy_answers_are_the_argmax_path_that_greedy_correct_scores():
         wrong = list(a)
         wrong[0] = (wrong[0] + 1) % CFG.vocab_size
         assert common.greedy_correct(model, [np.concatenate([p, wrong])], [len(wrong)]) == [False]
+        hits = common.answer_token_hits(model, [np.concatenate([p, a]), np.concatenate([p, wrong])], [len(a)] * 2)
+        assert [len(h) for h in hits] == [len(a)] * 2
+        assert hits[0].all() and not hits[1][0]  # the wrong first token is the one not hit
 
 
 def test_report_pools_passkey_trials_by_blocks_back():

@@ -42,6 +42,24 @@ def test_cells_count_trials_by_blocks_back(tmp_path):
     assert min(int(d) for d in cells[(512, "start")]) >= 20 and max(int(d) for d in cells[(512, "end")]) <= 5
 
 
+def test_cells_give_the_share_of_key_digits_right(tmp_path):
+    """digits_right: a share of the key's tokens, per cell and per blocks back; a correct trial has all of them."""
+    res = run(tmp_path / "pk.json", "--depths", "start,end")
+    assert res.returncode == 0, res.stderr
+    for c in json.load(open(tmp_path / "pk.json"))["cells"]:
+        assert 0.0 <= c["digits_right"] <= 1.0
+        if c["correct"]:  # a correct trial's digits are all right
+            assert c["digits_right"] > 0 and (c["correct"] < c["trials"] or c["digits_right"] == 1.0)
+        for v in c["by_blocks_back"].values():
+            assert 0.0 <= v["digits_right"] <= 1.0
+
+
+def test_digit_share_pools_every_token():
+    sys.path.insert(0, str(SCRIPT.parent))
+    from passkey import digit_share
+    assert digit_share([np.array([True, False, True, True, False]), np.array([True, True, True, True, True])]) == 0.8
+
+
 def test_blocks_back_counts_from_the_key_sentence_to_the_answer():
     sys.path.insert(0, str(SCRIPT.parent))
     from passkey import blocks_back
