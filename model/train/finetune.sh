@@ -23,21 +23,35 @@ sys.exit(0 if e and e[-1]['step'] >= e[-1]['max_steps'] > 0 else 1)" "$1/train_l
 }
 
 finetune() {  # RUN NAME TRAIN_ARGS...: train.py into RUN until its max_steps (resuming RUN's checkpoint), then the
-              # export in RUN/export; returns 1 when the deadline stops it first (it resumes next call)
-  local R=$1 name=$2 RESUME=""
+              # export in RUN/export; returns 1 when the deadline stops it first (it resumes next call, after
+              # a probe when PROBE_LENGTHS is set)
+  local R=$1 name=$2 RESUME="" reserve=60
   shift 2
   mkdir -p $R
+  if [ -n "${PROBE_LENGTHS:-}" ]; then reserve=120; fi  # the probe's export and PassKey run
   if ! trained $R; then
-    if [ $(($(date +%s) + 90)) -gt $END ]; then at "no time left to train $name"; return 1; fi
+    if [ $(($(date +%s) + reserve + 30)) -gt $END ]; then at "no time left to train $name"; return 1; fi
     if [ -f $R/ckpt.pt ]; then RESUME="--resume"; fi
-    python3 $T/train.py --run $R --data $W/data --corpus $W/corpus --deadline $((END - 60)) $RESUME "$@" \
+    python3 $T/train.py --run $R --data $W/data --corpus $W/corpus --deadline $((END - reserve)) $RESUME "$@" \
       | grep -v '^{"step"' || true
-    if ! trained $R; then at "$name stopped before max_steps (resumes next call)"; return 1; fi
+    if ! trained $R; then at "$name stopped before max_steps (resumes next call)"; probe $R; return 1; fi
     at "$name trained"
   fi
   if [ ! -f $R/export/config.json ]; then
     python3 $T/export.py --ckpt $R/ckpt.pt --tokenizer $W/data --out $R/export > /dev/null
   fi
+}
+
+probe() {  # RUN: PassKey from the run's latest checkpoint at PROBE_LENGTHS tokens (start and middle, PROBE_TRIALS
+           # a cell) into RUN/probe-<step>.json, so that a run longer than a call shows each call whether its
+           # read-out is on its way (digits_right moves first); nothing when PROBE_LENGTHS is unset
+  local R=$1 step
+  if [ -z "${PROBE_LENGTHS:-}" ] || [ ! -f $R/ckpt.pt ]; then return 0; fi
+  step=$(python3 $T/export.py --ckpt $R/ckpt.pt --tokenizer $W/data --out $R/probe-export |
+         python3 -c "import json, sys; print(json.load(sys.stdin)['step'])") || return 0
+  python3 $T/eval/passkey.py --weights $R/probe-export $PASSKEY_ARGS --out $R/probe-$step.json \
+    --lengths $PROBE_LENGTHS --depths start,middle --trials ${PROBE_TRIALS:-20} || return 0
+  at "$(basename $R) probed at step $step"
 }
 
 measure() {  # FILE COMMAND...: runs an evaluation that writes FILE.part, unless FILE exists. Only a whole result

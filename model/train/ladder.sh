@@ -12,8 +12,9 @@
 # prompts of 2B-8B tokens (keys 1-7 blocks back) and Repeat gaps of 2B-16B. After each rung, PassKey at 4B and 16B
 # tokens (key at the start and in the middle: 3 and 15 blocks back, beyond the 2-block window); after the last,
 # the whole evaluation (as fig3a.sh gives a candidate). Resumable like fig3a.sh: a trained rung is not
-# trained again, one with a checkpoint resumes, a measured file is not measured again.
-# Results: $W/ladder/b<B>/{train_log.jsonl,passkey.json,export/}, and for the last rung finetune.sh's
+# trained again, one with a checkpoint resumes, a measured file is not measured again. A rung that a call's
+# deadline cuts is probed at the same lengths (20 trials a cell, finetune.sh's probe) before the call ends.
+# Results: $W/ladder/b<B>/{train_log.jsonl,passkey.json,probe-<step>.json,export/}, and for the last rung finetune.sh's
 # evaluate_candidate: fam_rms.json, passkey-full.json, heldout.json, symbols.json (passkey-longest.json with
 # LONGEST). They come back as $OUT/ladder.tar.gz, the last rung's weights in $OUT/candidate/.
 RUNGS=${RUNGS:-128:400 512:300 1024:400}
@@ -31,7 +32,7 @@ RECIPE=(--set lr=4e-4 --set min_lr=4e-5 --set warmup_steps=30 --set task_weight=
 
 rung() {  # B STEPS FROM: trains one rung from FROM's weights and measures PassKey beyond the window
   local B=$1 R=$W/$NAME/b$1 lengths=$(printf "%s\n" $EVAL_BLOCKS | awk -v B=$1 '{print $1 * B}' | paste -sd,)
-  finetune $R "B=$B" --init-weights $3 --set model.block_size=$B --set seq_len=$((8 * B)) \
+  PROBE_LENGTHS=$lengths finetune $R "B=$B" --init-weights $3 --set model.block_size=$B --set seq_len=$((8 * B)) \
     --set batch=$((TOKENS_PER_STEP / (8 * B))) --set max_steps=$2 \
     --set "mix.passkey_tokens=[$((${PASSKEY_BLOCKS%:*} * B)),$((${PASSKEY_BLOCKS#*:} * B))]" \
     --set "mix.passkey_depth=[${PASSKEY_DEPTH%:*},${PASSKEY_DEPTH#*:}]" \
