@@ -13,6 +13,7 @@ runs on the CPU in float32.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -26,11 +27,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model/train
 import precision as precisions  # noqa: E402
 import prompt  # noqa: E402
 from export import load  # noqa: E402
-from fam import FamForCausalLM, FamState  # noqa: E402
+from fam import FamConfig, FamForCausalLM, FamState  # noqa: E402
 
 
 def load_model(weights: str) -> FamForCausalLM:
     return load(Path(weights)).to("cuda" if torch.cuda.is_available() else "cpu").eval()
+
+
+def from_weights(folder: str, layout: dict) -> FamForCausalLM:
+    """An exported model in the memory layout `layout` (FamConfig fields, e.g. block_size, memory_segments), by
+    train.init_from: every weight kept, the initial FAM too when F is unchanged. On the CPU, in training mode."""
+    from train import init_from  # only this path needs train.py (and its tokenizers import)
+
+    model = FamForCausalLM(dataclasses.replace(FamConfig.load(str(Path(folder) / "config.json")), **layout))
+    print(init_from(model, Path(folder)))
+    return model
 
 
 def blank_fam(model: FamForCausalLM) -> None:

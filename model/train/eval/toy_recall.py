@@ -22,15 +22,13 @@ by default.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from common import blank_fam  # (common also puts model/train on the path)
+from common import blank_fam, from_weights  # (common also puts model/train on the path)
 from fam import FamConfig, FamForCausalLM, FamState
 from fam_rms import fam_rms_by_block
 import precision as precisions
@@ -88,16 +86,6 @@ def accuracy(model, blocks, block, gen, per_distance: int, key_digits: int = 1, 
         digits_right[d] = right.float().mean().item()
     model.train()
     return keys, digits_right
-
-
-def from_weights(folder: str, layout: dict) -> FamForCausalLM:
-    """An exported model in the memory layout `layout` (FamConfig fields), by train.init_from: every weight kept,
-    the initial FAM too when F is unchanged. The toy's tokens are ids < VOCAB of its vocabulary, arbitrary to it."""
-    from train import init_from  # only this path needs train.py (and its tokenizers import)
-
-    model = FamForCausalLM(dataclasses.replace(FamConfig.load(str(Path(folder) / "config.json")), **layout))
-    print(init_from(model, Path(folder)))
-    return model
 
 
 def write_log(path: str | None, log: dict):

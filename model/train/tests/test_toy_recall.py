@@ -59,7 +59,7 @@ def test_from_weights_keeps_every_weight_and_takes_the_layout(fam_length):
     F = fam_length or source.cfg.fam_length
     layout = dict(fam_length=F, block_size=2 * F, memory_segments=0, fam_positions="before_block",
                   fam_residual="none")
-    model = toy.from_weights(str(TINY), layout)
+    model = toy.from_weights(str(TINY), layout)  # common.from_weights, as the toy calls it
     assert {k: getattr(model.cfg, k) for k in layout} == layout
     assert model.cfg.hidden_size == source.cfg.hidden_size and model.cfg.vocab_size == source.cfg.vocab_size
     mine, theirs = model.state_dict(), source.state_dict()
