@@ -24,11 +24,11 @@ sys.exit(0 if e and e[-1]['step'] >= e[-1]['max_steps'] > 0 else 1)" "$1/train_l
 
 finetune() {  # RUN NAME TRAIN_ARGS...: train.py into RUN until its max_steps (resuming RUN's checkpoint), then the
               # export in RUN/export; returns 1 when the deadline stops it first (it resumes next call, after
-              # a probe when PROBE_LENGTHS is set)
+              # a probe when PROBE_LENGTHS is set; training leaves PROBE_RESERVE seconds for it)
   local R=$1 name=$2 RESUME="" reserve=60
   shift 2
   mkdir -p $R
-  if [ -n "${PROBE_LENGTHS:-}" ]; then reserve=120; fi  # the probe's export and PassKey run
+  if [ -n "${PROBE_LENGTHS:-}" ]; then reserve=${PROBE_RESERVE:-120}; fi  # the probe's export and PassKey run
   if ! trained $R; then
     if [ $(($(date +%s) + reserve + 30)) -gt $END ]; then at "no time left to train $name"; return 1; fi
     if [ -f $R/ckpt.pt ]; then RESUME="--resume"; fi
