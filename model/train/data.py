@@ -16,7 +16,10 @@ Documents (the mix is ours; model/train/README.md gives the numbers):
 Random State Passing (fam.md, §3.1): at each step the whole batch either continues from the previous step's
 final state (p = 0.8) or starts from the learned initial FAM. `starts_fresh(seed, step)` decides, here and in
 train.py alike. When a step starts fresh, a task sample that began before it can no longer see its beginning, so
-its answer is not scored (ours).
+its answer is not scored (ours). With `fresh_at_document` a fresh step instead skips the rest of the document under
+way and starts at the next one, so the first block of a document is read from the initial FAM as often as
+inference does it (reading a workspace starts there): a key in that block is otherwise missed
+(docs/results/default-model/curriculum.md).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class MixConfig:
     passkey_tokens: tuple = (128, 32768)  # PassKey prompt length, log-uniform
     passkey_depth: tuple = (0.0, 1.0)  # where the key sits in the filler, uniform (0: at the start)
     carry_prob: float = 0.8  # Random State Passing
+    fresh_at_document: bool = False  # a fresh state starts at a document's start, as reading a workspace does
     repeat_prob: float = 0.0  # share of the non-task documents that are Repeat documents
     repeat_tokens: tuple = (16, 1024)  # Repeat snippet length, log-uniform
     repeat_gap: tuple = (256, 8192)  # Repeat gap length, log-uniform
@@ -173,7 +177,12 @@ class RowStream:
 
     def next_chunk(self, T: int, fresh: bool):
         """T+1 tokens and their loss kinds; advances by T. fresh: this step starts from the initial FAM."""
-        if fresh and self.offset > 0:
+        if fresh and self.offset > 0 and self.make.mix.fresh_at_document:
+            index = self.docs.popleft()[0]  # start at the next document
+            if not self.docs:
+                self.docs.append([index + 1, self.make(self.row, index + 1), False])
+            self.offset = 0
+        elif fresh and self.offset > 0:
             self.docs[0][2] = True  # the head document's beginning is not visible to this step
         ids, mask, need, i, off = [], [], T + 1, 0, self.offset
         while need > 0:

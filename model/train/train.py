@@ -196,7 +196,7 @@ def state_from(d: dict, device) -> FamState:
 def evaluate(model: FamForCausalLM, cfg: TrainConfig, split: str, data_dir: str, corpus_dir: str, tok) -> dict:
     """Next-token loss/accuracy on LM documents of a held-out split; every row starts fresh, no offset."""
     corpus = data.Corpus(data_dir, corpus_dir, split)
-    mix = data.MixConfig(**{**cfg.mix, "task_prob": 0.0})
+    mix = data.MixConfig(**{**cfg.mix, "task_prob": 0.0, "fresh_at_document": False})  # comparable across runs
     make = data.DocMaker(corpus, tok, seed=999, mix=mix)
     rows = [data.RowStream(make, r) for r in range(cfg.batch)]
     dev = model.device()

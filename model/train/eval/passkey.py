@@ -16,6 +16,8 @@ depth name alone does not say which side a trial fell on (the middle of 4k strad
 
 --blank-fam is an ablation: every block starts from the learned initial FAM instead of the one carried from the
 block before, so nothing reaches a block through the FAM. A key still found then came through the memory ring.
+--lead N puts N tokens of filler sentences before each prompt, so that a key at its start is not in the first
+block, which is read from the learned initial FAM (docs/results/default-model/curriculum.md).
 """
 
 from __future__ import annotations
@@ -76,6 +78,9 @@ def main():
     ap.add_argument("--deadline", type=float, default=float("inf"), help="start no new length after this Unix time")
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--blank-fam", action="store_true", help="ablation: no FAM carried from block to block")
+    ap.add_argument("--lead", type=int, default=0,
+                    help="tokens of filler sentences before each prompt, so that a key at its start is not in the "
+                         "first block (read from the learned initial FAM)")
     ap.add_argument("--precision", default="bf16", choices=PRECISIONS,
                     help="on the GPU (precision.py): the one the model was trained in; the CPU runs float32")
     args = ap.parse_args()
@@ -84,6 +89,7 @@ def main():
         blank_fam(model)
     tok = Tokenizer.from_file(str(Path(args.weights) / "tokenizer.json"))
     pk = tasks.PassKey(tok)
+    lead = np.resize(np.asarray(pk.filler, np.int32), args.lead)
     cells, timer, cut = [], Timer(), False
     depths = args.depths.split(",")
     assert set(depths) <= set(DEPTHS), f"--depths: choose from {', '.join(DEPTHS)}"
@@ -100,9 +106,9 @@ def main():
             seqs, alens, back = [], [], []
             for *_, key, depth in cell:
                 s = pk.build(key, n_filler, depth)
-                seqs.append(s.ids)
+                seqs.append(np.concatenate([lead, s.ids]))
                 alens.append(int((s.mask == tasks.LOSS_TASK).sum()))
-                back.append(blocks_back(s.ids, pk.key_sentence(key), alens[-1], model.cfg.block_size))
+                back.append(blocks_back(seqs[-1], pk.key_sentence(key), alens[-1], model.cfg.block_size))
             hits = answer_token_hits(model, seqs, alens, args.precision)
             ok = [bool(h.all()) for h in hits]
             digits = [h[:-1] for h in hits]  # the key's tokens, not the <|endoftext|> that ends every answer
@@ -115,7 +121,7 @@ def main():
             print(json.dumps(cell), flush=True)
             cells.append(cell)
     result = {"task": "passkey", "weights": args.weights, "filler": tasks.PASSKEY_FILLER.strip(),
-              **({"ablation": "blank_fam"} if args.blank_fam else {}),
+              **({"ablation": "blank_fam"} if args.blank_fam else {}), **({"lead": args.lead} if args.lead else {}),
               **({"precision": args.precision} if args.precision != "bf16" else {}), "cells": cells}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w") as f:

@@ -224,6 +224,21 @@ def test_fresh_state_unscores_a_task_cut_in_two(corpus):
     assert (m2 == tasks.LOSS_TASK).sum() == len("12345") + 1
 
 
+def test_fresh_state_at_document_skips_to_the_next_document(corpus):
+    pk = tasks.PassKey(TOK)
+    keys = ["11111", "22222", "33333"]
+    make = lambda row, i: pk.build(keys[i], 40, 0.1)  # noqa: E731
+    make.seed, make.mix = 0, data.MixConfig(fresh_at_document=True)
+    n = len(make(0, 0).ids)
+    row = data.RowStream(make, 0)
+    row.next_chunk(300, fresh=True)
+    carried, _ = data.RowStream(make, 0, row.state()).next_chunk(100, fresh=False)
+    assert np.array_equal(carried, make(0, 0).ids[300:401])  # a carried state goes on inside the document
+    ids, mask = row.next_chunk(n + 10, fresh=True)  # a fresh one starts at the next document, scored whole
+    assert np.array_equal(ids[:n], make(0, 1).ids) and (mask[:n] == tasks.LOSS_TASK).sum() == len("22222") + 1
+    assert row.state()["doc"] == 2
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_repeat_document_is_snippet_gap_snippet(corpus, seed):
     make = data.DocMaker(corpus, TOK, seed=seed, mix=data.MixConfig(repeat_tokens=(8, 200), repeat_gap=(50, 400)))

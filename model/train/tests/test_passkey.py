@@ -90,6 +90,18 @@ def test_blank_fam_runs_the_grid_and_says_so(tmp_path):
     assert "ablation" not in json.load(open(tmp_path / "plain.json"))
 
 
+def test_lead_puts_filler_before_the_prompt_and_moves_the_key_no_closer(tmp_path):
+    assert run(tmp_path / "plain.json", "--depths", "start").returncode == 0
+    res = run(tmp_path / "lead.json", "--depths", "start", "--lead", "32")
+    assert res.returncode == 0, res.stderr
+    plain, lead = (json.load(open(tmp_path / f)) for f in ("plain.json", "lead.json"))
+    assert lead["lead"] == 32 and "lead" not in plain
+    for a, b in zip(plain["cells"], lead["cells"]):
+        assert b["tokens"] == a["tokens"] + 32
+        # 32 tokens are two whole blocks of the tiny model: the key and the question move together
+        assert b["by_blocks_back"].keys() == a["by_blocks_back"].keys()
+
+
 def test_blank_fam_starts_every_block_from_the_initial_fam():
     """common.blank_fam: block 2's logits are those of a state whose FAM was reset to the initial one (and not
     those of the carried FAM: in the tiny random model the FAM matters)."""
