@@ -44,6 +44,25 @@ def from_weights(folder: str, layout: dict) -> FamForCausalLM:
     return model
 
 
+LAYOUT = ("block_size", "memory_segments", "fam_residual", "fam_positions")  # what from_weights may change
+
+
+def add_layout_args(ap) -> None:
+    """--block-size, --memory-segments, --fam-residual, --fam-positions: run the weights in another memory layout."""
+    ap.add_argument("--block-size", type=int)
+    ap.add_argument("--memory-segments", type=int)
+    ap.add_argument("--fam-residual")
+    ap.add_argument("--fam-positions")
+
+
+def load_in_layout(weights: str, args) -> FamForCausalLM:
+    """load_model, or from_weights when add_layout_args' flags ask for another layout (then on the GPU if any)."""
+    layout = {k: getattr(args, k) for k in LAYOUT if getattr(args, k) is not None}
+    if not layout:
+        return load_model(weights)
+    return from_weights(weights, layout).to("cuda" if torch.cuda.is_available() else "cpu").eval()
+
+
 def blank_fam(model: FamForCausalLM) -> None:
     """An ablation: from now on model.block_step starts every block from the learned initial FAM instead of the
     FAM carried from the block before, keeping the memory ring. What the model still finds did not come through

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from common import from_weights, load_model
+from common import LAYOUT, add_layout_args, load_in_layout
 from fam import FamForCausalLM
 
 import tasks  # noqa: E402  (common put model/train on the path)
@@ -76,23 +76,15 @@ def main():
     ap.add_argument("--blocks", type=int, default=6)
     ap.add_argument("--rows", type=int, default=4, help="prompts of each kind")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--block-size", type=int)
-    ap.add_argument("--memory-segments", type=int)
-    ap.add_argument("--fam-residual")
-    ap.add_argument("--fam-positions")
+    add_layout_args(ap)
     args = ap.parse_args()
-    layout = {k: v for k, v in (("block_size", args.block_size), ("memory_segments", args.memory_segments),
-                                ("fam_residual", args.fam_residual), ("fam_positions", args.fam_positions))
-              if v is not None}
-    model = (from_weights(args.weights, layout) if layout else load_model(args.weights)).eval()
+    model = load_in_layout(args.weights, args)
     B, n = model.cfg.block_size, args.blocks * model.cfg.block_size
     pk = tasks.PassKey(Tokenizer.from_file(str(Path(args.weights) / "tokenizer.json")))
     rng = np.random.default_rng(args.seed)
     prompts = np.stack([pk.build(tasks.random_key(rng), pk.n_filler_for(n + B), 0.5).ids[:n] for _ in range(args.rows)])
     noise = rng.integers(16, model.cfg.vocab_size, (args.rows, n))
-    result = {"weights": args.weights, "layout": {k: getattr(model.cfg, k) for k in
-                                                  ("block_size", "fam_length", "memory_segments", "fam_residual",
-                                                   "fam_positions")},
+    result = {"weights": args.weights, "layout": {k: getattr(model.cfg, k) for k in ("fam_length", *LAYOUT)},
               "rows": args.rows, "share_on_previous_fam": {}}
     for kind, ids in (("passkey", prompts), ("random_tokens", noise)):
         by_block = write_share_by_block(model, torch.from_numpy(ids.astype(np.int64)))

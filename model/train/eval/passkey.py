@@ -17,7 +17,9 @@ depth name alone does not say which side a trial fell on (the middle of 4k strad
 --blank-fam is an ablation: every block starts from the learned initial FAM instead of the one carried from the
 block before, so nothing reaches a block through the FAM. A key still found then came through the memory ring.
 --lead N puts N tokens of filler sentences before each prompt, so that a key at its start is not in the first
-block, which is read from the learned initial FAM (docs/results/default-model/curriculum.md).
+block, which is read from the learned initial FAM (docs/results/default-model/curriculum.md). The layout flags
+(--block-size, --memory-segments, ...) run the weights in another memory layout (common.from_weights), e.g. at a
+larger B than they were trained at.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Iterator, List, Tuple
 import numpy as np
 from tokenizers import Tokenizer
 
-from common import Timer, answer_token_hits, blank_fam, load_model
+from common import LAYOUT, Timer, add_layout_args, answer_token_hits, blank_fam, load_in_layout
 from precision import PRECISIONS
 
 import tasks  # noqa: E402  (common put model/train on the path)
@@ -83,8 +85,9 @@ def main():
                          "first block (read from the learned initial FAM)")
     ap.add_argument("--precision", default="bf16", choices=PRECISIONS,
                     help="on the GPU (precision.py): the one the model was trained in; the CPU runs float32")
+    add_layout_args(ap)
     args = ap.parse_args()
-    model = load_model(args.weights)
+    model = load_in_layout(args.weights, args)
     if args.blank_fam:
         blank_fam(model)
     tok = Tokenizer.from_file(str(Path(args.weights) / "tokenizer.json"))
@@ -122,6 +125,8 @@ def main():
             cells.append(cell)
     result = {"task": "passkey", "weights": args.weights, "filler": tasks.PASSKEY_FILLER.strip(),
               **({"ablation": "blank_fam"} if args.blank_fam else {}), **({"lead": args.lead} if args.lead else {}),
+              **({"layout": {k: getattr(model.cfg, k) for k in LAYOUT}}
+                 if any(getattr(args, k) is not None for k in LAYOUT) else {}),
               **({"precision": args.precision} if args.precision != "bf16" else {}), "cells": cells}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w") as f:

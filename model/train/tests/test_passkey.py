@@ -102,6 +102,16 @@ def test_lead_puts_filler_before_the_prompt_and_moves_the_key_no_closer(tmp_path
         assert b["by_blocks_back"].keys() == a["by_blocks_back"].keys()
 
 
+def test_layout_flags_run_the_weights_at_another_block_size(tmp_path):
+    res = run(tmp_path / "b32.json", "--depths", "start", "--block-size", "32", "--memory-segments", "0")
+    assert res.returncode == 0, res.stderr
+    result = json.load(open(tmp_path / "b32.json"))
+    assert result["layout"]["block_size"] == 32 and result["layout"]["memory_segments"] == 0
+    # the tiny model's own blocks are 16 tokens (20+ blocks back at the start of 512); at 32 half as many
+    back = [int(d) for c in result["cells"] if c["length"] == 512 for d in c["by_blocks_back"]]
+    assert back and all(10 <= d < 16 for d in back)
+
+
 def test_blank_fam_starts_every_block_from_the_initial_fam():
     """common.blank_fam: block 2's logits are those of a state whose FAM was reset to the initial one (and not
     those of the carried FAM: in the tiny random model the FAM matters)."""
