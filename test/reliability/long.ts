@@ -4,8 +4,8 @@
  *
  * 1. A synthetic workspace of at least 1,000,000 tokens (counted with the model's tokenizer before the run;
  *    FAMULUS_LONG_TOKENS sets another size) is ingested while the engine's RSS is sampled every 200 ms: at most
- *    32 MB above its level at a tenth of the tokens, and a second fresh read of the same tokens in the same
- *    engine may not raise the peak by 5 % (the FAM state is constant-size).
+ *    32 MB above its level at a tenth of the tokens; two more fresh reads of the same tokens in the same engine
+ *    follow, and the third may not raise the peak by 5 % over the first two (the FAM state is constant-size).
  * 2. 150 questions in a row from that state. A leak raises the RSS high-water mark with every question; the
  *    allocator's sizing raises it in a few early steps and then holds. So the check is that the high-water mark
  *    of questions 51-150 stays within 5 % of the one before (both reads' peaks and questions 1-50). The same
@@ -81,24 +81,33 @@ async function main(): Promise<void> {
     const byDecile = Array.from({ length: 11 }, (_, i) => (samples.find((x) => x.tokens >= (tokens * i) / 10) ?? samples[samples.length - 1]!).rss / MB);
     process.stdout.write(`RSS by tenth of the tokens (MB): ${byDecile.map((x) => x.toFixed(1)).join(' ')}\n`);
     // The RSS takes one step of ~20 MB somewhere in the run (V8 and allocator sizing; a 2.5M-token run steps
-    // early and then stays within 4 %), so the bound is absolute here, and the second read below must add nothing.
+    // early and then stays within 4 %), so the bound is absolute here, and the repeated reads below must add nothing.
     assert.ok(peak - firstRss < 32 * MB, `RSS grew ${((peak - firstRss) / MB).toFixed(1)} MB while ingesting`);
-    // A second fresh read of the same 1M tokens in the same engine: memory must not grow with tokens read.
-    let peak2 = 0;
-    const sampler2 = setInterval(() => {
-      try {
-        peak2 = Math.max(peak2, rssOf(pid));
-      } catch {
-        // exited: the ingest fails below
-      }
-    }, 200);
-    const second = await ingest(engine, ws, { fresh: true });
-    clearInterval(sampler2);
-    peak2 = Math.max(peak2, rssOf(pid));
-    assert.equal(second.result.tokensIngested, tokens);
-    const secondGrowth = (peak2 - peak) / peak;
-    process.stdout.write(`second read of the same tokens: peak RSS ${(peak2 / MB).toFixed(1)} MB (${(secondGrowth * 100).toFixed(2)} % over the first read's peak)\n`);
-    assert.ok(secondGrowth < 0.05, `RSS grew ${(secondGrowth * 100).toFixed(2)} % on a second read of the same tokens`);
+    // Fresh reads of the same 1M tokens in the same engine: memory must not grow with tokens read. As with the
+    // questions below, a leak raises the peak with every read while the allocator's sizing raises it in one step,
+    // which may land in the second read (+6 % once, with a first read that had not stepped yet). So the third
+    // read's peak must stay within 5 % of the high-water mark of the first two.
+    const peakOfRead = async (): Promise<number> => {
+      let high = 0;
+      const sampler = setInterval(() => {
+        try {
+          high = Math.max(high, rssOf(pid));
+        } catch {
+          // exited: the ingest fails below
+        }
+      }, 200);
+      const again = await ingest(engine, ws, { fresh: true });
+      clearInterval(sampler);
+      assert.equal(again.result.tokensIngested, tokens);
+      return Math.max(high, rssOf(pid));
+    };
+    const peak2 = await peakOfRead();
+    const peak3 = await peakOfRead();
+    const readsHighWater = Math.max(peak, peak2);
+    const thirdGrowth = (peak3 - readsHighWater) / readsHighWater;
+    process.stdout.write(`reads 2 and 3 of the same tokens: peak RSS ${(peak2 / MB).toFixed(1)} / ${(peak3 / MB).toFixed(1)} MB ` +
+      `(the third ${(thirdGrowth * 100).toFixed(2)} % over the first two's high-water mark)\n`);
+    assert.ok(thirdGrowth < 0.05, `RSS grew ${(thirdGrowth * 100).toFixed(2)} % on a third read of the same tokens`);
     const stateFile = path.join(dir, 'big.fams');
     const saved = await engine.request('state/save', { path: stateFile });
     const deciles = Array.from({ length: 11 }, (_, i) => {
@@ -116,7 +125,8 @@ async function main(): Promise<void> {
       rssEndMB: lastRss / MB,
       rssGrowthPercent: growth * 100,
       secondReadPeakMB: peak2 / MB,
-      secondReadGrowthPercent: secondGrowth * 100,
+      thirdReadPeakMB: peak3 / MB,
+      thirdReadGrowthPercent: thirdGrowth * 100,
       rssSamples: samples.length,
       rssByDecile: deciles,
       stateBytes: saved.state.stateBytes,
@@ -143,7 +153,7 @@ async function main(): Promise<void> {
     }
     const again = await engine.stream('engine/ask', { question: 'Where is `v0_3` defined?', options: { maxNewTokens: 24 } }).result;
     assert.equal(again.answer, answers[0], `the state did not change through ${QUESTIONS} questions`);
-    const highWaterBefore = Math.max(peak, peak2, ...questionRss.slice(0, WARMUP));
+    const highWaterBefore = Math.max(readsHighWater, peak3, ...questionRss.slice(0, WARMUP));
     const highWaterAfter = Math.max(...questionRss.slice(WARMUP));
     const qGrowth = (highWaterAfter - highWaterBefore) / highWaterBefore;
     const qSeconds = (performance.now() - q0) / 1000;
