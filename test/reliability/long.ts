@@ -8,7 +8,7 @@
  *    follow, and the third may not raise the peak by 5 % over the first two (the FAM state is constant-size).
  * 2. 150 questions in a row from that state. A leak raises the RSS high-water mark with every question; the
  *    allocator's sizing raises it in a few early steps and then holds. So the check is that the high-water mark
- *    of questions 51-150 stays within 5 % of the one before (both reads' peaks and questions 1-50). The same
+ *    of questions 51-150 stays within 5 % of the one before (the three reads' peaks and questions 1-50). The same
  *    question gives the same answer at the start and at the end (the state is never changed by a question).
  * 3. Two workspaces at once: two engines ingest two folders at the same time; each saved state equals, bit for
  *    bit, a state of its folder read alone, and one engine switching between the two saved states answers

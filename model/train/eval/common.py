@@ -30,8 +30,13 @@ from export import load  # noqa: E402
 from fam import FamConfig, FamForCausalLM, FamState  # noqa: E402
 
 
+def on_device(model: FamForCausalLM) -> FamForCausalLM:
+    """The model on the GPU if there is one, else the CPU, in eval mode."""
+    return model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+
+
 def load_model(weights: str) -> FamForCausalLM:
-    return load(Path(weights)).to("cuda" if torch.cuda.is_available() else "cpu").eval()
+    return on_device(load(Path(weights)))
 
 
 def from_weights(folder: str, layout: dict) -> FamForCausalLM:
@@ -55,12 +60,15 @@ def add_layout_args(ap) -> None:
     ap.add_argument("--fam-positions")
 
 
+def requested_layout(args) -> dict:
+    """The layout fields that add_layout_args' flags set (none: the weights' own layout)."""
+    return {k: getattr(args, k) for k in LAYOUT if getattr(args, k) is not None}
+
+
 def load_in_layout(weights: str, args) -> FamForCausalLM:
-    """load_model, or from_weights when add_layout_args' flags ask for another layout (then on the GPU if any)."""
-    layout = {k: getattr(args, k) for k in LAYOUT if getattr(args, k) is not None}
-    if not layout:
-        return load_model(weights)
-    return from_weights(weights, layout).to("cuda" if torch.cuda.is_available() else "cpu").eval()
+    """load_model, or from_weights when add_layout_args' flags ask for another layout."""
+    layout = requested_layout(args)
+    return on_device(from_weights(weights, layout)) if layout else load_model(weights)
 
 
 def blank_fam(model: FamForCausalLM) -> None:

@@ -35,7 +35,8 @@ from typing import Iterator, List, Tuple
 import numpy as np
 from tokenizers import Tokenizer
 
-from common import LAYOUT, Timer, add_layout_args, answer_token_hits, blank_fam, load_in_layout
+from common import (LAYOUT, Timer, add_layout_args, answer_token_hits, blank_fam, load_in_layout,
+                    requested_layout)
 from precision import PRECISIONS
 
 import tasks  # noqa: E402  (common put model/train on the path)
@@ -125,8 +126,7 @@ def main():
             cells.append(cell)
     result = {"task": "passkey", "weights": args.weights, "filler": tasks.PASSKEY_FILLER.strip(),
               **({"ablation": "blank_fam"} if args.blank_fam else {}), **({"lead": args.lead} if args.lead else {}),
-              **({"layout": {k: getattr(model.cfg, k) for k in LAYOUT}}
-                 if any(getattr(args, k) is not None for k in LAYOUT) else {}),
+              **({"layout": {k: getattr(model.cfg, k) for k in LAYOUT}} if requested_layout(args) else {}),
               **({"precision": args.precision} if args.precision != "bf16" else {}), "cells": cells}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w") as f:
