@@ -88,6 +88,8 @@ def main():
                     help="on the GPU (precision.py): the one the model was trained in; the CPU runs float32")
     add_layout_args(ap)
     args = ap.parse_args()
+    if args.lead < 0:
+        ap.error("--lead: a number of tokens, 0 or more")
     model = load_in_layout(args.weights, args)
     if args.blank_fam:
         blank_fam(model)

@@ -30,7 +30,7 @@ import prompt  # noqa: E402  (common put model/train on the path)
 def workspace_ids(tok, patterns, limit: int) -> tuple[np.ndarray, list]:
     """The files matching patterns as one stream of file chunks, cut at limit tokens; and the files used."""
     ids, used = [], []
-    for path in sorted({p for pattern in patterns for p in glob.glob(pattern, recursive=True)}):
+    for path in sorted({p for pattern in patterns for p in glob.glob(pattern, recursive=True) if Path(p).is_file()}):
         if len(ids) >= limit:
             break
         ids += prompt.file_ids(tok, path, Path(path).read_text(errors="replace"))

@@ -102,6 +102,11 @@ def test_lead_puts_filler_before_the_prompt_and_moves_the_key_no_closer(tmp_path
         assert b["by_blocks_back"].keys() == a["by_blocks_back"].keys()
 
 
+def test_a_negative_lead_is_refused(tmp_path):
+    res = run(tmp_path / "pk.json", "--lead", "-1")
+    assert res.returncode == 2 and "--lead" in res.stderr and not (tmp_path / "pk.json").exists()
+
+
 def test_layout_flags_run_the_weights_at_another_block_size(tmp_path):
     res = run(tmp_path / "b32.json", "--depths", "start", "--block-size", "32", "--memory-segments", "0")
     assert res.returncode == 0, res.stderr

@@ -47,3 +47,16 @@ def test_the_script_runs_in_another_layout(tmp_path):
     result = json.loads((tmp_path / "l.json").read_text())
     assert result["layout"]["block_size"] == 32 and result["tokens"] == 192 and result["files"] >= 1
     assert np.isfinite(result["loss"]) and 0 <= result["accuracy"] <= 1
+
+
+def test_folders_that_match_are_skipped_and_too_little_text_is_refused(tmp_path):
+    (tmp_path / "dir.py").mkdir()  # a folder whose name matches the glob
+    (tmp_path / "a.py").write_text("x = 1\n" * 20)
+    run = lambda pattern, out: subprocess.run(  # noqa: E731
+        [sys.executable, str(SCRIPT), "--weights", str(TINY), "--out", str(tmp_path / out), "--files", pattern],
+        capture_output=True, text=True)
+    res = run(str(tmp_path / "*.py"), "l.json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "l.json").read_text())["files"] == 1
+    res = run(str(tmp_path / "*.md"), "none.json")  # nothing matches
+    assert res.returncode != 0 and "fewer than one block" in res.stderr and not (tmp_path / "none.json").exists()
