@@ -274,6 +274,8 @@ def main():
     make = data.DocMaker(corpus, tok, cfg.seed, data.MixConfig(**cfg.mix))
     loader = data.Loader(make, cfg.batch, cfg.seq_len, step, row_states, workers=cfg.workers)
     log = open(run / "train_log.jsonl", "a")
+    # Every call starts its log with the whole config, so a run's recipe travels with its curves.
+    log.write(json.dumps({"start_of_call": {"step": step, "resumed": ck is not None, "config": asdict(cfg)}}) + "\n")
 
     def checkpoint():
         save_checkpoint(ck_path, model=model.state_dict(), optimizer=opt.state_dict(), step=step, tokens=tokens,
