@@ -111,45 +111,49 @@ def main():
                 f"call ended at step {e['step']}, {e['tokens'] / 1e6:.0f}M tokens, {e['train_seconds']:.0f} s, "
                 f"val loss {e.get('val_loss', float('nan')):.3f}" for e in lg["ends"]) + ".", ""]
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    # One colour per label in both panels, so a model's PassKey curve and its loss curves read together.
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5 + 0.09 * max(len(models), len(logs))))
+    # One colour per label in both panels, so a model's PassKey curve and its loss curves read together; 40 distinct
+    # colours, as a report of every stage has more labels than one qualitative map holds.
     labels = list(dict.fromkeys([m["label"] for m in models] + [lg["label"] for lg in logs]))
-    colour = {label: plt.get_cmap("tab10")(i % 10) for i, label in enumerate(labels)}
+    palette = [*plt.get_cmap("tab20").colors, *plt.get_cmap("tab20b").colors]
+    colour = {label: palette[i % len(palette)] for i, label in enumerate(labels)}
+    below = dict(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)  # legends under the plots
     ax = axes[0]
     for m in models:
         if not m["passkey"]:
             continue
+        label = m["label"]  # one legend entry per model; the line style tells the depth (the title says which)
         for d, style in (("start", "o-"), ("middle", "s--"), ("end", "^:")):
             cells = sorted((c for c in m["passkey"]["cells"] if c["depth"] == d), key=lambda c: c["length"])
             if not cells:
                 continue
             ax.plot([c["length"] for c in cells], [100 * c["accuracy"] for c in cells], style,
-                    color=colour[m["label"]], label=f"{m['label']}, key at {d}")
+                    color=colour[m["label"]], label=label)
+            label = None
     ax.set_xscale("log", base=2)
     ax.set_xlabel("prompt length (tokens)")
     ax.set_ylabel("PassKey accuracy (%)")
     ax.set_ylim(-5, 105)
-    ax.set_title("PassKey retrieval")
-    ax.legend(fontsize=7)
+    ax.set_title("PassKey retrieval (key at the start: o-, middle: s--, end: ^:)")
+    ax.legend(**below)
     ax = axes[1]
     offset = 0
     for lg in logs:
         xs = [(offset + r["tokens"]) / 1e6 for r in lg["steps"]]
-        ax.plot(xs, [r["lm_loss"] for r in lg["steps"]], color=colour[lg["label"]],
-                label=f"{lg['label']}: train LM loss")
+        ax.plot(xs, [r["lm_loss"] for r in lg["steps"]], color=colour[lg["label"]], label=lg["label"])
         if lg["ends"]:
             ax.plot([(offset + e["tokens"]) / 1e6 for e in lg["ends"]], [e.get("val_loss") for e in lg["ends"]],
-                    "o", color=colour[lg["label"]], label=f"{lg['label']}: val LM loss")
+                    "o", color=colour[lg["label"]])
         if args.logs == "stages":
             offset += lg["steps"][-1]["tokens"] if lg["steps"] else 0
     ax.set_xlabel("tokens seen (M)")
     ax.set_ylabel("cross-entropy (nats)")
-    ax.set_title("Training")
-    ax.legend(fontsize=7)
+    ax.set_title("Training (lines: training LM loss, dots: validation LM loss)")
+    ax.legend(**below)
     fig.tight_layout()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out.with_suffix(".png"), dpi=110)
+    fig.savefig(out.with_suffix(".png"), dpi=110, bbox_inches="tight")
     md += [f"![PassKey and training curves]({out.with_suffix('.png').name})", ""]
     out.with_suffix(".md").write_text("\n".join(md))
     with open(out.with_suffix(".json"), "w") as f:
