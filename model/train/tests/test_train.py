@@ -1,4 +1,5 @@
-"""Tests of train.py's conversion of exported weights to another memory layout (Fig. 3a, fig3a.sh), on the CPU.
+"""Tests of train.py on the CPU: the conversion of exported weights to another memory layout (Fig. 3a, fig3a.sh),
+the loss and gradient rules, and what each call writes to train_log.jsonl.
 
     python3 -m pytest model/train/tests/test_train.py -q
 """
@@ -6,14 +7,21 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from tokenizers import Tokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import export  # noqa: E402
+import prompt  # noqa: E402
 import train  # noqa: E402
 from fam import FamConfig, FamForCausalLM  # noqa: E402
 
@@ -110,3 +118,44 @@ def test_fam_rms_max_is_the_largest_layer_rms(fam_length):
         return
     state.fam = [torch.full_like(t, 3.0 if i == 1 else 0.0) for i, t in enumerate(state.fam)]
     assert train.fam_rms_max(state) == pytest.approx(3.0)
+
+
+def write_split(d: Path, split: str, tok, packages: dict) -> None:
+    """One corpus split in the files build_corpus.py (SPLIT.jsonl) and tokenizer.py (SPLIT.tokens/files.npy) write."""
+    tokens, table = [], []
+    with open(d / f"{split}.jsonl", "w") as f:
+        for pi, (name, files) in enumerate(packages.items()):
+            f.write(json.dumps({"package": name, "files": files}) + "\n")
+            for path, text in files:
+                ids = prompt.file_ids(tok, path, text)
+                table.append((pi, len(tokens), len(ids)))
+                tokens += ids
+    np.save(d / f"{split}.tokens.npy", np.asarray(tokens, np.uint16))
+    np.save(d / f"{split}.files.npy", np.asarray(table, np.int64))
+
+
+def test_every_call_starts_its_log_with_the_whole_config(tmp_path):
+    """A run's recipe travels with its curves: each call of train.py writes start_of_call (step, resumed, the
+    config in force) before its steps, and a resumed call logs the checkpoint's config, not new --set values."""
+    tok = Tokenizer.from_file(str(TOKENIZER / "tokenizer.json"))
+    text = "def add(a, b):\n    return a + b\n\n" * 40
+    write_split(tmp_path, "train", tok, {"p": [[f"p/m{i}.py", text] for i in range(4)]})
+    write_split(tmp_path, "val", tok, {"v": [["v/m.py", text]]})
+    shutil.copy(TOKENIZER / "tokenizer.json", tmp_path / "tokenizer.json")
+    run = tmp_path / "run"
+    model = {k: getattr(CFG, k) for k in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                                          "num_key_value_heads", "intermediate_size", "fam_length", "block_size")}
+    sets = [f"model={json.dumps(model)}", "batch=2", "seq_len=16", "max_steps=2", "warmup_steps=1",
+            "precision=fp32", "workers=1", "val_batches=1", "log_every=1", "mix.task_prob=0", "seed=7"]
+    command = [sys.executable, str(Path(train.__file__)), "--run", str(run), "--data", str(tmp_path), "--corpus",
+               str(tmp_path), "--deadline", str(time.time() + 600), "--max-steps-this-call", "1"]
+    subprocess.run(command + [a for s in sets for a in ("--set", s)], check=True, capture_output=True)
+    subprocess.run(command + ["--resume", "--set", "seed=8"], check=True, capture_output=True)
+    records = [json.loads(line) for line in open(run / "train_log.jsonl")]
+    starts = [r["start_of_call"] for r in records if "start_of_call" in r]
+    assert [(s["step"], s["resumed"]) for s in starts] == [(0, False), (1, True)]
+    assert list(records[0]) == ["start_of_call"]  # first, before any step
+    for s in starts:
+        assert s["config"]["seed"] == 7 and s["config"]["batch"] == 2 and s["config"]["model"] == model
+        assert s["config"]["mix"]["task_prob"] == 0 and s["config"]["max_steps"] == 2
+    assert sum("end_of_call" in r for r in records) == 2
