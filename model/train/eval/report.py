@@ -115,7 +115,9 @@ def main():
     # One colour per label in both panels, so a model's PassKey curve and its loss curves read together; 40 distinct
     # colours, as a report of every stage has more labels than one qualitative map holds.
     labels = list(dict.fromkeys([m["label"] for m in models] + [lg["label"] for lg in logs]))
-    palette = [*plt.get_cmap("tab20").colors, *plt.get_cmap("tab20b").colors]
+    # tab20b holds five hues of four shades each: taken a shade of every hue at a time, neighbouring labels differ.
+    shades = plt.get_cmap("tab20b").colors
+    palette = [*plt.get_cmap("tab20").colors, *(shades[i] for i in sorted(range(20), key=lambda i: (i % 4, i // 4)))]
     colour = {label: palette[i % len(palette)] for i, label in enumerate(labels)}
     below = dict(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)  # legends under the plots
     ax = axes[0]
