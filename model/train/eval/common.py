@@ -92,20 +92,14 @@ def autocast(model: FamForCausalLM, precision: str = "bf16"):
     return precisions.autocast(dev, precision if dev == "cuda" else "fp32")
 
 
-def greedy_correct(model: FamForCausalLM, seqs: List[np.ndarray], answer_lens: List[int],
-                   precision: str = "bf16") -> List[bool]:
-    """seqs[i] = prompt + answer ids; the last answer_lens[i] ids are the answer, ending with <|endoftext|>
-    (which must match too: the answer has to stop). Returns, per row, whether greedy decoding gives the answer.
-    precision: on the GPU (precision.py); the CPU runs float32."""
-    return [bool(hits.all()) for hits in answer_token_hits(model, seqs, answer_lens, precision)]
-
-
 @torch.no_grad()
 def answer_token_hits(model: FamForCausalLM, seqs: List[np.ndarray], answer_lens: List[int],
                       precision: str = "bf16") -> List[np.ndarray]:
-    """Per row, bool [answer_lens[i]]: whether each answer token is the argmax after the prompt and the answer's
-    earlier tokens (greedy decoding gives the answer when all are). The share of hits shows a read-out on its way
-    before whole answers come out."""
+    """seqs[i] = prompt + answer ids; the last answer_lens[i] ids are the answer, ending with <|endoftext|> (so a
+    whole answer also has to stop). Per row, bool [answer_lens[i]]: whether each answer token is the argmax after
+    the prompt and the answer's earlier tokens (greedy decoding gives the answer when all are). The share of hits
+    shows a read-out on its way before whole answers come out. precision: on the GPU (precision.py); the CPU runs
+    float32."""
     B = model.cfg.block_size
     n = max(len(s) for s in seqs)
     n = (n + B - 1) // B * B

@@ -49,6 +49,19 @@ def blocks_back_table(cells) -> list[str]:
     return md + [""]
 
 
+def symbols_table(cells: list) -> list:
+    """Markdown lines: symbol location per workspace length, with symbols.py's token-level scores where the cells
+    have them (cells measured before they existed show "-")."""
+    share = lambda c, k: f"{c[k]:.0%}" if k in c else "-"  # noqa: E731
+    return ["Symbol location (`Where is NAME defined?` -> `path:line`, greedy exact match; path right and line "
+            "digits right: each answer token the argmax after the right ones before it):", "",
+            "| workspace tokens | mean tokens | trials | accuracy | path right | line digits right | test packages used |",
+            "|---|---|---|---|---|---|---|",
+            *(f"| {c['length'] // 1024}k | {c['mean_tokens']:.0f} | {c['trials']} | {c['accuracy']:.0%} | "
+              f"{share(c, 'path_right')} | {share(c, 'line_digits_right')} | {', '.join(c['packages'])} |"
+              for c in cells), ""]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
@@ -100,11 +113,7 @@ def main():
                    for b in h["by_position"]]
             md.append("")
         if m["symbols"]:
-            md += ["Symbol location (`Where is NAME defined?` -> `path:line`, greedy exact match):", "",
-                   "| workspace tokens | mean tokens | trials | accuracy | test packages used |", "|---|---|---|---|---|"]
-            md += [f"| {c['length'] // 1024}k | {c['mean_tokens']:.0f} | {c['trials']} | {c['accuracy']:.0%} | "
-                   f"{', '.join(c['packages'])} |" for c in m["symbols"]["cells"]]
-            md.append("")
+            md += symbols_table(m["symbols"]["cells"])
     for lg in logs:
         if lg["ends"]:
             md += [f"Training log, {lg['label']}: " + "; ".join(

@@ -6,6 +6,11 @@
 Each trial is tasks.where_sample over a window of consecutive files of one test package, about LENGTH tokens
 long (only packages with at least that many tokens take part; the JSON lists them). NAME is defined exactly once
 in the window, anywhere in it. Correct = greedy decoding gives exactly `path:line` then <|endoftext|>.
+
+A wrong answer can be wrong in the file or only in the line number, which needs the model to count the lines of
+a file it read. So each cell also gives, scored token by token as common.answer_token_hits does (each answer
+token the argmax after the right tokens before it): "path_right", the share of trials whose path tokens (up to the
+line number) all are, and "line_digits_right", the share of line-number digits that are.
 """
 
 from __future__ import annotations
@@ -18,10 +23,19 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from common import Timer, greedy_correct, load_model
+from common import Timer, answer_token_hits, load_model
 
 import data  # noqa: E402  (common put model/train on the path)
 import tasks  # noqa: E402
+
+
+def path_tokens(tok, answer: np.ndarray) -> int:
+    """How many tokens of a `path:line<|endoftext|>` answer come before the line number: the digits before the
+    <|endoftext|> are the line (the tokenizer splits digits one per token)."""
+    n = len(answer) - 1
+    while n > 0 and tok.decode([int(answer[n - 1])]).isdigit():
+        n -= 1
+    return n
 
 
 def main():
@@ -57,13 +71,19 @@ def main():
             s = tasks.where_sample(tok, rng, [corpus.file(i) for i in range(first, end)])
             if s is not None:
                 samples.append(s)
-        ok = []
+        ok, path_ok, digits = [], [], []
         for i in range(0, len(samples), args.batch):
             part = samples[i:i + args.batch]
-            ok += greedy_correct(model, [s.ids for s in part], [int((s.mask == tasks.LOSS_TASK).sum()) for s in part])
+            lens = [int((s.mask == tasks.LOSS_TASK).sum()) for s in part]
+            for s, n, hits in zip(part, lens, answer_token_hits(model, [s.ids for s in part], lens)):
+                k = path_tokens(tok, s.ids[-n:])
+                ok.append(bool(hits.all()))
+                path_ok.append(bool(hits[:k].all()))
+                digits += list(hits[k:-1])
         cell = {"length": length, "mean_tokens": float(np.mean([len(s.ids) for s in samples])),
                 "packages": [corpus.names[p] for p in eligible], "trials": len(ok), "correct": int(sum(ok)),
-                "accuracy": sum(ok) / max(1, len(ok)), "seconds": timer()}
+                "accuracy": sum(ok) / max(1, len(ok)), "path_right": sum(path_ok) / max(1, len(ok)),
+                "line_digits_right": float(np.mean(digits)) if digits else 0.0, "seconds": timer()}
         print(json.dumps(cell), flush=True)
         cells.append(cell)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

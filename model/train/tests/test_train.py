@@ -14,15 +14,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from tokenizers import Tokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import export  # noqa: E402
-import prompt  # noqa: E402
 import train  # noqa: E402
+from corpus_fixture import write_split  # noqa: E402
 from fam import FamConfig, FamForCausalLM  # noqa: E402
 
 TOKENIZER = Path(__file__).resolve().parents[3] / "test" / "fixtures" / "tiny"
@@ -118,20 +117,6 @@ def test_fam_rms_max_is_the_largest_layer_rms(fam_length):
         return
     state.fam = [torch.full_like(t, 3.0 if i == 1 else 0.0) for i, t in enumerate(state.fam)]
     assert train.fam_rms_max(state) == pytest.approx(3.0)
-
-
-def write_split(d: Path, split: str, tok, packages: dict) -> None:
-    """One corpus split in the files build_corpus.py (SPLIT.jsonl) and tokenizer.py (SPLIT.tokens/files.npy) write."""
-    tokens, table = [], []
-    with open(d / f"{split}.jsonl", "w") as f:
-        for pi, (name, files) in enumerate(packages.items()):
-            f.write(json.dumps({"package": name, "files": files}) + "\n")
-            for path, text in files:
-                ids = prompt.file_ids(tok, path, text)
-                table.append((pi, len(tokens), len(ids)))
-                tokens += ids
-    np.save(d / f"{split}.tokens.npy", np.asarray(tokens, np.uint16))
-    np.save(d / f"{split}.files.npy", np.asarray(table, np.int64))
 
 
 def test_every_call_starts_its_log_with_the_whole_config(tmp_path):

@@ -1,0 +1,27 @@
+"""A corpus split written as build_corpus.py and tokenizer.py write one, for tests that run the scripts reading it
+(train.py, eval/symbols.py) on a few made-up files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import prompt  # noqa: E402
+
+
+def write_split(d: Path, split: str, tok, packages: dict) -> None:
+    """One corpus split in the files build_corpus.py (SPLIT.jsonl) and tokenizer.py (SPLIT.tokens/files.npy) write."""
+    tokens, table = [], []
+    with open(d / f"{split}.jsonl", "w") as f:
+        for pi, (name, files) in enumerate(packages.items()):
+            f.write(json.dumps({"package": name, "files": files}) + "\n")
+            for path, text in files:
+                ids = prompt.file_ids(tok, path, text)
+                table.append((pi, len(tokens), len(ids)))
+                tokens += ids
+    np.save(d / f"{split}.tokens.npy", np.asarray(tokens, np.uint16))
+    np.save(d / f"{split}.files.npy", np.asarray(table, np.int64))
