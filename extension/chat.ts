@@ -7,7 +7,8 @@
  * posts (webview/protocol.ts), and queues what it sends until the webview says `ready`.
  */
 import * as vscode from 'vscode';
-import { EngineError, type AnswerResult } from '../model/engine/protocol';
+import { isCancellation } from '../model/engine/cancellation';
+import type { AnswerResult } from '../model/engine/protocol';
 import { msg, parseToExtension, type ChatEntry, type ToWebview, type ToWebviewMessage, type WebviewCommand } from '../webview/protocol';
 import { openCitation } from './citation-open';
 import { Commands, ContextKeys, StateKeys, Views } from './ids';
@@ -86,17 +87,16 @@ export class ChatController extends Disposable {
     const deltas = new DeltaBatcher((text) => this.post('chat/delta', { id: answer.id, text }));
     this.setBusy(this.busyId);
     try {
-      const result = await this.memory.ask(
-        question,
-        (text) => {
-          answer.text += text;
-          deltas.push(text);
-        },
-        abort.signal,
-      );
+      const stream = this.memory.ask(question, abort.signal);
+      let step;
+      while (!(step = await stream.next()).done) {
+        answer.text += step.value.text;
+        deltas.push(step.value.text);
+      }
+      const result = step.value;
       return this.finish(answer, result.cancelled ? 'cancelled' : 'done', answer.text, result);
     } catch (err) {
-      const cancelled = (err as Error).name === 'AbortError' || (err instanceof EngineError && err.code === 'cancelled');
+      const cancelled = isCancellation(err);
       return this.finish(answer, cancelled ? 'cancelled' : 'error', cancelled ? answer.text : `**${firstLines((err as Error).message)}**`, null);
     } finally {
       deltas.dispose();

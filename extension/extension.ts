@@ -6,7 +6,7 @@
  * in Restricted Mode: the memory opens when the workspace is trusted.
  */
 import * as vscode from 'vscode';
-import type { IngestResult } from '../model/engine/protocol';
+import type { WorkspaceResult } from '../model/engine/protocol';
 import type { ChatEntry, MemoryView } from '../webview/protocol';
 import { ChatController, ChatViewProvider, type AskOutcome } from './chat';
 import { openCitation } from './citation-open';
@@ -116,8 +116,8 @@ export function activate(context: vscode.ExtensionContext): FamulusApi {
     return panel.summarize(m, file);
   });
 
-  command(Commands.readWorkspace, (): Promise<IngestResult> => needMemory().read({ fresh: true }));
-  command(Commands.refreshMemory, (): Promise<IngestResult> => needMemory().read({ fresh: false }));
+  command(Commands.readWorkspace, (): Promise<WorkspaceResult> => needMemory().read({ fresh: true }));
+  command(Commands.refreshMemory, (): Promise<WorkspaceResult> => needMemory().read({ fresh: false }));
 
   command(Commands.forgetMemory, async (opts?: { confirm?: boolean }) => {
     const m = needMemory();

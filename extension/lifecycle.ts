@@ -1,7 +1,7 @@
 /**
  * Small lifecycle helpers in the shape of VS Code's own (src/vs/base/common/lifecycle.ts, async.ts):
- * a Disposable base that owns what it registers, a CancellationToken → AbortSignal bridge, and a queue that
- * runs one task at a time.
+ * a Disposable base that owns what it registers, a CancellationToken → AbortSignal bridge, and a
+ * debouncer.
  */
 import type * as vscode from 'vscode';
 
@@ -47,48 +47,6 @@ export function toAbortSignal(token: vscode.CancellationToken | undefined): { si
   if (token.isCancellationRequested) controller.abort();
   const sub = token.onCancellationRequested(() => controller.abort());
   return { signal: controller.signal, dispose: () => sub.dispose() };
-}
-
-/**
- * Runs tasks one at a time, in the order they were queued (VS Code's Sequencer). A task whose signal is
- * aborted while it waits is dropped with an AbortError and never runs.
- */
-export class TaskQueue {
-  private tail: Promise<unknown> = Promise.resolve();
-  private waiting = 0;
-  private running: string | null = null;
-
-  /** What is running now (its label), or null. */
-  get current(): string | null {
-    return this.running;
-  }
-
-  /** Tasks waiting behind the running one. */
-  get pending(): number {
-    return this.waiting;
-  }
-
-  run<T>(label: string, task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    this.waiting++;
-    const start = this.tail.catch(() => undefined).then(async () => {
-      this.waiting--;
-      if (signal?.aborted) throw abortError(`${label} was cancelled before it started`);
-      this.running = label;
-      try {
-        return await task();
-      } finally {
-        this.running = null;
-      }
-    });
-    this.tail = start;
-    return start;
-  }
-}
-
-export function abortError(message = 'cancelled'): Error {
-  const err = new Error(message);
-  err.name = 'AbortError';
-  return err;
 }
 
 /**

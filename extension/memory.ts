@@ -1,25 +1,31 @@
 /**
- * The memory of one workspace folder: the engine's FAM state for it, saved in the extension's per-workspace
- * storage (`context.storageUri`) by the engine's `state/save` (atomic, checksummed), restored at once when the
- * workspace is opened again, and kept current when files change.
+ * The memory of one workspace folder as the extension shows it. The engine owns the policy (model/engine/
+ * session.ts: when the saved memory is loaded, what is read, when it is saved, how it is forgotten); this class
+ * only says which folder, where its memory is saved (the extension's per-workspace storage,
+ * `context.storageUri`), and when: on opening, on a command, after file changes settle (2 s).
  *
- * Every engine request for this workspace goes through one queue, so at most one runs at a time and the
- * others wait in order; each request takes a CancellationToken/AbortSignal that becomes `engine/cancel`.
- *
- * Keeping the memory current: after file changes settle (2 s), an ingest runs with `fresh: false`. The engine
- * then keeps the state it holds when its files are a prefix of the new walk (unchanged files, new files that
- * sort last) and reads only the rest; any other change is a full re-read, because the protocol has no way yet
- * to resume from a per-file checkpoint in the middle (see the README's "Extension" section).
+ * Requests go straight to the engine, which runs them one at a time in the order they were sent: that is
+ * the only queue. Each takes a CancellationToken/AbortSignal that becomes a cancel of that request.
  */
 import * as vscode from 'vscode';
-import { EngineError, type AnswerResult, type IngestResult, type SummarizeResult } from '../model/engine/protocol';
+import { isCancellation } from '../model/engine/cancellation';
+import type { EngineProcess } from '../model/engine/client';
+import {
+  EngineError,
+  MEMORY_FILES,
+  type AnswerResult,
+  type ReadChunk,
+  type ReadMode,
+  type StateSummary,
+  type SummarizeResult,
+  type TextDelta,
+  type WorkspaceResult,
+} from '../model/engine/protocol';
 import type { MemoryView, ProgressView } from '../webview/protocol';
 import { describeDevice, describeModel, type EngineHost } from './engine-host';
 import { ContextKeys, StateKeys } from './ids';
-import { Debouncer, Disposable, TaskQueue, toAbortSignal } from './lifecycle';
+import { Debouncer, Disposable, toAbortSignal } from './lifecycle';
 import * as settings from './settings';
-
-const STATE_FILE = 'famulus-state.bin';
 
 export type Phase = MemoryView['phase'];
 
@@ -30,13 +36,12 @@ export class WorkspaceMemory extends Disposable {
   private lastUpdate = '';
   private detail = '';
   private progressView: ProgressView | null = null;
-  /** The engine generation whose state is this workspace's (a restarted engine holds none). */
-  private loadedGeneration = -1;
-  private readonly queue = new TaskQueue();
+  /** The engine generation this folder was opened in, and that opening (a restarted engine holds nothing). */
+  private opened: { generation: number; done: Promise<EngineProcess> } | null = null;
   private readonly updates = this.register(new Debouncer(2000));
   private watcher: vscode.FileSystemWatcher | null = null;
-  /** The ingest running now, so a refresh or forget can stop it. */
-  private ingestAbort: AbortController | null = null;
+  /** The read running now, so a refresh or forget can stop it. */
+  private readAbort: AbortController | null = null;
 
   private readonly changed = this.register(new vscode.EventEmitter<void>());
   readonly onDidChange = this.changed.event;
@@ -52,8 +57,9 @@ export class WorkspaceMemory extends Disposable {
     this.register(host.onDidChange(() => this.onEngineChange()));
   }
 
+  /** The saved FAM state (for tests and the status view); undefined without workspace storage. */
   get stateFile(): vscode.Uri | undefined {
-    return this.storage && vscode.Uri.joinPath(this.storage, STATE_FILE);
+    return this.storage && vscode.Uri.joinPath(this.storage, MEMORY_FILES.state);
   }
 
   get view(): MemoryView {
@@ -77,26 +83,21 @@ export class WorkspaceMemory extends Disposable {
     return this.files > 0;
   }
 
-  /** Called once the window is trusted: restore a saved state at once, or offer (or start) the first read. */
+  /** Called once the window is trusted: restore the saved memory at once, or offer (or start) the first read. */
   async open(): Promise<void> {
     if (!vscode.workspace.isTrusted) {
       this.set({ phase: 'untrusted' });
       return;
     }
     this.watch();
-    const file = this.stateFile;
-    if (file && (await exists(file))) {
-      try {
-        await this.restore();
-        return;
-      } catch (err) {
-        this.log.warn(`saved memory not restored: ${(err as Error).message}`);
-        this.set({ phase: 'empty', detail: `The saved memory could not be used (${(err as Error).message}); read the workspace again.` });
-      }
-    } else {
-      this.set({ phase: 'empty' });
+    this.set({ phase: 'starting' });
+    try {
+      await this.ensureOpen();
+    } catch (err) {
+      this.set({ phase: 'error', detail: firstLines((err as Error).message) });
+      throw err;
     }
-    await this.offerFirstRead();
+    if (!this.hasMemory) await this.offerFirstRead();
   }
 
   private async offerFirstRead(): Promise<void> {
@@ -116,19 +117,11 @@ export class WorkspaceMemory extends Disposable {
     if (pick === 'Read Now') void this.read({ fresh: false }).catch((err: Error) => this.reportError('Reading the workspace failed', err));
   }
 
-  /** Loads the saved state into the engine (the engine is started if needed). */
-  private async restore(): Promise<void> {
-    await this.queue.run('restore', async () => {
-      this.set({ phase: 'starting' });
-      await this.ensureLoaded();
-    });
-  }
-
   /**
-   * Makes sure the running engine holds this workspace's state: after a (re)start, loads the saved file.
-   * Runs inside the queue.
+   * The engine, with this folder open in it: after a (re)start the folder is opened again, which restores
+   * its saved memory. One opening per engine generation, shared by every request that needs it.
    */
-  private async ensureLoaded() {
+  private async ensureOpen(): Promise<EngineProcess> {
     let started;
     try {
       started = await this.host.client();
@@ -137,189 +130,151 @@ export class WorkspaceMemory extends Disposable {
       throw err;
     }
     const { client, info } = started;
-    if (this.loadedGeneration === info.generation) return client;
-    const file = this.stateFile;
-    if (file && (await exists(file))) {
-      try {
-        const loaded = await client.request('state/load', { path: file.fsPath });
-        this.loadedGeneration = info.generation;
-        this.set({
-          phase: 'ready',
-          files: loaded.state.files,
-          tokens: loaded.state.tokens,
-          lastUpdate: loaded.state.lastUpdate,
-          detail: '',
-        });
-        this.log.info(`memory restored from ${file.fsPath}: ${loaded.state.files} files, ${loaded.state.tokens} tokens (${loaded.seconds.toFixed(2)} s)`);
-      } catch (err) {
-        if (err instanceof EngineError && (err.code === 'state-mismatch' || err.code === 'state-corrupt')) {
-          this.loadedGeneration = info.generation;
-          this.set({ phase: 'empty', files: 0, tokens: 0, lastUpdate: '', detail: `Saved memory not usable: ${err.message}. Read the workspace again.` });
-          return client;
-        }
-        throw err;
-      }
-    } else {
-      this.loadedGeneration = info.generation;
-      if (this.phase !== 'reading') this.set({ phase: 'empty', files: 0, tokens: 0, lastUpdate: '' });
+    if (this.opened?.generation !== info.generation) {
+      const done = this.openIn(client, 'restore').then(() => client);
+      this.opened = { generation: info.generation, done };
+      done.catch(() => {
+        if (this.opened?.done === done) this.opened = null;
+      });
     }
-    return client;
+    return this.opened!.done;
+  }
+
+  private async openIn(client: EngineProcess, mode: ReadMode, signal?: AbortSignal, onChunk?: (chunk: ReadChunk) => void): Promise<WorkspaceResult> {
+    const request = { root: this.folder.uri.fsPath, walker: settings.walkerOptions(this.folder.uri), mode };
+    const stream = client.stream('workspace/open', this.storage ? { ...request, memoryDir: this.storage.fsPath } : request, { signal });
+    for await (const chunk of stream) onChunk?.(chunk);
+    const result = await stream.result;
+    if (result.restored) this.log.info(`memory restored: ${result.state?.files ?? 0} files, ${result.state?.tokens ?? 0} tokens (${result.restored.seconds.toFixed(2)} s)`);
+    if (result.restoreProblem) this.log.warn(result.restoreProblem);
+    this.showState(result.state, result.restoreProblem ? `The saved memory could not be used (${result.restoreProblem}); read the workspace again.` : '');
+    return result;
   }
 
   // ---- reading ------------------------------------------------------------------------------------------------
 
   /**
    * Reads the workspace into memory with a progress notification (files, tokens, tok/s, time left) and a
-   * Cancel button; saves the state when done (also when cancelled: the engine keeps every completed file).
+   * Cancel button; the engine saves the memory when done (also when cancelled: it keeps every completed file).
    */
-  async read(opts: { fresh: boolean; quiet?: boolean }, token?: vscode.CancellationToken): Promise<IngestResult> {
+  async read(opts: { fresh: boolean; quiet?: boolean }, token?: vscode.CancellationToken): Promise<WorkspaceResult> {
     this.requireTrusted();
     // A read replaces a read in progress (e.g. Refresh during an update).
-    this.ingestAbort?.abort();
+    this.readAbort?.abort();
     const location = opts.quiet ? vscode.ProgressLocation.Window : vscode.ProgressLocation.Notification;
     return vscode.window.withProgress(
       { location, title: opts.quiet ? 'Famulus: updating memory' : `Famulus: reading ${this.folder.name}`, cancellable: !opts.quiet },
-      (progress, progressToken) => this.ingest(opts, progress, [progressToken, token]),
+      (progress, progressToken) => this.readWithProgress(opts, progress, [progressToken, token]),
     );
   }
 
-  private async ingest(
+  private async readWithProgress(
     opts: { fresh: boolean; quiet?: boolean },
     progress: vscode.Progress<{ message?: string; increment?: number }>,
     tokens: (vscode.CancellationToken | undefined)[],
-  ): Promise<IngestResult> {
+  ): Promise<WorkspaceResult> {
     const abort = new AbortController();
-    this.ingestAbort = abort;
+    this.readAbort = abort;
     const bridges = tokens.map((t) => toAbortSignal(t));
     for (const b of bridges) {
       if (b.signal.aborted) abort.abort();
       b.signal.addEventListener('abort', () => abort.abort(), { once: true });
     }
-    const previous = { phase: this.phase };
+    const previous = this.phase;
     try {
-      return await this.queue.run(
-        'read',
-        async () => {
-          this.set({ phase: 'starting', detail: '' });
-          const client = await this.ensureLoaded();
-          this.set({ phase: opts.quiet ? 'updating' : 'reading', detail: '' });
-          const stream = client.stream(
-            'workspace/ingest',
-            { root: this.folder.uri.fsPath, walker: settings.walkerOptions(this.folder.uri), fresh: opts.fresh },
-            { signal: abort.signal },
-          );
-          let reported = 0;
-          // Time left from the read rate since the first progress report (files kept from memory cost nothing).
-          let base: { bytes: number; at: number } | null = null;
-          for await (const chunk of stream) {
-            if (chunk.kind === 'walked') {
-              this.log.info(`walked ${this.folder.uri.fsPath}: ${chunk.filesTotal} files, ${chunk.filesReused} kept from memory, ${chunk.skipped.length} skipped`);
-              for (const s of chunk.skipped.slice(0, 50)) this.log.debug(`skipped ${s.path}: ${s.reason} (${s.detail})`);
-              continue;
-            }
-            base ??= { bytes: chunk.bytesDone, at: Date.now() - 1000 * (chunk.tokensDone / Math.max(chunk.tokensPerSecond, 1e-9)) };
-            const percent = chunk.bytesTotal > 0 ? (100 * chunk.bytesDone) / chunk.bytesTotal : 100;
-            const elapsed = (Date.now() - base.at) / 1000;
-            const rate = elapsed > 0 ? (chunk.bytesDone - base.bytes) / elapsed : 0;
-            const secondsLeft = rate > 0 ? (chunk.bytesTotal - chunk.bytesDone) / rate : -1;
-            this.progressView = {
-              filesDone: chunk.filesDone,
-              filesTotal: chunk.filesTotal,
-              tokensDone: chunk.tokensDone,
-              tokensPerSecond: chunk.tokensPerSecond,
-              secondsLeft,
-              currentFile: chunk.currentFile,
-              percent: Math.min(100, Math.max(0, percent)),
-            };
-            progress.report({
-              increment: Math.max(0, percent - reported),
-              message: `${chunk.filesDone}/${chunk.filesTotal} files · ${chunk.tokensDone} tokens · ${Math.round(chunk.tokensPerSecond)} tok/s` +
-                (secondsLeft >= 0 ? ` · ${Math.ceil(secondsLeft)} s left` : ''),
-            });
-            reported = Math.max(reported, percent);
-            this.changed.fire();
-          }
-          const result = await stream.result;
-          if (result.state) {
-            const saved = await client.request('state/save', { path: this.stateFile!.fsPath });
-            this.log.info(`memory saved to ${saved.path} (${saved.bytes} bytes, ${saved.seconds.toFixed(2)} s)`);
-          }
-          this.log.info(
-            `read ${result.filesIngested} files (${result.filesReused} kept), ${result.tokensIngested} tokens in ${result.seconds.toFixed(2)} s` +
-              ` (${result.tokensPerSecond.toFixed(0)} tok/s)${result.cancelled ? ', cancelled' : ''}`,
-          );
-          this.set({
-            phase: result.state && result.state.files > 0 ? 'ready' : 'empty',
-            files: result.state?.files ?? 0,
-            tokens: result.state?.tokens ?? 0,
-            lastUpdate: result.state?.lastUpdate ?? '',
-            detail: result.cancelled ? `Reading was stopped after ${result.state?.files ?? 0} files; Refresh continues from there.` : '',
-          });
-          return result;
-        },
-        abort.signal,
-      );
+      this.set({ phase: 'starting', detail: '' });
+      const { client } = await this.host.client();
+      this.set({ phase: opts.quiet ? 'updating' : 'reading', detail: '' });
+      let reported = 0;
+      // Time left from the read rate since the first progress report (files kept from memory cost nothing).
+      let base: { bytes: number; at: number } | null = null;
+      const onChunk = (chunk: ReadChunk) => {
+        if (chunk.kind === 'restored') return;
+        if (chunk.kind === 'walked') {
+          this.log.info(`walked ${this.folder.uri.fsPath}: ${chunk.filesTotal} files, ${chunk.filesReused} kept from memory, ${chunk.skipped.length} skipped`);
+          for (const s of chunk.skipped.slice(0, 50)) this.log.debug(`skipped ${s.path}: ${s.reason} (${s.detail})`);
+          return;
+        }
+        base ??= { bytes: chunk.bytesDone, at: Date.now() - 1000 * (chunk.tokensDone / Math.max(chunk.tokensPerSecond, 1e-9)) };
+        const percent = chunk.bytesTotal > 0 ? (100 * chunk.bytesDone) / chunk.bytesTotal : 100;
+        const elapsed = (Date.now() - base.at) / 1000;
+        const rate = elapsed > 0 ? (chunk.bytesDone - base.bytes) / elapsed : 0;
+        const secondsLeft = rate > 0 ? (chunk.bytesTotal - chunk.bytesDone) / rate : -1;
+        this.progressView = {
+          filesDone: chunk.filesDone,
+          filesTotal: chunk.filesTotal,
+          tokensDone: chunk.tokensDone,
+          tokensPerSecond: chunk.tokensPerSecond,
+          secondsLeft,
+          currentFile: chunk.currentFile,
+          percent: Math.min(100, Math.max(0, percent)),
+        };
+        progress.report({
+          increment: Math.max(0, percent - reported),
+          message: `${chunk.filesDone}/${chunk.filesTotal} files · ${chunk.tokensDone} tokens · ${Math.round(chunk.tokensPerSecond)} tok/s` +
+            (secondsLeft >= 0 ? ` · ${Math.ceil(secondsLeft)} s left` : ''),
+        });
+        reported = Math.max(reported, percent);
+        this.changed.fire();
+      };
+      const generation = this.host.current?.generation ?? -1;
+      const result = await this.openIn(client, opts.fresh ? 'fresh' : 'read', abort.signal, onChunk);
+      this.opened = { generation, done: Promise.resolve(client) };
+      const read = result.read;
+      if (read) {
+        this.log.info(
+          `read ${read.filesIngested} files (${read.filesReused} kept), ${read.tokensIngested} tokens in ${read.seconds.toFixed(2)} s` +
+            ` (${read.tokensPerSecond.toFixed(0)} tok/s)${result.cancelled ? ', cancelled' : ''}`,
+        );
+      }
+      if (result.saved) this.log.info(`memory saved in ${result.memoryDir} (${result.saved.bytes} bytes, ${result.saved.seconds.toFixed(2)} s)`);
+      if (result.cancelled) this.set({ detail: `Reading was stopped after ${result.state?.files ?? 0} files; Refresh continues from there.` });
+      return result;
     } catch (err) {
-      if ((err as Error).name === 'AbortError' || (err instanceof EngineError && err.code === 'cancelled')) {
-        this.set({ phase: previous.phase === 'reading' || previous.phase === 'updating' ? 'empty' : previous.phase });
+      if (isCancellation(err)) {
+        this.set({ phase: previous === 'reading' || previous === 'updating' ? 'empty' : previous });
       } else {
         this.set({ phase: 'error', detail: (err as Error).message });
       }
       throw err;
     } finally {
       for (const b of bridges) b.dispose();
-      if (this.ingestAbort === abort) this.ingestAbort = null;
+      if (this.readAbort === abort) this.readAbort = null;
       this.progressView = null;
       this.changed.fire();
     }
   }
 
-  /** Forgets the memory: deletes the saved state and drops the engine's copy. */
+  /** Forgets the memory: the engine drops what it holds and deletes the saved files. */
   async forget(): Promise<void> {
-    this.ingestAbort?.abort();
-    await this.queue.run('forget', async () => {
-      const file = this.stateFile;
-      if (file && (await exists(file))) await vscode.workspace.fs.delete(file);
-      // The protocol has no "drop the state" message: stopping the engine drops its copy (it restarts lazily).
-      if (this.host.current) await this.host.stop();
-      this.loadedGeneration = -1;
-      this.set({ phase: 'empty', files: 0, tokens: 0, lastUpdate: '', detail: '' });
-    });
+    this.readAbort?.abort();
+    const client = await this.ensureOpen();
+    const { deleted } = await client.request('workspace/forget', {});
+    this.log.info(`memory forgotten${deleted.length > 0 ? `; deleted ${deleted.join(', ')}` : ''}`);
+    this.showState(null, '');
     await this.workspaceState.update(StateKeys.offeredRead, true);
   }
 
   // ---- questions ---------------------------------------------------------------------------------------------
 
-  /** Answers from the memory, streaming text through `onText`. The saved state is never changed by a question. */
-  async ask(question: string, onText: (text: string) => void, signal: AbortSignal): Promise<AnswerResult> {
+  /** Answers from the memory, streaming the text. The saved memory is never changed by a question. */
+  async *ask(question: string, signal: AbortSignal): AsyncGenerator<TextDelta, AnswerResult> {
     this.requireTrusted();
-    return this.queue.run(
-      'ask',
-      async () => {
-        const client = await this.ensureLoaded();
-        this.requireMemory();
-        const stream = client.stream('engine/ask', { question, options: settings.generation() }, { signal });
-        for await (const delta of stream) onText(delta.text);
-        return stream.result;
-      },
-      signal,
-    );
+    const client = await this.ensureOpen();
+    this.requireMemory();
+    const stream = client.stream('engine/ask', { question, options: settings.generation() }, { signal });
+    yield* stream;
+    return await stream.result;
   }
 
-  /** Summarises one file of the workspace from the memory. */
-  async summarize(file: vscode.Uri, onText: (text: string) => void, signal: AbortSignal): Promise<SummarizeResult> {
+  /** Summarises one file of the workspace from the memory, streaming the text. */
+  async *summarize(file: vscode.Uri, signal: AbortSignal): AsyncGenerator<TextDelta, SummarizeResult> {
     this.requireTrusted();
-    return this.queue.run(
-      'summarize',
-      async () => {
-        const client = await this.ensureLoaded();
-        this.requireMemory();
-        const stream = client.stream('engine/summarize', { path: file.fsPath, options: settings.generation() }, { signal });
-        for await (const delta of stream) onText(delta.text);
-        return stream.result;
-      },
-      signal,
-    );
+    const client = await this.ensureOpen();
+    this.requireMemory();
+    const stream = client.stream('engine/summarize', { path: file.fsPath, options: settings.generation() }, { signal });
+    yield* stream;
+    return await stream.result;
   }
 
   // ---- updates -------------------------------------------------------------------------------------------------
@@ -335,9 +290,7 @@ export class WorkspaceMemory extends Disposable {
       this.updates.trigger(() => {
         if (this.phase === 'reading' || this.phase === 'updating') return;
         void this.read({ fresh: false, quiet: true }).catch((err: Error) => {
-          if (err.name !== 'AbortError' && !(err instanceof EngineError && err.code === 'cancelled')) {
-            this.log.warn(`memory update failed: ${err.message}`);
-          }
+          if (!isCancellation(err)) this.log.warn(`memory update failed: ${err.message}`);
         });
       });
     };
@@ -349,18 +302,27 @@ export class WorkspaceMemory extends Disposable {
   private onEngineChange(): void {
     const crash = this.host.crashMessage;
     if (crash && !this.host.current) {
-      this.loadedGeneration = -1;
+      this.opened = null;
       this.set({ phase: 'error', detail: crash });
       // Restart at once and bring the saved memory back, so the next question does not wait for it.
-      if (this.stateFile) {
-        void this.restore().catch((err: Error) => this.log.warn(`restart after crash failed: ${err.message}`));
-      }
+      void this.ensureOpen().catch((err: Error) => this.log.warn(`restart after crash failed: ${err.message}`));
       return;
     }
     this.changed.fire();
   }
 
   // ---- helpers -------------------------------------------------------------------------------------------------
+
+  /** Shows what the engine holds: ready with its numbers, or empty. */
+  private showState(state: StateSummary | null, detail: string): void {
+    this.set({
+      phase: state && state.files > 0 ? 'ready' : 'empty',
+      files: state?.files ?? 0,
+      tokens: state?.tokens ?? 0,
+      lastUpdate: state?.lastUpdate ?? '',
+      detail,
+    });
+  }
 
   private set(next: Partial<{ phase: Phase; files: number; tokens: number; lastUpdate: string; detail: string }>): void {
     if (next.phase !== undefined) this.phase = next.phase;
@@ -385,7 +347,7 @@ export class WorkspaceMemory extends Disposable {
   }
 
   private reportError(what: string, err: Error): void {
-    if (err.name === 'AbortError' || (err instanceof EngineError && err.code === 'cancelled')) return;
+    if (isCancellation(err)) return;
     this.log.error(`${what}: ${err.message}`);
     void vscode.window.showErrorMessage(`Famulus: ${what}: ${err.message}`);
   }
@@ -395,13 +357,4 @@ export class WorkspaceMemory extends Disposable {
 export function firstLines(text: string, lines = 3): string {
   const all = text.split('\n');
   return all.length <= lines ? text : `${all.slice(0, lines).join('\n')} … (see the Famulus log)`;
-}
-
-async function exists(uri: vscode.Uri): Promise<boolean> {
-  try {
-    await vscode.workspace.fs.stat(uri);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -4,7 +4,8 @@
  * Open as Markdown work on exactly what was generated.
  */
 import * as vscode from 'vscode';
-import { EngineError, type SummarizeResult } from '../model/engine/protocol';
+import { isCancellation } from '../model/engine/cancellation';
+import type { SummarizeResult } from '../model/engine/protocol';
 import { msg, parseToExtension, type ToWebview, type ToWebviewMessage } from '../webview/protocol';
 import { DeltaBatcher, stats } from './chat';
 import { openCitation } from './citation-open';
@@ -95,18 +96,17 @@ export class SummaryPanel extends Disposable {
     let result: SummarizeResult | null = null;
     const deltas = new DeltaBatcher((text) => this.send(msg<ToWebview, 'summary/delta'>('summary/delta', { text })));
     try {
-      result = await memory.summarize(
-        file,
-        (text) => {
-          summary.text += text;
-          deltas.push(text);
-        },
-        abort.signal,
-      );
+      const stream = memory.summarize(file, abort.signal);
+      let step;
+      while (!(step = await stream.next()).done) {
+        summary.text += step.value.text;
+        deltas.push(step.value.text);
+      }
+      result = step.value;
       summary.status = result.cancelled ? 'cancelled' : 'done';
       summary.stats = stats(result);
     } catch (err) {
-      const cancelled = (err as Error).name === 'AbortError' || (err instanceof EngineError && err.code === 'cancelled');
+      const cancelled = isCancellation(err);
       summary.status = cancelled ? 'cancelled' : 'error';
       if (!cancelled) summary.text = `**${(err as Error).message}**`;
     } finally {

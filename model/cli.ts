@@ -14,40 +14,41 @@ import { questions } from './engine/prompt';
 import {
   DEFAULT_MAX_NEW_TOKENS,
   DEFAULT_REPETITION_PENALTY,
-  EngineError,
+  MEMORY_FILES,
   type AnswerResult,
   type DeviceChoice,
   type DeviceInfo,
   type GenerationSettings,
-  type IngestResult,
   type LoadModelResult,
-  type SkippedEntry,
+  type ReadMode,
+  type ReadSummary,
   type StateSummary,
+  type WorkspaceResult,
 } from './engine/protocol';
 
 const USAGE = `famulus: reads a whole workspace into a FAM model's working memory and answers from it.
 
 Usage:
   famulus                              demo: ingest samples/demo-workspace, ask, summarise
-  famulus ingest <dir>                 read <dir> and save its state (default <dir>/.famulus/state.fams)
-  famulus ask <dir> "<question>"       answer from the saved state of <dir> (read first if needed)
+  famulus ingest <dir>                 read <dir> into memory and save it (default in <dir>/.famulus/)
+  famulus ask <dir> "<question>"       answer from the saved memory of <dir> (read first if needed)
   famulus summarize <file>             summarise a file of the workspace that contains it
-  famulus status [<dir>]               model, device, and the saved state of <dir> (default: .)
+  famulus status [<dir>]               model, device, and the saved memory of <dir> (default: .)
 
 Options:
-  --state <file>        state file (default: <dir>/.famulus/state.fams)
+  --memory <dir>        where the workspace's memory is saved (default: <dir>/.famulus)
   --model <dir>         model folder (default: model/weights/default, else the tiny test model)
   --device <d>          auto | cpu | webgpu (default: $FAMULUS_DEVICE, else auto)
   --max-tokens <n>      longest answer in tokens (default ${DEFAULT_MAX_NEW_TOKENS})
   --temperature <t>     0 = greedy (default 0)
   --top-p <p>           nucleus sampling threshold in (0, 1] (default 1)
   --repeat-penalty <r>  on tokens the answer already used: 1 (off) to 2 (default ${DEFAULT_REPETITION_PENALTY})
-  --fresh               read the workspace from scratch instead of reusing the saved state
+  --fresh               read the workspace from scratch instead of reusing the saved memory
   --json                print one JSON object on stdout
   --verbose             show the engine's log on stderr
   -h, --help            this text
 
-ask, summarize and ingest keep the saved state up to date: new and changed files are read on top of it;
+ask, summarize and ingest keep the saved memory up to date: new and changed files are read on top of it;
 once old versions would make up a third of what it read, the workspace is read again from scratch.`;
 
 /** A mistake in how famulus was called: printed with a hint to --help. */
@@ -60,7 +61,7 @@ interface Flags {
   json: boolean;
   verbose: boolean;
   fresh: boolean;
-  state?: string;
+  memory?: string;
   model?: string;
   device: DeviceChoice;
   generation: GenerationSettings;
@@ -85,8 +86,8 @@ interface Report {
   stateFileBytes: number | null;
   tokensPerSecond: { ingest: number | null; answer: number | null };
   state: StateSummary | null;
-  ingest: (Omit<IngestResult, 'state' | 'skipped'> & { skipped: SkippedEntry[] }) | null;
-  answers: Array<{ question: string } & AnswerResult>;
+  ingest: (ReadSummary & { cancelled: boolean }) | null;
+  answers: Array<{ question: string; answer: string } & AnswerResult>;
   timings: Timings;
   notes: string[];
 }
@@ -98,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
       args: argv,
       allowPositionals: true,
       options: {
-        state: { type: 'string' },
+        memory: { type: 'string' },
         model: { type: 'string' },
         device: { type: 'string' },
         'max-tokens': { type: 'string' },
@@ -168,7 +169,7 @@ function readFlags(values: Record<string, string | boolean | undefined>): Flags 
   if (topP !== undefined) generation.topP = topP;
   if (repetitionPenalty !== undefined) generation.repetitionPenalty = repetitionPenalty;
   const flags: Flags = { json: values.json === true, verbose: values.verbose === true, fresh: values.fresh === true, device, generation };
-  if (typeof values.state === 'string') flags.state = path.resolve(values.state);
+  if (typeof values.memory === 'string') flags.memory = path.resolve(values.memory);
   if (typeof values.model === 'string') flags.model = path.resolve(values.model);
   return flags;
 }
@@ -217,8 +218,9 @@ function existingDir(p: string): string {
   return abs;
 }
 
-function defaultStateFile(root: string): string {
-  return path.join(root, '.famulus', 'state.fams');
+/** Where a workspace's memory is saved unless --memory says otherwise. */
+function defaultMemoryDir(root: string): string {
+  return path.join(root, '.famulus');
 }
 
 /** One run of the CLI: an engine process, the flags, and what the run measured. */
@@ -264,81 +266,66 @@ class Cli {
     return { engine: this.engine, model: this.model };
   }
 
-  // ---- workspace state -----------------------------------------------------------------------------
-
-  /** Loads a saved state into the engine; null (with a note saying why) when there is none or it cannot be used. */
-  private async loadSaved(stateFile: string): Promise<StateSummary | null> {
-    if (this.flags.fresh) return null;
-    if (!existsSync(stateFile)) {
-      this.note(`no saved state at ${stateFile}`);
-      return null;
-    }
-    const { engine } = await this.connect();
-    try {
-      const loaded = await engine.request('state/load', { path: stateFile });
-      this.timings.stateLoadSeconds = loaded.seconds;
-      return loaded.state;
-    } catch (err) {
-      if (!(err instanceof EngineError) || !['state-mismatch', 'state-corrupt', 'not-found'].includes(err.code)) throw err;
-      this.note(`the saved state cannot be used: ${err.message}`);
-      return null;
-    }
-  }
+  // ---- workspace memory -----------------------------------------------------------------------------
 
   /**
-   * Brings the engine's state of `root` up to date: reads what is new or changed since the `loaded` state
-   * (everything when there is none), and saves the state when it changed. An interrupted read saves what
-   * was read, so the next run continues from there.
+   * Opens `root` in the engine, which restores its saved memory and (unless `mode` is 'restore') reads what is
+   * new or changed and saves; progress on stderr. An interrupted read keeps and saves what was read, so the
+   * next run continues from there.
    */
-  private async update(root: string, stateFile: string, loaded: StateSummary | null, report: Report): Promise<void> {
+  private async open(root: string, memoryDir: string, mode: ReadMode, report: Report): Promise<WorkspaceResult> {
     const { engine } = await this.connect();
-    const { result, skipped } = await this.ingest(engine, root);
-    report.ingest = ingestReport(result, skipped);
-    if (loaded === null || result.filesIngested > 0 || result.filesReused !== loaded.files || result.cancelled) {
-      const saved = await engine.request('state/save', { path: stateFile });
-      this.timings.saveSeconds = saved.seconds;
-      report.stateFileBytes = saved.bytes;
-    } else {
-      report.stateFileBytes = statSync(stateFile).size;
-    }
-    if (result.cancelled) {
-      throw new Interrupted(`stopped after ${result.filesIngested + result.filesReused} files; their state is saved in ${stateFile}, run again to continue`);
-    }
-  }
-
-  /** Runs workspace/ingest with a progress line on stderr. */
-  private async ingest(engine: EngineClient, root: string): Promise<{ result: IngestResult; skipped: SkippedEntry[] }> {
     const progress = new ProgressLine();
-    const stream = engine.stream('workspace/ingest', { root, fresh: this.flags.fresh }, { signal: this.interrupt.signal });
-    let skipped: SkippedEntry[] = [];
+    const stream = engine.stream('workspace/open', { root, memoryDir, mode }, { signal: this.interrupt.signal });
     for await (const chunk of stream) {
-      if (chunk.kind === 'walked') {
-        skipped = chunk.skipped;
-        const reused = chunk.filesReused > 0 ? `, ${chunk.filesReused} unchanged in the saved state` : '';
-        progress.done(`walked ${root}: ${chunk.filesTotal} files (${formatBytes(chunk.bytesTotal)})${reused}, ${skipped.length} skipped`);
-        for (const s of skipped) if (s.reason !== 'excluded') progress.done(`  skipped ${s.path}: ${s.reason} (${s.detail})`);
+      if (chunk.kind === 'restored') {
+        this.timings.stateLoadSeconds = chunk.seconds;
+        progress.done(`memory restored: ${chunk.state.files} files, ${formatCount(chunk.state.tokens)} tokens (${chunk.seconds.toFixed(2)} s)`);
+      } else if (chunk.kind === 'walked') {
+        const reused = chunk.filesReused > 0 ? `, ${chunk.filesReused} unchanged in memory` : '';
+        progress.done(`walked ${root}: ${chunk.filesTotal} files (${formatBytes(chunk.bytesTotal)})${reused}, ${chunk.skipped.length} skipped`);
+        for (const s of chunk.skipped) if (s.reason !== 'excluded') progress.done(`  skipped ${s.path}: ${s.reason} (${s.detail})`);
       } else {
         progress.update(
-          `ingest: ${chunk.filesDone}/${chunk.filesTotal} files, ${formatBytes(chunk.bytesDone)}/${formatBytes(chunk.bytesTotal)}, ` +
+          `reading: ${chunk.filesDone}/${chunk.filesTotal} files, ${formatBytes(chunk.bytesDone)}/${formatBytes(chunk.bytesTotal)}, ` +
             `${formatCount(chunk.tokensDone)} tokens, ${formatCount(chunk.tokensPerSecond)} tok/s  ${chunk.currentFile}`,
         );
       }
     }
     const result = await stream.result;
-    this.timings.ingestSeconds = result.seconds;
-    progress.done(
-      `ingested ${result.filesIngested} files, ${formatCount(result.tokensIngested)} tokens in ${result.seconds.toFixed(2)} s` +
-        (result.tokensIngested > 0 ? ` (${formatCount(result.tokensPerSecond)} tok/s)` : '') +
-        (result.filesReused > 0 ? `; ${result.filesReused} files reused from the saved state` : '') +
-        (result.cancelled ? ' (interrupted)' : ''),
-    );
-    return { result, skipped };
+    if (result.restoreProblem) this.note(result.restoreProblem);
+    const read = result.read;
+    if (read) {
+      this.timings.ingestSeconds = read.seconds;
+      report.ingest = { ...read, cancelled: result.cancelled };
+      progress.done(
+        `read ${read.filesIngested} files, ${formatCount(read.tokensIngested)} tokens in ${read.seconds.toFixed(2)} s` +
+          (read.tokensIngested > 0 ? ` (${formatCount(read.tokensPerSecond)} tok/s)` : '') +
+          (read.filesReused > 0 ? `; ${read.filesReused} files kept from memory` : '') +
+          (result.cancelled ? ' (interrupted)' : ''),
+      );
+    }
+    if (result.saved) {
+      this.timings.saveSeconds = result.saved.seconds;
+      report.stateFileBytes = result.saved.bytes;
+    } else if (existsSync(report.stateFile!)) {
+      report.stateFileBytes = statSync(report.stateFile!).size;
+    }
+    if (result.cancelled) {
+      const files = result.state?.files ?? 0;
+      throw new Interrupted(`stopped after ${files} files; they are saved in ${memoryDir}, run again to continue`);
+    }
+    return result;
   }
 
   /** Streams an answer to stdout (unless --json) and returns the final result. */
-  private async answer(stream: AsyncIterable<{ text: string }> & { result: Promise<AnswerResult> }): Promise<AnswerResult> {
-    for await (const delta of stream) if (!this.flags.json) process.stdout.write(delta.text);
-    const result = await stream.result;
+  private async answer(stream: AsyncIterable<{ text: string }> & { result: Promise<AnswerResult> }): Promise<AnswerResult & { answer: string }> {
+    let answer = '';
+    for await (const delta of stream) {
+      answer += delta.text;
+      if (!this.flags.json) process.stdout.write(delta.text);
+    }
+    const result = { ...(await stream.result), answer };
     if (!this.flags.json) process.stdout.write('\n');
     process.stderr.write(
       `(${result.tokens} tokens, ${result.stopReason}; first token after ${result.timings.firstTokenSeconds.toFixed(3)} s, ` +
@@ -348,12 +335,12 @@ class Cli {
     return result;
   }
 
-  private newReport(command: string, root: string | null, stateFile: string | null): Report {
+  private newReport(command: string, root: string | null, memoryDir: string | null): Report {
     const m = this.model!;
     return {
       command,
       root,
-      stateFile,
+      stateFile: memoryDir && path.join(memoryDir, MEMORY_FILES.state),
       model: { dir: m.model.dir, modelId: m.model.modelId },
       device: m.device,
       answer: null,
@@ -388,25 +375,25 @@ class Cli {
   // ---- commands ----------------------------------------------------------------------------------------
 
   async ingestCommand(root: string): Promise<void> {
-    const stateFile = this.flags.state ?? defaultStateFile(root);
+    const memoryDir = this.flags.memory ?? defaultMemoryDir(root);
     await this.connect();
-    const report = this.newReport('ingest', root, stateFile);
-    await this.update(root, stateFile, await this.loadSaved(stateFile), report);
+    const report = this.newReport('ingest', root, memoryDir);
+    await this.open(root, memoryDir, this.flags.fresh ? 'fresh' : 'read', report);
     await this.finish(report);
     if (!this.flags.json) {
       const s = report.state!;
       process.stdout.write(
         `${s.files} files, ${formatCount(s.tokens)} tokens in a ${formatBytes(s.stateBytes)} working memory; ` +
-          `saved to ${stateFile} (${formatBytes(report.stateFileBytes ?? 0)})\n`,
+          `saved to ${report.stateFile} (${formatBytes(report.stateFileBytes ?? 0)})\n`,
       );
     }
   }
 
   async askCommand(root: string, question: string): Promise<void> {
-    const stateFile = this.flags.state ?? defaultStateFile(root);
+    const memoryDir = this.flags.memory ?? defaultMemoryDir(root);
     const { engine } = await this.connect();
-    const report = this.newReport('ask', root, stateFile);
-    await this.update(root, stateFile, await this.loadSaved(stateFile), report);
+    const report = this.newReport('ask', root, memoryDir);
+    await this.open(root, memoryDir, this.flags.fresh ? 'fresh' : 'read', report);
     const t = performance.now();
     const result = await this.answer(engine.stream('engine/ask', { question, options: this.flags.generation }, { signal: this.interrupt.signal }));
     this.timings.answerSeconds = secondsSince(t);
@@ -416,9 +403,10 @@ class Cli {
 
   async summarizeCommand(file: string): Promise<void> {
     const { engine } = await this.connect();
-    const { root, stateFile, loaded } = await this.workspaceOf(file);
-    const report = this.newReport('summarize', root, stateFile);
-    await this.update(root, stateFile, loaded, report);
+    const root = workspaceOf(file);
+    const memoryDir = this.flags.memory ?? defaultMemoryDir(root);
+    const report = this.newReport('summarize', root, memoryDir);
+    await this.open(root, memoryDir, this.flags.fresh ? 'fresh' : 'read', report);
     const rel = path.relative(root, file).split(path.sep).join('/');
     const t = performance.now();
     const result = await this.answer(engine.stream('engine/summarize', { path: rel, options: this.flags.generation }, { signal: this.interrupt.signal }));
@@ -427,33 +415,11 @@ class Cli {
     await this.finish(report);
   }
 
-  /**
-   * The workspace of a file: with --state, the folder that state was made of when it contains the file;
-   * otherwise the nearest folder above the file with a saved state; else the file's own folder.
-   */
-  private async workspaceOf(file: string): Promise<{ root: string; stateFile: string; loaded: StateSummary | null }> {
-    if (this.flags.state) {
-      const loaded = await this.loadSaved(this.flags.state);
-      const root = loaded && isInside(file, loaded.root) ? loaded.root : path.dirname(file);
-      return { root, stateFile: this.flags.state, loaded };
-    }
-    let root = path.dirname(file);
-    for (let dir = root; ; dir = path.dirname(dir)) {
-      if (existsSync(defaultStateFile(dir))) {
-        root = dir;
-        break;
-      }
-      if (path.dirname(dir) === dir) break;
-    }
-    const stateFile = defaultStateFile(root);
-    return { root, stateFile, loaded: await this.loadSaved(stateFile) };
-  }
-
   async statusCommand(root: string): Promise<void> {
-    const stateFile = this.flags.state ?? defaultStateFile(root);
+    const memoryDir = this.flags.memory ?? defaultMemoryDir(root);
     await this.connect();
-    const report = this.newReport('status', root, stateFile);
-    if (await this.loadSaved(stateFile)) report.stateFileBytes = statSync(stateFile).size;
+    const report = this.newReport('status', root, memoryDir);
+    await this.open(root, memoryDir, 'restore', report);
     await this.finish(report);
     if (!this.flags.json) {
       const m = report.model;
@@ -461,12 +427,12 @@ class Cli {
       const s = report.state;
       if (s) {
         lines.push(
-          `state:  ${stateFile} (${formatBytes(report.stateFileBytes ?? 0)})`,
+          `memory: ${report.stateFile} (${formatBytes(report.stateFileBytes ?? 0)})`,
           `        ${s.root}: ${s.files} files, ${formatCount(s.tokens)} tokens (${s.blocks} blocks + ${s.pendingTokens}), ` +
             `working memory ${formatBytes(s.stateBytes)}, read ${s.lastUpdate}`,
         );
       } else {
-        lines.push(`state:  none for ${root}`);
+        lines.push(`memory: none for ${root}`);
       }
       process.stdout.write(`${lines.join('\n')}\n`);
     }
@@ -484,30 +450,19 @@ class Cli {
     const m = model.model;
     out(`model:  ${m.dir} (id ${m.modelId.slice(0, 12)}; ${m.layers} layers, width ${m.hiddenSize}, ` +
       `block ${m.blockSize}, FAM ${m.famLength}, memory ${m.memorySegments} blocks), loaded in ${model.seconds.toFixed(2)} s`);
-    if (this.notes.some((n) => n.includes('tiny test model'))) {
-      out('        this is the tiny RANDOM test model: the answers below are gibberish until a trained model is in model/weights/default/');
-    }
     const d = model.device;
     out();
 
-    const report = this.newReport('demo', root, null);
-    // The demo reads from scratch and keeps its state in a temporary file, adding nothing to the sample.
-    const { result: ingest, skipped } = await this.ingest(engine, root);
-    if (ingest.cancelled) throw new Interrupted('demo interrupted');
-    report.ingest = ingestReport(ingest, skipped);
-    const s = ingest.state!;
-    out(`read ${s.files} files, ${formatCount(s.tokens)} tokens in ${ingest.seconds.toFixed(2)} s ` +
-      `(${formatCount(ingest.tokensPerSecond)} tok/s); working memory ${formatBytes(s.stateBytes)}, whatever the workspace size`);
-
+    // The demo reads from scratch and keeps its memory in a temporary folder, adding nothing to the sample.
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'famulus-demo-'));
+    const report = this.newReport('demo', root, tmp);
     try {
-      const stateFile = path.join(tmp, 'state.fams');
-      const saved = await engine.request('state/save', { path: stateFile });
-      const loaded = await engine.request('state/load', { path: stateFile });
-      report.stateFileBytes = saved.bytes;
-      this.timings.saveSeconds = saved.seconds;
-      this.timings.stateLoadSeconds = loaded.seconds;
-      out(`state file: ${formatBytes(saved.bytes)}, saved in ${saved.seconds.toFixed(3)} s, loaded back in ${loaded.seconds.toFixed(3)} s`);
+      const opened = await this.open(root, tmp, 'fresh', report);
+      const s = opened.state!;
+      const read = opened.read!;
+      out(`read ${s.files} files, ${formatCount(s.tokens)} tokens in ${read.seconds.toFixed(2)} s ` +
+        `(${formatCount(read.tokensPerSecond)} tok/s); working memory ${formatBytes(s.stateBytes)}, whatever the workspace size`);
+      out(`memory saved: ${formatBytes(opened.saved!.bytes)} in ${opened.saved!.seconds.toFixed(3)} s`);
     } finally {
       await fs.rm(tmp, { recursive: true, force: true });
     }
@@ -533,16 +488,11 @@ class Cli {
     await this.finish(report);
     const t = this.timings;
     out();
-    out(`device ${d.provider} (${d.adapter}, ${d.dtype}); ${formatCount(report.tokensIngested)} tokens read at ${formatCount(ingest.tokensPerSecond)} tok/s; ` +
+    out(`device ${d.provider} (${d.adapter}, ${d.dtype}); ${formatCount(report.tokensIngested)} tokens read at ${formatCount(report.tokensPerSecond.ingest ?? 0)} tok/s; ` +
       `answers at ${averageRate(report.answers).toFixed(1)} tok/s; working memory ${formatBytes(report.stateBytes ?? 0)}, state file ${formatBytes(report.stateFileBytes ?? 0)}`);
-    out(`timings: model load ${fmt(t.modelLoadSeconds)} s, ingest ${fmt(t.ingestSeconds)} s, save ${fmt(t.saveSeconds)} s, ` +
-      `load ${fmt(t.stateLoadSeconds)} s, answers ${fmt(t.answerSeconds)} s, total ${fmt(t.totalSeconds)} s`);
+    out(`timings: model load ${fmt(t.modelLoadSeconds)} s, read ${fmt(t.ingestSeconds)} s, save ${fmt(t.saveSeconds)} s, ` +
+      `answers ${fmt(t.answerSeconds)} s, total ${fmt(t.totalSeconds)} s`);
   }
-}
-
-function ingestReport(result: IngestResult, skipped: SkippedEntry[]): NonNullable<Report['ingest']> {
-  const { state: _state, skipped: _count, ...rest } = result;
-  return { ...rest, skipped };
 }
 
 /** Decode speed over all answers: tokens after each first token over the time after it. */
@@ -557,10 +507,12 @@ function averageRate(answers: AnswerResult[]): number {
   return seconds > 0 ? tokens / seconds : 0;
 }
 
-function isInside(file: string, dir: string): boolean {
-  const rel = path.relative(dir, file);
-  // '..foo' is a name inside dir; '..' and '../x' are not.
-  return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
+/** The workspace of a file: the nearest folder above it with a saved memory, else the file's own folder. */
+function workspaceOf(file: string): string {
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(defaultMemoryDir(dir), MEMORY_FILES.state))) return dir;
+    if (path.dirname(dir) === dir) return path.dirname(file);
+  }
 }
 
 /**

@@ -1,0 +1,371 @@
+/**
+ * The session policy of one workspace, in one place for every client (the CLI, the extension, any JSON-RPC
+ * client): where its memory is saved, when the saved memory is loaded, which files are read, when the memory is
+ * saved, and how it is forgotten.
+ *
+ *   open    → restore the saved memory (if it is usable) → read what is new or changed → save
+ *   update  → read what is new or changed → save
+ *   forget  → drop the held memory and delete the saved files
+ *
+ * The memory is the FAM state plus a manifest of what it has read (path, hash, bytes, tokens per file, in
+ * stream order). Reading checkpoints at file boundaries: after each completed file, that state is the
+ * workspace's, so a cancel (or a failure) keeps everything up to the last completed file, and that is saved.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { LoadedModel } from '../loader';
+import type { FamSession, FamState } from '../runtime/fam-session';
+import { StateFileError, readStateFile, writeStateFile } from '../state';
+import { walkWorkspace, type WalkedFile, type WalkResult } from '../workspace/walker';
+import { isCancellation } from './cancellation';
+import { fileChunkTokens } from './prompt';
+import {
+  EngineError,
+  MEMORY_FILES,
+  v,
+  type Check,
+  type ReadChunk,
+  type ReadMode,
+  type ReadSummary,
+  type StateSummary,
+  type WalkerOptions,
+  type WorkspaceResult,
+  type WorkspaceStatus,
+} from './protocol';
+import { secondsSince, streamWhile } from './streams';
+
+/** Progress chunks are sent at most this often (and after the last file). */
+const PROGRESS_INTERVAL_MS = 100;
+/** The key of the workspace manifest in a state's meta. */
+const MANIFEST_KEY = 'famulus.workspace';
+/** Stale text may make up at most this share of what a state has read before an update re-reads everything. */
+const MAX_STALE_SHARE = 1 / 3;
+
+/** One file read into the memory, as recorded in the manifest. */
+export interface ReadFile {
+  path: string;
+  sha256: string;
+  bytes: number;
+  tokens: number;
+}
+
+/** What the memory has read: stored in the state's meta, so a saved state says what it holds. */
+interface Manifest {
+  root: string;
+  lastUpdate: string;
+  files: ReadFile[];
+}
+
+const manifestCheck: Check<Manifest> = v.object({
+  root: v.string({ nonEmpty: true }),
+  lastUpdate: v.string({ nonEmpty: true }),
+  files: v.array(
+    v.object({
+      path: v.string({ nonEmpty: true }),
+      sha256: v.string({ nonEmpty: true }),
+      bytes: v.number({ integer: true, min: 0 }),
+      tokens: v.number({ integer: true, min: 0 }),
+    }),
+  ),
+});
+
+/** The memory held for the workspace: the FAM state and what it has read. */
+interface Memory extends Manifest {
+  state: FamState;
+}
+
+/** What the session needs of the engine: the loaded model and its runtime. */
+export interface SessionModel {
+  model: LoadedModel;
+  session: FamSession;
+}
+
+export class WorkspaceSession {
+  private memory: Memory | null = null;
+
+  constructor(
+    private readonly loaded: SessionModel,
+    readonly root: string,
+    readonly memoryDir: string | null,
+    private walker: WalkerOptions,
+  ) {}
+
+  /** The saved FAM state's path, or null when the memory is not saved. */
+  get stateFile(): string | null {
+    return this.memoryDir && path.join(this.memoryDir, MEMORY_FILES.state);
+  }
+
+  /** Walker settings for the next read (a settings change in the client). */
+  setWalker(walker: WalkerOptions): void {
+    this.walker = walker;
+  }
+
+  /** The held FAM state, or an error saying that nothing has been read. */
+  requireState(): { root: string; state: FamState } {
+    if (!this.memory) throw new EngineError('no-state', `nothing of ${this.root} is in memory yet: read it first (workspace/open)`);
+    return { root: this.root, state: this.memory.state };
+  }
+
+  /** Frees the held state's buffers. */
+  dispose(): void {
+    this.setMemory(null);
+  }
+
+  /** workspace/open: the saved memory when it is usable, then (unless 'restore') a read of what changed. */
+  async *open(mode: ReadMode, signal: AbortSignal): AsyncGenerator<ReadChunk, WorkspaceResult> {
+    const result = this.emptyResult();
+    if (mode !== 'fresh') {
+      const started = performance.now();
+      const restored = await this.restore();
+      if (restored.problem) result.restoreProblem = restored.problem;
+      if (restored.ok) {
+        result.restored = { seconds: secondsSince(started) };
+        yield { kind: 'restored', state: this.summary()!, seconds: result.restored.seconds };
+      }
+    }
+    if (mode === 'restore') return { ...result, state: this.summary() };
+    return yield* this.readAndSave(mode, signal, result);
+  }
+
+  /** workspace/update: reads what is new or changed since the memory was read (everything for 'fresh'), then saves. */
+  async *update(mode: 'read' | 'fresh', walker: WalkerOptions | undefined, signal: AbortSignal): AsyncGenerator<ReadChunk, WorkspaceResult> {
+    if (walker) this.setWalker(walker);
+    return yield* this.readAndSave(mode, signal, this.emptyResult());
+  }
+
+  /** workspace/forget: drops the held memory and deletes the saved files. */
+  async forget(): Promise<string[]> {
+    this.setMemory(null);
+    const deleted: string[] = [];
+    if (!this.memoryDir) return deleted;
+    for (const name of Object.values(MEMORY_FILES)) {
+      const file = path.join(this.memoryDir, name);
+      try {
+        await fs.unlink(file);
+        deleted.push(file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+          throw new EngineError('io-error', `cannot delete ${file}: ${(err as Error).message}`);
+        }
+      }
+    }
+    return deleted;
+  }
+
+  async status(): Promise<WorkspaceStatus> {
+    let savedBytes: number | null = null;
+    if (this.memoryDir) {
+      for (const name of Object.values(MEMORY_FILES)) {
+        const size = await fs.stat(path.join(this.memoryDir, name)).then((s) => s.size, () => null);
+        if (size !== null) savedBytes = (savedBytes ?? 0) + size;
+      }
+    }
+    return { root: this.root, memoryDir: this.memoryDir, state: this.summary(), savedBytes };
+  }
+
+  /** What the memory holds, for every reply that reports it; null when nothing is held. */
+  summary(): StateSummary | null {
+    const ws = this.memory;
+    if (!ws) return null;
+    const { session } = this.loaded;
+    const { layers, famLength, hidden, blockSize, memSegments } = session.dims;
+    const elementBytes = session.device.dtype === 'float16' ? 2 : 4;
+    return {
+      root: this.root,
+      // Distinct files: an updated file has been read more than once (see planRead).
+      files: new Set(ws.files.map((f) => f.path)).size,
+      tokens: session.tokenCount(ws.state),
+      blocks: ws.state.blocks,
+      pendingTokens: ws.state.pending.length,
+      // fam.md: per layer F*D + 2*m*B*D_kv numbers, whatever was read.
+      stateBytes: layers * (famLength * hidden + 2 * memSegments * blockSize * session.kvDim) * elementBytes,
+      lastUpdate: ws.lastUpdate,
+    };
+  }
+
+  // ---- restore and save ---------------------------------------------------------------------------------
+
+  /**
+   * Loads the saved memory unless one is already held. A saved memory that cannot be used (another model,
+   * another folder, damaged) is not an error: it is reported as the problem, and the read starts over.
+   */
+  private async restore(): Promise<{ ok: boolean; problem?: string }> {
+    if (this.memory) return { ok: true };
+    const file = this.stateFile;
+    if (!file) return { ok: false };
+    const { model, session } = this.loaded;
+    try {
+      const snap = await readStateFile(file, model.modelId);
+      const manifest = manifestCheck(snap.meta[MANIFEST_KEY], 'manifest');
+      if (path.resolve(manifest.root) !== this.root) {
+        return { ok: false, problem: `${file} holds the memory of ${manifest.root}, not of ${this.root}` };
+      }
+      this.setMemory({ ...manifest, root: this.root, state: await session.restore(snap) });
+      return { ok: true };
+    } catch (err) {
+      if (err instanceof StateFileError && err.reason === 'not-found') return { ok: false };
+      return { ok: false, problem: `the saved memory in ${file} cannot be used: ${(err as Error).message}` };
+    }
+  }
+
+  /** Saves the held memory (atomically: a reader sees the old file or the new one, never a part). */
+  private async save(): Promise<{ bytes: number; seconds: number } | null> {
+    const file = this.stateFile;
+    const ws = this.memory;
+    if (!file || !ws) return null;
+    const started = performance.now();
+    const manifest: Manifest = { root: ws.root, lastUpdate: ws.lastUpdate, files: ws.files };
+    const snap = await this.loaded.session.snapshot(ws.state, { [MANIFEST_KEY]: manifest });
+    try {
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      await writeStateFile(file, snap);
+      const { size } = await fs.stat(file);
+      return { bytes: size, seconds: secondsSince(started) };
+    } catch (err) {
+      throw new EngineError('io-error', `cannot save the memory to ${file}: ${(err as Error).message}`);
+    }
+  }
+
+  // ---- reading -------------------------------------------------------------------------------------------
+
+  /** Walks, reads what the plan says, and saves when the memory changed (also after a cancel). */
+  private async *readAndSave(mode: 'read' | 'fresh', signal: AbortSignal, result: WorkspaceResult): AsyncGenerator<ReadChunk, WorkspaceResult> {
+    const held = this.memory;
+    const read = yield* this.read(mode === 'fresh', signal);
+    if (read === null) return { ...result, cancelled: true, state: this.summary() };
+    // Every file read, and a fresh start, replaces the memory object: only then is there something to save.
+    if (this.memory !== held) result.saved = await this.save();
+    return { ...result, read: read.summary, cancelled: read.cancelled, state: this.summary() };
+  }
+
+  /**
+   * Reads the workspace into the memory: walks it, plans what to read, streams those files block by block.
+   * Returns null when cancelled during the walk (nothing changed).
+   */
+  private async *read(fresh: boolean, signal: AbortSignal): AsyncGenerator<ReadChunk, { summary: ReadSummary; cancelled: boolean } | null> {
+    const { model, session } = this.loaded;
+    const started = performance.now();
+    let walk: WalkResult;
+    try {
+      walk = await walkWorkspace(this.root, { ...this.walker, signal });
+    } catch (err) {
+      if (isCancellation(err)) return null;
+      throw new EngineError('not-found', (err as Error).message);
+    }
+    const plan = fresh ? readAll(walk) : planRead(this.memory, walk);
+    const reused = walk.files.length - plan.toRead.length;
+    yield { kind: 'walked', filesTotal: walk.files.length, bytesTotal: walk.totalBytes, filesReused: reused, skipped: walk.skipped };
+
+    // From here the memory is this walk's: the held one, or an empty one, then one checkpoint per file.
+    if (plan.fromScratch) this.setMemory({ root: this.root, lastUpdate: new Date().toISOString(), files: [], state: await session.initialState() });
+    const memory = this.memory!;
+    const files = memory.files;
+    const filesBefore = files.length;
+    let bytesDone = walk.totalBytes - plan.toRead.reduce((n, f) => n + f.size, 0);
+    let tokensDone = 0;
+    let cancelled = false;
+    const readStarted = performance.now();
+    let lastProgress = 0;
+    const progress = (currentFile: string, filesDone: number, extraTokens: number): ReadChunk => ({
+      kind: 'progress',
+      filesDone,
+      filesTotal: walk.files.length,
+      bytesDone,
+      bytesTotal: walk.totalBytes,
+      currentFile,
+      tokensDone: tokensDone + extraTokens,
+      tokensPerSecond: (tokensDone + extraTokens) / Math.max(secondsSince(readStarted), 1e-9),
+    });
+    try {
+      for (let k = 0; k < plan.toRead.length; k++) {
+        const file = plan.toRead[k]!;
+        const i = reused + k;
+        const tokens = fileChunkTokens(model.tokenizer, file.path, file.text);
+        const state = yield* streamWhile<ReadChunk, FamState>((emit) =>
+          session.ingest(this.memory!.state, tokens, {
+            signal,
+            onProgress: (p) => {
+              const now = performance.now();
+              if (now - lastProgress < PROGRESS_INTERVAL_MS) return;
+              lastProgress = now;
+              emit(progress(file.path, i, p.tokensDone));
+            },
+          }),
+        );
+        // Checkpoint: this file is complete, so its state becomes the memory's.
+        files.push({ path: file.path, sha256: file.sha256, bytes: file.size, tokens: tokens.length });
+        tokensDone += tokens.length;
+        bytesDone += file.size;
+        this.setMemory({ root: this.root, lastUpdate: new Date().toISOString(), files, state });
+        const now = performance.now();
+        if (now - lastProgress >= PROGRESS_INTERVAL_MS || k === plan.toRead.length - 1) {
+          lastProgress = now;
+          yield progress(file.path, i + 1, 0);
+        }
+      }
+    } catch (err) {
+      if (!isCancellation(err)) throw err;
+      cancelled = true;
+    }
+    const readSeconds = secondsSince(readStarted);
+    const summary: ReadSummary = {
+      filesIngested: files.length - filesBefore,
+      filesReused: reused,
+      tokensIngested: tokensDone,
+      skipped: walk.skipped,
+      seconds: secondsSince(started),
+      tokensPerSecond: tokensDone > 0 ? tokensDone / readSeconds : 0,
+    };
+    return { summary, cancelled };
+  }
+
+  private emptyResult(): WorkspaceResult {
+    return { root: this.root, memoryDir: this.memoryDir, restored: null, restoreProblem: null, read: null, saved: null, cancelled: false, state: null };
+  }
+
+  /** Replaces the memory, releasing the old state's buffers unless the new memory keeps them. */
+  private setMemory(next: Memory | null): void {
+    const old = this.memory;
+    this.memory = next;
+    if (old && old.state !== next?.state) this.loaded.session.release(old.state);
+  }
+}
+
+/** What a read does: everything from an empty state, or only some files on top of the held state. */
+interface ReadPlan {
+  fromScratch: boolean;
+  toRead: WalkedFile[];
+}
+
+function readAll(walk: WalkResult): ReadPlan {
+  return { fromScratch: true, toRead: walk.files };
+}
+
+/**
+ * An update of the held memory for a new walk (architecture.md, "Update"): the files that are new or changed
+ * since they were read are streamed on top of the held state, in walk order, so one changed file costs one
+ * file, not the workspace. The old text of a changed file, and a deleted file, stay in the working memory,
+ * earlier in the stream (FAM favours what it read last); once such stale text would pass a third of
+ * everything read, the update re-reads the workspace from scratch instead, which compacts the memory.
+ */
+function planRead(memory: Memory | null, walk: WalkResult): ReadPlan {
+  if (!memory || memory.files.length === 0) return readAll(walk);
+  const latest = new Map<string, number>(); // path -> index of its last reading in memory.files
+  memory.files.forEach((f, i) => latest.set(f.path, i));
+  const current = new Map(walk.files.map((f) => [f.path, f.sha256]));
+  const toRead = walk.files.filter((f) => {
+    const i = latest.get(f.path);
+    return i === undefined || memory.files[i]!.sha256 !== f.sha256;
+  });
+  // After the update, a reading is live when it is its path's last one and the path is still in the walk.
+  const changed = new Set(toRead.map((f) => f.path));
+  let stale = 0;
+  let live = toRead.reduce((n, f) => n + f.size, 0);
+  memory.files.forEach((f, i) => {
+    if (latest.get(f.path) === i && current.get(f.path) === f.sha256 && !changed.has(f.path)) live += f.bytes;
+    else stale += f.bytes;
+  });
+  if (stale > MAX_STALE_SHARE * (stale + live)) return readAll(walk);
+  return { fromScratch: false, toRead };
+}
