@@ -3,6 +3,7 @@
  * model/train/prompt.py). Changing anything here means retraining.
  *
  *   <|file|>src/app.ts\n<file text>\n         one chunk per file, in the walker's order
+ *   <|file|>src/app.ts:12-30\n<lines 12-30>\n  re-read code before a question: a path with its line span
  *   <|question|>Where is `x` defined?<|answer|>   then the model writes the answer and <|endoftext|>
  */
 import type { FamSpecialTokens, FamTokenizer } from '../loader';
@@ -26,6 +27,20 @@ export function fileChunkText(path: string, text: string): string {
 /** `<|file|>` + encode(path + '\n' + text + '\n'). `path` is workspace-relative with forward slashes. */
 export function fileChunkTokens(tokenizer: FamTokenizer, path: string, text: string): number[] {
   return [specials(tokenizer).file, ...tokenizer.encode(fileChunkText(path, text))];
+}
+
+/**
+ * The text after `<|file|>` for code re-read before a question: `path:START-END`, a newline, then those lines
+ * (1-based, inclusive), ending with exactly one newline. The span in the header is what lets a model copy a
+ * `path:line` from text it can see.
+ */
+export function rereadChunkText(path: string, startLine: number, endLine: number, lines: string): string {
+  return fileChunkText(`${path}:${startLine}-${endLine}`, lines);
+}
+
+/** `<|file|>` + encode(rereadChunkText(...)). */
+export function rereadChunkTokens(tokenizer: FamTokenizer, path: string, startLine: number, endLine: number, lines: string): number[] {
+  return [specials(tokenizer).file, ...tokenizer.encode(rereadChunkText(path, startLine, endLine, lines))];
 }
 
 /** `<|question|>` + encode(question) + `<|answer|>`: the prompt after which the model writes its answer. */

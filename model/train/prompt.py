@@ -1,6 +1,7 @@
 """The token layout of docs/prompt-format.md, shared by training (tasks.py, data.py) and evaluation (eval/).
 
     <|file|>src/app.ts\\n<file text>\\n<|file|>README.md\\n<file text>\\n ... <|question|>Q<|answer|>A<|endoftext|>
+    ... <|file|>src/app.ts:12-30\\n<lines 12-30>\\n<|question|>Q<|answer|>A<|endoftext|>   (code re-read before Q)
 
 How text becomes ids (the engine's model/engine/prompt.ts must do the same):
 - A file is the id of `<|file|>` followed by the encoding of `path + "\\n" + text`, where text ends with exactly one
@@ -25,6 +26,16 @@ def with_one_newline(text: str) -> str:
 def file_ids(tok, path: str, text: str) -> List[int]:
     """`<|file|>path\\n<text>\\n` as ids; tok is a tokenizers.Tokenizer."""
     return [FILE] + tok.encode(path + "\n" + with_one_newline(text), add_special_tokens=False).ids
+
+
+def reread_text(path: str, start_line: int, end_line: int, lines: str) -> str:
+    """Code re-read before a question: `path:START-END\\n` + those lines (1-based, inclusive) + one newline."""
+    return f"{path}:{start_line}-{end_line}\n" + with_one_newline(lines)
+
+
+def reread_ids(tok, path: str, start_line: int, end_line: int, lines: str) -> List[int]:
+    """`<|file|>` + reread_text(...) as ids: the engine's rereadChunkTokens (model/engine/prompt.ts)."""
+    return [FILE] + tok.encode(reread_text(path, start_line, end_line, lines), add_special_tokens=False).ids
 
 
 def question_ids(tok, question: str) -> List[int]:

@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
-import { answerStopTokens, fileChunkText, fileChunkTokens, questionTokens, questions } from '../../model/engine/prompt';
+import { answerStopTokens, fileChunkText, fileChunkTokens, questionTokens, questions, rereadChunkText, rereadChunkTokens } from '../../model/engine/prompt';
 import { FamTokenizer, loadModelDir } from '../../model/loader';
 import { tokenizerJson } from './loader-fixtures';
 
@@ -46,5 +47,26 @@ describe('prompt layout (docs/prompt-format.md)', () => {
     const plain = FamTokenizer.fromJSON(tokenizerJson({ specials: false }), undefined, { source: 'plain/tokenizer.json', requireSpecials: false });
     assert.throws(() => fileChunkTokens(plain, 'a.ts', 'x'), /plain\/tokenizer\.json: the tokenizer has no Famulus special tokens/);
     assert.throws(() => questionTokens(plain, 'q'), /no Famulus special tokens/);
+  });
+});
+
+describe('prompt layout golden cases, shared with model/train/prompt.py', () => {
+  const golden = JSON.parse(readFileSync(path.resolve(__dirname, '../fixtures/prompt-golden.json'), 'utf8')) as {
+    files: Array<{ path: string; text: string; expected: string }>;
+    rereads: Array<{ path: string; startLine: number; endLine: number; lines: string; expected: string }>;
+  };
+
+  it('a file chunk is written as training writes it', () => {
+    for (const c of golden.files) assert.equal(fileChunkText(c.path, c.text), c.expected);
+  });
+
+  it('re-read code is <|file|> then path:START-END, a newline and those lines ending with one newline', async () => {
+    const tok = (await loadModelDir(path.resolve(__dirname, '../fixtures/tiny'))).tokenizer;
+    for (const c of golden.rereads) {
+      assert.equal(rereadChunkText(c.path, c.startLine, c.endLine, c.lines), c.expected);
+      const ids = rereadChunkTokens(tok, c.path, c.startLine, c.endLine, c.lines);
+      assert.equal(ids[0], 1, '<|file|> is id 1');
+      assert.deepEqual(ids.slice(1), tok.encode(c.expected));
+    }
   });
 });

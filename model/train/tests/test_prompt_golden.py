@@ -1,0 +1,21 @@
+"""The layouts of docs/prompt-format.md, against the golden cases the engine's test checks too
+(test/fixtures/prompt-golden.json, test/unit/prompt.test.ts): training and the engine write the same text."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import prompt  # noqa: E402
+
+GOLDEN = json.loads((Path(__file__).resolve().parents[3] / "test" / "fixtures" / "prompt-golden.json").read_text())
+
+
+def test_file_text_matches_golden():
+    for case in GOLDEN["files"]:
+        assert case["path"] + "\n" + prompt.with_one_newline(case["text"]) == case["expected"]
+
+
+def test_reread_text_matches_golden():
+    for case in GOLDEN["rereads"]:
+        assert prompt.reread_text(case["path"], case["startLine"], case["endLine"], case["lines"]) == case["expected"]
