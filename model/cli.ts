@@ -14,14 +14,17 @@ import { questions } from './engine/prompt';
 import {
   DEFAULT_MAX_NEW_TOKENS,
   DEFAULT_REPETITION_PENALTY,
+  DEFAULT_REREAD_TOKENS,
   MEMORY_FILES,
   type AnswerResult,
   type DeviceChoice,
   type DeviceInfo,
   type GenerationSettings,
+  type Grounding,
   type LoadModelResult,
   type ReadMode,
   type ReadSummary,
+  type RereadSettings,
   type StateSummary,
   type WorkspaceResult,
 } from './engine/protocol';
@@ -43,6 +46,9 @@ Options:
   --temperature <t>     0 = greedy (default 0)
   --top-p <p>           nucleus sampling threshold in (0, 1] (default 1)
   --repeat-penalty <r>  on tokens the answer already used: 1 (off) to 2 (default ${DEFAULT_REPETITION_PENALTY})
+  --reread-tokens <n>   most tokens of workspace code re-read before each answer (default: ${DEFAULT_REREAD_TOKENS.cpu}
+                        on a CPU, ${DEFAULT_REREAD_TOKENS.webgpu} on a GPU)
+  --no-reread           answer from the memory alone, without re-reading code (for comparison)
   --fresh               read the workspace from scratch instead of reusing the saved memory
   --json                print one JSON object on stdout
   --verbose             show the engine's log on stderr
@@ -65,6 +71,7 @@ interface Flags {
   model?: string;
   device: DeviceChoice;
   generation: GenerationSettings;
+  reread: RereadSettings;
 }
 
 /** Seconds of each phase, for --json and the summary lines. */
@@ -107,6 +114,8 @@ async function main(argv: string[]): Promise<number> {
         'top-p': { type: 'string' },
         'repeat-penalty': { type: 'string' },
         fresh: { type: 'boolean', default: false },
+        'no-reread': { type: 'boolean', default: false },
+        'reread-tokens': { type: 'string' },
         json: { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -168,7 +177,11 @@ function readFlags(values: Record<string, string | boolean | undefined>): Flags 
   if (temperature !== undefined) generation.temperature = temperature;
   if (topP !== undefined) generation.topP = topP;
   if (repetitionPenalty !== undefined) generation.repetitionPenalty = repetitionPenalty;
-  const flags: Flags = { json: values.json === true, verbose: values.verbose === true, fresh: values.fresh === true, device, generation };
+  const reread: RereadSettings = {};
+  if (values['no-reread'] === true) reread.enabled = false;
+  const rereadTokens = number('reread-tokens', (x) => Number.isInteger(x) && x >= 0 && x <= 1 << 20, 'a whole number ≥ 0');
+  if (rereadTokens !== undefined) reread.tokens = rereadTokens;
+  const flags: Flags = { json: values.json === true, verbose: values.verbose === true, fresh: values.fresh === true, device, generation, reread };
   if (typeof values.memory === 'string') flags.memory = path.resolve(values.memory);
   if (typeof values.model === 'string') flags.model = path.resolve(values.model);
   return flags;
@@ -326,7 +339,7 @@ class Cli {
       if (!this.flags.json) process.stdout.write(delta.text);
     }
     const result = { ...(await stream.result), answer };
-    if (!this.flags.json) process.stdout.write('\n');
+    if (!this.flags.json) process.stdout.write(`\n${groundingLines(result.grounding).join('\n')}\n`);
     process.stderr.write(
       `(${result.tokens} tokens, ${result.stopReason}; first token after ${result.timings.firstTokenSeconds.toFixed(3)} s, ` +
         `${result.tokensPerSecond.toFixed(1)} tok/s, ${result.timings.totalSeconds.toFixed(2)} s in all)\n`,
@@ -395,7 +408,7 @@ class Cli {
     const report = this.newReport('ask', root, memoryDir);
     await this.open(root, memoryDir, this.flags.fresh ? 'fresh' : 'read', report);
     const t = performance.now();
-    const result = await this.answer(engine.stream('engine/ask', { question, options: this.flags.generation }, { signal: this.interrupt.signal }));
+    const result = await this.answer(engine.stream('engine/ask', { question, options: this.flags.generation, reread: this.flags.reread }, { signal: this.interrupt.signal }));
     this.timings.answerSeconds = secondsSince(t);
     report.answers.push({ question, ...result });
     await this.finish(report);
@@ -409,7 +422,7 @@ class Cli {
     await this.open(root, memoryDir, this.flags.fresh ? 'fresh' : 'read', report);
     const rel = path.relative(root, file).split(path.sep).join('/');
     const t = performance.now();
-    const result = await this.answer(engine.stream('engine/summarize', { path: rel, options: this.flags.generation }, { signal: this.interrupt.signal }));
+    const result = await this.answer(engine.stream('engine/summarize', { path: rel, options: this.flags.generation, reread: this.flags.reread }, { signal: this.interrupt.signal }));
     this.timings.answerSeconds = secondsSince(t);
     report.answers.push({ question: questions.summarize(rel), ...result });
     await this.finish(report);
@@ -473,14 +486,14 @@ class Cli {
       out();
       out(`Q: ${question}`);
       write('A: ');
-      const result = await this.answer(engine.stream('engine/ask', { question, options: this.flags.generation }, { signal: this.interrupt.signal }));
+      const result = await this.answer(engine.stream('engine/ask', { question, options: this.flags.generation, reread: this.flags.reread }, { signal: this.interrupt.signal }));
       answerSeconds += result.timings.totalSeconds;
       report.answers.push({ question, ...result });
     }
     const file = 'src/queue.ts';
     out();
     out(`Summary of ${file}:`);
-    const summary = await this.answer(engine.stream('engine/summarize', { path: file, options: this.flags.generation }, { signal: this.interrupt.signal }));
+    const summary = await this.answer(engine.stream('engine/summarize', { path: file, options: this.flags.generation, reread: this.flags.reread }, { signal: this.interrupt.signal }));
     answerSeconds += summary.timings.totalSeconds;
     report.answers.push({ question: questions.summarize(file), ...summary });
     this.timings.answerSeconds = answerSeconds;
@@ -489,10 +502,32 @@ class Cli {
     const t = this.timings;
     out();
     out(`device ${d.provider} (${d.adapter}, ${d.dtype}); ${formatCount(report.tokensIngested)} tokens read at ${formatCount(report.tokensPerSecond.ingest ?? 0)} tok/s; ` +
-      `answers at ${averageRate(report.answers).toFixed(1)} tok/s; working memory ${formatBytes(report.stateBytes ?? 0)}, state file ${formatBytes(report.stateFileBytes ?? 0)}`);
+      `${answersLine(report.answers)}; working memory ${formatBytes(report.stateBytes ?? 0)}, state file ${formatBytes(report.stateFileBytes ?? 0)}`);
     out(`timings: model load ${fmt(t.modelLoadSeconds)} s, read ${fmt(t.ingestSeconds)} s, save ${fmt(t.saveSeconds)} s, ` +
       `answers ${fmt(t.answerSeconds)} s, total ${fmt(t.totalSeconds)} s`);
   }
+}
+
+/** What an answer was grounded on, for a terminal: the code re-read, and every citation with its check. */
+function groundingLines(g: Grounding): string[] {
+  const lines: string[] = [];
+  if (g.nothingFound) lines.push('sources: nothing relevant found in the workspace index; answered from the memory alone');
+  else if (g.sources.length > 0) {
+    const shown = g.sources.map((s) => `${s.path}:${s.startLine}-${s.endLine}${s.definition ? ` (${s.definition})` : ''}`);
+    lines.push(`sources${g.rereadTokens > 0 ? ` (${g.rereadTokens} tokens re-read)` : ' (quoted from the code)'}: ${shown.join(', ')}`);
+  }
+  for (const c of g.citations) lines.push(`${c.verified ? 'verified' : 'UNVERIFIED'}: ${c.text} (${c.note})`);
+  return lines;
+}
+
+/** How the demo's answers were made: generated (at what speed) or quoted from the code. */
+function answersLine(answers: AnswerResult[]): string {
+  const generated = answers.filter((a) => a.tokens > 0).length;
+  const quoted = answers.length - generated;
+  const parts = [];
+  if (generated > 0) parts.push(`${generated} answer(s) generated at ${averageRate(answers).toFixed(1)} tok/s`);
+  if (quoted > 0) parts.push(`${quoted} quoted from the code`);
+  return parts.join(', ');
 }
 
 /** Decode speed over all answers: tokens after each first token over the time after it. */

@@ -18,10 +18,13 @@ import type { DeviceChoice, GenerateResult } from '../runtime/types';
 import { readTextFile } from '../workspace/walker';
 import { isCancellation } from './cancellation';
 import type { EngineHandlers, RequestContext } from './dispatch';
+import { docText, headerText, locationText } from './answers';
+import { checkCitations } from './citations';
 import { answerStopTokens, fileChunkTokens, questionTokens, questions } from './prompt';
 import {
   DEFAULT_MAX_NEW_TOKENS,
   DEFAULT_REPETITION_PENALTY,
+  DEFAULT_REREAD_TOKENS,
   EngineError,
   PROTOCOL_VERSION,
   type AnswerResult,
@@ -29,11 +32,14 @@ import {
   type EngineStatus,
   type ForgetResult,
   type GenerationSettings,
+  type Grounding,
   type LoadModelRequest,
   type LoadModelResult,
   type ModelSummary,
   type OpenRequest,
   type ReadChunk,
+  type RereadSettings,
+  type Source,
   type SummarizeRequest,
   type SummarizeResult,
   type TextDelta,
@@ -41,6 +47,7 @@ import {
   type WorkspaceResult,
   type WorkspaceStatus,
 } from './protocol';
+import { analyseQuestion, retrieve, retrieveFile, type RereadChunk } from './retrieval';
 import { WorkspaceSession } from './session';
 import { secondsSince, streamWhile } from './streams';
 
@@ -227,68 +234,138 @@ export class Engine {
 
   // ---- ask and summarize -----------------------------------------------------------------------------------
 
+  /**
+   * Answers a question from a copy of the memory after re-reading the code it is about (grounded-answers.md).
+   * A "where is X defined" question is answered from the index, so its location is right by construction;
+   * the model then says what X does. Every `path:line` of the answer is checked against the index.
+   */
   private async *ask(req: AskRequest, signal: AbortSignal): AsyncGenerator<TextDelta, AnswerResult> {
+    const started = performance.now();
     const loaded = this.requireModel();
-    const ws = this.requireWorkspace().requireState();
-    const prompt = questionTokens(loaded.model.tokenizer, req.question);
-    return yield* this.answer(loaded, ws.state, prompt, 0, req.options ?? {}, signal, performance.now());
+    const ws = this.requireWorkspace();
+    const { state, index } = ws.requireMemory();
+    const { tokenizer } = loaded.model;
+    const analysis = analyseQuestion(req.question, index);
+    const rereading = req.reread?.enabled !== false;
+    const retrieval = rereading
+      ? await retrieve(req.question, analysis, index, this.rereadBudget(req.reread), ws.rereadIO(tokenizer))
+      : { chunks: [], tokens: 0, nothingFound: false };
+    // Quoted answers cite the definitions they quote; the model's cite what was re-read for it.
+    const grounding = (text: string, quoted?: Source[]): Grounding => ({
+      sources: quoted ?? retrieval.chunks.map(toSource),
+      citations: checkCitations(text, { index, definitionOf: analysis.kind === 'where' ? analysis.identifiers : [] }),
+      rereadTokens: quoted ? 0 : retrieval.tokens,
+      nothingFound: retrieval.nothingFound,
+    });
+
+    // What the workspace itself says comes first: the index's locations, the code's own doc comments. The
+    // model answers only what they leave open.
+    let lead = '';
+    let question = req.question;
+    let modelNeeded = true;
+    let quoted: Source[] | undefined;
+    const name = analysis.identifiers[0];
+    if (rereading && name && (analysis.kind === 'where' || analysis.kind === 'what')) {
+      const defs = index.definitions(name);
+      quoted = defs.slice(0, 5).map((d) => ({ path: d.path, startLine: d.startLine, endLine: d.endLine, reason: 'definition', definition: d.qualifiedName }));
+      const doc = docText(name, defs);
+      lead = analysis.kind === 'where' ? locationText(name, defs) + (doc ? `\n\n${doc}` : '') : (doc ?? locationText(name, defs));
+      question = questions.whatDoes(name);
+      modelNeeded = doc === null;
+    } else if (rereading && analysis.kind === 'where' && analysis.unknown.length > 0) {
+      // A name nobody defines: say so rather than let the model invent a place.
+      lead = `No definition of ${analysis.unknown.map((n) => `\`${n}\``).join(', ')} is in the workspace index` +
+        (retrieval.chunks.length > 0 ? '; the closest matches are in the sources.' : '.');
+      modelNeeded = false;
+    }
+    if (!modelNeeded) {
+      yield { text: lead };
+      return { ...emptyAnswer(started, secondsSince(started)), grounding: grounding(lead, quoted) };
+    }
+    if (lead) lead += '\n\n';
+    if (lead) yield { text: lead };
+    const leadSeconds = lead ? secondsSince(started) : null;
+    const reread = retrieval.chunks.flatMap((c) => c.tokens);
+    const { result, text } = yield* this.answerFrom(loaded, state, reread, questionTokens(tokenizer, question), req.options ?? {}, signal, started, leadSeconds);
+    return { ...result, grounding: grounding(lead + text) };
   }
 
+  /**
+   * Summarises a file from a copy of the memory after re-reading it: whole when it fits the re-read budget,
+   * else its head and outline (definitions with their doc comments) from the index.
+   */
   private async *summarize(req: SummarizeRequest, signal: AbortSignal): AsyncGenerator<TextDelta, SummarizeResult> {
     const started = performance.now();
     const loaded = this.requireModel();
-    const { session } = loaded;
-    const ws = this.requireWorkspace().requireState();
-    const abs = path.resolve(ws.root, req.path);
-    const rel = path.relative(ws.root, abs);
-    if (!isInside(rel)) {
-      throw new EngineError('not-found', `${req.path} is not a file inside the open workspace ${ws.root}`);
-    }
-    // A link (of the file or of a folder on its way) that leads out of the folder reads a file outside it.
-    const real = await fs.realpath(abs).catch(() => null);
-    const realRoot = await fs.realpath(ws.root).catch(() => ws.root);
-    if (real !== null && !isInside(path.relative(realRoot, real))) {
-      throw new EngineError('not-found', `${req.path} links to ${real}, outside the open workspace ${ws.root}`);
-    }
-    const relPath = rel.split(path.sep).join('/');
-    const read = await readTextFile(abs);
+    const ws = this.requireWorkspace();
+    const { state, index } = ws.requireMemory();
+    const relPath = await ws.relativeFile(req.path);
+    const read = await readTextFile(path.join(ws.root, relPath));
     if ('reason' in read) throw new EngineError('not-found', `cannot summarise ${relPath}: ${read.reason} (${read.detail})`);
     const { tokenizer } = loaded.model;
-    // prompt-format.md: the file is streamed again right before the question, into a copy of the state.
+    const budget = this.rereadBudget(req.reread);
+    // prompt-format.md: a file that fits is streamed again whole, right before the question.
     const fileTokens = fileChunkTokens(tokenizer, relPath, read.text);
-    let copy: FamState;
-    try {
-      copy = await session.ingest(ws.state, fileTokens, { signal });
-    } catch (err) {
-      if (!isCancellation(err)) throw err;
-      return { path: relPath, ...cancelledAnswer(started) };
+    const whole: RereadChunk = { path: relPath, startLine: 1, endLine: read.text.split(/\r?\n/).length, reason: 'file', text: read.text, tokens: fileTokens };
+    const retrieval =
+      fileTokens.length <= budget
+        ? { chunks: [whole], tokens: fileTokens.length, nothingFound: false }
+        : await retrieveFile(relPath, index, budget, ws.rereadIO(tokenizer));
+    const grounding = (text: string, quoted: boolean): Grounding => ({
+      sources: retrieval.chunks.map(toSource),
+      citations: checkCitations(text, { index }),
+      rereadTokens: quoted ? 0 : retrieval.tokens,
+      nothingFound: retrieval.nothingFound,
+    });
+    // The file's own header comment is its author's summary: quoted when there is one, else the model writes one.
+    const header = headerText(read.text);
+    if (header) {
+      const text = `From the header of ${relPath}: ${header}`;
+      yield { text };
+      return { path: relPath, ...emptyAnswer(started, secondsSince(started)), grounding: grounding(text, true) };
     }
-    try {
-      const prompt = questionTokens(tokenizer, questions.summarize(relPath));
-      const result = yield* this.answer(loaded, copy, prompt, fileTokens.length, req.options ?? {}, signal, started);
-      return { path: relPath, ...result };
-    } finally {
-      session.release(copy);
-    }
+    const reread = retrieval.chunks.flatMap((c) => c.tokens);
+    const prompt = questionTokens(tokenizer, questions.summarize(relPath));
+    const { result, text } = yield* this.answerFrom(loaded, state, reread, prompt, req.options ?? {}, signal, started, null);
+    return { path: relPath, ...result, grounding: grounding(text, false) };
   }
 
-  /** Generates from a copy of `state` after `prompt`, streaming text as the tokens come. */
-  private async *answer(
+  /** The re-read budget of a request: its own, else the default for the device the model runs on. */
+  private rereadBudget(reread: RereadSettings | undefined): number {
+    if (reread?.tokens !== undefined) return reread.tokens;
+    return this.requireModel().session.device.provider === 'webgpu' ? DEFAULT_REREAD_TOKENS.webgpu : DEFAULT_REREAD_TOKENS.cpu;
+  }
+
+  /**
+   * Streams `reread` into a copy of `state`, then generates after `prompt`, streaming text as the tokens
+   * come. Returns the answer's measurements and its text (kept here for checking, never sent twice).
+   * `leadSeconds`: when text was already sent before the model's, the first text came then.
+   */
+  private async *answerFrom(
     { model, session }: Loaded,
     state: FamState,
+    reread: number[],
     prompt: number[],
-    extraPromptTokens: number,
     settings: GenerationSettings,
     signal: AbortSignal,
     started: number,
-  ): AsyncGenerator<TextDelta, AnswerResult> {
+    leadSeconds: number | null,
+  ): AsyncGenerator<TextDelta, { result: Omit<AnswerResult, 'grounding'>; text: string }> {
+    let copy: FamState | null = null;
+    try {
+      if (reread.length > 0) copy = await session.ingest(state, reread, { signal });
+    } catch (err) {
+      if (!isCancellation(err)) throw err;
+      return { result: { ...emptyAnswer(started, leadSeconds), stopReason: 'cancelled', cancelled: true }, text: '' };
+    }
     const { tokenizer } = model;
     const decoder = tokenizer.createStreamDecoder();
+    let text = '';
     let firstTokenAt: number | null = null;
     let result: GenerateResult;
     try {
       result = yield* streamWhile<TextDelta, GenerateResult>((emit) =>
-        session.generate(state, prompt, {
+        session.generate(copy ?? state, prompt, {
           maxNewTokens: settings.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
           temperature: settings.temperature ?? 0,
           topP: settings.topP ?? 1,
@@ -298,8 +375,9 @@ export class Engine {
           signal,
           onToken: (id) => {
             firstTokenAt ??= performance.now();
-            const text = decoder.push(id);
-            if (text) emit({ text });
+            const piece = decoder.push(id);
+            text += piece;
+            if (piece) emit({ text: piece });
           },
         }),
       );
@@ -307,25 +385,35 @@ export class Engine {
       // Cancelled while the prompt was read, before any token.
       if (!isCancellation(err)) throw err;
       result = { tokens: [], stopReason: 'cancelled' };
+    } finally {
+      if (copy) session.release(copy);
     }
     const tail = decoder.flush();
-    if (tail) yield { text: tail };
+    if (tail) {
+      text += tail;
+      yield { text: tail };
+    }
     const totalSeconds = secondsSince(started);
-    const firstTokenSeconds = firstTokenAt === null ? totalSeconds : (firstTokenAt - started) / 1000;
+    const firstTokenSeconds = leadSeconds ?? (firstTokenAt === null ? totalSeconds : (firstTokenAt - started) / 1000);
     const n = result.tokens.length;
     return {
-      tokens: n,
-      promptTokens: prompt.length + extraPromptTokens,
-      stopReason: result.stopReason,
-      cancelled: result.stopReason === 'cancelled',
-      timings: { firstTokenSeconds, totalSeconds },
-      tokensPerSecond: n > 1 && totalSeconds > firstTokenSeconds ? (n - 1) / (totalSeconds - firstTokenSeconds) : 0,
+      result: {
+        tokens: n,
+        promptTokens: reread.length + prompt.length,
+        stopReason: result.stopReason,
+        cancelled: result.stopReason === 'cancelled',
+        timings: { firstTokenSeconds, totalSeconds },
+        tokensPerSecond: n > 1 && totalSeconds > firstTokenSeconds ? (n - 1) / (totalSeconds - firstTokenSeconds) : 0,
+      },
+      text,
     };
   }
 }
 
-function isInside(rel: string): boolean {
-  return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
+function toSource(chunk: RereadChunk): Source {
+  const source: Source = { path: chunk.path, startLine: chunk.startLine, endLine: chunk.endLine, reason: chunk.reason };
+  if (chunk.definition) source.definition = chunk.definition;
+  return source;
 }
 
 function modelSummary(model: LoadedModel): ModelSummary {
@@ -342,14 +430,15 @@ function modelSummary(model: LoadedModel): ModelSummary {
   };
 }
 
-function cancelledAnswer(started: number): AnswerResult {
+/** An answer with no generated tokens (nothing to generate, or cancelled before the first). */
+function emptyAnswer(started: number, leadSeconds: number | null): Omit<AnswerResult, 'grounding'> {
   const totalSeconds = secondsSince(started);
   return {
     tokens: 0,
     promptTokens: 0,
-    stopReason: 'cancelled',
-    cancelled: true,
-    timings: { firstTokenSeconds: totalSeconds, totalSeconds },
+    stopReason: 'stop-token',
+    cancelled: false,
+    timings: { firstTokenSeconds: leadSeconds ?? totalSeconds, totalSeconds },
     tokensPerSecond: 0,
   };
 }

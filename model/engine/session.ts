@@ -8,18 +8,23 @@
  *   forget  → drop the held memory and delete the saved files
  *
  * The memory is the FAM state plus a manifest of what it has read (path, hash, bytes, tokens per file, in
- * stream order). Reading checkpoints at file boundaries: after each completed file, that state is the
- * workspace's, so a cancel (or a failure) keeps everything up to the last completed file, and that is saved.
+ * stream order), and the workspace index (model/index/: definitions and search chunks) of the same files,
+ * built in the same walk and saved beside the state under the same rules. Reading checkpoints at file
+ * boundaries: after each completed file, that state is the workspace's, so a cancel (or a failure) keeps
+ * everything up to the last completed file, and that is saved.
  */
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { LoadedModel } from '../loader';
+import { WorkspaceIndex, readIndexFile, writeIndexFile, type IndexMeta } from '../index';
+import type { FamTokenizer, LoadedModel } from '../loader';
 import type { FamSession, FamState } from '../runtime/fam-session';
 import { StateFileError, readStateFile, writeStateFile } from '../state';
-import { walkWorkspace, type WalkedFile, type WalkResult } from '../workspace/walker';
+import { readTextFile, walkWorkspace, type WalkedFile, type WalkResult } from '../workspace/walker';
 import { isCancellation } from './cancellation';
-import { fileChunkTokens } from './prompt';
+import { fileChunkTokens, rereadChunkTokens } from './prompt';
+import type { RetrievalIO } from './retrieval';
 import {
   EngineError,
   MEMORY_FILES,
@@ -70,9 +75,10 @@ const manifestCheck: Check<Manifest> = v.object({
   ),
 });
 
-/** The memory held for the workspace: the FAM state and what it has read. */
+/** The memory held for the workspace: the FAM state, what it has read, and the index of those files. */
 interface Memory extends Manifest {
   state: FamState;
+  index: WorkspaceIndex;
 }
 
 /** What the session needs of the engine: the loaded model and its runtime. */
@@ -101,10 +107,44 @@ export class WorkspaceSession {
     this.walker = walker;
   }
 
-  /** The held FAM state, or an error saying that nothing has been read. */
-  requireState(): { root: string; state: FamState } {
+  /** The held FAM state and index, or an error saying that nothing has been read. */
+  requireMemory(): { root: string; state: FamState; index: WorkspaceIndex } {
     if (!this.memory) throw new EngineError('no-state', `nothing of ${this.root} is in memory yet: read it first (workspace/open)`);
-    return { root: this.root, state: this.memory.state };
+    return { root: this.root, state: this.memory.state, index: this.memory.index };
+  }
+
+  /**
+   * A path a client names (absolute, or relative to the root) as a root-relative one, if it is a file inside
+   * the workspace; a link that leads out of the folder is refused too.
+   */
+  async relativeFile(p: string): Promise<string> {
+    const abs = path.resolve(this.root, p);
+    const rel = path.relative(this.root, abs);
+    if (!isInside(rel)) throw new EngineError('not-found', `${p} is not a file inside the open workspace ${this.root}`);
+    const real = await fs.realpath(abs).catch(() => null);
+    const realRoot = await fs.realpath(this.root).catch(() => this.root);
+    if (real !== null && !isInside(path.relative(realRoot, real))) {
+      throw new EngineError('not-found', `${p} links to ${real}, outside the open workspace ${this.root}`);
+    }
+    return rel.split(path.sep).join('/');
+  }
+
+  /** How retrieval reads workspace files (as they are on disk now) and counts re-read tokens. */
+  rereadIO(tokenizer: FamTokenizer): RetrievalIO {
+    return {
+      readLines: async (p) => {
+        const rel = await this.relativeFile(p).catch(() => null);
+        if (rel === null) return null;
+        const read = await readTextFile(path.join(this.root, rel), this.walker.maxFileBytes);
+        return 'text' in read ? read.text.split(/\r?\n/) : null;
+      },
+      tokenize: (p, start, end, text) => rereadChunkTokens(tokenizer, p, start, end, text),
+    };
+  }
+
+  /** The index file's path, or null when the memory is not saved. */
+  get indexFile(): string | null {
+    return this.memoryDir && path.join(this.memoryDir, MEMORY_FILES.index);
   }
 
   /** Frees the held state's buffers. */
@@ -119,6 +159,7 @@ export class WorkspaceSession {
       const started = performance.now();
       const restored = await this.restore();
       if (restored.problem) result.restoreProblem = restored.problem;
+      if (restored.indexProblem) result.indexProblem = restored.indexProblem;
       if (restored.ok) {
         result.restored = { seconds: secondsSince(started) };
         yield { kind: 'restored', state: this.summary()!, seconds: result.restored.seconds };
@@ -190,23 +231,56 @@ export class WorkspaceSession {
    * Loads the saved memory unless one is already held. A saved memory that cannot be used (another model,
    * another folder, damaged) is not an error: it is reported as the problem, and the read starts over.
    */
-  private async restore(): Promise<{ ok: boolean; problem?: string }> {
+  private async restore(): Promise<{ ok: boolean; problem?: string; indexProblem?: string }> {
     if (this.memory) return { ok: true };
     const file = this.stateFile;
     if (!file) return { ok: false };
     const { model, session } = this.loaded;
+    let manifest: Manifest;
+    let state: FamState;
     try {
       const snap = await readStateFile(file, model.modelId);
-      const manifest = manifestCheck(snap.meta[MANIFEST_KEY], 'manifest');
+      manifest = manifestCheck(snap.meta[MANIFEST_KEY], 'manifest');
       if (path.resolve(manifest.root) !== this.root) {
         return { ok: false, problem: `${file} holds the memory of ${manifest.root}, not of ${this.root}` };
       }
-      this.setMemory({ ...manifest, root: this.root, state: await session.restore(snap) });
-      return { ok: true };
+      state = await session.restore(snap);
     } catch (err) {
       if (err instanceof StateFileError && err.reason === 'not-found') return { ok: false };
       return { ok: false, problem: `the saved memory in ${file} cannot be used: ${(err as Error).message}` };
     }
+    const { index, problem } = await this.restoreIndex(manifest.files);
+    this.setMemory({ ...manifest, root: this.root, state, index });
+    return problem ? { ok: true, indexProblem: problem } : { ok: true };
+  }
+
+  /**
+   * The saved index, when it indexes exactly the files the state has read (same paths, same hashes); else it
+   * is rebuilt from the files on disk that are still as they were read, and the reason is reported. Never
+   * trusted on its checksum alone: an index from another read would cite lines the memory never saw.
+   */
+  private async restoreIndex(files: ReadFile[]): Promise<{ index: WorkspaceIndex; problem?: string }> {
+    const latest = latestReadings(files);
+    let problem: string;
+    try {
+      const index = await readIndexFile(this.indexFile!, this.indexMeta());
+      const indexed = new Map(index.files().map((f) => [f.path, f.sha256]));
+      const same = indexed.size === latest.size && [...latest].every(([p, sha]) => indexed.get(p) === sha);
+      if (same) return { index };
+      problem = 'it indexes other files than the memory has read';
+    } catch (err) {
+      problem = (err as Error).message;
+    }
+    const index = await WorkspaceIndex.create();
+    for (const [p, sha] of latest) {
+      const read = await readTextFile(path.join(this.root, p), this.walker.maxFileBytes);
+      if ('text' in read && read.sha256 === sha) await index.addFile(p, read.text, sha);
+    }
+    return { index, problem: `the saved index in ${this.indexFile} was rebuilt (${problem})` };
+  }
+
+  private indexMeta(): IndexMeta {
+    return { modelId: this.loaded.model.modelId, walkerKey: walkerKey(this.walker), root: this.root };
   }
 
   /** Saves the held memory (atomically: a reader sees the old file or the new one, never a part). */
@@ -219,9 +293,12 @@ export class WorkspaceSession {
     const snap = await this.loaded.session.snapshot(ws.state, { [MANIFEST_KEY]: manifest });
     try {
       await fs.mkdir(path.dirname(file), { recursive: true });
+      // The index first: a crash between the two leaves a state whose index does not match it, which
+      // restoreIndex() detects and rebuilds; the other order would look consistent and be stale.
+      const indexBytes = await writeIndexFile(this.indexFile!, ws.index, this.indexMeta());
       await writeStateFile(file, snap);
       const { size } = await fs.stat(file);
-      return { bytes: size, seconds: secondsSince(started) };
+      return { bytes: size + indexBytes, seconds: secondsSince(started) };
     } catch (err) {
       throw new EngineError('io-error', `cannot save the memory to ${file}: ${(err as Error).message}`);
     }
@@ -258,9 +335,15 @@ export class WorkspaceSession {
     yield { kind: 'walked', filesTotal: walk.files.length, bytesTotal: walk.totalBytes, filesReused: reused, skipped: walk.skipped };
 
     // From here the memory is this walk's: the held one, or an empty one, then one checkpoint per file.
-    if (plan.fromScratch) this.setMemory({ root: this.root, lastUpdate: new Date().toISOString(), files: [], state: await session.initialState() });
+    if (plan.fromScratch) {
+      const fresh = { root: this.root, lastUpdate: new Date().toISOString(), files: [], state: await session.initialState() };
+      this.setMemory({ ...fresh, index: await WorkspaceIndex.create() });
+    }
     const memory = this.memory!;
-    const files = memory.files;
+    const { files, index } = memory;
+    // Files gone from the walk leave the index at once (their text stays in the FAM until a full re-read).
+    const walked = new Set(walk.files.map((f) => f.path));
+    for (const f of index.files()) if (!walked.has(f.path)) index.removeFile(f.path);
     const filesBefore = files.length;
     let bytesDone = walk.totalBytes - plan.toRead.reduce((n, f) => n + f.size, 0);
     let tokensDone = 0;
@@ -293,11 +376,12 @@ export class WorkspaceSession {
             },
           }),
         );
-        // Checkpoint: this file is complete, so its state becomes the memory's.
+        // Checkpoint: this file is complete, so its state becomes the memory's, and it enters the index.
         files.push({ path: file.path, sha256: file.sha256, bytes: file.size, tokens: tokens.length });
+        await index.addFile(file.path, file.text, file.sha256);
         tokensDone += tokens.length;
         bytesDone += file.size;
-        this.setMemory({ root: this.root, lastUpdate: new Date().toISOString(), files, state });
+        this.setMemory({ root: this.root, lastUpdate: new Date().toISOString(), files, state, index });
         const now = performance.now();
         if (now - lastProgress >= PROGRESS_INTERVAL_MS || k === plan.toRead.length - 1) {
           lastProgress = now;
@@ -321,7 +405,17 @@ export class WorkspaceSession {
   }
 
   private emptyResult(): WorkspaceResult {
-    return { root: this.root, memoryDir: this.memoryDir, restored: null, restoreProblem: null, read: null, saved: null, cancelled: false, state: null };
+    return {
+      root: this.root,
+      memoryDir: this.memoryDir,
+      restored: null,
+      restoreProblem: null,
+      indexProblem: null,
+      read: null,
+      saved: null,
+      cancelled: false,
+      state: null,
+    };
   }
 
   /** Replaces the memory, releasing the old state's buffers unless the new memory keeps them. */
@@ -336,6 +430,21 @@ export class WorkspaceSession {
 interface ReadPlan {
   fromScratch: boolean;
   toRead: WalkedFile[];
+}
+
+/** True for a root-relative path that stays inside the root ('..foo' is a name inside it). */
+function isInside(rel: string): boolean {
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
+}
+
+/** Each path's last reading: path → sha256 of the text the memory holds for it now. */
+function latestReadings(files: ReadFile[]): Map<string, string> {
+  return new Map(files.map((f) => [f.path, f.sha256]));
+}
+
+/** The walker settings as a key: an index made under other settings indexes other files. */
+function walkerKey(walker: WalkerOptions): string {
+  return createHash('sha256').update(JSON.stringify(walker, Object.keys(walker).sort())).digest('hex');
 }
 
 function readAll(walk: WalkResult): ReadPlan {

@@ -1,0 +1,87 @@
+/**
+ * The parts of an answer that come from the workspace itself, not from the model: where a name is defined
+ * (the index's line, right by construction) and what its own documentation says (its doc comment, a file's
+ * header comment). The engine writes these first; the model answers only what they do not.
+ *
+ * A small model copies poorly even with the code in front of it (grounded-answers.md); quoting the code's
+ * own documentation is what its training target for these questions is anyway (docs/prompt-format.md).
+ */
+import type { Definition } from '../index';
+
+/** Most characters quoted from a doc comment or header. */
+const MAX_QUOTE_CHARS = 320;
+
+/** Where a name is defined: one place, or each of several. */
+export function locationText(name: string, defs: Definition[]): string {
+  const place = (d: Definition) => `${d.path}:${d.startLine}`;
+  if (defs.length === 1) return `\`${name}\` is defined at ${place(defs[0]!)} (${defs[0]!.kind} ${defs[0]!.qualifiedName}).`;
+  const shown = defs.slice(0, 5).map((d) => `- ${place(d)} (${d.kind} ${d.qualifiedName})`);
+  const more = defs.length > 5 ? `\n- and ${defs.length - 5} more` : '';
+  return `\`${name}\` is defined in ${defs.length} places:\n${shown.join('\n')}${more}`;
+}
+
+/** What a definition's doc comment says, quoted and attributed, or null when it has none. */
+export function docText(name: string, defs: Definition[]): string | null {
+  const documented = defs.find((d) => leadSentences(d.doc) !== '');
+  if (!documented) return null;
+  const where = `${documented.kind} at ${documented.path}:${documented.startLine}`;
+  return `\`${name}\` (${where}), from its doc comment: ${leadSentences(documented.doc)}`;
+}
+
+/**
+ * The first paragraph of a doc text, at most two sentences: tags (`@param`), Sphinx fields (`:param x:`) and
+ * later paragraphs are left out.
+ */
+export function leadSentences(doc: string): string {
+  const paragraph: string[] = [];
+  for (const raw of doc.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || /^[@:]\w/.test(line)) {
+      if (paragraph.length > 0 || /^[@:]\w/.test(line)) break;
+      continue;
+    }
+    paragraph.push(line);
+  }
+  const text = paragraph.join(' ').replace(/\s+/g, ' ');
+  const sentences = text.match(/[^.!?]+(?:[.!?]+(?=\s|$)|$)/g) ?? [];
+  const two = sentences.slice(0, 2).join('').trim();
+  return two.length <= MAX_QUOTE_CHARS ? two : `${two.slice(0, MAX_QUOTE_CHARS - 1).trimEnd()}…`;
+}
+
+/**
+ * A file's header comment (a module docstring, a leading block or line comments, a README's first paragraph),
+ * as lead sentences; null when it has none. Licence headers are not summaries and are skipped.
+ */
+export function headerText(text: string): string | null {
+  const lines = text.split(/\r?\n/);
+  let i = 0;
+  // Shebangs, encodings, 'use strict' and blank lines come before a header.
+  while (i < lines.length && /^\s*(#!|#.*coding[:=]|['"]use strict['"];?\s*$|$)/.test(lines[i]!)) i++;
+  const first = lines[i] ?? '';
+  let body: string[] = [];
+  const python = /^\s*[rRuU]?("""|''')/.exec(first);
+  if (python) {
+    const quote = python[1]!;
+    const rest = first.slice(first.indexOf(quote) + 3);
+    if (rest.includes(quote)) body = [rest.slice(0, rest.indexOf(quote))];
+    else {
+      body = [rest];
+      for (i++; i < lines.length && !lines[i]!.includes(quote); i++) body.push(lines[i]!);
+      if (i < lines.length) body.push(lines[i]!.slice(0, lines[i]!.indexOf(quote)));
+    }
+  } else if (/^\s*\/\*/.test(first)) {
+    for (; i < lines.length; i++) {
+      body.push(lines[i]!.replace(/^\s*\/\*+!?/, '').replace(/\*+\/\s*$/, '').replace(/^\s*\*\s?/, ''));
+      if (lines[i]!.includes('*/')) break;
+    }
+  } else if (/^\s*(\/\/|#)/.test(first)) {
+    for (; i < lines.length && /^\s*(\/\/|#)/.test(lines[i]!); i++) body.push(lines[i]!.replace(/^\s*(\/\/+|#+)\s?/, ''));
+  } else if (/^#\s/.test(first)) {
+    // Markdown: the paragraph after the title.
+    for (i++; i < lines.length && lines[i]!.trim() === ''; i++);
+    for (; i < lines.length && lines[i]!.trim() !== '' && !/^#/.test(lines[i]!); i++) body.push(lines[i]!);
+  }
+  const lead = leadSentences(body.join('\n'));
+  if (lead === '' || /\b(copyright|licensed under|license|spdx-license-identifier)\b/i.test(lead)) return null;
+  return lead;
+}

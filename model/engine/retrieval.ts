@@ -1,0 +1,245 @@
+/**
+ * What to re-read before a question (grounded-answers.md, "Retrieval per question"): the definitions the
+ * question names, the files it names, then lexical (BM25) matches, packed into a token budget.
+ *
+ * The packed chunks are laid out least relevant first, so the most relevant code is the last thing the model
+ * reads before the question: the shipped model attends exactly to its last ~2k tokens and keeps only the gist
+ * of what came before (docs/fam.md), so a definition a question names must sit inside that window.
+ */
+import type { Chunk, Definition, WorkspaceIndex } from '../index';
+import type { Source } from './protocol';
+
+export type QuestionKind = 'where' | 'what' | 'summarize' | 'other';
+
+export interface QuestionAnalysis {
+  kind: QuestionKind;
+  /** Names the question mentions that the index defines, in the order mentioned. */
+  identifiers: string[];
+  /** Workspace files the question mentions (root-relative), in the order mentioned. */
+  paths: string[];
+  /** Names the question marks as code (in backticks) that the index does not define. */
+  unknown: string[];
+}
+
+/** Words that look like identifiers but are English; never looked up as names. */
+const STOPWORDS = new Set(
+  ('a an and are as at be by can code defined definition do does file files find for from function how i in is it its ' +
+    'method of on or project repository return returns show the this to used uses what when where which who why with workspace')
+    .split(' '),
+);
+
+/** Identifier-shaped: a name, or names joined by dots (`Router.handle`). */
+const IDENTIFIER = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*$/;
+
+/** Reads what a question is about: its kind, the names it mentions that the index defines, the files it names. */
+export function analyseQuestion(question: string, index: WorkspaceIndex): QuestionAnalysis {
+  const kind: QuestionKind = /^\s*summari[sz]e\b/i.test(question)
+    ? 'summarize'
+    : /\bwhere\b.*\b(defined|declared|implemented|definition)\b|\b(definition|declaration) of\b|^\s*(find|locate)\b/i.test(question)
+      ? 'where'
+      : /\bwhat\b.*\b(does|do|is)\b/i.test(question)
+        ? 'what'
+        : 'other';
+
+  // Backticked spans first (what the user marked), then every identifier- or path-shaped word.
+  const marked = [...question.matchAll(/`([^`\n]{1,200})`/g)].map((m) => m[1]!.trim().replace(/\(\)$/, ''));
+  const words = question.replace(/`[^`\n]*`/g, ' ').split(/[\s,;:!?()[\]{}"'<>]+/).map((w) => w.replace(/\.+$/, '').replace(/\(\)$/, ''));
+  const identifiers: string[] = [];
+  const paths: string[] = [];
+  const unknown: string[] = [];
+  const files = index.files().map((f) => f.path);
+  for (const [word, wasMarked] of [...marked.map((w) => [w, true] as const), ...words.map((w) => [w, false] as const)]) {
+    if (!word) continue;
+    const file = findFile(word, files);
+    if (file) {
+      if (!paths.includes(file)) paths.push(file);
+      continue;
+    }
+    if (!IDENTIFIER.test(word) || identifiers.includes(word)) continue;
+    // Unmarked words must look like code (camelCase, snake_case, dotted, or a capitalised name) and not be English.
+    const codeLike = wasMarked || /[a-z][A-Z]|_|\.|^[A-Z][a-z]+[A-Z]|^[A-Z][A-Za-z0-9]*$/.test(word);
+    if (!codeLike || STOPWORDS.has(word.toLowerCase())) continue;
+    if (index.definitions(word).length > 0) identifiers.push(word);
+    else if (wasMarked && !unknown.includes(word)) unknown.push(word);
+  }
+  return { kind, identifiers, paths, unknown };
+}
+
+/** A workspace file a word names: the exact path, or the only file whose path ends with it (`queue.ts`). */
+function findFile(word: string, files: string[]): string | null {
+  const name = word.replace(/\\/g, '/').replace(/^\.\//, '');
+  if (!/[/.]/.test(name) || name.startsWith('/') || name.split('/').includes('..')) return null;
+  if (files.includes(name)) return name;
+  if (!name.includes('.')) return null;
+  const endings = files.filter((f) => f.endsWith(`/${name}`));
+  return endings.length === 1 ? endings[0]! : null;
+}
+
+/** A span of a file chosen for re-reading, with its text and its tokens in the re-read layout. */
+export interface RereadChunk extends Source {
+  text: string;
+  tokens: number[];
+}
+
+export interface Retrieval {
+  /** In the order they are streamed: least relevant first. */
+  chunks: RereadChunk[];
+  tokens: number;
+  /** Nothing relevant was found (not: nothing fitted the budget): the answer comes from the memory alone. */
+  nothingFound: boolean;
+}
+
+export interface RetrievalIO {
+  /** The lines of a workspace file as it is on disk now, or null when it cannot be read. */
+  readLines(path: string): Promise<string[] | null>;
+  /** The tokens of a chunk in the re-read layout (prompt.ts rereadChunkTokens). */
+  tokenize(path: string, startLine: number, endLine: number, text: string): number[];
+}
+
+/** Lexical matches considered per question. */
+const SEARCH_HITS = 12;
+/** Definitions of one name re-read at most (overloads, same-named methods). */
+const DEFINITIONS_PER_NAME = 3;
+/** A named file longer than this many lines is re-read as its outline and head, not whole. */
+const WHOLE_FILE_LINES = 400;
+/** The head of a file re-read with its outline. */
+const HEAD_LINES = 30;
+
+interface Candidate {
+  path: string;
+  startLine: number;
+  endLine: number;
+  reason: Source['reason'];
+  definition?: string;
+}
+
+/** Chooses and packs what to re-read for a question. */
+export async function retrieve(question: string, analysis: QuestionAnalysis, index: WorkspaceIndex, budget: number, io: RetrievalIO): Promise<Retrieval> {
+  const lines = new Map<string, string[] | null>();
+  const linesOf = async (p: string) => {
+    if (!lines.has(p)) lines.set(p, await io.readLines(p));
+    return lines.get(p)!;
+  };
+
+  // Most relevant first.
+  const candidates: Candidate[] = [];
+  for (const name of analysis.identifiers) {
+    for (const def of index.definitions(name).slice(0, DEFINITIONS_PER_NAME)) {
+      const text = await linesOf(def.path);
+      if (text) candidates.push(definitionSpan(def, text));
+    }
+  }
+  for (const p of analysis.paths) {
+    const text = await linesOf(p);
+    if (!text) continue;
+    if (text.length <= WHOLE_FILE_LINES) candidates.push({ path: p, startLine: 1, endLine: Math.max(1, text.length), reason: 'file' });
+    else candidates.push(...outlineCandidates(p, text, index));
+  }
+  if (/\b(project|repository|repo|package|workspace|app|application)\b/i.test(question) && analysis.paths.length === 0) {
+    for (const f of index.files()) if (/^readme(\.\w+)?$/i.test(f.path)) candidates.push({ path: f.path, startLine: 1, endLine: HEAD_LINES, reason: 'file' });
+  }
+  for (const hit of index.search(question, SEARCH_HITS)) candidates.push(searchSpan(hit.chunk));
+
+  return pack(candidates, budget, linesOf, io);
+}
+
+/** A file as its head and outline (each definition's doc comment and first line), when it is too long to re-read whole. */
+export async function retrieveFile(path: string, index: WorkspaceIndex, budget: number, io: RetrievalIO): Promise<Retrieval> {
+  const text = await io.readLines(path);
+  if (!text) return { chunks: [], tokens: 0, nothingFound: true };
+  return pack(outlineCandidates(path, text, index), budget, async () => text, io);
+}
+
+function outlineCandidates(path: string, lines: string[], index: WorkspaceIndex): Candidate[] {
+  const head: Candidate = { path, startLine: 1, endLine: Math.min(HEAD_LINES, lines.length), reason: 'file' };
+  return [head, ...index.outline(path).map((def): Candidate => ({ ...definitionSpan(def, lines), endLine: def.startLine, reason: 'outline' }))];
+}
+
+/**
+ * A definition with the comment and decorators right above it (where its doc comment is), up to its end.
+ * Language-agnostic: lines above that look like comments, decorators or attributes.
+ */
+function definitionSpan(def: Definition, lines: string[]): Candidate {
+  let start = Math.min(def.startLine, lines.length);
+  while (start > 1 && /^\s*(\/\/|\/\*|\*|#|@|"""|'''|--|;)/.test(lines[start - 2]!)) start--;
+  return { path: def.path, startLine: Math.max(1, start), endLine: Math.max(def.startLine, Math.min(def.endLine, lines.length)), reason: 'definition', definition: def.qualifiedName };
+}
+
+function searchSpan(chunk: Chunk): Candidate {
+  const c: Candidate = { path: chunk.path, startLine: chunk.startLine, endLine: chunk.endLine, reason: 'search' };
+  if (chunk.definition) c.definition = chunk.definition;
+  return c;
+}
+
+/**
+ * Packs candidates (most relevant first) into `budget` tokens: spans of one file that overlap or touch are
+ * merged, a candidate that no longer fits is skipped, and the most relevant one is cut to fit if it alone
+ * does not. The result is in streaming order: least relevant first.
+ */
+async function pack(
+  candidates: Candidate[],
+  budget: number,
+  linesOf: (p: string) => Promise<string[] | null>,
+  io: RetrievalIO,
+): Promise<Retrieval> {
+  const chosen: RereadChunk[] = []; // most relevant first
+  let used = 0;
+  const make = async (c: Candidate): Promise<RereadChunk | null> => {
+    const lines = await linesOf(c.path);
+    if (!lines || lines.length === 0) return null;
+    const startLine = Math.max(1, Math.min(c.startLine, lines.length));
+    const endLine = Math.max(startLine, Math.min(c.endLine, lines.length));
+    const text = lines.slice(startLine - 1, endLine).map(capLine).join('\n');
+    const chunk: RereadChunk = { path: c.path, startLine, endLine, reason: c.reason, text, tokens: io.tokenize(c.path, startLine, endLine, text) };
+    if (c.definition) chunk.definition = c.definition;
+    return chunk;
+  };
+
+  for (const c of candidates) {
+    if (budget <= 0) break;
+    // Already inside a chosen span: nothing new to read.
+    if (chosen.some((k) => k.path === c.path && k.startLine <= c.startLine && c.endLine <= k.endLine)) continue;
+    const near = chosen.findIndex((k) => k.path === c.path && c.startLine <= k.endLine + 1 && k.startLine <= c.endLine + 1);
+    if (near >= 0) {
+      const k = chosen[near]!;
+      const merged = await make({ ...k, startLine: Math.min(k.startLine, c.startLine), endLine: Math.max(k.endLine, c.endLine) });
+      if (merged && used - k.tokens.length + merged.tokens.length <= budget) {
+        used += merged.tokens.length - k.tokens.length;
+        chosen[near] = merged;
+      }
+      continue;
+    }
+    let chunk = await make(c);
+    if (!chunk) continue;
+    if (used + chunk.tokens.length > budget && chosen.length === 0) chunk = await cutToFit(chunk, budget, make);
+    if (!chunk || used + chunk.tokens.length > budget) continue;
+    chosen.push(chunk);
+    used += chunk.tokens.length;
+  }
+  return { chunks: chosen.reverse(), tokens: used, nothingFound: candidates.length === 0 };
+}
+
+/** Characters of one line re-read at most: a minified line must not take the whole budget's tokenising time. */
+const MAX_LINE_CHARS = 2000;
+
+function capLine(line: string): string {
+  return line.length <= MAX_LINE_CHARS ? line : `${line.slice(0, MAX_LINE_CHARS)}…`;
+}
+
+/** The longest head of `chunk` that fits `budget` tokens (binary search on its end line). */
+async function cutToFit(chunk: RereadChunk, budget: number, make: (c: Candidate) => Promise<RereadChunk | null>): Promise<RereadChunk | null> {
+  let lo = chunk.startLine;
+  let hi = chunk.endLine;
+  let best: RereadChunk | null = null;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const cut = await make({ ...chunk, endLine: mid });
+    if (cut && cut.tokens.length <= budget) {
+      best = cut;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return best;
+}

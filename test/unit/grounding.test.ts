@@ -1,0 +1,150 @@
+/**
+ * Retrieval (model/engine/retrieval.ts) and the citation checker (model/engine/citations.ts) on a real
+ * workspace index (model/index/): what is re-read for a question, in which order, within which budget, and
+ * which `path:line`s of an answer are verified.
+ */
+import { strict as assert } from 'node:assert';
+import { before, describe, it } from 'node:test';
+import { WorkspaceIndex } from '../../model/index';
+import { checkCitations } from '../../model/engine/citations';
+import { analyseQuestion, retrieve, retrieveFile, type RetrievalIO } from '../../model/engine/retrieval';
+
+const QUEUE_TS = [
+  "import { sleep } from './util';", // 1
+  '',
+  '/** A job and how often it was tried. */',
+  'export interface Job {', // 4
+  '  id: string;',
+  '  attempts: number;',
+  '}',
+  '',
+  '/**',
+  ' * Retries `task` with exponential backoff: waits 100 ms, then 200 ms, ... up to `tries` attempts.',
+  ' */',
+  'export async function retryWithBackoff<T>(task: () => Promise<T>, tries = 5): Promise<T> {', // 12
+  '  for (let i = 0; ; i++) {',
+  '    try {',
+  '      return await task();',
+  '    } catch (err) {',
+  '      if (i + 1 >= tries) throw err;',
+  '      await sleep(100 * 2 ** i);',
+  '    }',
+  '  }',
+  '}', // 21
+  '',
+  'export class Queue {', // 23
+  '  private jobs: Job[] = [];',
+  '  /** Adds a job at the end. */',
+  '  push(job: Job): void {', // 26
+  '    this.jobs.push(job);',
+  '  }',
+  '}',
+].join('\n');
+
+const STATS_PY = [
+  '"""Summaries of benchmark runs."""',
+  '',
+  'def summarize_runs(runs):', // 3
+  '    """Return the mean and the best time of the runs."""',
+  '    times = [r.seconds for r in runs]',
+  '    return sum(times) / len(times), min(times)',
+].join('\n');
+
+const UTIL_TS = ['export function sleep(ms: number): Promise<void> {', '  return new Promise((r) => setTimeout(r, ms));', '}'].join('\n');
+
+/** A long file: 80 documented functions, 5 lines each. */
+const BIG_TS = Array.from({ length: 80 }, (_, i) => `/** Step ${i}. */\nexport function step${i}(x: number): number {\n  const y = x + ${i};\n  return y * 2;\n}`).join('\n');
+
+const FILES: Record<string, string> = { 'src/big.ts': BIG_TS, 'src/queue.ts': QUEUE_TS, 'tools/stats.py': STATS_PY, 'src/util.ts': UTIL_TS, 'README.md': '# Demo\n\nA job queue with retries.\n' };
+
+/** Counts a token per 4 characters (what retrieval needs is a count, not the model's exact ids). */
+const io: RetrievalIO = {
+  readLines: async (p) => (p in FILES ? FILES[p]!.split('\n') : null),
+  tokenize: (p, start, end, text) => new Array(Math.ceil((p.length + 12 + text.length) / 4)).fill(0),
+};
+
+describe('retrieval and citations over a workspace index', () => {
+  let index: WorkspaceIndex;
+  before(async () => {
+    index = await WorkspaceIndex.create();
+    for (const [p, text] of Object.entries(FILES)) await index.addFile(p, text, `sha-${p}`);
+  });
+
+  it('reads a question: its kind, the names the index defines, the files it names, backticked names it does not', () => {
+    const where = analyseQuestion('Where is `retryWithBackoff` defined?', index);
+    assert.deepEqual(where, { kind: 'where', identifiers: ['retryWithBackoff'], paths: [], unknown: [] });
+    // Unmarked code-shaped words count; English words and undefined names do not.
+    const what = analyseQuestion('What does summarize_runs do with the Queue?', index);
+    assert.equal(what.kind, 'what');
+    assert.deepEqual(what.identifiers, ['summarize_runs', 'Queue']);
+    assert.equal(analyseQuestion('Summarize src/queue.ts', index).kind, 'summarize');
+    assert.deepEqual(analyseQuestion('Summarize src/queue.ts', index).paths, ['src/queue.ts']);
+    assert.deepEqual(analyseQuestion('what is in stats.py?', index).paths, ['tools/stats.py'], 'a unique file name finds its path');
+    assert.deepEqual(analyseQuestion('Where is `nowhere_fn` defined?', index).unknown, ['nowhere_fn']);
+    assert.deepEqual(analyseQuestion('Where is ../../etc/passwd?', index).paths, [], 'paths that climb out are never files');
+  });
+
+  it('re-reads the definition a question names, with its doc comment, last (nearest the question)', async () => {
+    const q = 'What does `retryWithBackoff` do?';
+    const r = await retrieve(q, analyseQuestion(q, index), index, 10_000, io);
+    const last = r.chunks[r.chunks.length - 1]!;
+    assert.equal(last.path, 'src/queue.ts');
+    assert.equal(last.reason, 'definition');
+    assert.ok(last.startLine <= 9 && last.endLine >= 21, `the doc comment and the body: ${last.startLine}-${last.endLine}`);
+    assert.match(last.text, /Retries `task` with exponential backoff/);
+    assert.equal(r.tokens, r.chunks.reduce((n, c) => n + c.tokens.length, 0));
+    assert.equal(r.nothingFound, false);
+  });
+
+  it('stays within the budget, merges spans of one file that touch, and cuts the first chunk to fit', async () => {
+    const q = 'What does `retryWithBackoff` do?';
+    for (const budget of [40, 80, 200]) {
+      const r = await retrieve(q, analyseQuestion(q, index), index, budget, io);
+      assert.ok(r.tokens <= budget, `${r.tokens} tokens > budget ${budget}`);
+      assert.ok(r.chunks.length >= 1, `budget ${budget} keeps at least the head of the definition`);
+      const spans = r.chunks.filter((c) => c.path === 'src/queue.ts').map((c) => [c.startLine, c.endLine] as const).sort((a, b) => a[0] - b[0]);
+      for (let i = 1; i < spans.length; i++) assert.ok(spans[i]![0] > spans[i - 1]![1] + 1, `spans ${JSON.stringify(spans)} overlap or touch`);
+    }
+    const none = await retrieve(q, analyseQuestion(q, index), index, 0, io);
+    assert.deepEqual(none.chunks, []);
+  });
+
+  it('says when nothing relevant is found', async () => {
+    const q = 'zzqx wvvy?';
+    const r = await retrieve(q, analyseQuestion(q, index), index, 2048, io);
+    assert.equal(r.nothingFound, true);
+    assert.deepEqual(r.chunks, []);
+  });
+
+  it('a file too long to re-read whole is its head and outline', async () => {
+    const r = await retrieveFile('src/big.ts', index, 600, io);
+    assert.ok(r.tokens <= 600);
+    assert.ok(r.chunks.some((c) => c.reason === 'file' && c.startLine === 1), 'the head');
+    const outline = r.chunks.filter((c) => c.reason === 'outline');
+    assert.ok(outline.length >= 5, `${outline.length} outline entries`);
+    for (const c of outline) assert.match(c.text, /^\/\*\* Step \d+\. \*\/\nexport function step\d+/, 'a doc comment and the signature, not the body');
+    assert.equal((await retrieveFile('missing.ts', index, 100, io)).nothingFound, true);
+  });
+
+  it('verifies citations: the file is read, the line inside it, and for a definition question the definition line', () => {
+    const answer = 'See src/queue.ts:12 and ./src/queue.ts:26, not src/queue.ts:99 nor src/nope.ts:3 nor ../secret.ts:1 nor /etc/passwd:1; http://example.com:80 is a URL. src/queue.ts:12 again.';
+    const got = checkCitations(answer, { index });
+    assert.deepEqual(got.map((c) => [c.text, c.verified]), [
+      ['src/queue.ts:12', true],
+      ['./src/queue.ts:26', true],
+      ['src/queue.ts:99', false],
+      ['src/nope.ts:3', false],
+      ['../secret.ts:1', false],
+      ['/etc/passwd:1', false],
+    ]);
+    assert.match(got[0]!.note, /retryWithBackoff/);
+    assert.equal(got[1]!.path, 'src/queue.ts', 'a leading ./ is dropped');
+    assert.match(got[2]!.note, /outside src\/queue\.ts \(29 lines\)/);
+    assert.match(got[3]!.note, /not a file of the workspace/);
+    assert.match(got[4]!.note, /outside the workspace/);
+
+    const where = checkCitations('src/queue.ts:12 or src/queue.ts:13', { index, definitionOf: ['retryWithBackoff'] });
+    assert.deepEqual(where.map((c) => c.verified), [true, false]);
+    assert.match(where[1]!.note, /not where retryWithBackoff is defined \(src\/queue\.ts:12\)/);
+  });
+});
