@@ -86,6 +86,22 @@ export class Engine {
     'workspace/status': async () => this.workspaceStatus(),
     'engine/ask': (data, ctx) => this.queuedStream('engine/ask', ctx, () => this.ask(data, ctx.signal)),
     'engine/summarize': (data, ctx) => this.queuedStream('engine/summarize', ctx, () => this.summarize(data, ctx.signal)),
+    // Look-ups in the index answer at once, like the status: they read, and never wait behind a long read.
+    'index/definitions': async (data) => ({ definitions: this.requireWorkspace().requireMemory().index.definitions(data.name) }),
+    'index/outline': async (data) => {
+      const ws = this.requireWorkspace();
+      return { definitions: ws.requireMemory().index.outline(await ws.relativeFile(data.path)) };
+    },
+    'index/search': async (data) => ({
+      hits: this.requireWorkspace()
+        .requireMemory()
+        .index.search(data.query, data.limit ?? 10)
+        .map(({ chunk, score }) => {
+          const hit: Source & { score: number } = { path: chunk.path, startLine: chunk.startLine, endLine: chunk.endLine, reason: 'search', score };
+          if (chunk.definition) hit.definition = chunk.definition;
+          return hit;
+        }),
+    }),
   };
 
   /** Frees the workspace state and the model's sessions, after the request at work (if any) has finished. */
@@ -250,6 +266,7 @@ export class Engine {
     const retrieval = rereading
       ? await retrieve(req.question, analysis, index, this.rereadBudget(req.reread), ws.rereadIO(tokenizer))
       : { chunks: [], tokens: 0, nothingFound: false };
+    const retrievalSeconds = secondsSince(started);
     // Quoted answers cite the definitions they quote; the model's cite what was re-read for it.
     const grounding = (text: string, quoted?: Source[]): Grounding => ({
       sources: quoted ?? retrieval.chunks.map(toSource),
@@ -280,13 +297,14 @@ export class Engine {
     }
     if (!modelNeeded) {
       yield { text: lead };
-      return { ...emptyAnswer(started, secondsSince(started)), grounding: grounding(lead, quoted) };
+      return { ...emptyAnswer(started, secondsSince(started), retrievalSeconds), grounding: grounding(lead, quoted) };
     }
     if (lead) lead += '\n\n';
     if (lead) yield { text: lead };
     const leadSeconds = lead ? secondsSince(started) : null;
     const reread = retrieval.chunks.flatMap((c) => c.tokens);
-    const { result, text } = yield* this.answerFrom(loaded, state, reread, questionTokens(tokenizer, question), req.options ?? {}, signal, started, leadSeconds);
+    const timing = { started, leadSeconds, retrievalSeconds };
+    const { result, text } = yield* this.answerFrom(loaded, state, reread, questionTokens(tokenizer, question), req.options ?? {}, signal, timing);
     return { ...result, grounding: grounding(lead + text) };
   }
 
@@ -311,6 +329,7 @@ export class Engine {
       fileTokens.length <= budget
         ? { chunks: [whole], tokens: fileTokens.length, nothingFound: false }
         : await retrieveFile(relPath, index, budget, ws.rereadIO(tokenizer));
+    const retrievalSeconds = secondsSince(started);
     const grounding = (text: string, quoted: boolean): Grounding => ({
       sources: retrieval.chunks.map(toSource),
       citations: checkCitations(text, { index }),
@@ -322,11 +341,11 @@ export class Engine {
     if (header) {
       const text = `From the header of ${relPath}: ${header}`;
       yield { text };
-      return { path: relPath, ...emptyAnswer(started, secondsSince(started)), grounding: grounding(text, true) };
+      return { path: relPath, ...emptyAnswer(started, secondsSince(started), retrievalSeconds), grounding: grounding(text, true) };
     }
     const reread = retrieval.chunks.flatMap((c) => c.tokens);
     const prompt = questionTokens(tokenizer, questions.summarize(relPath));
-    const { result, text } = yield* this.answerFrom(loaded, state, reread, prompt, req.options ?? {}, signal, started, null);
+    const { result, text } = yield* this.answerFrom(loaded, state, reread, prompt, req.options ?? {}, signal, { started, leadSeconds: null, retrievalSeconds });
     return { path: relPath, ...result, grounding: grounding(text, false) };
   }
 
@@ -339,7 +358,7 @@ export class Engine {
   /**
    * Streams `reread` into a copy of `state`, then generates after `prompt`, streaming text as the tokens
    * come. Returns the answer's measurements and its text (kept here for checking, never sent twice).
-   * `leadSeconds`: when text was already sent before the model's, the first text came then.
+   * `timing.leadSeconds`: when text was already sent before the model's, the first text came then.
    */
   private async *answerFrom(
     { model, session }: Loaded,
@@ -348,16 +367,18 @@ export class Engine {
     prompt: number[],
     settings: GenerationSettings,
     signal: AbortSignal,
-    started: number,
-    leadSeconds: number | null,
+    timing: { started: number; leadSeconds: number | null; retrievalSeconds: number },
   ): AsyncGenerator<TextDelta, { result: Omit<AnswerResult, 'grounding'>; text: string }> {
+    const { started, leadSeconds, retrievalSeconds } = timing;
+    const rereadStarted = performance.now();
     let copy: FamState | null = null;
     try {
       if (reread.length > 0) copy = await session.ingest(state, reread, { signal });
     } catch (err) {
       if (!isCancellation(err)) throw err;
-      return { result: { ...emptyAnswer(started, leadSeconds), stopReason: 'cancelled', cancelled: true }, text: '' };
+      return { result: { ...emptyAnswer(started, leadSeconds, retrievalSeconds), stopReason: 'cancelled', cancelled: true }, text: '' };
     }
+    const rereadSeconds = secondsSince(rereadStarted);
     const { tokenizer } = model;
     const decoder = tokenizer.createStreamDecoder();
     let text = '';
@@ -402,7 +423,7 @@ export class Engine {
         promptTokens: reread.length + prompt.length,
         stopReason: result.stopReason,
         cancelled: result.stopReason === 'cancelled',
-        timings: { firstTokenSeconds, totalSeconds },
+        timings: { firstTokenSeconds, totalSeconds, retrievalSeconds, rereadSeconds },
         tokensPerSecond: n > 1 && totalSeconds > firstTokenSeconds ? (n - 1) / (totalSeconds - firstTokenSeconds) : 0,
       },
       text,
@@ -431,14 +452,14 @@ function modelSummary(model: LoadedModel): ModelSummary {
 }
 
 /** An answer with no generated tokens (nothing to generate, or cancelled before the first). */
-function emptyAnswer(started: number, leadSeconds: number | null): Omit<AnswerResult, 'grounding'> {
+function emptyAnswer(started: number, leadSeconds: number | null, retrievalSeconds: number): Omit<AnswerResult, 'grounding'> {
   const totalSeconds = secondsSince(started);
   return {
     tokens: 0,
     promptTokens: 0,
     stopReason: 'stop-token',
     cancelled: false,
-    timings: { firstTokenSeconds: leadSeconds ?? totalSeconds, totalSeconds },
+    timings: { firstTokenSeconds: leadSeconds ?? totalSeconds, totalSeconds, retrievalSeconds, rereadSeconds: 0 },
     tokensPerSecond: 0,
   };
 }

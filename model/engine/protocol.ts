@@ -1,22 +1,27 @@
 /**
- * The protocol between the engine process and its clients (the CLI, the extension): one typed map of
- * namespaced messages, the envelopes they travel in, and the runtime checks the engine applies to everything
- * it receives. Both sides import this module; it loads no onnxruntime and no node built-ins.
+ * The protocol between the engine process and its clients (the CLI, the extension, any JSON-RPC client): one
+ * typed map of namespaced methods, and the runtime checks the engine applies to every request it receives.
+ * Both sides import this module; it loads no onnxruntime and no node built-ins.
  *
- * Wire format (one JSON value per message; over stdio, one per line):
- *   request   { messageType: 'engine/ask', messageId: 'c7', data: { question: '…' } }
- *   reply     { messageType: 'engine/ask', messageId: 'c7', data: { status, done, content } }
- * A unary request gets one reply with done: true. A streaming request gets any number of
- * { status: 'success', done: false, content: chunk } replies, then one done: true reply with the final value.
- * Errors are data: { status: 'error', done: true, content: { code, message } }, and end the request.
+ * The messages are JSON-RPC 2.0 (vscode-jsonrpc; ./dispatch.ts serves them, ./client.ts sends them):
+ *   request   { jsonrpc: '2.0', id: 7, method: 'engine/ask', params: { question: '…', partialResultToken: 'p7' } }
+ *   chunk     { jsonrpc: '2.0', method: '$/progress', params: { token: 'p7', value: { text: '…' } } }
+ *   response  { jsonrpc: '2.0', id: 7, result: { … } }   or   { …, error: { code, message, data: { code } } }
+ * A streaming method sends its chunks as `$/progress` (when the request carries a partialResultToken), then
+ * its final value as the response. docs/engine-protocol.md describes each method for other clients.
  *
- * Cancellation: `engine/cancel { messageId }` ends the request with that id at its next checkpoint (between
- * blocks while reading, between tokens while answering). A streaming request that had started ends with its
- * final value and `cancelled: true` (an ingest keeps the state of the last file it completed); a request
- * still waiting in the queue, or a unary one, ends with the error code 'cancelled'.
+ * Cancellation: `$/cancelRequest { id }` ends the request at its next checkpoint (between blocks while reading,
+ * between tokens while answering). A streaming request that had started ends with its final value and
+ * `cancelled: true` (a read keeps the memory of the last file it completed); a request still waiting in the
+ * queue, or a unary one, ends with the error code 'cancelled'.
  */
 import type { DeviceChoice, DeviceInfo, StopReason } from '../runtime/types';
+import type { Definition } from '../index';
 import type { SkipReason, SkippedEntry, WalkOptions } from '../workspace/walker';
+import { ValidationError, describe, fail, isPlainObject, v, type Check } from '../protocol/check';
+
+/** The runtime checks, shared with the webview protocol; re-exported for the engine's modules. */
+export { ValidationError, v, type Check };
 
 /** Bumped whenever a message or a field changes meaning. Reported by `engine/status`. */
 export const PROTOCOL_VERSION = 1;
@@ -100,23 +105,49 @@ export interface LoadModelResult {
   droppedState: boolean;
 }
 
-export interface IngestRequest {
+/**
+ * How `workspace/open` and `workspace/update` bring the memory up to date:
+ * - 'restore': load the saved memory if there is a usable one; read nothing.
+ * - 'read': the saved (or held) memory, then every file that is new or changed since it was read; then save.
+ * - 'fresh': forget what is held and read the whole workspace again; then save.
+ */
+export type ReadMode = 'restore' | 'read' | 'fresh';
+
+export interface OpenRequest {
+  /** The workspace folder (absolute). */
   root: string;
-  walker?: WalkerOptions;
   /**
-   * Start from an empty state. Otherwise (default) an ingest continues from the state held for the same
-   * root when that state's files are a prefix of the new walk (same paths and hashes, same order): after a
-   * cancelled ingest, or when files sorting after all others were added, only the rest is read.
+   * The folder the workspace's memory is saved in (the FAM state and the workspace index); the engine names
+   * the files in it (MEMORY_FILES). Omitted: the memory lives in the engine only and is never saved.
    */
-  fresh?: boolean;
+  memoryDir?: string;
+  walker?: WalkerOptions;
+  /** Default 'read'. */
+  mode?: ReadMode;
 }
 
-export type IngestChunk =
+export interface UpdateRequest {
+  /** Default 'read'. 'restore' is not an update. */
+  mode?: Exclude<ReadMode, 'restore'>;
+  /** New walker settings for this and later updates (the open request's stay otherwise). */
+  walker?: WalkerOptions;
+}
+
+/** The files a memory folder holds, named once for every client. */
+export const MEMORY_FILES = { state: 'state.fams', index: 'index.fidx' } as const;
+
+export type ReadChunk =
+  | {
+      kind: 'restored';
+      /** The saved memory that was loaded. */
+      state: StateSummary;
+      seconds: number;
+    }
   | {
       kind: 'walked';
       filesTotal: number;
       bytesTotal: number;
-      /** Files already in the state (see IngestRequest.fresh). */
+      /** Files already in the memory (unchanged since they were read). */
       filesReused: number;
       skipped: SkippedEntry[];
     }
@@ -133,79 +164,153 @@ export type IngestChunk =
       tokensPerSecond: number;
     };
 
-export interface IngestResult {
-  root: string;
-  /** Files read by this request, and files kept from the previous state. */
+/** What one read (walk + ingest) did. */
+export interface ReadSummary {
+  /** Files read by this request, and files kept from the memory held before. */
   filesIngested: number;
   filesReused: number;
   tokensIngested: number;
-  skipped: number;
-  /** Wall-clock seconds of the whole request (walk, tokenise, read). */
+  skipped: SkippedEntry[];
+  /** Wall-clock seconds of the read (walk, tokenise, ingest, index). */
   seconds: number;
+  /** Seconds of it spent building the workspace index (parsing, chunking, search terms). */
+  indexSeconds: number;
   /** tokensIngested over the seconds spent tokenising and reading them. */
   tokensPerSecond: number;
+}
+
+export interface WorkspaceResult {
+  root: string;
+  memoryDir: string | null;
+  /** The saved memory was loaded (seconds it took), or null. */
+  restored: { seconds: number } | null;
+  /** Why a saved memory was there but not used (it was then read again), or null. */
+  restoreProblem: string | null;
+  /** Why the saved workspace index was not used as it was (it was rebuilt), or null. */
+  indexProblem: string | null;
+  /** null for 'restore'. */
+  read: ReadSummary | null;
+  /** The memory was saved (bytes of all its files), or null when nothing changed or there is no memoryDir. */
+  saved: { bytes: number; seconds: number } | null;
+  /** Stopped by a cancel: the memory holds every file completed before it (and was saved). */
   cancelled: boolean;
-  /** The engine's workspace state after the request (null when cancelled while walking, with none held before). */
+  /** The memory after the request: null when none is held. */
   state: StateSummary | null;
 }
+
+export type ForgetRequest = Record<string, never>;
+
+export interface ForgetResult {
+  /** Saved files that were deleted. */
+  deleted: string[];
+}
+
+export type WorkspaceStatusRequest = Record<string, never>;
+
+export interface WorkspaceStatus {
+  /** The open workspace, or null when none was opened. */
+  root: string | null;
+  memoryDir: string | null;
+  /** The memory held, or null. */
+  state: StateSummary | null;
+  /** Bytes of the saved memory files, or null when none is saved. */
+  savedBytes: number | null;
+}
+
+/** How much workspace code is re-read into the memory's copy before a question (grounded-answers.md). */
+export interface RereadSettings {
+  /** false: answer from the memory alone (for comparison). Default true. */
+  enabled?: boolean;
+  /** Most tokens of re-read code; default DEFAULT_REREAD_TOKENS for the device. */
+  tokens?: number;
+}
+
+/**
+ * Re-read budgets by device, from `npm run bench` (docs/perf.md): the largest budget whose re-read + first
+ * token stays within the first-token targets (2.5 s on a 2-core CPU, 0.3 s on a GPU).
+ */
+export const DEFAULT_REREAD_TOKENS = { cpu: 2048, webgpu: 16384 } as const;
 
 export interface AskRequest {
   question: string;
   options?: GenerationSettings;
+  reread?: RereadSettings;
 }
 
 export interface SummarizeRequest {
-  /** A file inside the ingested root: absolute, or relative to the root. */
+  /** A file inside the open workspace: absolute, or relative to the root. */
   path: string;
   options?: GenerationSettings;
+  reread?: RereadSettings;
+}
+
+/** A piece of workspace code re-read for an answer: shown under the answer, clickable. */
+export interface Source {
+  /** Root-relative, forward slashes. */
+  path: string;
+  /** 1-based, inclusive. */
+  startLine: number;
+  endLine: number;
+  /** Why it was chosen: a definition the question names, a file it names, a lexical match, or a file's outline. */
+  reason: 'definition' | 'file' | 'search' | 'outline';
+  /** The definition it holds, when it is one (qualified name). */
+  definition?: string;
+}
+
+/** A `path:line` in an answer, checked against the workspace index. */
+export interface Citation {
+  /** As written in the answer (e.g. `src/queue.ts:18`). */
+  text: string;
+  path: string;
+  line: number;
+  /** The file is in the workspace, the line inside it, and (for a definition question) the definition's line. */
+  verified: boolean;
+  /** What the citation points at when verified (e.g. "function retryWithBackoff"), or why it is not. */
+  note: string;
+}
+
+/** What an answer was grounded on. */
+export interface Grounding {
+  sources: Source[];
+  citations: Citation[];
+  /** Tokens of re-read code streamed before the question. */
+  rereadTokens: number;
+  /** Set when retrieval found nothing relevant to the question (the answer is from the memory alone). */
+  nothingFound: boolean;
 }
 
 export interface TextDelta {
   text: string;
 }
 
+/**
+ * How an answer was made. The answer's text is not repeated here: it crossed the boundary once, as the
+ * stream's deltas.
+ */
 export interface AnswerResult {
-  answer: string;
   /** Tokens generated (a stop token that ended the answer is not counted). */
   tokens: number;
-  /** Tokens streamed into the copied state before generating (the question; for a summary, the file too). */
+  /** Tokens streamed into the copied state before generating (re-read code, the question). */
   promptTokens: number;
   stopReason: StopReason;
   cancelled: boolean;
   timings: {
-    /** Wall clock from the start of the work to the first generated token. */
+    /** Wall clock from the start of the work to the first text of the answer (quoted or generated). */
     firstTokenSeconds: number;
     totalSeconds: number;
+    /** Choosing what to re-read: question analysis, index look-ups, search, packing. */
+    retrievalSeconds: number;
+    /** Streaming the re-read code into the copy of the memory. */
+    rereadSeconds: number;
   };
   /** Generated tokens after the first over the seconds after the first: the decode speed. */
   tokensPerSecond: number;
+  grounding: Grounding;
 }
 
 export interface SummarizeResult extends AnswerResult {
   /** The root-relative path that was summarised. */
   path: string;
-}
-
-export interface SaveStateRequest {
-  path: string;
-}
-
-export interface SaveStateResult {
-  path: string;
-  /** Size of the written file. */
-  bytes: number;
-  state: StateSummary;
-  seconds: number;
-}
-
-export interface LoadStateRequest {
-  path: string;
-}
-
-export interface LoadStateResult {
-  path: string;
-  state: StateSummary;
-  seconds: number;
 }
 
 export interface CancelRequest {
@@ -217,18 +322,45 @@ export interface CancelResult {
   cancelled: boolean;
 }
 
+export interface DefinitionsRequest {
+  /** A name or a qualified name (`Router.handle`); exact, then case-insensitive. */
+  name: string;
+}
+
+export interface OutlineRequest {
+  /** A file of the open workspace: absolute, or relative to the root. */
+  path: string;
+}
+
+export interface DefinitionsResult {
+  definitions: Definition[];
+}
+
+export interface SearchRequest {
+  query: string;
+  /** Most hits (default 10). */
+  limit?: number;
+}
+
+export interface SearchResult {
+  hits: Array<Source & { score: number }>;
+}
+
 // ---------------------------------------------------------------------------------------------- the map
 
 /** Client → engine. Streaming messages answer with `AsyncGenerator<Chunk, Final>`. */
 export type ToEngineProtocol = {
   'engine/status': [StatusRequest, EngineStatus];
   'engine/loadModel': [LoadModelRequest, LoadModelResult];
-  'workspace/ingest': [IngestRequest, AsyncGenerator<IngestChunk, IngestResult>];
+  'workspace/open': [OpenRequest, AsyncGenerator<ReadChunk, WorkspaceResult>];
+  'workspace/update': [UpdateRequest, AsyncGenerator<ReadChunk, WorkspaceResult>];
+  'workspace/forget': [ForgetRequest, ForgetResult];
+  'workspace/status': [WorkspaceStatusRequest, WorkspaceStatus];
   'engine/ask': [AskRequest, AsyncGenerator<TextDelta, AnswerResult>];
   'engine/summarize': [SummarizeRequest, AsyncGenerator<TextDelta, SummarizeResult>];
-  'state/save': [SaveStateRequest, SaveStateResult];
-  'state/load': [LoadStateRequest, LoadStateResult];
-  'engine/cancel': [CancelRequest, CancelResult];
+  'index/definitions': [DefinitionsRequest, DefinitionsResult];
+  'index/outline': [OutlineRequest, DefinitionsResult];
+  'index/search': [SearchRequest, SearchResult];
 };
 
 export type MessageType = keyof ToEngineProtocol;
@@ -248,34 +380,39 @@ export type ResultOf<K extends MessageType> =
 export const STREAMING: { readonly [K in MessageType]: K extends StreamingType ? true : false } = {
   'engine/status': false,
   'engine/loadModel': false,
-  'workspace/ingest': true,
+  'workspace/open': true,
+  'workspace/update': true,
+  'workspace/forget': false,
+  'workspace/status': false,
   'engine/ask': true,
   'engine/summarize': true,
-  'state/save': false,
-  'state/load': false,
-  'engine/cancel': false,
+  'index/definitions': false,
+  'index/outline': false,
+  'index/search': false,
 };
 
 export function isMessageType(value: unknown): value is MessageType {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(STREAMING, value);
 }
 
-// ---------------------------------------------------------------------------------------------- envelopes
+// ---------------------------------------------------------------------------------------------- JSON-RPC
 
-export interface RequestEnvelope<K extends MessageType = MessageType> {
-  messageType: K;
-  messageId: string;
-  data: RequestOf<K>;
-}
+/**
+ * The request param that asks for a streaming method's chunks (the name LSP uses): the engine sends each chunk
+ * as a `$/progress { token, value: chunk }` notification before the response. A unary method ignores it.
+ * It is not part of any method's params type: the engine takes it out before checking the params.
+ */
+export const PARTIAL_RESULT_TOKEN = 'partialResultToken';
+export type ProgressToken = string | number;
 
 export type ErrorCode =
-  /** The envelope is not an object with a known messageType, a non-empty messageId and data. */
+  /** An unknown method. */
   | 'invalid-message'
-  /** The payload does not match the message's request type. */
+  /** The params do not match the method's request type. */
   | 'invalid-request'
   /** The request needs a model and none is loaded (send engine/loadModel first). */
   | 'no-model'
-  /** The request needs a workspace state and none is held (ingest or state/load first). */
+  /** The request needs a workspace memory and none is held (workspace/open first). */
   | 'no-state'
   /** Model files missing or inconsistent, or the runtime failed. */
   | 'model-error'
@@ -290,19 +427,21 @@ export type ErrorCode =
   | 'engine-crashed'
   | 'internal';
 
+/**
+ * The JSON-RPC error code an ErrorCode is sent with: the standard one where JSON-RPC (or LSP, for a cancelled
+ * request) has one, else -32000, a server error. `error.data.code` always carries the ErrorCode itself.
+ */
+export const JSONRPC_ERROR_CODES: { readonly [C in ErrorCode]?: number } = {
+  'invalid-message': -32601, // MethodNotFound
+  'invalid-request': -32602, // InvalidParams
+  internal: -32603, // InternalError
+  cancelled: -32800, // LSP's RequestCancelled
+};
+export const SERVER_ERROR = -32000;
+
+/** `error.data` of every JSON-RPC error the engine sends. */
 export interface ErrorData {
   code: ErrorCode;
-  message: string;
-}
-
-export type ReplyData =
-  | { status: 'success'; done: boolean; content: unknown }
-  | { status: 'error'; done: true; content: ErrorData };
-
-export interface ReplyEnvelope {
-  messageType: string;
-  messageId: string;
-  data: ReplyData;
 }
 
 /** An error that crosses the boundary as data: thrown by engine handlers, re-thrown by the client. */
@@ -314,79 +453,9 @@ export class EngineError extends Error {
   ) {
     super(message);
   }
-
-  toData(): ErrorData {
-    return { code: this.code, message: this.message };
-  }
 }
 
 // ---------------------------------------------------------------------------------------------- validation
-
-/** A runtime check: returns the value typed, or throws a ValidationError naming the path of the bad field. */
-export type Check<T> = (value: unknown, at: string) => T;
-type OptionalCheck<T> = Check<T | undefined> & { readonly optional: true };
-type Infer<C> = C extends Check<infer T> ? T : never;
-
-export class ValidationError extends Error {
-  override readonly name = 'ValidationError';
-}
-
-const fail = (at: string, expected: string, value: unknown): never => {
-  throw new ValidationError(`${at}: expected ${expected}, got ${describe(value)}`);
-};
-
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-
-export const v = {
-  string(opts: { nonEmpty?: boolean } = {}): Check<string> {
-    return (value, at) =>
-      typeof value === 'string' && (!opts.nonEmpty || value.length > 0)
-        ? value
-        : fail(at, opts.nonEmpty ? 'a non-empty string' : 'a string', value);
-  },
-  number(opts: { integer?: boolean; min?: number; max?: number } = {}): Check<number> {
-    const { integer = false, min = -Infinity, max = Infinity } = opts;
-    const what = `${integer ? 'an integer' : 'a finite number'}${min > -Infinity ? ` ≥ ${min}` : ''}${max < Infinity ? ` ≤ ${max}` : ''}`;
-    return (value, at) =>
-      typeof value === 'number' && Number.isFinite(value) && (!integer || Number.isInteger(value)) && value >= min && value <= max
-        ? value
-        : fail(at, what, value);
-  },
-  boolean(): Check<boolean> {
-    return (value, at) => (typeof value === 'boolean' ? value : fail(at, 'a boolean', value));
-  },
-  literal<const L extends readonly string[]>(...values: L): Check<L[number]> {
-    return (value, at) =>
-      typeof value === 'string' && values.includes(value) ? (value as L[number]) : fail(at, `one of ${values.join(' | ')}`, value);
-  },
-  array<T>(item: Check<T>): Check<T[]> {
-    return (value, at) => (Array.isArray(value) ? value.map((x, i) => item(x, `${at}[${i}]`)) : fail(at, 'an array', value));
-  },
-  optional<T>(check: Check<T>): OptionalCheck<T> {
-    return Object.assign((value: unknown, at: string) => (value === undefined ? undefined : check(value, at)), {
-      optional: true as const,
-    });
-  },
-  /** An object with exactly these fields: unknown fields are refused, so a misspelt option is not silently ignored. */
-  object<S extends Record<string, Check<unknown>>>(shape: S): Check<ObjectOf<S>> {
-    return (value, at) => {
-      if (!isPlainObject(value)) return fail(at, 'an object', value);
-      const out: Record<string, unknown> = {};
-      for (const key of Object.keys(value)) {
-        if (!Object.prototype.hasOwnProperty.call(shape, key)) throw new ValidationError(`${at}.${key}: unknown field`);
-      }
-      for (const [key, check] of Object.entries(shape)) {
-        const field = check(value[key], `${at}.${key}`);
-        if (field !== undefined) out[key] = field;
-      }
-      return out as ObjectOf<S>;
-    };
-  },
-};
-
-type OptionalKeys<S> = { [K in keyof S]: S[K] extends { optional: true } ? K : never }[keyof S];
-type ObjectOf<S> = { [K in Exclude<keyof S, OptionalKeys<S>>]: Infer<S[K]> } & { [K in OptionalKeys<S>]?: Infer<S[K]> };
 
 const walkerOptions: Check<WalkerOptions> = v.object({
   excludes: v.optional(v.array(v.string({ nonEmpty: true }))),
@@ -405,6 +474,11 @@ const generationSettings: Check<GenerationSettings> = v.object({
   seed: v.optional(v.number({ integer: true, min: 0, max: 2 ** 32 - 1 })),
 });
 
+const rereadSettings: Check<RereadSettings> = v.object({
+  enabled: v.optional(v.boolean()),
+  tokens: v.optional(v.number({ integer: true, min: 0, max: 1 << 20 })),
+});
+
 /** One check per message: the engine applies it to every request payload before any handler sees it. */
 export const requestChecks: { readonly [K in MessageType]: Check<RequestOf<K>> } = {
   'engine/status': v.object({}),
@@ -413,60 +487,54 @@ export const requestChecks: { readonly [K in MessageType]: Check<RequestOf<K>> }
     device: v.optional(v.literal('auto', 'cpu', 'webgpu')),
     threads: v.optional(v.number({ integer: true, min: 1, max: 1024 })),
   }),
-  'workspace/ingest': v.object({
+  'workspace/open': v.object({
     root: v.string({ nonEmpty: true }),
+    memoryDir: v.optional(v.string({ nonEmpty: true })),
     walker: v.optional(walkerOptions),
-    fresh: v.optional(v.boolean()),
+    mode: v.optional(v.literal('restore', 'read', 'fresh')),
   }),
-  'engine/ask': v.object({ question: v.string({ nonEmpty: true }), options: v.optional(generationSettings) }),
-  'engine/summarize': v.object({ path: v.string({ nonEmpty: true }), options: v.optional(generationSettings) }),
-  'state/save': v.object({ path: v.string({ nonEmpty: true }) }),
-  'state/load': v.object({ path: v.string({ nonEmpty: true }) }),
-  'engine/cancel': v.object({ messageId: v.string({ nonEmpty: true }) }),
+  'workspace/update': v.object({ mode: v.optional(v.literal('read', 'fresh')), walker: v.optional(walkerOptions) }),
+  'workspace/forget': v.object({}),
+  'workspace/status': v.object({}),
+  'engine/ask': v.object({ question: v.string({ nonEmpty: true }), options: v.optional(generationSettings), reread: v.optional(rereadSettings) }),
+  'engine/summarize': v.object({ path: v.string({ nonEmpty: true }), options: v.optional(generationSettings), reread: v.optional(rereadSettings) }),
+  'index/definitions': v.object({ name: v.string({ nonEmpty: true }) }),
+  'index/outline': v.object({ path: v.string({ nonEmpty: true }) }),
+  'index/search': v.object({ query: v.string({ nonEmpty: true }), limit: v.optional(v.number({ integer: true, min: 1, max: 1000 })) }),
 };
 
+/** A request as the engine runs it: its checked params, and where its chunks go if the client asked for them. */
+export interface ParsedRequest<K extends MessageType = MessageType> {
+  method: K;
+  params: RequestOf<K>;
+  progressToken: ProgressToken | undefined;
+}
+
+const progressToken: Check<ProgressToken> = (value, at) =>
+  typeof value === 'string' || typeof value === 'number' ? value : fail(at, 'a string or a number', value);
+
 /**
- * Checks an incoming envelope and its payload. Throws an EngineError ('invalid-message' or
- * 'invalid-request') whose message says what was wrong.
+ * Checks a request's method and params (omitted params count as `{}`). Throws an EngineError whose message
+ * says what was wrong: 'invalid-message' for an unknown method, 'invalid-request' naming the bad field.
  */
-export function parseRequest(message: unknown): RequestEnvelope {
-  if (!isPlainObject(message)) throw new EngineError('invalid-message', `message: expected an object envelope, got ${describe(message)}`);
-  const { messageType, messageId, data } = message;
-  if (typeof messageId !== 'string' || messageId.length === 0) {
-    throw new EngineError('invalid-message', `messageId: expected a non-empty string, got ${describe(messageId)}`);
-  }
-  if (!isMessageType(messageType)) {
-    throw new EngineError(
-      'invalid-message',
-      `messageType: expected one of ${Object.keys(STREAMING).join(', ')}, got ${describe(messageType)}`,
-    );
+export function parseRequest(method: string, params: unknown): ParsedRequest {
+  if (!isMessageType(method)) {
+    throw new EngineError('invalid-message', `unknown method ${describe(method)}; the engine's methods are ${Object.keys(STREAMING).join(', ')}`);
   }
   try {
-    return { messageType, messageId, data: requestChecks[messageType](data, 'data') };
+    let rest = params ?? {};
+    let token: ProgressToken | undefined;
+    if (isPlainObject(rest) && PARTIAL_RESULT_TOKEN in rest) {
+      const { [PARTIAL_RESULT_TOKEN]: value, ...others } = rest;
+      token = progressToken(value, `params.${PARTIAL_RESULT_TOKEN}`);
+      rest = others;
+    }
+    return { method, params: requestChecks[method](rest, 'params'), progressToken: token };
   } catch (err) {
-    if (err instanceof ValidationError) throw new EngineError('invalid-request', `${messageType}: ${err.message}`);
+    if (err instanceof ValidationError) throw new EngineError('invalid-request', `${method}: ${err.message}`);
     throw err;
   }
 }
 
-/** Checks a reply envelope (the client's side); returns null when it is not one. */
-export function parseReply(message: unknown): ReplyEnvelope | null {
-  if (!isPlainObject(message) || typeof message.messageId !== 'string' || typeof message.messageType !== 'string') return null;
-  const data = message.data;
-  if (!isPlainObject(data) || typeof data.done !== 'boolean') return null;
-  if (data.status === 'success') return message as unknown as ReplyEnvelope;
-  if (data.status === 'error' && data.done && isPlainObject(data.content) && typeof data.content.message === 'string' && typeof data.content.code === 'string') {
-    return message as unknown as ReplyEnvelope;
-  }
-  return null;
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value;
-}
-
 /** Re-exported for clients that show skip reasons. */
-export type { DeviceChoice, DeviceInfo, SkipReason, SkippedEntry, StopReason };
+export type { Definition, DeviceChoice, DeviceInfo, SkipReason, SkippedEntry, StopReason };

@@ -347,6 +347,7 @@ export class WorkspaceSession {
     const filesBefore = files.length;
     let bytesDone = walk.totalBytes - plan.toRead.reduce((n, f) => n + f.size, 0);
     let tokensDone = 0;
+    let indexSeconds = 0;
     let cancelled = false;
     const readStarted = performance.now();
     let lastProgress = 0;
@@ -378,7 +379,9 @@ export class WorkspaceSession {
         );
         // Checkpoint: this file is complete, so its state becomes the memory's, and it enters the index.
         files.push({ path: file.path, sha256: file.sha256, bytes: file.size, tokens: tokens.length });
+        const indexStarted = performance.now();
         await index.addFile(file.path, file.text, file.sha256);
+        indexSeconds += secondsSince(indexStarted);
         tokensDone += tokens.length;
         bytesDone += file.size;
         this.setMemory({ root: this.root, lastUpdate: new Date().toISOString(), files, state, index });
@@ -399,6 +402,7 @@ export class WorkspaceSession {
       tokensIngested: tokensDone,
       skipped: walk.skipped,
       seconds: secondsSince(started),
+      indexSeconds,
       tokensPerSecond: tokensDone > 0 ? tokensDone / readSeconds : 0,
     };
     return { summary, cancelled };

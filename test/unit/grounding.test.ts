@@ -60,7 +60,7 @@ const FILES: Record<string, string> = { 'src/big.ts': BIG_TS, 'src/queue.ts': QU
 /** Counts a token per 4 characters (what retrieval needs is a count, not the model's exact ids). */
 const io: RetrievalIO = {
   readLines: async (p) => (p in FILES ? FILES[p]!.split('\n') : null),
-  tokenize: (p, start, end, text) => new Array(Math.ceil((p.length + 12 + text.length) / 4)).fill(0),
+  tokenize: (p, _start, _end, text) => new Array(Math.ceil((p.length + 12 + text.length) / 4)).fill(0),
 };
 
 describe('retrieval and citations over a workspace index', () => {
