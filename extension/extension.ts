@@ -6,6 +6,7 @@
  * in Restricted Mode: the memory opens when the workspace is trusted.
  */
 import * as vscode from 'vscode';
+import { isCancellation } from '../model/engine/cancellation';
 import type { WorkspaceResult } from '../model/engine/protocol';
 import type { ChatEntry, MemoryView } from '../webview/protocol';
 import { ChatController, ChatViewProvider, type AskOutcome } from './chat';
@@ -76,8 +77,8 @@ export function activate(context: vscode.ExtensionContext): FamulusApi {
         try {
           return await fn(...args);
         } catch (err) {
+          if (isCancellation(err)) return undefined;
           const e = err as Error;
-          if (e.name === 'AbortError' || (e as { code?: string }).code === 'cancelled') return undefined;
           log.error(`${id}: ${e.message}`);
           void vscode.window.showErrorMessage(`${CATEGORY}: ${e.message}`);
           return undefined;

@@ -4,9 +4,12 @@
  * extension posts. It uses no DOM, node or vscode API, so it runs in either place and in unit tests.
  *
  * Each direction is a type map `{ type: payload }`; a message on the wire is `{ type, ...payload }`.
- * `parseToExtension` / `parseToWebview` return the typed message or throw a ProtocolError naming the bad field:
- * a message is never acted on unless it passed its check.
+ * `parseToExtension` / `parseToWebview` return the typed message or throw a ValidationError naming the bad
+ * field (the checks are model/protocol/check.ts, shared with the engine's protocol): a message is never acted
+ * on unless it passed its check.
  */
+import type { Citation, Source } from '../model/engine/protocol';
+import { ValidationError, fail, isPlainObject, v, type Check } from '../model/protocol/check';
 
 // ---------------------------------------------------------------------------------------------- shared shapes
 
@@ -49,7 +52,21 @@ export interface ChatEntry {
   file?: string;
   /** Timing line shown under an answer, e.g. "42 tokens · 12.3 tok/s". */
   stats?: string;
+  /** For a finished answer: what it was grounded on (kept with the conversation, so a reload shows it). */
+  grounding?: GroundingView;
 }
+
+/**
+ * What an answer was grounded on, as the engine returned it (model/engine/protocol.ts `Grounding`): the code
+ * re-read or quoted for it, and every `path:line` it wrote, checked against the workspace index.
+ */
+export interface GroundingView {
+  sources: Source[];
+  citations: Citation[];
+  /** Retrieval found nothing relevant: the answer is from the memory alone. */
+  nothingFound: boolean;
+}
+export type { Citation, Source };
 
 // ---------------------------------------------------------------------------------------------- the maps
 
@@ -63,15 +80,15 @@ export type ToWebview = {
   'chat/append': { entry: ChatEntry };
   /** More text for a streaming entry. */
   'chat/delta': { id: string; text: string };
-  /** The entry is complete (or stopped, or failed: then `text` holds the error). */
-  'chat/end': { id: string; status: 'done' | 'cancelled' | 'error'; text: string; stats: string };
+  /** The entry is complete (or stopped, or failed: then `text` holds the error, and `grounding` is null). */
+  'chat/end': { id: string; status: 'done' | 'cancelled' | 'error'; text: string; stats: string; grounding: GroundingView | null };
   /** The extension is busy with this entry (stop targets it), or idle (null). */
   'chat/busy': { busyId: string | null };
   'chat/focusInput': Record<string, never>;
   /** Summary panel: a summary of `file` starts. */
   'summary/start': { file: string };
   'summary/delta': { text: string };
-  'summary/end': { status: 'done' | 'cancelled' | 'error'; text: string; stats: string };
+  'summary/end': { status: 'done' | 'cancelled' | 'error'; text: string; stats: string; grounding: GroundingView | null };
 };
 
 /** Webview → extension. */
@@ -101,130 +118,125 @@ export type ToExtensionMessage = Message<ToExtension>;
 
 // ---------------------------------------------------------------------------------------------- checks
 
-export class ProtocolError extends Error {
-  override readonly name = 'ProtocolError';
-}
-
-type Check<T> = (value: unknown, at: string) => T;
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const fail = (at: string, expected: string, value: unknown): never => {
-  const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
-  throw new ProtocolError(`${at}: expected ${expected}, got ${got}`);
-};
-
 /** Longest text any message may carry (a question, an answer so far); protects both sides from floods. */
 export const MAX_TEXT = 1_000_000;
+/** Longest workspace path, and most sources and citations, a grounding may carry. */
+export const MAX_PATH = 4096;
+export const MAX_SOURCES = 200;
+export const MAX_CITATIONS = 1000;
 
-const str = (max = MAX_TEXT, nonEmpty = false): Check<string> => (v, at) =>
-  typeof v === 'string' && v.length <= max && (!nonEmpty || v.trim().length > 0)
-    ? v
-    : fail(at, `a ${nonEmpty ? 'non-empty ' : ''}string of at most ${max} characters`, v);
-const num = (min: number, max: number, integer = false): Check<number> => (v, at) =>
-  typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max && (!integer || Number.isInteger(v))
-    ? v
-    : fail(at, `${integer ? 'an integer' : 'a number'} in [${min}, ${max}]`, v);
-const oneOf = <const L extends readonly string[]>(...values: L): Check<L[number]> => (v, at) =>
-  typeof v === 'string' && values.includes(v) ? (v as L[number]) : fail(at, `one of ${values.join(' | ')}`, v);
-const nullable = <T>(check: Check<T>): Check<T | null> => (v, at) => (v === null ? null : check(v, at));
-const optional = <T>(check: Check<T>): Check<T | undefined> & { optional: true } =>
-  Object.assign((v: unknown, at: string) => (v === undefined ? undefined : check(v, at)), { optional: true as const });
-const arrayOf = <T>(check: Check<T>, max: number): Check<T[]> => (v, at) =>
-  Array.isArray(v) && v.length <= max ? v.map((x, i) => check(x, `${at}[${i}]`)) : fail(at, `an array of at most ${max}`, v);
+const text = (max = MAX_TEXT) => v.string({ max });
+const count = v.number({ integer: true, min: 0, max: Number.MAX_SAFE_INTEGER });
+const empty: Check<Record<string, never>> = v.objectOf<Record<string, never>>({});
 
-/** An object with exactly these fields (unknown fields are refused). */
-function obj<T>(shape: { [K in keyof T]-?: Check<T[K]> }): Check<T> {
-  return (v, at) => {
-    if (!isObject(v)) return fail(at, 'an object', v);
-    for (const key of Object.keys(v)) {
-      if (!Object.prototype.hasOwnProperty.call(shape, key)) throw new ProtocolError(`${at}.${key}: unknown field`);
-    }
-    const out: Record<string, unknown> = {};
-    for (const [key, check] of Object.entries(shape) as [string, Check<unknown>][]) {
-      const field = check(v[key], `${at}.${key}`);
-      if (field !== undefined) out[key] = field;
-    }
-    return out as T;
-  };
-}
-const empty: Check<Record<string, never>> = obj<Record<string, never>>({});
-
-const ID = str(64, true);
-const memoryView: Check<MemoryView> = obj<MemoryView>({
-  phase: oneOf('no-workspace', 'untrusted', 'empty', 'starting', 'reading', 'updating', 'ready', 'error'),
-  files: num(0, Number.MAX_SAFE_INTEGER, true),
-  tokens: num(0, Number.MAX_SAFE_INTEGER, true),
-  model: str(500),
-  device: str(500),
-  lastUpdate: str(64),
-  detail: str(4000),
+const ID = v.string({ nonEmpty: true, max: 64 });
+const memoryView = v.objectOf<MemoryView>({
+  phase: v.literal('no-workspace', 'untrusted', 'empty', 'starting', 'reading', 'updating', 'ready', 'error'),
+  files: count,
+  tokens: count,
+  model: text(500),
+  device: text(500),
+  lastUpdate: text(64),
+  detail: text(4000),
 });
-const progressView: Check<ProgressView> = obj<ProgressView>({
-  filesDone: num(0, Number.MAX_SAFE_INTEGER, true),
-  filesTotal: num(0, Number.MAX_SAFE_INTEGER, true),
-  tokensDone: num(0, Number.MAX_SAFE_INTEGER, true),
-  tokensPerSecond: num(0, Number.MAX_VALUE),
-  secondsLeft: num(-1, Number.MAX_VALUE),
-  currentFile: str(4096),
-  percent: num(0, 100),
+const progressView = v.objectOf<ProgressView>({
+  filesDone: count,
+  filesTotal: count,
+  tokensDone: count,
+  tokensPerSecond: v.number({ min: 0 }),
+  secondsLeft: v.number({ min: -1 }),
+  currentFile: text(4096),
+  percent: v.number({ min: 0, max: 100 }),
 });
-const chatEntry: Check<ChatEntry> = obj<ChatEntry>({
+const path = v.string({ nonEmpty: true, max: MAX_PATH });
+const lineNumber = v.number({ integer: true, min: 1, max: 1_000_000_000 });
+const sourceFields = v.objectOf<Source>({
+  path,
+  startLine: lineNumber,
+  endLine: lineNumber,
+  reason: v.literal('definition', 'file', 'search', 'outline'),
+  definition: v.optional(text(1000)),
+});
+const source: Check<Source> = (value, at) => {
+  const s = sourceFields(value, at);
+  return s.endLine >= s.startLine ? s : fail(`${at}.endLine`, `a line ≥ startLine ${s.startLine}`, s.endLine);
+};
+const groundingView = v.objectOf<GroundingView>({
+  sources: v.array(source, { max: MAX_SOURCES }),
+  citations: v.array(
+    v.objectOf<Citation>({
+      text: v.string({ nonEmpty: true, max: MAX_PATH + 24 }),
+      path,
+      // The engine also reports `a.ts:0`, as unverified.
+      line: v.number({ integer: true, min: 0, max: 1_000_000_000 }),
+      verified: v.boolean(),
+      note: text(MAX_PATH + 500),
+    }),
+    { max: MAX_CITATIONS },
+  ),
+  nothingFound: v.boolean(),
+});
+const chatEntry = v.objectOf<ChatEntry>({
   id: ID,
-  role: oneOf('user', 'assistant'),
-  text: str(),
-  status: optional(oneOf('streaming', 'done', 'cancelled', 'error')),
-  file: optional(str(4096)),
-  stats: optional(str(500)),
+  role: v.literal('user', 'assistant'),
+  text: text(),
+  status: v.optional(v.literal('streaming', 'done', 'cancelled', 'error')),
+  file: v.optional(text(4096)),
+  stats: v.optional(text(500)),
+  grounding: v.optional(groundingView),
 });
-const endStatus = oneOf('done', 'cancelled', 'error');
+const endStatus = v.literal('done', 'cancelled', 'error');
 
 const toWebviewChecks: { [K in keyof ToWebview]: Check<ToWebview[K]> } = {
-  'chat/init': obj<ToWebview['chat/init']>({
-    entries: arrayOf(chatEntry, 10_000),
+  'chat/init': v.objectOf<ToWebview['chat/init']>({
+    entries: v.array(chatEntry, { max: 10_000 }),
     memory: memoryView,
-    progress: nullable(progressView),
-    busyId: nullable(ID),
+    progress: v.nullable(progressView),
+    busyId: v.nullable(ID),
   }),
-  'memory/status': obj<ToWebview['memory/status']>({ memory: memoryView }),
-  'memory/progress': obj<ToWebview['memory/progress']>({ progress: nullable(progressView) }),
-  'chat/append': obj<ToWebview['chat/append']>({ entry: chatEntry }),
-  'chat/delta': obj<ToWebview['chat/delta']>({ id: ID, text: str() }),
-  'chat/end': obj<ToWebview['chat/end']>({ id: ID, status: endStatus, text: str(), stats: str(500) }),
-  'chat/busy': obj<ToWebview['chat/busy']>({ busyId: nullable(ID) }),
+  'memory/status': v.objectOf<ToWebview['memory/status']>({ memory: memoryView }),
+  'memory/progress': v.objectOf<ToWebview['memory/progress']>({ progress: v.nullable(progressView) }),
+  'chat/append': v.objectOf<ToWebview['chat/append']>({ entry: chatEntry }),
+  'chat/delta': v.objectOf<ToWebview['chat/delta']>({ id: ID, text: text() }),
+  'chat/end': v.objectOf<ToWebview['chat/end']>({ id: ID, status: endStatus, text: text(), stats: text(500), grounding: v.nullable(groundingView) }),
+  'chat/busy': v.objectOf<ToWebview['chat/busy']>({ busyId: v.nullable(ID) }),
   'chat/focusInput': empty,
-  'summary/start': obj<ToWebview['summary/start']>({ file: str(4096, true) }),
-  'summary/delta': obj<ToWebview['summary/delta']>({ text: str() }),
-  'summary/end': obj<ToWebview['summary/end']>({ status: endStatus, text: str(), stats: str(500) }),
+  'summary/start': v.objectOf<ToWebview['summary/start']>({ file: v.string({ nonEmpty: true, max: 4096 }) }),
+  'summary/delta': v.objectOf<ToWebview['summary/delta']>({ text: text() }),
+  'summary/end': v.objectOf<ToWebview['summary/end']>({ status: endStatus, text: text(), stats: text(500), grounding: v.nullable(groundingView) }),
 };
 
 const toExtensionChecks: { [K in keyof ToExtension]: Check<ToExtension[K]> } = {
   ready: empty,
-  'chat/ask': obj<ToExtension['chat/ask']>({ question: str(20_000, true) }),
+  'chat/ask': v.objectOf<ToExtension['chat/ask']>({ question: v.string({ nonEmpty: true, max: 20_000 }) }),
   'chat/stop': empty,
   'chat/clear': empty,
-  'citation/open': obj<ToExtension['citation/open']>({ path: str(4096, true), line: num(1, 10_000_000, true) }),
-  'command/run': obj<ToExtension['command/run']>({ command: oneOf(...WEBVIEW_COMMANDS) }),
+  'citation/open': v.objectOf<ToExtension['citation/open']>({
+    path: v.string({ nonEmpty: true, max: 4096 }),
+    line: v.number({ integer: true, min: 1, max: 10_000_000 }),
+  }),
+  'command/run': v.objectOf<ToExtension['command/run']>({ command: v.literal(...WEBVIEW_COMMANDS) }),
   'summary/copy': empty,
   'summary/openMarkdown': empty,
   'summary/stop': empty,
 };
 
 function parseWith<M>(checks: { [K in keyof M]: Check<M[K]> }, message: unknown): Message<M> {
-  if (!isObject(message)) return fail('message', 'an object', message);
+  if (!isPlainObject(message)) return fail('message', 'an object', message);
   const { type, ...payload } = message;
   if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(checks, type)) {
-    throw new ProtocolError(`message.type: unknown message type ${JSON.stringify(String(type)).slice(0, 80)}`);
+    throw new ValidationError(`message.type: unknown message type ${JSON.stringify(String(type)).slice(0, 80)}`);
   }
   const check = checks[type as keyof M] as Check<unknown>;
   return { type, ...(check(payload, type) as object) } as Message<M>;
 }
 
-/** Checks a message a webview posted (the extension's side). Throws ProtocolError. */
+/** Checks a message a webview posted (the extension's side). Throws a ValidationError. */
 export function parseToExtension(message: unknown): ToExtensionMessage {
   return parseWith(toExtensionChecks, message);
 }
 
-/** Checks a message the extension posted (the webview's side). Throws ProtocolError. */
+/** Checks a message the extension posted (the webview's side). Throws a ValidationError. */
 export function parseToWebview(message: unknown): ToWebviewMessage {
   return parseWith(toWebviewChecks, message);
 }

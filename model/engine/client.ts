@@ -1,20 +1,31 @@
 /**
- * The client's end of the protocol: typed `request()` for unary messages, `stream()` for streaming ones,
- * cancellation by AbortSignal (sent as `engine/cancel` with the request's id), and an engine that goes away
- * reported as an error on every pending request.
+ * The client's end of the protocol: typed `request()` for unary methods, `stream()` for streaming ones,
+ * cancellation by AbortSignal (sent as `$/cancelRequest`), and an engine that goes away reported as an error on
+ * every pending request. The messages are JSON-RPC 2.0 through vscode-jsonrpc (see ./protocol.ts).
  *
- * `EngineClient.spawn()` starts the engine process (`node dist/engine.js`) and talks NDJSON over its stdio;
+ * `EngineClient.spawn()` starts the engine process (`node dist/engine.js`) and talks to it over its stdio;
  * `new EngineClient(messenger)` talks over any other messenger, such as one end of an in-process pair.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { NdjsonMessenger, type Messenger } from './messenger';
+import {
+  CancellationTokenSource,
+  Message,
+  ProgressType,
+  ResponseError,
+  createMessageConnection,
+  type Disposable,
+  type MessageConnection,
+  type MessageWriter,
+} from 'vscode-jsonrpc/node';
+import { streamMessenger, type Messenger } from './messenger';
 import {
   EngineError,
-  parseReply,
+  PARTIAL_RESULT_TOKEN,
   type ChunkOf,
   type ErrorCode,
+  type ErrorData,
   type RequestOf,
   type ResultOf,
   type StreamingType,
@@ -23,64 +34,80 @@ import {
 
 /** Chunks as they arrive (`for await`), and the final value once the stream ends. */
 export interface EngineStream<C, F> extends AsyncIterable<C> {
+  /** The JSON-RPC id of the request ('' when it failed before it was sent). */
   readonly messageId: string;
   /** Resolves with the final value; rejects with an EngineError. Settles whether or not chunks are read. */
   readonly result: Promise<F>;
 }
 
 export interface RequestOptions {
-  /** Aborting sends `engine/cancel`; the engine then ends the request at its next checkpoint. */
+  /** Aborting sends `$/cancelRequest`; the engine then ends the request at its next checkpoint. */
   signal?: AbortSignal;
-}
-
-interface Pending {
-  chunk(content: unknown): void;
-  done(content: unknown): void;
-  fail(error: EngineError): void;
 }
 
 export interface ClientOptions {
   /** Called once the connection has closed, for the error every pending request then gets. */
   closeReason?: () => Promise<EngineError>;
-  /** Problems that belong to no request (an unreadable reply, an error about an unreadable request). */
+  /** Problems that belong to no request (an unreadable message, a failed write). */
   log?: (line: string) => void;
 }
 
-export class EngineClient {
-  private nextId = 1;
-  private readonly pending = new Map<string, Pending>();
-  private closedWith: EngineError | null = null;
-  private readonly log: (line: string) => void;
-  private readonly disposers: Array<() => void> = [];
+const CHUNK = new ProgressType<unknown>();
 
-  constructor(
-    private readonly messenger: Messenger,
-    options: ClientOptions = {},
-  ) {
-    this.log = options.log ?? (() => undefined);
+/** The EngineError a failed request rejects with: the engine's own code travels in `error.data.code`. */
+function toEngineError(err: unknown): EngineError {
+  if (err instanceof EngineError) return err;
+  if (err instanceof ResponseError) {
+    const code = (err.data as Partial<ErrorData> | undefined)?.code;
+    return new EngineError(typeof code === 'string' ? (code as ErrorCode) : 'internal', err.message);
+  }
+  return new EngineError('internal', err instanceof Error ? err.message : String(err));
+}
+
+export class EngineClient {
+  private readonly connection: MessageConnection;
+  /** The id of the request written last: vscode-jsonrpc numbers requests itself and does not return the id. */
+  private lastRequestId = '';
+  private nextToken = 1;
+  /** How to fail each pending request, for a connection that closes under it. */
+  private readonly pending = new Set<(err: EngineError) => void>();
+  private closedWith: EngineError | null = null;
+
+  constructor(messenger: Messenger, options: ClientOptions = {}) {
+    const log = options.log ?? (() => undefined);
     const closeReason = options.closeReason ?? (async () => new EngineError('engine-crashed', 'the connection to the engine closed'));
-    this.disposers.push(
-      messenger.onMessage((m) => this.receive(m)),
-      messenger.onError((err) => this.log(`unreadable message from the engine: ${err.message}`)),
-      messenger.onClose(() => {
-        void closeReason().then((err) => this.failAll(err));
-      }),
-    );
+    const writer = messenger.writer;
+    // vscode-jsonrpc rethrows a failed write of a request where no one can catch it (an unhandled rejection):
+    // a write here never fails; the engine's exit that made it fail fails the request, with the reason.
+    const recording: MessageWriter = {
+      onError: writer.onError,
+      onClose: writer.onClose,
+      end: () => writer.end(),
+      dispose: () => writer.dispose(),
+      write: (message) => {
+        if (Message.isRequest(message)) this.lastRequestId = String(message.id);
+        return writer.write(message).catch(() => undefined);
+      },
+    };
+    const logger = { error: log, warn: log, info: () => undefined, log: () => undefined };
+    this.connection = createMessageConnection(messenger.reader, recording, logger);
+    this.connection.onError(([err]) => log(`connection to the engine: ${err.message}`));
+    this.connection.onClose(() => {
+      void closeReason().then((err) => {
+        this.failAll(err);
+        this.connection.dispose();
+      });
+    });
+    this.connection.listen();
   }
 
   /** Sends a unary request; resolves with the engine's response or rejects with an EngineError. */
-  request<K extends UnaryType>(messageType: K, data: RequestOf<K>, options: RequestOptions = {}): Promise<ResultOf<K>> {
-    return new Promise<ResultOf<K>>((resolve, reject) => {
-      this.start(messageType, data, options.signal, {
-        chunk: (content) => this.log(`unexpected chunk for unary ${messageType}: ${JSON.stringify(content)}`),
-        done: (content) => resolve(content as ResultOf<K>),
-        fail: reject,
-      });
-    });
+  request<K extends UnaryType>(method: K, data: RequestOf<K>, options: RequestOptions = {}): Promise<ResultOf<K>> {
+    return this.send(method, data, options.signal).result as Promise<ResultOf<K>>;
   }
 
   /** Sends a streaming request; iterate the result for chunks, await `.result` for the final value. */
-  stream<K extends StreamingType>(messageType: K, data: RequestOf<K>, options: RequestOptions = {}): EngineStream<ChunkOf<K>, ResultOf<K>> {
+  stream<K extends StreamingType>(method: K, data: RequestOf<K>, options: RequestOptions = {}): EngineStream<ChunkOf<K>, ResultOf<K>> {
     const chunks: Array<ChunkOf<K>> = [];
     let ended = false;
     let error: EngineError | null = null;
@@ -89,30 +116,23 @@ export class EngineClient {
       wake?.();
       wake = null;
     };
-    let settle!: { resolve: (v: ResultOf<K>) => void; reject: (e: EngineError) => void };
-    const result = new Promise<ResultOf<K>>((resolve, reject) => (settle = { resolve, reject }));
-    // The result may be left unread by a caller that only iterates; its rejection is not "unhandled" then.
-    result.catch(() => undefined);
-    const messageId = this.start(messageType, data, options.signal, {
-      chunk: (content) => {
-        chunks.push(content as ChunkOf<K>);
-        notify();
-      },
-      done: (content) => {
-        ended = true;
-        settle.resolve(content as ResultOf<K>);
-        notify();
-      },
-      fail: (err) => {
-        ended = true;
-        error = err;
-        settle.reject(err);
-        notify();
-      },
+    const { messageId, result } = this.send(method, data, options.signal, (chunk) => {
+      chunks.push(chunk as ChunkOf<K>);
+      notify();
     });
+    // Every chunk has arrived before the response settles the result. Handling the rejection here also means
+    // a result left unread by a caller that only iterates is not an unhandled rejection.
+    result
+      .then(undefined, (err: EngineError) => {
+        error = err;
+      })
+      .finally(() => {
+        ended = true;
+        notify();
+      });
     return {
       messageId,
-      result,
+      result: result as Promise<ResultOf<K>>,
       [Symbol.asyncIterator]: (): AsyncIterator<ChunkOf<K>> => ({
         next: async () => {
           for (;;) {
@@ -126,71 +146,59 @@ export class EngineClient {
     };
   }
 
-  /** Closes the connection; pending requests fail with code 'cancelled'. */
+  /** Closes the connection (the engine sees its input end); pending requests fail with code 'cancelled'. */
   close(): void {
     this.failAll(new EngineError('cancelled', 'the engine client was closed'));
-    for (const dispose of this.disposers.splice(0)) dispose();
-    this.messenger.close();
+    this.connection.end();
+    this.connection.dispose();
   }
 
-  private start(messageType: string, data: unknown, signal: AbortSignal | undefined, handlers: Pending): string {
-    const messageId = `c${this.nextId++}`;
-    if (this.closedWith) {
-      handlers.fail(this.closedWith);
-      return messageId;
-    }
+  private send(
+    method: string,
+    data: unknown,
+    signal: AbortSignal | undefined,
+    onChunk?: (chunk: unknown) => void,
+  ): { messageId: string; result: Promise<unknown> } {
+    if (this.closedWith) return { messageId: '', result: Promise.reject(this.closedWith) };
     if (signal?.aborted) {
-      handlers.fail(new EngineError('cancelled', `${messageType} was cancelled before it was sent`));
-      return messageId;
+      return { messageId: '', result: Promise.reject(new EngineError('cancelled', `${method} was cancelled before it was sent`)) };
     }
-    const onAbort = () => {
-      this.request('engine/cancel', { messageId }).catch((err: Error) => this.log(`cancel of ${messageId} failed: ${err.message}`));
-    };
-    const finish = () => {
-      this.pending.delete(messageId);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    this.pending.set(messageId, {
-      chunk: handlers.chunk,
-      done: (content) => {
-        finish();
-        handlers.done(content);
-      },
-      fail: (err) => {
-        finish();
-        handlers.fail(err);
-      },
-    });
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      this.messenger.send({ messageType, messageId, data });
-    } catch (err) {
-      this.pending.get(messageId)?.fail(new EngineError('engine-crashed', `could not send ${messageType}: ${(err as Error).message}`));
-    }
-    return messageId;
-  }
 
-  private receive(message: unknown): void {
-    const reply = parseReply(message);
-    if (!reply) {
-      this.log(`not a reply envelope: ${JSON.stringify(message).slice(0, 200)}`);
-      return;
+    const cancel = new CancellationTokenSource();
+    const onAbort = () => cancel.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let params = data;
+    let progress: Disposable | undefined;
+    if (onChunk) {
+      const token = `p${this.nextToken++}`;
+      progress = this.connection.onProgress(CHUNK, token, onChunk);
+      params = { ...(data as object), [PARTIAL_RESULT_TOKEN]: token };
     }
-    const target = this.pending.get(reply.messageId);
-    if (!target) {
-      const detail = reply.data.status === 'error' ? `: ${reply.data.content.message}` : '';
-      this.log(`reply to no pending request (${reply.messageType || '?'} ${reply.messageId || '?'})${detail}`);
-      return;
+    let sent: Promise<unknown>;
+    let messageId = '';
+    try {
+      sent = this.connection.sendRequest(method, params, cancel.token);
+      messageId = this.lastRequestId;
+    } catch (err) {
+      sent = Promise.reject(new EngineError('engine-crashed', `could not send ${method}: ${(err as Error).message}`));
     }
-    const { data } = reply;
-    if (data.status === 'error') target.fail(new EngineError(data.content.code as ErrorCode, data.content.message));
-    else if (data.done) target.done(data.content);
-    else target.chunk(data.content);
+    const result = new Promise<unknown>((resolve, reject) => {
+      this.pending.add(reject);
+      sent
+        .then(resolve, (err: unknown) => reject(toEngineError(err)))
+        .finally(() => {
+          this.pending.delete(reject);
+          progress?.dispose();
+          signal?.removeEventListener('abort', onAbort);
+          cancel.dispose();
+        });
+    });
+    return { messageId, result };
   }
 
   private failAll(err: EngineError): void {
     this.closedWith ??= err;
-    for (const p of [...this.pending.values()]) p.fail(err);
+    for (const fail of [...this.pending]) fail(err);
   }
 
   // ---- the engine process ----------------------------------------------------------------------------------
@@ -219,10 +227,9 @@ export class EngineClient {
       child.once('exit', (code, signal) => report(signal ? `was killed by ${signal}` : `exited with code ${code}`));
       child.once('error', (err) => report(`could not start (${err.message})`));
     });
-    const messenger = new NdjsonMessenger(child.stdout!, child.stdin!);
     const clientOptions: ClientOptions = { closeReason: () => exited };
     if (options.log) clientOptions.log = options.log;
-    return new EngineProcess(messenger, clientOptions, child, exited);
+    return new EngineProcess(streamMessenger(child.stdout!, child.stdin!), clientOptions, child, exited);
   }
 }
 

@@ -1,30 +1,36 @@
 /**
- * The engine's end of the protocol: reads request envelopes from a messenger, checks them, runs the
- * handler, and sends the replies (chunks of a streaming handler as `done: false`, then one `done: true`).
- * `engine/cancel` is answered here, by aborting the signal of the request it names.
+ * The engine's end of the protocol: a JSON-RPC connection (vscode-jsonrpc) whose requests are checked against
+ * ./protocol.ts and run by the engine's handlers. A streaming handler's chunks go out as `$/progress`
+ * notifications to the request's partialResultToken, its return value as the response. `$/cancelRequest`
+ * (vscode-jsonrpc's CancellationToken) aborts the AbortSignal the handler was given.
  *
- * Nothing that arrives can crash the engine: a malformed message gets an error reply, and a handler that
- * throws ends its request with an error reply.
+ * Nothing that arrives can crash the engine: a request that fails its checks gets an error response, and a
+ * handler that throws ends its request with one. What cannot be read at all (a bad frame, bad JSON) is
+ * logged and never answered: the broken transport is not written to about its own failure.
  */
+import { Message, ProgressType, ResponseError, createMessageConnection, type CancellationToken } from 'vscode-jsonrpc/node';
+import { isCancellation } from './cancellation';
 import type { Messenger } from './messenger';
 import {
   EngineError,
+  JSONRPC_ERROR_CODES,
+  SERVER_ERROR,
   STREAMING,
   ValidationError,
   parseRequest,
   type ChunkOf,
+  type ErrorCode,
   type ErrorData,
   type MessageType,
-  type ReplyData,
-  type RequestEnvelope,
   type RequestOf,
   type ResultOf,
   type StreamingType,
 } from './protocol';
 
 export interface RequestContext {
+  /** The JSON-RPC id of the request, as a string (engine/status reports the busy request by it). */
   messageId: string;
-  /** Aborted by `engine/cancel` for this id, or when the connection closes. */
+  /** Aborted by `$/cancelRequest` for this request, or when the connection ends. */
   signal: AbortSignal;
 }
 
@@ -33,88 +39,91 @@ export type Handler<K extends MessageType> = (
   ctx: RequestContext,
 ) => K extends StreamingType ? AsyncGenerator<ChunkOf<K>, ResultOf<K>> : Promise<ResultOf<K>>;
 
-/** Every message but `engine/cancel`, which the dispatcher answers itself. */
-export type EngineHandlers = { [K in Exclude<MessageType, 'engine/cancel'>]: Handler<K> };
+export type EngineHandlers = { [K in MessageType]: Handler<K> };
 
-/** Turns anything thrown into the error data sent to the client. */
-export function toErrorData(err: unknown): ErrorData {
-  if (err instanceof EngineError) return err.toData();
-  if (err instanceof ValidationError) return { code: 'invalid-request', message: err.message };
-  if (err instanceof Error && err.name === 'AbortError') return { code: 'cancelled', message: 'cancelled' };
-  return { code: 'internal', message: err instanceof Error ? err.message : String(err) };
+const CHUNK = new ProgressType<unknown>();
+
+/** Turns anything a request failed with into the JSON-RPC error sent to the client. */
+export function toResponseError(err: unknown): ResponseError<ErrorData> {
+  let code: ErrorCode = 'internal';
+  let message = err instanceof Error ? err.message : String(err);
+  if (err instanceof EngineError) code = err.code;
+  else if (err instanceof ValidationError) code = 'invalid-request';
+  else if (isCancellation(err)) [code, message] = ['cancelled', 'cancelled'];
+  return new ResponseError(JSONRPC_ERROR_CODES[code] ?? SERVER_ERROR, message, { code });
 }
 
 /**
- * Serves `handlers` on `messenger` until the connection closes; pending requests are then aborted.
- * `log` receives one line per problem that cannot be replied to (e.g. a send to a closed pipe).
+ * Serves `handlers` on `messenger`. Resolves when the connection has ended: the other side closed it, or it
+ * could no longer be written to; the requests still running are then aborted. `log` receives what cannot be
+ * answered (an unreadable message, a failed write, a handler's unexpected error).
  */
-export function serveEngine(messenger: Messenger, handlers: EngineHandlers, log: (line: string) => void = () => undefined): void {
-  const pending = new Map<string, AbortController>();
+export function serveEngine(messenger: Messenger, handlers: EngineHandlers, log: (line: string) => void = () => undefined): Promise<void> {
+  const running = new Set<AbortController>();
+  // vscode-jsonrpc gives a handler no request id; it calls the handler while dispatching the request, so the id
+  // of the message being dispatched is the handler's.
+  let dispatching = '';
+  const connection = createMessageConnection(
+    messenger.reader,
+    messenger.writer,
+    { error: log, warn: log, info: () => undefined, log: () => undefined },
+    {
+      messageStrategy: {
+        handleMessage(message, next) {
+          dispatching = Message.isRequest(message) ? String(message.id) : '';
+          next(message);
+        },
+      },
+    },
+  );
 
-  const reply = (messageType: string, messageId: string, data: ReplyData): void => {
-    try {
-      messenger.send({ messageType, messageId, data });
-    } catch (err) {
-      log(`could not reply to ${messageType} ${messageId}: ${(err as Error).message}`);
-    }
+  let ended = false;
+  let resolveEnded!: () => void;
+  const whenEnded = new Promise<void>((resolve) => (resolveEnded = resolve));
+  const end = (why: string): void => {
+    if (ended) return;
+    ended = true;
+    log(`connection ended (${why}); cancelling ${running.size} request(s)`);
+    for (const controller of running) controller.abort();
+    connection.dispose();
+    resolveEnded();
   };
-  const replyError = (messageType: string, messageId: string, err: unknown): void =>
-    reply(messageType, messageId, { status: 'error', done: true, content: toErrorData(err) });
 
-  const run = async (req: RequestEnvelope, signal: AbortSignal): Promise<void> => {
-    const { messageType, messageId } = req;
-    const ctx: RequestContext = { messageId, signal };
-    // The casts pick the handler for this message; parseRequest has checked `data` against its type.
-    const handler = handlers[messageType as Exclude<MessageType, 'engine/cancel'>] as (
-      data: unknown,
-      ctx: RequestContext,
-    ) => AsyncGenerator<unknown, unknown> | Promise<unknown>;
+  const run = async (method: string, params: unknown, token: CancellationToken, messageId: string): Promise<unknown> => {
+    const controller = new AbortController();
+    if (token.isCancellationRequested) controller.abort();
+    const onCancel = token.onCancellationRequested(() => controller.abort());
+    running.add(controller);
     try {
-      if (STREAMING[messageType]) {
-        const stream = handler(req.data, ctx) as AsyncGenerator<unknown, unknown>;
-        for (;;) {
-          const step = await stream.next();
-          reply(messageType, messageId, { status: 'success', done: step.done === true, content: step.value });
-          if (step.done) return;
+      const req = parseRequest(method, params);
+      const ctx: RequestContext = { messageId, signal: controller.signal };
+      // The cast picks the handler for this method; parseRequest has checked the params against its type.
+      const handler = handlers[req.method] as (data: unknown, ctx: RequestContext) => AsyncGenerator<unknown, unknown> | Promise<unknown>;
+      if (!STREAMING[req.method]) return await handler(req.params, ctx);
+      const stream = handler(req.params, ctx) as AsyncGenerator<unknown, unknown>;
+      for (;;) {
+        const step = await stream.next();
+        if (step.done) return step.value;
+        // Written in order, and before the response (vscode-jsonrpc's writer keeps the order of its calls).
+        if (req.progressToken !== undefined && !ended) {
+          connection.sendProgress(CHUNK, req.progressToken, step.value).catch(() => undefined);
         }
       }
-      const content = await handler(req.data, ctx);
-      reply(messageType, messageId, { status: 'success', done: true, content });
     } catch (err) {
-      if (!(err instanceof EngineError) && !(err instanceof Error && err.name === 'AbortError')) {
-        log(`${messageType} ${messageId} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      if (!(err instanceof EngineError) && !(err instanceof ValidationError) && !isCancellation(err)) {
+        log(`${method} ${messageId} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       }
-      replyError(messageType, messageId, err);
+      throw toResponseError(err);
+    } finally {
+      onCancel.dispose();
+      running.delete(controller);
     }
   };
 
-  messenger.onError((err) => replyError('', '', new EngineError('invalid-message', err.message)));
-
-  messenger.onMessage((message) => {
-    let req: RequestEnvelope;
-    try {
-      req = parseRequest(message);
-    } catch (err) {
-      const m = (typeof message === 'object' && message !== null ? message : {}) as Record<string, unknown>;
-      replyError(typeof m.messageType === 'string' ? m.messageType : '', typeof m.messageId === 'string' ? m.messageId : '', err);
-      return;
-    }
-    if (req.messageType === 'engine/cancel') {
-      const target = pending.get((req.data as RequestOf<'engine/cancel'>).messageId);
-      target?.abort();
-      reply(req.messageType, req.messageId, { status: 'success', done: true, content: { cancelled: target !== undefined } });
-      return;
-    }
-    if (pending.has(req.messageId)) {
-      replyError(req.messageType, req.messageId, new EngineError('invalid-message', `messageId ${req.messageId} is already in use by a pending request`));
-      return;
-    }
-    const controller = new AbortController();
-    pending.set(req.messageId, controller);
-    void run(req, controller.signal).finally(() => pending.delete(req.messageId));
-  });
-
-  messenger.onClose(() => {
-    for (const controller of pending.values()) controller.abort();
-  });
+  connection.onRequest((method, params, token) => run(method, params, token, dispatching));
+  messenger.reader.onError((err) => log(`unreadable message: ${err.message}`));
+  messenger.writer.onError(([err]) => end(`cannot write: ${err.message}`));
+  connection.onClose(() => end('closed by the client'));
+  connection.listen();
+  return whenEnded;
 }

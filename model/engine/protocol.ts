@@ -313,15 +313,6 @@ export interface SummarizeResult extends AnswerResult {
   path: string;
 }
 
-export interface CancelRequest {
-  messageId: string;
-}
-
-export interface CancelResult {
-  /** False when no request with that id was pending (it had already finished, or never existed). */
-  cancelled: boolean;
-}
-
 export interface DefinitionsRequest {
   /** A name or a qualified name (`Router.handle`); exact, then case-insensitive. */
   name: string;

@@ -1,13 +1,18 @@
 /**
- * The engine process (dist/engine.js): serves the protocol of ./protocol.ts as newline-delimited JSON on
- * stdin/stdout. stdout carries protocol messages and nothing else; every log line goes to stderr. When stdin
- * ends (the client closed it or went away), pending requests are cancelled, the model is released and the
- * process exits.
+ * The engine process (dist/engine.js): serves the protocol of ./protocol.ts as JSON-RPC 2.0 on stdin/stdout,
+ * each message framed as in the Language Server Protocol (`Content-Length: <bytes>\r\n\r\n` + JSON); see
+ * docs/engine-protocol.md. stdout carries protocol messages and nothing else; every log line goes to stderr.
+ *
+ * The engine lives as long as its client: when stdin ends or stdout can no longer be written to (the client
+ * closed it, or went away), pending requests are cancelled and the process exits, whatever it was doing.
  */
 import { format } from 'node:util';
 import { serveEngine } from './dispatch';
 import { Engine } from './engine';
-import { NdjsonMessenger } from './messenger';
+import { streamMessenger } from './messenger';
+
+/** How long the request at work may take to reach its next checkpoint and release the model before the exit. */
+const EXIT_GRACE_MS = 2000;
 
 const log = (line: string): void => {
   process.stderr.write(`[famulus-engine ${process.pid}] ${line}\n`);
@@ -18,17 +23,22 @@ for (const method of ['log', 'info', 'warn', 'debug'] as const) {
 }
 
 // Started by a client, the engine stops when its stdin ends. A Ctrl-C in the client's terminal reaches the
-// whole process group; the client turns it into engine/cancel, so the engine must not die of it first.
+// whole process group; the client turns it into a cancel, so the engine must not die of it first.
 if (!process.stdin.isTTY) process.on('SIGINT', () => log('SIGINT ignored: the client stops the engine by closing stdin'));
 
 const engine = new Engine({ log });
-const messenger = new NdjsonMessenger(process.stdin, process.stdout);
-serveEngine(messenger, engine.handlers, log);
-messenger.onClose(() => {
+const ended = serveEngine(streamMessenger(process.stdin, process.stdout), engine.handlers, log);
+
+void ended.then(() => {
+  const exit = () => process.exit(0);
+  setTimeout(() => {
+    log(`exiting: the work in progress did not stop within ${EXIT_GRACE_MS} ms`);
+    exit();
+  }, EXIT_GRACE_MS);
   void engine
     .dispose()
     .catch((err: Error) => log(`dispose failed: ${err.message}`))
-    // Exit once what was written to stdout has been handed to the pipe.
-    .finally(() => process.stdout.write('', () => process.exit(0)));
+    // Exit once what was written to stdout has been handed to the pipe (or the pipe has failed).
+    .finally(() => process.stdout.write('', exit));
 });
 log('ready');

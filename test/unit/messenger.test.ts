@@ -1,132 +1,199 @@
+/**
+ * The transport under the engine protocol, without a model: Content-Length framing over streams, the
+ * in-process pair, and a client and serveEngine() over it with stand-in handlers (streaming order, errors,
+ * cancellation, a crashed engine process).
+ */
 import { strict as assert } from 'node:assert';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import { LineSplitter, NdjsonMessenger, createInProcessPair, type Messenger } from '../../model/engine/messenger';
+import type { NotificationMessage } from 'vscode-jsonrpc/node';
+import { EngineClient } from '../../model/engine/client';
+import { serveEngine, type EngineHandlers, type RequestContext } from '../../model/engine/dispatch';
+import { createInProcessPair, streamMessenger } from '../../model/engine/messenger';
+import { EngineError } from '../../model/engine/protocol';
 
-/** Collects what a messenger receives. */
-function record(m: Messenger) {
+/** One framed message, as the LSP base protocol writes it. */
+const frame = (message: unknown): Buffer => {
+  const body = Buffer.from(JSON.stringify(message), 'utf8');
+  return Buffer.concat([Buffer.from(`Content-Length: ${body.byteLength}\r\n\r\n`, 'ascii'), body]);
+};
+
+/** The messages a messenger reads, and the errors its reader reports. */
+function listen(input: PassThrough) {
+  const { reader } = streamMessenger(input, new PassThrough());
   const messages: unknown[] = [];
   const errors: string[] = [];
-  let closed = 0;
-  m.onMessage((x) => messages.push(x));
-  m.onError((e) => errors.push(e.message));
-  m.onClose(() => closed++);
-  return { messages, errors, closed: () => closed };
+  reader.onError((err) => errors.push(err.message));
+  reader.listen((m) => messages.push(m));
+  return { messages, errors };
 }
 
-const tick = () => new Promise((resolve) => setImmediate(resolve));
+const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
 
-describe('NDJSON framing: LineSplitter', () => {
-  it('keeps a partial line between chunks and returns several lines from one chunk', () => {
-    const s = new LineSplitter();
-    assert.deepEqual(s.push('{"a":'), []);
-    assert.deepEqual(s.push('1}\n{"b":2}\n{"c"'), ['{"a":1}', '{"b":2}']);
-    assert.deepEqual(s.push(':3}\n'), ['{"c":3}']);
-    assert.deepEqual(s.end(), []);
-  });
+/** An EngineError with `code`, from a promise that must reject. */
+async function rejection(p: Promise<unknown>, code: string): Promise<EngineError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof EngineError, `expected an EngineError, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    return err;
+  }
+  assert.fail(`expected an error with code ${code}`);
+}
 
-  it('accepts CRLF, skips empty lines, and returns an unterminated last line at the end', () => {
-    const s = new LineSplitter();
-    assert.deepEqual(s.push('1\r\n\n\r\n2\r'), ['1']);
-    assert.deepEqual(s.push('\n3'), ['2']);
-    assert.deepEqual(s.end(), ['3']);
-    assert.deepEqual(s.end(), []);
-  });
-});
-
-describe('NDJSON framing: NdjsonMessenger over streams', () => {
+describe('framing: Content-Length over streams', () => {
   it('reads messages split across chunks, a multi-byte character split between two chunks, and several per chunk', async () => {
     const input = new PassThrough();
-    const m = new NdjsonMessenger(input, new PassThrough());
-    const got = record(m);
-    const line = Buffer.from(JSON.stringify({ messageType: 'engine/ask', data: { question: 'où est π ?' } }) + '\n');
-    const cut = line.indexOf(Buffer.from('π')) + 1; // inside the two bytes of π
-    input.write(line.subarray(0, cut));
-    input.write(line.subarray(cut));
-    input.write('{"n":1}\n{"n":2}\n{"n":');
-    input.write('3}\n');
-    await tick();
-    assert.deepEqual(got.messages, [{ messageType: 'engine/ask', data: { question: 'où est π ?' } }, { n: 1 }, { n: 2 }, { n: 3 }]);
+    const got = listen(input);
+    const first = frame({ jsonrpc: '2.0', method: 'n', params: { question: 'où est π ?' } });
+    const cut = first.indexOf(Buffer.from('π')) + 1; // inside the two bytes of π
+    input.write(first.subarray(0, cut));
+    input.write(first.subarray(cut));
+    const two = Buffer.concat([frame({ n: 1 }), frame({ n: 2 })]);
+    input.write(two.subarray(0, two.length - 3));
+    input.write(two.subarray(two.length - 3));
+    await settle();
+    assert.deepEqual(got.messages, [{ jsonrpc: '2.0', method: 'n', params: { question: 'où est π ?' } }, { n: 1 }, { n: 2 }]);
     assert.deepEqual(got.errors, []);
   });
 
-  it('EXPECTED FAILURE - a line that is not JSON is reported as an error, and the next lines still arrive', async () => {
+  it('EXPECTED FAILURE - a body that is not JSON, or a header without Content-Length, is reported and the next message still arrives', async () => {
     const input = new PassThrough();
-    const m = new NdjsonMessenger(input, new PassThrough());
-    const got = record(m);
-    input.write('{"n":1}\nnot json at all\n{"n":2}\n');
-    await tick();
+    const got = listen(input);
+    input.write('Content-Length: 8\r\n\r\nnot json');
+    await settle();
+    input.write(frame({ n: 1 }));
+    await settle();
+    input.write('Content-Type: text/plain\r\n\r\n');
+    await settle();
+    input.write(frame({ n: 2 }));
+    await settle();
     assert.deepEqual(got.messages, [{ n: 1 }, { n: 2 }]);
-    assert.equal(got.errors.length, 1);
-    assert.match(got.errors[0]!, /^not a JSON message \(.*\): not json at all$/);
+    assert.equal(got.errors.length, 2);
+    assert.match(got.errors[0]!, /JSON/);
+    assert.match(got.errors[1]!, /Content-Length/);
   });
 
-  it('delivers an unterminated last message when the input ends, then closes once', async () => {
-    const input = new PassThrough();
-    const m = new NdjsonMessenger(input, new PassThrough());
-    const got = record(m);
-    input.end('{"last":true}');
-    await new Promise((resolve) => m.onClose(() => resolve(undefined)));
-    await tick();
-    assert.deepEqual(got.messages, [{ last: true }]);
-    assert.equal(got.closed(), 1);
-  });
-
-  it('writes exactly one line per message, newlines inside strings escaped', async () => {
+  it('writes a Content-Length header counting bytes, not characters', async () => {
     const output = new PassThrough();
-    const m = new NdjsonMessenger(new PassThrough(), output);
-    m.send({ text: 'line 1\nline 2' });
-    m.send([1, 2]);
-    const written = output.read().toString('utf8') as string;
-    assert.equal(written, '{"text":"line 1\\nline 2"}\n[1,2]\n');
-    assert.throws(() => m.send(undefined), /not a JSON value/);
-  });
-
-  it('connects two ends through a pair of pipes, in both directions', async () => {
-    const aToB = new PassThrough();
-    const bToA = new PassThrough();
-    const a = new NdjsonMessenger(bToA, aToB);
-    const b = new NdjsonMessenger(aToB, bToA);
-    const gotA = record(a);
-    const gotB = record(b);
-    for (let i = 0; i < 100; i++) a.send({ i, pad: 'x'.repeat(i * 50) });
-    b.send({ reply: true });
-    await tick();
-    assert.deepEqual(gotB.messages.map((x) => (x as { i: number }).i), Array.from({ length: 100 }, (_, i) => i));
-    assert.deepEqual(gotA.messages, [{ reply: true }]);
-    a.close();
-    await tick();
-    assert.equal(gotB.closed(), 1, 'the other end sees the close');
-    assert.throws(() => a.send({}), /closed/);
+    const message: NotificationMessage = { jsonrpc: '2.0', method: 'm', params: { text: 'π\n' } };
+    await streamMessenger(new PassThrough(), output).writer.write(message);
+    const body = '{"jsonrpc":"2.0","method":"m","params":{"text":"π\\n"}}';
+    assert.equal(output.read().toString('utf8'), `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   });
 });
 
-describe('in-process messenger', () => {
-  it('delivers on a later turn, in order, as JSON values', async () => {
-    const [a, b] = createInProcessPair();
-    const got = record(b);
-    a.send({ when: new Date(0), gone: undefined, n: 1 });
-    a.send({ n: 2 });
-    assert.deepEqual(got.messages, [], 'not delivered inside send()');
-    await tick();
-    assert.deepEqual(got.messages, [{ when: '1970-01-01T00:00:00.000Z', n: 1 }, { n: 2 }]);
+/** Stand-ins for the engine's handlers: a status, a stream of `n` chunks, a stream that waits for its cancel, a bug. */
+function standIns(seen: { waiting?: RequestContext }) {
+  return {
+    'engine/status': async () => ({ protocolVersion: 1 }),
+    'engine/ask': async function* (data: { question: string }) {
+      const n = Number(data.question);
+      for (let i = 0; i < n; i++) yield { text: `${i} ` };
+      return { tokens: n };
+    },
+    'engine/summarize': async function* (_data: unknown, ctx: RequestContext) {
+      seen.waiting = ctx;
+      await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+      throw new EngineError('cancelled', 'stopped');
+    },
+    'workspace/forget': async () => {
+      throw new Error('a bug in a handler');
+    },
+  } as unknown as EngineHandlers;
+}
+
+/** The context the waiting stand-in was called with, once it has been. */
+async function started(seen: { waiting?: RequestContext }): Promise<RequestContext> {
+  while (!seen.waiting) await new Promise((resolve) => setTimeout(resolve, 5));
+  return seen.waiting;
+}
+
+function connectStandIns() {
+  const seen: { waiting?: RequestContext } = {};
+  const [clientEnd, engineEnd] = createInProcessPair();
+  const lines: string[] = [];
+  const ended = serveEngine(engineEnd, standIns(seen), (line) => lines.push(line));
+  return { client: new EngineClient(clientEnd), seen, lines, ended };
+}
+
+describe('client and serveEngine over the in-process pair', () => {
+  it('streams every chunk in order before the final value; a unary request gets its result', async () => {
+    const { client } = connectStandIns();
+    const stream = client.stream('engine/ask', { question: '200' });
+    const texts: string[] = [];
+    for await (const chunk of stream) texts.push(chunk.text);
+    assert.deepEqual(texts, Array.from({ length: 200 }, (_, i) => `${i} `));
+    assert.deepEqual(await stream.result, { tokens: 200 });
+    assert.deepEqual(await client.request('engine/status', {}), { protocolVersion: 1 });
+    client.close();
   });
 
-  it('closes both ends after what was sent is delivered; sending on a closed end throws', async () => {
-    const [a, b] = createInProcessPair();
-    const gotA = record(a);
-    const gotB = record(b);
-    a.send({ before: 'close' });
-    a.close();
-    await tick();
-    await tick();
-    assert.deepEqual(gotB.messages, [{ before: 'close' }]);
-    assert.equal(gotA.closed(), 1);
-    assert.equal(gotB.closed(), 1);
-    assert.throws(() => b.send({}), /closed/);
-    let lateClose = false;
-    b.onClose(() => (lateClose = true));
-    await tick();
-    assert.ok(lateClose, 'onClose after the close still fires');
+  it('gives the handler the JSON-RPC id the client sent the request with', async () => {
+    const { client, seen } = connectStandIns();
+    await client.request('engine/status', {});
+    const controller = new AbortController();
+    const stream = client.stream('engine/summarize', { path: 'a.ts' }, { signal: controller.signal });
+    assert.equal(stream.messageId, '1');
+    assert.equal((await started(seen)).messageId, stream.messageId);
+    controller.abort();
+    await rejection(stream.result, 'cancelled');
+    client.close();
+  });
+
+  it('EXPECTED FAILURE - an aborted signal cancels the running request through $/cancelRequest', async () => {
+    const { client, seen } = connectStandIns();
+    const controller = new AbortController();
+    const pending = client.stream('engine/summarize', { path: 'a.ts' }, { signal: controller.signal });
+    const ctx = await started(seen);
+    assert.equal(ctx.signal.aborted, false);
+    controller.abort();
+    const err = await rejection(pending.result, 'cancelled');
+    assert.equal(err.message, 'stopped');
+    assert.equal(ctx.signal.aborted, true);
+    await rejection(client.request('engine/status', {}, { signal: controller.signal }), 'cancelled');
+    client.close();
+  });
+
+  it('EXPECTED FAILURE - bad params name the field; a handler that throws ends its request as internal and is logged', async () => {
+    const { client, lines } = connectStandIns();
+    const bad = await rejection(client.stream('engine/ask', { question: 7 as unknown as string }).result, 'invalid-request');
+    assert.match(bad.message, /^engine\/ask: params\.question: expected a non-empty string, got number$/);
+    const bug = await rejection(client.request('workspace/forget', {}), 'internal');
+    assert.equal(bug.message, 'a bug in a handler');
+    assert.ok(lines.some((l) => l.includes('a bug in a handler')), lines.join('\n'));
+    client.close();
+  });
+
+  it('closing the client fails its pending requests, aborts them in the engine, and ends serveEngine', async () => {
+    const { client, seen, ended } = connectStandIns();
+    const pending = client.stream('engine/summarize', { path: 'a.ts' });
+    const ctx = await started(seen);
+    client.close();
+    await rejection(pending.result, 'cancelled');
+    await ended;
+    assert.equal(ctx.signal.aborted, true);
+    await rejection(client.request('engine/status', {}), 'cancelled');
+  });
+});
+
+describe('an engine process that dies', () => {
+  it('EXPECTED FAILURE - every pending request fails with engine-crashed and the last stderr', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'famulus-crash-'));
+    const script = path.join(dir, 'crash.js');
+    // Reads one message, then dies with a message on stderr.
+    await fs.writeFile(script, "process.stdin.once('data', () => { process.stderr.write('out of memory, pretend\\n'); process.exit(3); });\n");
+    const engine = EngineClient.spawn({ enginePath: script });
+    const first = engine.request('engine/status', {});
+    const second = engine.stream('engine/ask', { question: 'q' });
+    const err = await rejection(first, 'engine-crashed');
+    assert.match(err.message, /exited with code 3; its last output:\nout of memory, pretend/);
+    await rejection(second.result, 'engine-crashed');
+    await rejection(engine.request('engine/status', {}), 'engine-crashed');
+    await fs.rm(dir, { recursive: true, force: true });
   });
 });
