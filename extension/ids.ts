@@ -60,6 +60,7 @@ export const Settings = {
   answerLength: 'answerLength',
   temperature: 'temperature',
   repeatPenalty: 'repeatPenalty',
+  rereadTokens: 'rereadTokens',
 } as const;
 export type SettingKey = (typeof Settings)[keyof typeof Settings];
 

@@ -262,7 +262,7 @@ export class WorkspaceMemory extends Disposable {
     this.requireTrusted();
     const client = await this.ensureOpen();
     this.requireMemory();
-    const stream = client.stream('engine/ask', { question, options: settings.generation() }, { signal });
+    const stream = client.stream('engine/ask', { question, options: settings.generation(), reread: settings.reread() }, { signal });
     yield* stream;
     return await stream.result;
   }
@@ -272,7 +272,7 @@ export class WorkspaceMemory extends Disposable {
     this.requireTrusted();
     const client = await this.ensureOpen();
     this.requireMemory();
-    const stream = client.stream('engine/summarize', { path: file.fsPath, options: settings.generation() }, { signal });
+    const stream = client.stream('engine/summarize', { path: file.fsPath, options: settings.generation(), reread: settings.reread() }, { signal });
     yield* stream;
     return await stream.result;
   }

@@ -1,6 +1,6 @@
 /** The extension's settings (package.json `contributes.configuration`), read into the engine's request shapes. */
 import * as vscode from 'vscode';
-import { DEFAULT_REPETITION_PENALTY, type DeviceChoice, type GenerationSettings, type WalkerOptions } from '../model/engine/protocol';
+import { DEFAULT_REPETITION_PENALTY, type DeviceChoice, type GenerationSettings, type RereadSettings, type WalkerOptions } from '../model/engine/protocol';
 import { SECTION, Settings } from './ids';
 
 export type ReadOnOpen = 'ask' | 'always' | 'never';
@@ -36,6 +36,12 @@ export function generation(): GenerationSettings {
     temperature: Math.min(Math.max(Number(c.get<number>(Settings.temperature, 0)) || 0, 0), 2),
     repetitionPenalty: Math.min(Math.max(Number(c.get<number>(Settings.repeatPenalty, DEFAULT_REPETITION_PENALTY)) || 1, 1), 2),
   };
+}
+
+/** How much code is re-read before each answer: `famulus.rereadTokens`, 0 = the engine's default for the device. */
+export function reread(): RereadSettings {
+  const tokens = clampInt(config().get<number>(Settings.rereadTokens, 0), 0, 1 << 20);
+  return tokens > 0 ? { tokens } : {};
 }
 
 /**

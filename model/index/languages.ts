@@ -1,0 +1,490 @@
+/**
+ * What a definition looks like in each grammar: per node type, a rule saying whether a node defines something,
+ * its name, its kind, and whether what is inside it are members (qualified by its name: classes, structs,
+ * traits, modules, namespaces) or a function body. The node types are those of the grammars that
+ * @vscode/tree-sitter-wasm ships; the walk itself is in definitions.ts.
+ */
+import type { Node } from '@vscode/tree-sitter-wasm';
+import type { DefinitionKind } from './definitions';
+import { docstringText } from './docs';
+import type { ParsedLanguage } from './grammars';
+
+/** A definition a rule found. */
+export interface Match {
+  name: string;
+  /** Its line is the definition's startLine. */
+  nameNode: Node;
+  /** The whole definition: its last line is the endLine; its doc comment is looked for above it. */
+  node: Node;
+  /** `function` becomes `method` directly inside a class-like scope. */
+  kind: DefinitionKind;
+  /** Qualification written in the definition itself: a Go receiver, C++ `Router::`, JS `app.` or `Router.prototype.`. */
+  qualifier?: string[];
+  /** What is inside are members, qualified by this name (else a function body or a value). */
+  members?: boolean;
+  /** The doc when it is not a comment above (a Python docstring). */
+  doc?: string;
+}
+
+/** A node that only qualifies what is inside it (a Rust impl block), or, with siblings, what follows it (C# `namespace A;`). */
+export interface Scope {
+  scope: string[];
+  siblings?: boolean;
+}
+
+export interface Place {
+  inFunction: boolean;
+  inClass: boolean;
+}
+
+export type Rule = (node: Node, place: Place) => Match | Match[] | Scope | undefined;
+
+export interface RuleSet {
+  byType: Map<string, Rule>;
+  /** Node types of anonymous functions: their bodies are walked as function bodies. */
+  functions: Set<string>;
+}
+
+const present = <T>(x: T | null | undefined): x is T => x !== null && x !== undefined;
+
+/** A match named by the node's `name` field (or `field`), undefined when it has none. */
+function named(node: Node, kind: DefinitionKind, options: { members?: boolean; field?: string } = {}): Match | undefined {
+  const nameNode = node.childForFieldName(options.field ?? 'name');
+  if (!nameNode || nameNode.isMissing) return undefined;
+  const name = nameNode.text.replace(/^(['"`])([\s\S]*)\1$/, '$2');
+  return { name, nameNode, node, kind, ...(options.members ? { members: true } : {}) };
+}
+
+const def =
+  (kind: DefinitionKind, members = false): Rule =>
+  (node) =>
+    named(node, kind, { members });
+
+/** One match per name node, all spanning `node` (Go `var a, b int`, Java `int x, y;`). */
+const each = (node: Node, names: (Node | null | undefined)[], kind: DefinitionKind): Match[] =>
+  names.filter(present).filter((n) => !n.isMissing).map((nameNode) => ({ name: nameNode.text, nameNode, node, kind }));
+
+/** The type's own name in a receiver or impl target: `*Router` → Router, `Queue<T>` → Queue, `fmt::Display` → Display. */
+function typeName(text: string): string {
+  const m = /([\p{L}_][\p{L}\p{N}_]*)\s*$/u.exec(text.replace(/[<[][\s\S]*$/, ''));
+  return m ? m[1]! : text.trim();
+}
+
+const moduleName = (text: string): string => text.replace(/::|\\/g, '.');
+
+// JavaScript, TypeScript, TSX -------------------------------------------------------------------------------
+
+const JS_FUNCTIONS = new Set(['arrow_function', 'function_expression', 'function', 'generator_function']);
+
+/** `(function f() {…})` is the function inside. */
+function unwrap(node: Node | null): Node | null {
+  let n = node;
+  while (n?.type === 'parenthesized_expression') n = n.namedChild(0);
+  return n;
+}
+
+/** `const f = () => …`, `const f = function …`, `const C = class …`; a variable of another value only when exported. */
+const jsVariable: Rule = (node, place) => {
+  const nameNode = node.childForFieldName('name');
+  if (place.inFunction || nameNode?.type !== 'identifier') return undefined;
+  const value = unwrap(node.childForFieldName('value'));
+  const base = { name: nameNode.text, nameNode, node };
+  if (value && JS_FUNCTIONS.has(value.type)) return { ...base, kind: 'function' };
+  if (value?.type === 'class') return { ...base, kind: 'class', members: true };
+  const declaration = node.parent;
+  if (declaration?.parent?.type !== 'export_statement') return undefined;
+  return { ...base, kind: declaration.firstChild?.type === 'const' ? 'constant' : 'variable' };
+};
+
+const IDENTIFIER_PATH = /^[\p{L}_$][\p{L}\p{N}_$]*(?:\.[\p{L}_$][\p{L}\p{N}_$]*)*$/u;
+
+/**
+ * Top-level property assignments, the CommonJS way of defining: `app.listen = function …` (app.listen),
+ * `Router.prototype.handle = function …` (the method Router.handle), `exports.x = …` / `module.exports.x = …`.
+ */
+const jsAssignment: Rule = (node, place) => {
+  if (place.inFunction || node.parent?.type !== 'expression_statement') return undefined;
+  const left = node.childForFieldName('left');
+  if (left?.type !== 'member_expression') return undefined;
+  const property = left.childForFieldName('property');
+  const object = left.childForFieldName('object');
+  if (property?.type !== 'property_identifier' || !object || !IDENTIFIER_PATH.test(object.text)) return undefined;
+  const path = object.text.split('.');
+  if (path[0] === 'this' || (object.text === 'module' && property.text === 'exports')) return undefined;
+  const base = { name: property.text, nameNode: property, node, qualifier: path.filter((p) => p !== 'prototype') };
+  const value = unwrap(node.childForFieldName('right'));
+  if (value && JS_FUNCTIONS.has(value.type)) return { ...base, kind: path.includes('prototype') ? 'method' : 'function' };
+  if (value?.type === 'class') return { ...base, kind: 'class', members: true };
+  if (path[0] === 'exports' || object.text === 'module.exports') return { ...base, kind: 'variable' };
+  return undefined;
+};
+
+/** A class field; one holding a function is a method. */
+const jsField =
+  (field: string): Rule =>
+  (node) => {
+    const value = unwrap(node.childForFieldName('value'));
+    return named(node, value && JS_FUNCTIONS.has(value.type) ? 'method' : 'field', { field });
+  };
+
+const javascript: RuleSet = {
+  functions: new Set([...JS_FUNCTIONS, 'method_definition']),
+  byType: new Map<string, Rule>([
+    ['function_declaration', def('function')],
+    ['generator_function_declaration', def('function')],
+    ['class_declaration', def('class', true)],
+    // Methods of object literals are values, not definitions.
+    ['method_definition', (node) => (node.parent?.type === 'class_body' ? named(node, 'method') : undefined)],
+    ['field_definition', jsField('property')],
+    ['variable_declarator', jsVariable],
+    ['assignment_expression', jsAssignment],
+  ]),
+};
+
+const typescript: RuleSet = {
+  functions: javascript.functions,
+  byType: new Map<string, Rule>([
+    ...javascript.byType,
+    ['abstract_class_declaration', def('class', true)],
+    ['interface_declaration', def('interface', true)],
+    ['type_alias_declaration', def('type')],
+    ['enum_declaration', def('enum', true)],
+    ['internal_module', def('module', true)],
+    ['module', def('module', true)],
+    // Overload signatures and `declare function` (the only form in .d.ts files).
+    ['function_signature', def('function')],
+    ['method_signature', def('method')],
+    ['abstract_method_signature', def('method')],
+    ['property_signature', def('field')],
+    ['public_field_definition', jsField('name')],
+  ]),
+};
+
+// Python -----------------------------------------------------------------------------------------------------
+
+/** A def or class, with its docstring (the first statement of its body, when that is a string). */
+const pyDefinition =
+  (kind: DefinitionKind, members: boolean): Rule =>
+  (node) => {
+    const m = named(node, kind, { members });
+    const first = node.childForFieldName('body')?.namedChildren.find((c) => c !== null && c.type !== 'comment');
+    const literal = first?.type === 'expression_statement' ? first.namedChild(0) : null;
+    return m && literal?.type === 'string' ? { ...m, doc: docstringText(literal.text) } : m;
+  };
+
+const python: RuleSet = {
+  functions: new Set(['lambda']),
+  byType: new Map<string, Rule>([
+    ['function_definition', pyDefinition('function', false)],
+    ['class_definition', pyDefinition('class', true)],
+    [
+      'assignment',
+      (node, place) => {
+        const left = node.childForFieldName('left');
+        if (node.parent?.type !== 'expression_statement' || left?.type !== 'identifier') return undefined;
+        const kind = place.inClass ? 'field' : /^[A-Z][A-Z0-9_]*$/.test(left.text) ? 'constant' : 'variable';
+        return { name: left.text, nameNode: left, node, kind };
+      },
+    ],
+  ]),
+};
+
+// Go ---------------------------------------------------------------------------------------------------------
+
+const go: RuleSet = {
+  functions: new Set(['func_literal']),
+  byType: new Map<string, Rule>([
+    ['function_declaration', def('function')],
+    [
+      'method_declaration',
+      (node) => {
+        const m = named(node, 'method');
+        const receiver = node.childForFieldName('receiver')?.namedChildren.find((c) => c?.type === 'parameter_declaration');
+        const type = receiver?.childForFieldName('type');
+        return m && type ? { ...m, qualifier: [typeName(type.text)] } : m;
+      },
+    ],
+    [
+      'type_spec',
+      (node) => {
+        const type = node.childForFieldName('type')?.type;
+        const kind = type === 'struct_type' ? 'struct' : type === 'interface_type' ? 'interface' : 'type';
+        return named(node, kind, { members: kind !== 'type' });
+      },
+    ],
+    ['type_alias', def('type')],
+    ['const_spec', (node) => each(node, node.childrenForFieldName('name'), 'constant')],
+    ['var_spec', (node) => each(node, node.childrenForFieldName('name'), 'variable')],
+    ['field_declaration', (node) => each(node, node.childrenForFieldName('name'), 'field')],
+    ['method_elem', def('method')],
+    ['method_spec', def('method')],
+  ]),
+};
+
+// Rust -------------------------------------------------------------------------------------------------------
+
+const rust: RuleSet = {
+  functions: new Set(['closure_expression']),
+  byType: new Map<string, Rule>([
+    ['function_item', def('function')],
+    ['function_signature_item', def('function')],
+    ['struct_item', def('struct', true)],
+    ['union_item', def('struct', true)],
+    ['enum_item', def('enum', true)],
+    ['trait_item', def('trait', true)],
+    [
+      'impl_item',
+      (node) => {
+        const type = node.childForFieldName('type');
+        return type ? { scope: [typeName(type.text)] } : undefined;
+      },
+    ],
+    ['mod_item', (node) => named(node, 'module', { members: node.childForFieldName('body') !== null })],
+    ['const_item', def('constant')],
+    ['static_item', def('variable')],
+    ['type_item', def('type')],
+    ['macro_definition', def('macro')],
+    ['field_declaration', def('field')],
+  ]),
+};
+
+// Java -------------------------------------------------------------------------------------------------------
+
+const declaratorNames = (node: Node): (Node | null)[] => node.childrenForFieldName('declarator').map((d) => d?.childForFieldName('name') ?? null);
+
+const java: RuleSet = {
+  functions: new Set(['lambda_expression']),
+  byType: new Map<string, Rule>([
+    ['class_declaration', def('class', true)],
+    ['record_declaration', def('class', true)],
+    ['interface_declaration', def('interface', true)],
+    ['annotation_type_declaration', def('interface', true)],
+    ['enum_declaration', def('enum', true)],
+    ['method_declaration', def('method')],
+    ['constructor_declaration', def('method')],
+    ['field_declaration', (node) => each(node, declaratorNames(node), 'field')],
+    ['constant_declaration', (node) => each(node, declaratorNames(node), 'constant')],
+  ]),
+};
+
+// C and C++ (one grammar) ------------------------------------------------------------------------------------
+
+/** Declarator nodes that name a function (not `(*fp)`, a function pointer). */
+const C_FUNCTION_NAMES = new Set(['identifier', 'field_identifier', 'qualified_identifier', 'destructor_name', 'operator_name', 'template_function']);
+
+/** The declarator at the end of a chain (pointer, reference, array, parentheses, init): what is declared. */
+function innermost(declarator: Node | null): Node | null {
+  let d = declarator;
+  for (;;) {
+    const next = d?.childForFieldName('declarator') ?? (d?.type === 'parenthesized_declarator' ? d.namedChild(0) : null);
+    if (!next) return d;
+    d = next;
+  }
+}
+
+/** A function (definition or prototype) named by its declarator; `A::b` is the method b of A. */
+function cFunction(node: Node, kind: DefinitionKind): Match | undefined {
+  let declarator = node.childForFieldName('declarator');
+  while (declarator && declarator.type !== 'function_declarator') declarator = declarator.childForFieldName('declarator');
+  const nameNode = declarator?.childForFieldName('declarator');
+  if (!nameNode || !C_FUNCTION_NAMES.has(nameNode.type)) return undefined;
+  let text = nameNode.text;
+  for (let prev = ''; prev !== text; ) [prev, text] = [text, text.replace(/<[^<>]*>/g, '')]; // template arguments
+  const parts = text.split('::').map((p) => p.trim()).filter((p) => p !== '');
+  const name = parts.pop() ?? text;
+  return parts.length > 0 ? { name, nameNode, node, kind: 'method', qualifier: parts } : { name, nameNode, node, kind };
+}
+
+/** Variables or fields a declaration declares (`int a, *b[3];`). */
+const cNames = (node: Node, kind: DefinitionKind): Match[] =>
+  each(
+    node,
+    node.childrenForFieldName('declarator').map((d) => innermost(d)).filter((d) => d !== null && /identifier$/.test(d.type)),
+    kind,
+  );
+
+/** A class, struct, union or enum with a body (not a mere use of the type: `struct node *p`). */
+const cType =
+  (kind: DefinitionKind): Rule =>
+  (node) =>
+    node.childForFieldName('body') ? named(node, kind, { members: true }) : undefined;
+
+const cpp: RuleSet = {
+  functions: new Set(['lambda_expression']),
+  byType: new Map<string, Rule>([
+    ['function_definition', (node) => cFunction(node, 'function')],
+    ['declaration', (node) => cFunction(node, 'function') ?? cNames(node, 'variable')],
+    ['field_declaration', (node, place) => cFunction(node, 'method') ?? (place.inClass ? cNames(node, 'field') : undefined)],
+    ['class_specifier', cType('class')],
+    ['struct_specifier', cType('struct')],
+    ['union_specifier', cType('struct')],
+    ['enum_specifier', cType('enum')],
+    [
+      'namespace_definition',
+      (node) => {
+        const m = named(node, 'module', { members: true });
+        return m && { ...m, name: moduleName(m.name) };
+      },
+    ],
+    ['type_definition', (node) => cNames(node, 'type')],
+    ['alias_declaration', def('type')],
+    ['preproc_def', def('constant')],
+    ['preproc_function_def', def('macro')],
+  ]),
+};
+
+// C# ---------------------------------------------------------------------------------------------------------
+
+const csharp: RuleSet = {
+  functions: new Set(['lambda_expression', 'anonymous_method_expression']),
+  byType: new Map<string, Rule>([
+    ['namespace_declaration', def('module', true)],
+    [
+      'file_scoped_namespace_declaration',
+      (node) => {
+        const name = node.childForFieldName('name');
+        return name ? { scope: [name.text], siblings: true } : undefined;
+      },
+    ],
+    ['class_declaration', def('class', true)],
+    ['record_declaration', def('class', true)],
+    ['struct_declaration', def('struct', true)],
+    ['interface_declaration', def('interface', true)],
+    ['enum_declaration', def('enum', true)],
+    ['method_declaration', def('method')],
+    ['constructor_declaration', def('method')],
+    ['destructor_declaration', def('method')],
+    ['local_function_statement', def('function')],
+    ['property_declaration', def('field')],
+    [
+      'field_declaration',
+      (node) => {
+        const declarators = node.namedChildren.find((c) => c?.type === 'variable_declaration')?.namedChildren ?? [];
+        return each(node, declarators.filter((d) => d?.type === 'variable_declarator').map((d) => d!.childForFieldName('name')), 'field');
+      },
+    ],
+    ['delegate_declaration', def('type')],
+  ]),
+};
+
+// Ruby -------------------------------------------------------------------------------------------------------
+
+/** `class A::B` is B, qualified by A. */
+const rubyModule =
+  (kind: DefinitionKind): Rule =>
+  (node) => {
+    const m = named(node, kind, { members: true });
+    if (!m) return undefined;
+    const parts = m.name.split('::');
+    const name = parts.pop()!;
+    return parts.length > 0 ? { ...m, name, qualifier: parts } : m;
+  };
+
+const ruby: RuleSet = {
+  functions: new Set(['block', 'do_block', 'lambda']),
+  byType: new Map<string, Rule>([
+    ['class', rubyModule('class')],
+    ['module', rubyModule('module')],
+    ['method', def('function')],
+    [
+      'singleton_method',
+      (node) => {
+        const m = named(node, 'method');
+        const object = node.childForFieldName('object');
+        return m && object && object.type !== 'self' ? { ...m, qualifier: [object.text] } : m;
+      },
+    ],
+    [
+      'assignment',
+      (node) => {
+        const left = node.childForFieldName('left');
+        return left?.type === 'constant' ? { name: left.text, nameNode: left, node, kind: 'constant' } : undefined;
+      },
+    ],
+  ]),
+};
+
+// PHP --------------------------------------------------------------------------------------------------------
+
+const php: RuleSet = {
+  functions: new Set(['anonymous_function', 'anonymous_function_creation_expression', 'arrow_function']),
+  byType: new Map<string, Rule>([
+    [
+      'namespace_definition',
+      (node) => {
+        const nameNode = node.childForFieldName('name');
+        if (!nameNode) return undefined;
+        const name = moduleName(nameNode.text);
+        // `namespace A;` covers the rest of the file; `namespace A { … }` its block.
+        return node.childForFieldName('body') ? { name, nameNode, node, kind: 'module', members: true } : { scope: [name], siblings: true };
+      },
+    ],
+    ['class_declaration', def('class', true)],
+    ['interface_declaration', def('interface', true)],
+    ['trait_declaration', def('trait', true)],
+    ['enum_declaration', def('enum', true)],
+    ['function_definition', def('function')],
+    ['method_declaration', def('method')],
+    [
+      'const_declaration',
+      (node) => {
+        const elements = node.namedChildren.filter((c) => c?.type === 'const_element');
+        return each(node, elements.map((e) => e!.namedChildren.find((c) => c?.type === 'name')), 'constant');
+      },
+    ],
+    [
+      'property_declaration',
+      (node) =>
+        node.namedChildren
+          .filter((c) => c?.type === 'property_element')
+          .map((e) => e!.childForFieldName('name'))
+          .filter(present)
+          .map((nameNode): Match => ({ name: nameNode.text.replace(/^\$/, ''), nameNode, node, kind: 'field' })),
+    ],
+  ]),
+};
+
+// Bash, CSS --------------------------------------------------------------------------------------------------
+
+const bash: RuleSet = {
+  functions: new Set(),
+  byType: new Map<string, Rule>([['function_definition', def('function')]]),
+};
+
+/** A rule set is named by its selectors (`.btn, .btn-primary:hover`), @keyframes by their name. */
+const css: RuleSet = {
+  functions: new Set(),
+  byType: new Map<string, Rule>([
+    [
+      'rule_set',
+      (node) => {
+        const selectors = node.namedChildren.find((c) => c?.type === 'selectors');
+        return selectors ? { name: selectors.text.replace(/\s+/g, ' ').trim(), nameNode: selectors, node, kind: 'rule' } : undefined;
+      },
+    ],
+    [
+      'keyframes_statement',
+      (node) => {
+        const name = node.namedChildren.find((c) => c?.type === 'keyframes_name');
+        return name ? { name: name.text, nameNode: name, node, kind: 'rule' } : undefined;
+      },
+    ],
+  ]),
+};
+
+export const RULES: Record<ParsedLanguage, RuleSet> = {
+  javascript,
+  typescript,
+  tsx: typescript,
+  python,
+  go,
+  rust,
+  java,
+  c: cpp,
+  cpp,
+  csharp,
+  ruby,
+  php,
+  bash,
+  css,
+};
