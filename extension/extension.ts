@@ -117,6 +117,32 @@ export function activate(context: vscode.ExtensionContext): FamulusApi {
     return panel.summarize(m, file);
   });
 
+  // The definitions the memory's index holds for the word under the cursor (or a name typed), to open one.
+  command(Commands.goToDefinition, async (arg?: unknown): Promise<boolean> => {
+    const m = needMemory();
+    const editor = vscode.window.activeTextEditor;
+    const range = editor?.document.getWordRangeAtPosition(editor.selection.active, /[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*/);
+    const name =
+      typeof arg === 'string'
+        ? arg
+        : (range && editor?.document.getText(range)) ||
+          (await vscode.window.showInputBox({ title: 'Famulus: Go to Definition in Memory', prompt: 'A name (e.g. handle or Router.handle)' }));
+    if (!name?.trim()) return false;
+    const defs = await m.definitions(name.trim());
+    if (defs.length === 0) {
+      void vscode.window.showInformationMessage(`Famulus: no definition of “${name.trim()}” in the workspace index.`);
+      return false;
+    }
+    const pick =
+      defs.length === 1
+        ? defs[0]
+        : (await vscode.window.showQuickPick(
+            defs.map((d) => ({ label: d.qualifiedName, description: `${d.kind} · ${d.path}:${d.startLine}`, detail: d.doc.split('\n')[0] ?? '', d })),
+            { title: `Famulus: definitions of ${name.trim()}` },
+          ))?.d;
+    return pick ? openCitation(pick.path, pick.startLine, log) : false;
+  });
+
   command(Commands.readWorkspace, (): Promise<WorkspaceResult> => needMemory().read({ fresh: true }));
   command(Commands.refreshMemory, (): Promise<WorkspaceResult> => needMemory().read({ fresh: false }));
 

@@ -20,6 +20,7 @@ export const Commands = {
   showStatus: 'famulus.showStatus',
   stop: 'famulus.stop',
   clearConversation: 'famulus.clearConversation',
+  goToDefinition: 'famulus.goToDefinition',
 } as const;
 export type CommandId = (typeof Commands)[keyof typeof Commands];
 
@@ -35,6 +36,7 @@ export const CommandTitles: Record<CommandId, string> = {
   [Commands.showStatus]: 'Show Memory Status',
   [Commands.stop]: 'Stop Answering',
   [Commands.clearConversation]: 'Clear Conversation',
+  [Commands.goToDefinition]: 'Go to Definition in Memory',
 };
 
 export const Views = {

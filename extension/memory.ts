@@ -14,6 +14,7 @@ import {
   EngineError,
   MEMORY_FILES,
   type AnswerResult,
+  type Definition,
   type ReadChunk,
   type ReadMode,
   type StateSummary,
@@ -253,6 +254,14 @@ export class WorkspaceMemory extends Disposable {
     this.log.info(`memory forgotten${deleted.length > 0 ? `; deleted ${deleted.join(', ')}` : ''}`);
     this.showState(null, '');
     await this.workspaceState.update(StateKeys.offeredRead, true);
+  }
+
+  /** Where a name is defined, from the workspace index the memory was read with. */
+  async definitions(name: string): Promise<Definition[]> {
+    this.requireTrusted();
+    const client = await this.ensureOpen();
+    this.requireMemory();
+    return (await client.request('index/definitions', { name })).definitions;
   }
 
   // ---- questions ---------------------------------------------------------------------------------------------
