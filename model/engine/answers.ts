@@ -11,8 +11,20 @@ import type { Definition } from '../index';
 /** Most characters quoted from a doc comment or header. */
 const MAX_QUOTE_CHARS = 320;
 
-/** Where a name is defined: one place, or each of several. */
-export function locationText(name: string, defs: Definition[]): string {
+/**
+ * How much a definition is "the" definition of its name: a function or class before a variable or field
+ * that may only hold or re-export it (`exports.Command = Command`).
+ */
+const KIND_RANK: Record<string, number> = { function: 0, class: 0, method: 0, interface: 0, struct: 0, trait: 0, enum: 0, type: 1, module: 1, macro: 1, rule: 1, constant: 2, variable: 2, field: 2 };
+
+/** Definitions of one name, the most definitional first (then in path order, as the index gave them). */
+export function rankDefinitions(defs: Definition[]): Definition[] {
+  return defs.map((d, i) => ({ d, i })).sort((a, b) => (KIND_RANK[a.d.kind] ?? 1) - (KIND_RANK[b.d.kind] ?? 1) || a.i - b.i).map(({ d }) => d);
+}
+
+/** Where a name is defined: one place, or each of several (the most definitional first). */
+export function locationText(name: string, found: Definition[]): string {
+  const defs = rankDefinitions(found);
   const place = (d: Definition) => `${d.path}:${d.startLine}`;
   if (defs.length === 1) return `\`${name}\` is defined at ${place(defs[0]!)} (${defs[0]!.kind} ${defs[0]!.qualifiedName}).`;
   const shown = defs.slice(0, 5).map((d) => `- ${place(d)} (${d.kind} ${d.qualifiedName})`);
@@ -22,7 +34,7 @@ export function locationText(name: string, defs: Definition[]): string {
 
 /** What a definition's doc comment says, quoted and attributed, or null when it has none. */
 export function docText(name: string, defs: Definition[]): string | null {
-  const documented = defs.find((d) => leadSentences(d.doc) !== '');
+  const documented = rankDefinitions(defs).find((d) => leadSentences(d.doc) !== '');
   if (!documented) return null;
   const where = `${documented.kind} at ${documented.path}:${documented.startLine}`;
   return `\`${name}\` (${where}), from its doc comment: ${leadSentences(documented.doc)}`;

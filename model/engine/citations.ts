@@ -44,7 +44,8 @@ export function checkCitation(text: string, rawPath: string, line: number, ctx: 
   if (line < 1 || line > file.lines) return cite(false, `line ${line} is outside ${path} (${file.lines} lines)`);
   for (const name of ctx.definitionOf ?? []) {
     const defs = ctx.index.definitions(name);
-    if (defs.length === 0) continue;
+    // The question asked where this is defined: with no definition to check against, no line is verified.
+    if (defs.length === 0) return cite(false, `the workspace index has no definition of ${name} to check this against`);
     const here = defs.find((d) => d.path === path && d.startLine === line);
     if (here) return cite(true, `${here.kind} ${here.qualifiedName}`);
     const where = defs.slice(0, 3).map((d) => `${d.path}:${d.startLine}`).join(', ');

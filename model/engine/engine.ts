@@ -270,7 +270,7 @@ export class Engine {
     // Quoted answers cite the definitions they quote; the model's cite what was re-read for it.
     const grounding = (text: string, quoted?: Source[]): Grounding => ({
       sources: quoted ?? retrieval.chunks.map(toSource),
-      citations: checkCitations(text, { index, definitionOf: analysis.kind === 'where' ? analysis.identifiers : [] }),
+      citations: checkCitations(text, { index, definitionOf: analysis.kind === 'where' ? [...analysis.identifiers, ...analysis.unknown] : [] }),
       rereadTokens: quoted ? 0 : retrieval.tokens,
       nothingFound: retrieval.nothingFound,
     });

@@ -5,7 +5,8 @@
  */
 import { strict as assert } from 'node:assert';
 import { before, describe, it } from 'node:test';
-import { WorkspaceIndex } from '../../model/index';
+import { WorkspaceIndex, type Definition } from '../../model/index';
+import { locationText, rankDefinitions } from '../../model/engine/answers';
 import { checkCitations } from '../../model/engine/citations';
 import { analyseQuestion, retrieve, retrieveFile, type RetrievalIO } from '../../model/engine/retrieval';
 
@@ -126,6 +127,13 @@ describe('retrieval and citations over a workspace index', () => {
     assert.equal((await retrieveFile('missing.ts', index, 100, io)).nothingFound, true);
   });
 
+  it('lists a function or class before a variable of the same name (a re-export is not the definition)', () => {
+    const def = (kind: string, path: string, startLine: number) => ({ name: 'A', qualifiedName: 'A', kind, path, startLine, endLine: startLine, doc: '' }) as Definition;
+    const ranked = rankDefinitions([def('variable', 'index.js', 3), def('class', 'lib/a.js', 25)]);
+    assert.deepEqual(ranked.map((d) => d.path), ['lib/a.js', 'index.js']);
+    assert.match(locationText('A', [def('variable', 'index.js', 3), def('class', 'lib/a.js', 25)]), /^`A` is defined in 2 places:\n- lib\/a\.js:25 \(class A\)/);
+  });
+
   it('verifies citations: the file is read, the line inside it, and for a definition question the definition line', () => {
     const answer = 'See src/queue.ts:12 and ./src/queue.ts:26, not src/queue.ts:99 nor src/nope.ts:3 nor ../secret.ts:1 nor /etc/passwd:1; http://example.com:80 is a URL. src/queue.ts:12 again.';
     const got = checkCitations(answer, { index });
@@ -146,5 +154,9 @@ describe('retrieval and citations over a workspace index', () => {
     const where = checkCitations('src/queue.ts:12 or src/queue.ts:13', { index, definitionOf: ['retryWithBackoff'] });
     assert.deepEqual(where.map((c) => c.verified), [true, false]);
     assert.match(where[1]!.note, /not where retryWithBackoff is defined \(src\/queue\.ts:12\)/);
+    // A name the index does not define: an existing line is still no proof of where it is defined.
+    const unknown = checkCitations('src/queue.ts:12', { index, definitionOf: ['tzOffset'] });
+    assert.deepEqual(unknown.map((c) => c.verified), [false]);
+    assert.match(unknown[0]!.note, /no definition of tzOffset/);
   });
 });
