@@ -1,0 +1,107 @@
+/** Code-aware search terms and BM25 over the workspace index's chunks. */
+import { strict as assert } from 'node:assert';
+import { before, describe, it } from 'node:test';
+import { WorkspaceIndex, codeTerms } from '../../model/index';
+
+describe('codeTerms', () => {
+  it('keeps identifiers whole and splits them at case changes, underscores, dots, dashes and digits', () => {
+    assert.deepEqual(codeTerms('retryWithBackoff'), ['retrywithbackoff', 'retry', 'with', 'backoff']);
+    assert.deepEqual(codeTerms('queue.retryWithBackoff'), ['queue.retrywithbackoff', 'queue', 'retrywithbackoff', 'retry', 'with', 'backoff']);
+    assert.deepEqual(codeTerms('MAX_RETRY_COUNT'), ['max_retry_count', 'max', 'retry', 'count']);
+    assert.deepEqual(codeTerms('XMLHttpRequest2'), ['xmlhttprequest2', 'xml', 'http', 'request']);
+    assert.deepEqual(codeTerms('tree-sitter'), ['tree-sitter', 'tree', 'sitter']);
+    assert.deepEqual(codeTerms('std::vector'), ['std::vector', 'std', 'vector']);
+    assert.deepEqual(codeTerms('$count'), ['$count', 'count']);
+  });
+
+  it('reads prose, paths and unicode; drops one-character terms; keeps repeats (they are term frequency)', () => {
+    assert.deepEqual(codeTerms('Retry with backoff, then retry.'), ['retry', 'with', 'backoff', 'then', 'retry']);
+    assert.deepEqual(codeTerms('src/lib/router.ts'), ['src', 'lib', 'router.ts', 'router', 'ts']);
+    assert.deepEqual(codeTerms('función 名前 a + b'), ['función', '名前']);
+    assert.deepEqual(codeTerms(''), []);
+  });
+});
+
+describe('workspace index: search', () => {
+  let index: WorkspaceIndex;
+  before(async () => {
+    index = await WorkspaceIndex.create();
+    index.addFile(
+      'src/queue.ts',
+      [
+        "import { sleep } from './time';",
+        '',
+        'export class Queue<T> {',
+        '  private readonly jobs: T[] = [];',
+        '',
+        '  /** Runs a job, again and again, waiting longer each time. */',
+        '  async retryWithBackoff(fn: () => Promise<T>, retries = 3): Promise<T> {',
+        '    for (let attempt = 0; ; attempt++) {',
+        '      try {',
+        '        return await fn();',
+        '      } catch (e) {',
+        '        if (attempt >= retries) throw e;',
+        '        await sleep(2 ** attempt * 100);',
+        '      }',
+        '    }',
+        '  }',
+        '',
+        '  size(): number {',
+        '    return this.jobs.length;',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+      'a',
+    );
+    // Files that say "retry" and "backoff" more often than the definition does, without defining it.
+    index.addFile(
+      'src/worker.ts',
+      [
+        "import { Queue } from './queue';",
+        '',
+        '// Retry: each retry waits; the backoff doubles. Retry, retry, retry until the backoff limit.',
+        'export async function work(queue: Queue<number>): Promise<number> {',
+        '  const retry = 5; // retry count for the backoff',
+        '  return queue.retryWithBackoff(async () => retry, retry);',
+        '}',
+        '',
+      ].join('\n'),
+      'b',
+    );
+    index.addFile('docs/retries.md', '# Retries\n\nWe retry with a backoff: every retry waits twice as long.\n\n# Other\n\nNothing.\n', 'c');
+    index.addFile('src/backoff.py', 'BACKOFF_BASE = 2\nRETRY_LIMIT = 5\n\ndef wait_time(retry):\n    return BACKOFF_BASE ** retry\n', 'd');
+  });
+
+  it('ranks the defining chunk of retryWithBackoff first for "retry with backoff"', () => {
+    const hits = index.search('retry with backoff');
+    assert.ok(hits.length >= 3);
+    assert.deepEqual(
+      [hits[0]!.chunk.path, hits[0]!.chunk.kind, hits[0]!.chunk.definition, hits[0]!.chunk.startLine, hits[0]!.chunk.endLine],
+      ['src/queue.ts', 'definition', 'Queue.retryWithBackoff', 6, 16],
+    );
+    assert.ok(hits.every((h, i) => i === 0 || h.score <= hits[i - 1]!.score), 'best first');
+  });
+
+  it('finds a definition by its identifier, its qualified name, and the words of its file path', () => {
+    assert.equal(index.search('retryWithBackoff')[0]!.chunk.definition, 'Queue.retryWithBackoff');
+    assert.equal(index.search('Queue.retryWithBackoff')[0]!.chunk.definition, 'Queue.retryWithBackoff');
+    assert.equal(index.search('wait_time')[0]!.chunk.definition, 'wait_time');
+    assert.equal(index.search('worker')[0]!.chunk.path, 'src/worker.ts');
+  });
+
+  it("searches a class's header by its members' signatures, without their bodies", () => {
+    const header = index.chunksOf('src/queue.ts').find((c) => c.definition === 'Queue')!;
+    assert.deepEqual([header.startLine, header.endLine], [3, 4]);
+    // Lines 3-4 do not say "size": the signature line of the member size() is searched with them.
+    const hits = index.search('size').map((h) => h.chunk.definition);
+    assert.ok(hits.includes('Queue') && hits.includes('Queue.size'), hits.join(', '));
+    assert.equal(index.search('attempt').find((h) => h.chunk.definition === 'Queue'), undefined, 'no member bodies');
+  });
+
+  it('limits the hits, and finds nothing for a query without words', () => {
+    assert.equal(index.search('retry', 2).length, 2);
+    assert.deepEqual(index.search(''), []);
+    assert.deepEqual(index.search('+ - * /'), []);
+  });
+});
