@@ -136,7 +136,7 @@ function walk(root: Node, language: ParsedLanguage, path: string, lines: string[
         else inner = scoped;
       } else if (result) {
         const all = Array.isArray(result) ? result : [result];
-        const matches = all.filter((m) => !(place.inFunction && MEMBER_KINDS.has(m.kind)));
+        const matches = all.filter((m) => !(place.inFunction && MEMBER_KINDS.has(m.kind) && !m.explicitMember));
         for (const m of matches) found.push(definitionOf(m, place, language, path, lines));
         const only = matches.length === 1 ? matches[0]! : undefined;
         if (only?.members) {

@@ -24,6 +24,8 @@ export interface Match {
   members?: boolean;
   /** The doc when it is not a comment above (a Python docstring). */
   doc?: string;
+  /** It says itself what it belongs to (`X.prototype.m = function`): a member even inside a function body. */
+  explicitMember?: boolean;
 }
 
 /** A node that only qualifies what is inside it (a Rust impl block), or, with siblings, what follows it (C# `namespace A;`). */
@@ -83,14 +85,18 @@ function unwrap(node: Node | null): Node | null {
   return n;
 }
 
-/** `const f = () => …`, `const f = function …`, `const C = class …`; a variable of another value only when exported. */
+/**
+ * `const f = () => …`, `const f = function …`, `const C = class …` (also inside a function, as a nested
+ * `function f` is: transpiled code defines that way); a variable of another value only at the top level, when exported.
+ */
 const jsVariable: Rule = (node, place) => {
   const nameNode = node.childForFieldName('name');
-  if (place.inFunction || nameNode?.type !== 'identifier') return undefined;
+  if (nameNode?.type !== 'identifier') return undefined;
   const value = unwrap(node.childForFieldName('value'));
   const base = { name: nameNode.text, nameNode, node };
   if (value && JS_FUNCTIONS.has(value.type)) return { ...base, kind: 'function' };
   if (value?.type === 'class') return { ...base, kind: 'class', members: true };
+  if (place.inFunction) return undefined;
   const declaration = node.parent;
   if (declaration?.parent?.type !== 'export_statement') return undefined;
   return { ...base, kind: declaration.firstChild?.type === 'const' ? 'constant' : 'variable' };
@@ -98,12 +104,17 @@ const jsVariable: Rule = (node, place) => {
 
 const IDENTIFIER_PATH = /^[\p{L}_$][\p{L}\p{N}_$]*(?:\.[\p{L}_$][\p{L}\p{N}_$]*)*$/u;
 
+/** Babel's name for a class's prototype in its transpiled methods (`var _proto = Duration.prototype;`). */
+const PROTOTYPE_ALIAS = /^_proto\d*$/;
+
 /**
- * Top-level property assignments, the CommonJS way of defining: `app.listen = function …` (app.listen),
+ * Property assignments, the CommonJS way of defining: `app.listen = function …` (app.listen),
  * `Router.prototype.handle = function …` (the method Router.handle), `exports.x = …` / `module.exports.x = …`.
+ * Inside a function only methods count (`X.prototype.m = function`, Babel's `_proto.m = function`): any other
+ * assignment there sets a value. `exports.X = X` re-exports a definition made elsewhere, and is none itself.
  */
 const jsAssignment: Rule = (node, place) => {
-  if (place.inFunction || node.parent?.type !== 'expression_statement') return undefined;
+  if (node.parent?.type !== 'expression_statement') return undefined;
   const left = node.childForFieldName('left');
   if (left?.type !== 'member_expression') return undefined;
   const property = left.childForFieldName('property');
@@ -111,12 +122,41 @@ const jsAssignment: Rule = (node, place) => {
   if (property?.type !== 'property_identifier' || !object || !IDENTIFIER_PATH.test(object.text)) return undefined;
   const path = object.text.split('.');
   if (path[0] === 'this' || (object.text === 'module' && property.text === 'exports')) return undefined;
-  const base = { name: property.text, nameNode: property, node, qualifier: path.filter((p) => p !== 'prototype') };
+  const isMethod = path.includes('prototype') || PROTOTYPE_ALIAS.test(path[0]!);
+  if (place.inFunction && !isMethod) return undefined;
+  const base = { name: property.text, nameNode: property, node, qualifier: path.filter((p) => p !== 'prototype' && !PROTOTYPE_ALIAS.test(p)) };
   const value = unwrap(node.childForFieldName('right'));
-  if (value && JS_FUNCTIONS.has(value.type)) return { ...base, kind: path.includes('prototype') ? 'method' : 'function' };
+  if (value && JS_FUNCTIONS.has(value.type)) return isMethod ? { ...base, kind: 'method', explicitMember: true } : { ...base, kind: 'function' };
   if (value?.type === 'class') return { ...base, kind: 'class', members: true };
-  if (path[0] === 'exports' || object.text === 'module.exports') return { ...base, kind: 'variable' };
+  const exported = path[0] === 'exports' || object.text === 'module.exports';
+  if (exported && !place.inFunction && value?.type !== 'identifier') return { ...base, kind: 'variable' };
   return undefined;
+};
+
+/**
+ * A method of an object literal that is named where it stands: `const EventTarget = { addEventListener() {…} }`
+ * (EventTarget.addEventListener), `Foo.prototype = { bar: function () {…} }` (Foo.bar), `module.exports = {…}`.
+ * An object passed or returned anonymously holds values, not definitions.
+ */
+const jsObjectMethod: Rule = (node, place) => {
+  if (place.inFunction || node.parent?.type !== 'object') return undefined;
+  const key = node.type === 'pair' ? node.childForFieldName('key') : node.childForFieldName('name');
+  if (!key || (key.type !== 'property_identifier' && key.type !== 'identifier')) return undefined;
+  if (node.type === 'pair') {
+    const value = unwrap(node.childForFieldName('value'));
+    if (!value || !JS_FUNCTIONS.has(value.type)) return undefined;
+  }
+  const owner = unwrap(node.parent)?.parent;
+  let qualifier: string[];
+  if (owner?.type === 'variable_declarator' && owner.childForFieldName('name')?.type === 'identifier') {
+    qualifier = [owner.childForFieldName('name')!.text];
+  } else if (owner?.type === 'assignment_expression' && IDENTIFIER_PATH.test(owner.childForFieldName('left')?.text ?? '')) {
+    const left = owner.childForFieldName('left')!.text;
+    qualifier = left === 'module.exports' || left === 'exports' ? [] : left.split('.').filter((p) => p !== 'prototype');
+  } else {
+    return undefined;
+  }
+  return { name: key.text, nameNode: key, node, kind: 'method', qualifier };
 };
 
 /** A class field; one holding a function is a method. */
@@ -133,8 +173,9 @@ const javascript: RuleSet = {
     ['function_declaration', def('function')],
     ['generator_function_declaration', def('function')],
     ['class_declaration', def('class', true)],
-    // Methods of object literals are values, not definitions.
-    ['method_definition', (node) => (node.parent?.type === 'class_body' ? named(node, 'method') : undefined)],
+    // Methods of object literals count only when the object is named (jsObjectMethod).
+    ['method_definition', (node, place) => (node.parent?.type === 'class_body' ? named(node, 'method') : jsObjectMethod(node, place))],
+    ['pair', jsObjectMethod],
     ['field_definition', jsField('property')],
     ['variable_declarator', jsVariable],
     ['assignment_expression', jsAssignment],

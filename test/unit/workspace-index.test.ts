@@ -106,6 +106,38 @@ const compose = (f, g) => (x) => f(g(x));
     ]);
   });
 
+  it('JavaScript as packages ship it: named object literals, nested function values, transpiled methods, re-exports', () => {
+    index.addFile('shipped.js', [
+      'class A {}',
+      'exports.A = A;',
+      'const EventTarget = {',
+      '  addEventListener(type, handler) {',
+      '    return 1;',
+      '  },',
+      '  other: function () {},',
+      '  value: 3,',
+      '};',
+      'function p() { var t = function t() {}; }',
+      'var D = function () { var _proto = D.prototype; _proto.a = function a() {}; return D; }();',
+      'function q() { obj.onload = function () {}; }',
+      'Foo.prototype = { bar: function () {} };',
+      'module.exports = { baz() {} };',
+      'call({ notDef() {} });',
+    ].join('\n'), 'sha-shipped');
+    const at = (name: string) => index.definitions(name).filter((d) => d.path === 'shipped.js').map((d) => [d.qualifiedName, d.kind, d.startLine]);
+    assert.deepEqual(at('A'), [['A', 'class', 1]], 'exports.A = A re-exports, it defines nothing');
+    assert.deepEqual(at('addEventListener'), [['EventTarget.addEventListener', 'method', 4]]);
+    assert.deepEqual(at('other'), [['EventTarget.other', 'method', 7]]);
+    assert.deepEqual(at('value'), [], 'a property holding a value is no definition');
+    assert.deepEqual(at('t'), [['t', 'function', 10]], 'a function value inside a function, as a nested function declaration');
+    assert.deepEqual(at('a'), [['a', 'method', 11]], "Babel's _proto.a = function inside the class's IIFE");
+    assert.deepEqual(at('onload'), [], 'an assignment inside a function sets a value');
+    assert.deepEqual(at('bar'), [['Foo.bar', 'method', 13]]);
+    assert.deepEqual(at('baz'), [['baz', 'method', 14]]);
+    assert.deepEqual(at('notDef'), [], 'an object passed anonymously holds values');
+    index.removeFile('shipped.js');
+  });
+
   it('TypeScript: interfaces, types, enums, exported consts, classes, namespaces, overloads', () => {
     const ts = code`
 import { sleep } from './time';
