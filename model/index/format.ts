@@ -24,11 +24,10 @@
  * model / walker settings / root the index is tied to, then the body. Any failure is an IndexFileError: an
  * index is never guessed at, it is rebuilt by reading the workspace again.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import * as path from 'node:path';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { ENGINE_VERSION, removeStaleTempFiles } from '../state/state-file';
+import { ENGINE_VERSION } from '../state/state-file';
 
 const INDEX_FILE_MAGIC = 'FAMI';
 export const FORMAT_VERSION = 1;
@@ -208,39 +207,6 @@ function bodyProblem(body: IndexBody): string | undefined {
     }
   }
   return undefined;
-}
-
-/**
- * Writes `bytes` atomically: to a temporary file beside `file` (named the way removeStaleTempFiles of the state
- * file expects, so a killed writer's leftover is removed by the next write), flushed, renamed over `file`, and
- * the directory flushed. A reader sees the old file or the new one, never a part.
- */
-export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<void> {
-  const dir = path.dirname(path.resolve(file));
-  await removeStaleTempFiles(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const fh = await fsp.open(tmp, 'wx');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, file);
-  } catch (e) {
-    await fsp.rm(tmp, { force: true });
-    throw e;
-  }
-  // The rename is durable only once the directory entry is on disk. Windows cannot open a directory for this.
-  if (process.platform !== 'win32') {
-    const d = await fsp.open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
-  }
 }
 
 /** The bytes of an index file; a missing or unreadable file is an IndexFileError 'not-found'. */

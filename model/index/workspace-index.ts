@@ -7,7 +7,8 @@ import MiniSearch from 'minisearch';
 import { readTextFile } from '../workspace/walker';
 import { chunkFile, searchFields, splitLines, type Chunk, type ChunkPiece } from './chunks';
 import { parseDefinitions, type Definition, type DefinitionKind, type ParsedDefinitions } from './definitions';
-import { decodeIndexFile, encodeIndexFile, readIndexBytes, writeFileAtomic, type IndexBody, type IndexMeta } from './format';
+import { writeFileAtomic } from '../state/state-file';
+import { decodeIndexFile, encodeIndexFile, readIndexBytes, type IndexBody, type IndexMeta } from './format';
 import { hasGrammar, languageOf, loadGrammars, type Grammars } from './grammars';
 import { codeTerms } from './terms';
 

@@ -153,12 +153,20 @@ export function decodeState(bytes: Uint8Array, expectedModelId?: string): StateS
 }
 
 /**
- * Writes the state atomically: to a temporary file in the same directory, flushed to disk, then renamed over
- * `file`, and the directory flushed. If the process dies at any point the previous file is still there, whole;
- * the temporary file a killed writer leaves is removed by the next write (removeStaleTempFiles).
+ * Writes the state atomically (writeFileAtomic): if the process dies at any point the previous file is still
+ * there, whole.
  */
 export async function writeStateFile(file: string, snap: StateSnapshot): Promise<void> {
-  const bytes = encodeState(snap);
+  await writeFileAtomic(file, encodeState(snap));
+}
+
+/**
+ * Writes `bytes` atomically: to a temporary file in the same directory, flushed to disk, then renamed over
+ * `file`, and the directory flushed. A reader sees the old file or the new one, never a part; the temporary
+ * file a killed writer leaves is removed by the next write (removeStaleTempFiles). Every saved file of the
+ * memory (the state, the workspace index) is written this way.
+ */
+export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<void> {
   const dir = path.dirname(path.resolve(file));
   await removeStaleTempFiles(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
@@ -188,7 +196,7 @@ export async function writeStateFile(file: string, snap: StateSnapshot): Promise
 
 /**
  * Removes the temporary files that writers of `file` killed before their rename left beside it
- * (`.<name>.<pid>.<hex>.tmp`, see writeStateFile): those whose pid is no running process. A temporary of a live
+ * (`.<name>.<pid>.<hex>.tmp`, see writeFileAtomic): those whose pid is no running process. A temporary of a live
  * process (this one included: it may be writing right now) is kept. Best effort: returns the names removed.
  */
 export async function removeStaleTempFiles(file: string): Promise<string[]> {
