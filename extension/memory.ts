@@ -148,7 +148,13 @@ export class WorkspaceMemory extends Disposable {
     const result = await stream.result;
     if (result.restored) this.log.info(`memory restored: ${result.state?.files ?? 0} files, ${result.state?.tokens ?? 0} tokens (${result.restored.seconds.toFixed(2)} s)`);
     if (result.restoreProblem) this.log.warn(result.restoreProblem);
-    this.showState(result.state, result.restoreProblem ? `The saved memory could not be used (${result.restoreProblem}); read the workspace again.` : '');
+    if (result.indexProblem) this.log.warn(result.indexProblem);
+    // A saved memory that could not be used (another model's, damaged) is read again, unless reading is off.
+    const unusable = mode === 'restore' && result.restoreProblem !== null;
+    this.showState(result.state, unusable ? `The saved memory could not be used (${result.restoreProblem}); reading the workspace again.` : '');
+    if (unusable && settings.readOnOpen(this.folder.uri) !== 'never') {
+      void this.read({ fresh: false }).catch((err: Error) => this.reportError('Reading the workspace failed', err));
+    }
     return result;
   }
 

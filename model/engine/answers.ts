@@ -55,17 +55,26 @@ export function leadSentences(doc: string): string {
     paragraph.push(line);
   }
   const text = paragraph.join(' ').replace(/\s+/g, ' ');
-  const sentences = text.match(/[^.!?]+(?:[.!?]+(?=\s|$)|$)/g) ?? [];
-  const two = sentences.slice(0, 2).join('').trim();
+  // A sentence ends at . ! or ? before a space or the end: `state.fams` and `v1.2` go on.
+  let end = text.length;
+  let sentences = 0;
+  for (const m of text.matchAll(/[.!?]+(?=\s|$)/g)) {
+    if (++sentences === 2) {
+      end = m.index! + m[0].length;
+      break;
+    }
+  }
+  const two = text.slice(0, end).trim();
   return two.length <= MAX_QUOTE_CHARS ? two : `${two.slice(0, MAX_QUOTE_CHARS - 1).trimEnd()}…`;
 }
 
 /**
- * A file's header comment (a module docstring, a leading block or line comments, a README's first paragraph),
- * as lead sentences; null when it has none. Licence headers are not summaries and are skipped.
+ * A file's header comment (a module docstring, a leading block or line comments, a markdown file's first
+ * paragraph), as lead sentences; null when it has none. Licence headers are not summaries and are skipped.
  */
-export function headerText(text: string): string | null {
+export function headerText(path: string, text: string): string | null {
   const lines = text.split(/\r?\n/);
+  const markdown = /\.(md|markdown|mdx)$/i.test(path);
   let i = 0;
   // Shebangs, encodings, 'use strict' and blank lines come before a header.
   while (i < lines.length && /^\s*(#!|#.*coding[:=]|['"]use strict['"];?\s*$|$)/.test(lines[i]!)) i++;
@@ -86,12 +95,12 @@ export function headerText(text: string): string | null {
       body.push(lines[i]!.replace(/^\s*\/\*+!?/, '').replace(/\*+\/\s*$/, '').replace(/^\s*\*\s?/, ''));
       if (lines[i]!.includes('*/')) break;
     }
+  } else if (markdown) {
+    // The first paragraph that is not a heading, a badge line or a list.
+    for (; i < lines.length && (lines[i]!.trim() === '' || /^\s*(#|!\[|\[!\[|<|[-*] |```)/.test(lines[i]!)); i++);
+    for (; i < lines.length && lines[i]!.trim() !== '' && !/^\s*(#|```)/.test(lines[i]!); i++) body.push(lines[i]!);
   } else if (/^\s*(\/\/|#)/.test(first)) {
     for (; i < lines.length && /^\s*(\/\/|#)/.test(lines[i]!); i++) body.push(lines[i]!.replace(/^\s*(\/\/+|#+)\s?/, ''));
-  } else if (/^#\s/.test(first)) {
-    // Markdown: the paragraph after the title.
-    for (i++; i < lines.length && lines[i]!.trim() === ''; i++);
-    for (; i < lines.length && lines[i]!.trim() !== '' && !/^#/.test(lines[i]!); i++) body.push(lines[i]!);
   }
   const lead = leadSentences(body.join('\n'));
   if (lead === '' || /\b(copyright|licensed under|license|spdx-license-identifier)\b/i.test(lead)) return null;

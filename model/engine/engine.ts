@@ -337,7 +337,7 @@ export class Engine {
       nothingFound: retrieval.nothingFound,
     });
     // The file's own header comment is its author's summary: quoted when there is one, else the model writes one.
-    const header = headerText(read.text);
+    const header = headerText(relPath, read.text);
     if (header) {
       const text = `From the header of ${relPath}: ${header}`;
       yield { text };

@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { before, describe, it } from 'node:test';
 import { WorkspaceIndex, type Definition } from '../../model/index';
-import { locationText, rankDefinitions } from '../../model/engine/answers';
+import { headerText, leadSentences, locationText, rankDefinitions } from '../../model/engine/answers';
 import { checkCitations } from '../../model/engine/citations';
 import { analyseQuestion, retrieve, retrieveFile, type RetrievalIO } from '../../model/engine/retrieval';
 
@@ -158,5 +158,23 @@ describe('retrieval and citations over a workspace index', () => {
     const unknown = checkCitations('src/queue.ts:12', { index, definitionOf: ['tzOffset'] });
     assert.deepEqual(unknown.map((c) => c.verified), [false]);
     assert.match(unknown[0]!.note, /no definition of tzOffset/);
+  });
+});
+
+describe('quoting the code: doc comments and file headers', () => {
+  it('takes the first paragraph, two sentences at most, without tags, keeping dots inside words', () => {
+    assert.equal(leadSentences('Saves the state to `state.fams` atomically. Then flushes v1.2 dirs. Third.\n\nMore.'), 'Saves the state to `state.fams` atomically. Then flushes v1.2 dirs.');
+    assert.equal(leadSentences('Adds two.\n@param a the first'), 'Adds two.');
+    assert.equal(leadSentences(':param a: the first'), '');
+    assert.equal(leadSentences('No end mark at all'), 'No end mark at all');
+  });
+
+  it("finds a file's header: a module docstring, a block comment, line comments, a markdown file's first paragraph", () => {
+    assert.equal(headerText('a.py', '#!/usr/bin/env python\n"""Summaries of runs.\n\nMore."""\nx = 1'), 'Summaries of runs.');
+    assert.equal(headerText('a.ts', "'use strict';\n/**\n * JobQueue: hands jobs out. Retries them.\n */\nexport {}"), 'JobQueue: hands jobs out. Retries them.');
+    assert.equal(headerText('a.sh', '#!/bin/sh\n# Prunes old logs.\necho'), 'Prunes old logs.');
+    assert.equal(headerText('README.md', '# Harbor\n\n[![ci](x)](y)\n\nA job queue with retries, see `src/queue.ts:18`.\n\n## Use'), 'A job queue with retries, see `src/queue.ts:18`.');
+    assert.equal(headerText('a.ts', '// Copyright 2024 Someone. Licensed under MIT.\nexport {}'), null, 'a licence is no summary');
+    assert.equal(headerText('a.ts', 'export const x = 1;'), null);
   });
 });
