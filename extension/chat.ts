@@ -8,8 +8,21 @@
  */
 import * as vscode from 'vscode';
 import { isCancellation } from '../model/engine/cancellation';
-import type { AnswerResult } from '../model/engine/protocol';
-import { msg, parseToExtension, type ChatEntry, type ToWebview, type ToWebviewMessage, type WebviewCommand } from '../webview/protocol';
+import type { AnswerResult, Grounding } from '../model/engine/protocol';
+import {
+  MAX_CITATIONS,
+  MAX_NAME,
+  MAX_NOTE,
+  MAX_PATH,
+  MAX_SOURCES,
+  msg,
+  parseToExtension,
+  type ChatEntry,
+  type GroundingView,
+  type ToWebview,
+  type ToWebviewMessage,
+  type WebviewCommand,
+} from '../webview/protocol';
 import { openCitation } from './citation-open';
 import { Commands, ContextKeys, StateKeys, Views } from './ids';
 import { Disposable } from './lifecycle';
@@ -124,7 +137,9 @@ export class ChatController extends Disposable {
     entry.status = status;
     entry.text = text;
     entry.stats = result ? stats(result) : '';
-    this.post('chat/end', { id: entry.id, status, text, stats: entry.stats });
+    const grounding = result ? groundingView(result.grounding) : null;
+    if (grounding) entry.grounding = grounding;
+    this.post('chat/end', { id: entry.id, status, text, stats: entry.stats, grounding });
     void this.save();
     return { entryId: entry.id, answer: text, status, result, error: status === 'error' ? text : null };
   }
@@ -190,6 +205,31 @@ export function stats(r: AnswerResult): string {
   const parts = [`${r.tokens} tokens`, `first token ${r.timings.firstTokenSeconds.toFixed(2)} s`];
   if (r.tokensPerSecond > 0) parts.push(`${r.tokensPerSecond.toFixed(1)} tok/s`);
   return parts.join(' · ');
+}
+
+/**
+ * What the webviews show of an answer's grounding. Fields are copied one by one and bounded, because a webview
+ * drops a message that fails its check, and with it the end of the answer.
+ */
+export function groundingView(g: Grounding): GroundingView {
+  return {
+    sources: g.sources
+      .filter((s) => s.path.length <= MAX_PATH)
+      .slice(0, MAX_SOURCES)
+      .map(({ path, startLine, endLine, reason, definition }) => ({
+        path,
+        startLine,
+        endLine,
+        reason,
+        ...(definition ? { definition: definition.slice(0, MAX_NAME) } : {}),
+      })),
+    // A citation's text holds its path as written, so it is at least as long.
+    citations: g.citations
+      .filter((c) => c.text.length <= MAX_PATH)
+      .slice(0, MAX_CITATIONS)
+      .map(({ text, path, line, verified, note }) => ({ text, path, line, verified, note: note.slice(0, MAX_NOTE) })),
+    nothingFound: g.nothingFound,
+  };
 }
 
 /** The sidebar chat. */

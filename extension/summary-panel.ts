@@ -6,8 +6,8 @@
 import * as vscode from 'vscode';
 import { isCancellation } from '../model/engine/cancellation';
 import type { SummarizeResult } from '../model/engine/protocol';
-import { msg, parseToExtension, type ToWebview, type ToWebviewMessage } from '../webview/protocol';
-import { DeltaBatcher, stats } from './chat';
+import { msg, parseToExtension, type GroundingView, type ToWebview, type ToWebviewMessage } from '../webview/protocol';
+import { DeltaBatcher, groundingView, stats } from './chat';
 import { openCitation } from './citation-open';
 import { SUMMARY_PANEL_TYPE } from './ids';
 import { Disposable } from './lifecycle';
@@ -21,6 +21,8 @@ interface Summary {
   text: string;
   status: 'done' | 'cancelled' | 'error' | 'streaming';
   stats: string;
+  /** What it was grounded on, once it ended (absent in a summary saved by an older version). */
+  grounding?: GroundingView | null;
 }
 
 export interface SummaryOutcome {
@@ -89,7 +91,7 @@ export class SummaryPanel extends Disposable {
     this.abort = abort;
     const sub = token?.onCancellationRequested(() => abort.abort());
     const rel = vscode.workspace.asRelativePath(file, false);
-    const summary: Summary = { file: rel, text: '', status: 'streaming', stats: '' };
+    const summary: Summary = { file: rel, text: '', status: 'streaming', stats: '', grounding: null };
     this.summary = summary;
     this.panel.title = `Summary: ${baseName(rel)}`;
     this.send(msg<ToWebview, 'summary/start'>('summary/start', { file: rel }));
@@ -105,6 +107,7 @@ export class SummaryPanel extends Disposable {
       result = step.value;
       summary.status = result.cancelled ? 'cancelled' : 'done';
       summary.stats = stats(result);
+      summary.grounding = groundingView(result.grounding);
     } catch (err) {
       const cancelled = isCancellation(err);
       summary.status = cancelled ? 'cancelled' : 'error';
@@ -115,7 +118,9 @@ export class SummaryPanel extends Disposable {
       if (this.abort === abort) this.abort = null;
     }
     const status = summary.status as SummaryOutcome['status'];
-    if (this.summary === summary) this.send(msg<ToWebview, 'summary/end'>('summary/end', { status, text: summary.text, stats: summary.stats }));
+    if (this.summary === summary) {
+      this.send(msg<ToWebview, 'summary/end'>('summary/end', { status, text: summary.text, stats: summary.stats, grounding: summary.grounding ?? null }));
+    }
     void this.state.update(LAST_SUMMARY, summary);
     return { file: rel, text: summary.text, status, result };
   }
@@ -152,7 +157,12 @@ export class SummaryPanel extends Disposable {
           const s = this.summary;
           void this.panel.webview.postMessage(msg<ToWebview, 'summary/start'>('summary/start', { file: s.file }));
           void this.panel.webview.postMessage(
-            msg<ToWebview, 'summary/end'>('summary/end', { status: s.status === 'streaming' ? 'cancelled' : s.status, text: s.text, stats: s.stats }),
+            msg<ToWebview, 'summary/end'>('summary/end', {
+              status: s.status === 'streaming' ? 'cancelled' : s.status,
+              text: s.text,
+              stats: s.stats,
+              grounding: s.grounding ?? null,
+            }),
           );
         }
         for (const q of queued) void this.panel.webview.postMessage(q);

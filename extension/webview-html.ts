@@ -70,7 +70,7 @@ const CHAT_BODY = `<header role="banner" aria-label="Workspace memory">
   </div>
 </header>
 <main id="log" class="markdown" role="log" aria-label="Conversation" aria-live="polite" tabindex="0">
-  <p id="empty-hint">Ask anything about this workspace. Answers come from the memory of the files read so far; <code>path:line</code> references open the file.</p>
+  <p id="empty-hint">Ask anything about this workspace. Answers come from the memory of the files read so far and the code they are about, which is read again and listed under each answer; verified <code>path:line</code> references open the file.</p>
 </main>
 <form id="composer" aria-label="Ask Famulus">
   <textarea id="question" rows="2" placeholder="Ask about this workspace (Enter sends, Shift+Enter adds a line, Escape stops)" aria-label="Question"></textarea>
@@ -88,4 +88,5 @@ const SUMMARY_BODY = `<header role="banner">
   <button id="open-markdown" type="button" aria-label="Open the summary as a markdown document">Open as Markdown</button>
 </header>
 <main id="summary" class="markdown" role="document" aria-label="Summary" aria-live="polite"></main>
+<div id="sources"></div>
 <div id="stats" role="status"></div>`;

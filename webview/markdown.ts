@@ -1,7 +1,8 @@
 /**
  * Markdown for the webviews: `marked` turns the model's text into HTML, `highlight.js` colours code blocks,
  * `DOMPurify` removes everything that could run (scripts, event handlers, javascript: URLs, forms, frames),
- * and `path:line` references become citation links that ask the extension to open the file.
+ * and the `path:line` citations of an answer are shown as the engine checked them: a verified one becomes a
+ * link that asks the extension to open the file, any other is plain text marked unverified.
  *
  * The renderer takes the window it works in, so it runs in a webview and, with jsdom, in node unit tests.
  * Citation links carry their target in data attributes only (`href="#"`): the click handler posts
@@ -19,6 +20,7 @@ import typescript from 'highlight.js/lib/languages/typescript';
 import xml from 'highlight.js/lib/languages/xml';
 import yaml from 'highlight.js/lib/languages/yaml';
 import { Marked } from 'marked';
+import type { Citation as CheckedCitation } from './protocol';
 
 for (const [name, lang] of Object.entries({ bash, css, javascript, json, markdown, python, typescript, xml, yaml })) {
   hljs.registerLanguage(name, lang);
@@ -58,12 +60,16 @@ export function findCitations(text: string): Citation[] {
 }
 
 export interface MarkdownRenderer {
-  /** Renders markdown into a sanitised fragment, with highlighted code and citation links. */
-  render(markdownText: string): DocumentFragment;
+  /**
+   * Renders markdown into a sanitised fragment with highlighted code. `citations` are the answer's citations as
+   * the engine checked them: the verified ones become links, the others are marked unverified. Without them
+   * (an answer still streaming, not checked yet) every `path:line` is plain text.
+   */
+  render(markdownText: string, citations?: readonly CheckedCitation[]): DocumentFragment;
   /** Plain text (a question as typed), with citation links and nothing else: no markup is interpreted. */
   renderPlain(text: string): DocumentFragment;
-  /** The same, serialised (for tests and for the open-as-markdown preview). */
-  renderToString(markdownText: string): string;
+  /** `render`, serialised (for tests). */
+  renderToString(markdownText: string, citations?: readonly CheckedCitation[]): string;
 }
 
 /** Elements in which text is never turned into citation links. */
@@ -95,7 +101,8 @@ export function createMarkdownRenderer(win: Window & typeof globalThis): Markdow
   });
 
   const doc = win.document;
-  const linkify = (root: Node): void => {
+  /** Replaces pieces of the text under `root` (outside links and code blocks): `find` says which, and by what. */
+  const replaceInText = (root: Node, find: (text: string) => { start: number; end: number; node: Node }[]): void => {
     const walker = doc.createTreeWalker(root, win.NodeFilter.SHOW_TEXT, {
       acceptNode: (n) => {
         for (let p = n.parentNode; p && p !== root; p = p.parentNode) {
@@ -108,29 +115,60 @@ export function createMarkdownRenderer(win: Window & typeof globalThis): Markdow
     for (let n = walker.nextNode(); n; n = walker.nextNode()) texts.push(n as Text);
     for (const t of texts) {
       const value = t.data;
-      const found = findCitations(value);
+      const found = find(value);
       if (found.length === 0) continue;
       const frag = doc.createDocumentFragment();
       let at = 0;
-      for (const c of found) {
-        if (c.start > at) frag.append(doc.createTextNode(value.slice(at, c.start)));
-        const a = doc.createElement('a');
-        a.className = 'citation';
-        a.href = '#';
-        a.dataset.path = c.path;
-        a.dataset.line = String(c.line);
-        a.title = `Open ${c.path} at line ${c.line}`;
-        a.setAttribute('aria-label', `Open ${c.path} at line ${c.line}`);
-        a.textContent = value.slice(c.start, c.end);
-        frag.append(a);
-        at = c.end;
+      for (const { start, end, node } of found) {
+        if (start > at) frag.append(doc.createTextNode(value.slice(at, start)));
+        frag.append(node);
+        at = end;
       }
       if (at < value.length) frag.append(doc.createTextNode(value.slice(at)));
       t.replaceWith(frag);
     }
   };
 
-  const render = (markdownText: string): DocumentFragment => {
+  const link = (path: string, line: number, text: string, note = ''): HTMLAnchorElement => {
+    const a = doc.createElement('a');
+    a.className = 'citation';
+    a.href = '#';
+    a.dataset.path = path;
+    a.dataset.line = String(line);
+    a.title = `Open ${path} at line ${line}${note ? ` (${note})` : ''}`;
+    a.setAttribute('aria-label', `Open ${path} at line ${line}`);
+    a.textContent = text;
+    return a;
+  };
+
+  /** An unverified citation: its text, a visible "unverified" mark (not colour alone), and why in the title. */
+  const unverified = (c: CheckedCitation): HTMLElement => {
+    const span = doc.createElement('span');
+    span.className = 'unverified-citation';
+    span.title = `Not verified: ${c.note}`;
+    const badge = doc.createElement('span');
+    badge.className = 'unverified-badge';
+    badge.textContent = 'unverified';
+    span.append(doc.createTextNode(c.text), badge);
+    return span;
+  };
+
+  /** Marks the checked citations where the answer wrote them: the same boundaries as the engine's search. */
+  const markCitations = (root: Node, citations: readonly CheckedCitation[]): void => {
+    const byText = new Map(citations.map((c) => [c.text, c]));
+    if (byText.size === 0) return;
+    // Longest first, so `a.ts:10-20` wins over `a.ts:10`.
+    const alternatives = [...byText.keys()].sort((a, b) => b.length - a.length).map(escapeRegExp);
+    const pattern = new RegExp(`(?<![\\w/.@:-])(?:${alternatives.join('|')})(?![\\w:/])`, 'g');
+    replaceInText(root, (text) =>
+      [...text.matchAll(pattern)].map((m) => {
+        const c = byText.get(m[0])!;
+        return { start: m.index!, end: m.index! + m[0].length, node: c.verified ? link(c.path, c.line, c.text, c.note) : unverified(c) };
+      }),
+    );
+  };
+
+  const render = (markdownText: string, citations?: readonly CheckedCitation[]): DocumentFragment => {
     const html = marked.parse(markdownText) as string;
     const fragment = purify.sanitize(html, {
       RETURN_DOM_FRAGMENT: true,
@@ -138,7 +176,7 @@ export function createMarkdownRenderer(win: Window & typeof globalThis): Markdow
       FORBID_ATTR: ['style'],
       ALLOW_DATA_ATTR: false,
     });
-    linkify(fragment);
+    if (citations) markCitations(fragment, citations);
     return fragment;
   };
   return {
@@ -146,15 +184,19 @@ export function createMarkdownRenderer(win: Window & typeof globalThis): Markdow
     renderPlain(text) {
       const fragment = doc.createDocumentFragment();
       fragment.append(doc.createTextNode(text));
-      linkify(fragment);
+      replaceInText(fragment, (value) => findCitations(value).map((c) => ({ ...c, node: link(c.path, c.line, value.slice(c.start, c.end)) })));
       return fragment;
     },
-    renderToString(markdownText) {
+    renderToString(markdownText, citations) {
       const div = doc.createElement('div');
-      div.append(render(markdownText));
+      div.append(render(markdownText, citations));
       return div.innerHTML;
     },
   };
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 export function escapeHtml(s: string): string {

@@ -120,8 +120,10 @@ export type ToExtensionMessage = Message<ToExtension>;
 
 /** Longest text any message may carry (a question, an answer so far); protects both sides from floods. */
 export const MAX_TEXT = 1_000_000;
-/** Longest workspace path, and most sources and citations, a grounding may carry. */
+/** Bounds of a grounding: the longest workspace path, definition name and note; the most sources and citations. */
 export const MAX_PATH = 4096;
+export const MAX_NAME = 1000;
+export const MAX_NOTE = 5000;
 export const MAX_SOURCES = 200;
 export const MAX_CITATIONS = 1000;
 
@@ -155,7 +157,7 @@ const sourceFields = v.objectOf<Source>({
   startLine: lineNumber,
   endLine: lineNumber,
   reason: v.literal('definition', 'file', 'search', 'outline'),
-  definition: v.optional(text(1000)),
+  definition: v.optional(text(MAX_NAME)),
 });
 const source: Check<Source> = (value, at) => {
   const s = sourceFields(value, at);
@@ -165,12 +167,12 @@ const groundingView = v.objectOf<GroundingView>({
   sources: v.array(source, { max: MAX_SOURCES }),
   citations: v.array(
     v.objectOf<Citation>({
-      text: v.string({ nonEmpty: true, max: MAX_PATH + 24 }),
+      text: v.string({ nonEmpty: true, max: MAX_PATH }),
       path,
       // The engine also reports `a.ts:0`, as unverified.
       line: v.number({ integer: true, min: 0, max: 1_000_000_000 }),
       verified: v.boolean(),
-      note: text(MAX_PATH + 500),
+      note: text(MAX_NOTE),
     }),
     { max: MAX_CITATIONS },
   ),

@@ -1,9 +1,11 @@
 /**
  * End-to-end: what a new user does, in a real browser (Debian's chromium through playwright-core) on a real
- * VS Code (code-server) with the packaged .vsix installed, the real engine process and the tiny test model.
- * Open a copy of samples/demo-workspace, accept the offer to read it, ask from the palette, ask in the sidebar
- * chat, stop a running answer, click a citation, summarise a file from the explorer's context menu, open the
- * summary as markdown, reload and find the memory (and the conversation) still there.
+ * VS Code (code-server) with the packaged .vsix installed and the real engine process. Open a copy of
+ * samples/demo-workspace, accept the offer to read it, ask from the palette, ask in the sidebar chat, stop a
+ * running answer, click a citation; then switch to the shipped default model and ask again: the answers list
+ * their sources, verified citations are links and unverified ones are marked; summarise a file from the
+ * explorer's context menu, open the summary as markdown, reload and find the memory (and the conversation,
+ * sources included) still there.
  *
  * Screenshots of every step go to test/artifacts/e2e/ (git-ignored). A step that fails prints the page's frames,
  * the editor tabs, the focus and the logs to stderr and leaves a screenshot and the logs there (workbench.ts).
@@ -21,16 +23,21 @@ import { ARTIFACTS, REPO, copyWorkspace, installVsix, launchBrowser, screenshot,
 import { writeEndlessTinyModel } from './endless-model';
 import { WEBVIEW_TIMEOUT_MS, contextMenuCommand, diagnose, explorerRow, gesture, webviewFrame as findWebviewFrame } from './workbench';
 
+/** Answered from the workspace index (a verified citation of the definition), whatever the model. */
 const QUESTION_PALETTE = 'Where is `retryWithBackoff` defined?';
 const QUESTION_SIDEBAR = 'What does src/queue.ts:24 do?';
+/** A question the model must write the answer of (nothing in the index answers it). */
+const QUESTION_GENERATED = 'How are failed jobs retried?';
+/** A question no code of the workspace matches. */
+const QUESTION_UNMATCHED = 'Hello?';
 
 let server: CodeServer;
 let browser: Browser;
 let page: Page;
 let workspace: string;
-// The tiny test model, made endless: every answer runs to 4096 tokens (about 2 s on a CPU), so Stop and Escape
-// always find an answer streaming. Not the default model the .vsix holds: slower on a CPU, and its answers end
-// whenever it says so. The UI is what is tested here.
+// First the tiny test model, made endless: every answer it writes runs to 4096 tokens (about 2 s on a CPU), so
+// Stop and Escape always find an answer streaming; the default model's answers end whenever it says so. Then the
+// default model the .vsix holds, for real answers: their sources and citations.
 const baseSettings = {
   'famulus.device': 'cpu',
   'famulus.modelPath': writeEndlessTinyModel(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'famulus-model-')), 'endless-tiny')),
@@ -87,6 +94,27 @@ async function statusBar(text: string | RegExp, timeoutMs = 120_000): Promise<vo
   await page.locator('.statusbar-item', { hasText: text }).first().waitFor({ timeout: timeoutMs });
 }
 
+/** Asks in the sidebar chat and returns the answer once it has ended. */
+async function askInChat(chat: Frame, question: string): Promise<Locator> {
+  const before = await chat.locator('.entry.assistant').count();
+  await chat.locator('#question').fill(question);
+  await chat.locator('#question').press('Enter');
+  const answer = chat.locator('.entry.assistant').nth(before);
+  await answer.locator('xpath=self::*[@data-status="done"]').waitFor({ timeout: 180_000 });
+  return answer;
+}
+
+/** Clicks a link that opens a workspace file and checks that the file's tab shows, at the link's line. */
+async function opensAtItsLine(link: Locator): Promise<void> {
+  const file = path.basename((await link.getAttribute('data-path')) ?? '');
+  const line = await link.getAttribute('data-line');
+  assert.ok(file && line, 'the link names a file and a line');
+  await link.click();
+  // Not the summary panel's tab, which is titled after its file too.
+  await page.locator('.tabs-container .tab.active', { hasText: file, hasNotText: 'Summary:' }).waitFor({ timeout: 30_000 });
+  await statusBar(new RegExp(`Ln ${line}, Col 1`), 15_000);
+}
+
 describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }, () => {
   before(async () => {
     fs.rmSync(ARTIFACTS, { recursive: true, force: true });
@@ -138,6 +166,13 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     await answer.locator('xpath=self::*[@data-status="done"]').waitFor({ timeout: 180_000 });
     assert.ok(((await answer.locator('.body').textContent()) ?? '').length > 0, 'the answer has text');
     assert.match((await answer.locator('.footer').textContent()) ?? '', /tokens/);
+    // The definition's location comes from the index: a verified link, and the definition as the source.
+    const link = answer.locator('.body a.citation', { hasText: 'src/queue.ts:18' }).first();
+    assert.match((await link.getAttribute('title')) ?? '', /function retryWithBackoff/);
+    assert.equal(
+      ((await answer.locator('.sources li').first().textContent()) ?? '').trim(),
+      'src/queue.ts:18-21 retryWithBackoff',
+    );
     assert.match((await chat.locator('#memory-status').textContent()) ?? '', /Memory ready — \d+ files/);
     await screenshot(page, '04-palette-answer');
   });
@@ -175,7 +210,8 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
   step('stops a running answer with Escape', async () => {
     const chat = await webviewFrame('#question');
     const before = await chat.locator('.entry.assistant').count();
-    await chat.locator('#question').fill('What does `lease` do?');
+    // Not a "what does `lease` do?": its doc comment answers that at once, with no model tokens to stop.
+    await chat.locator('#question').fill(QUESTION_GENERATED);
     await chat.locator('#question').press('Enter');
     const answer = chat.locator('.entry.assistant').nth(before);
     await answer.locator('xpath=self::*[@data-status="streaming"]').waitFor({ timeout: 30_000 });
@@ -183,13 +219,56 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     await expectStopped(answer);
   });
 
-  step('opens a citation: the file opens at the cited line', async () => {
+  step('opens a verified citation: the file opens at the cited line', async () => {
     const chat = await webviewFrame('#log');
-    const link = chat.locator('a.citation', { hasText: 'src/queue.ts:24' }).first();
-    await link.click();
-    await page.locator('.tabs-container .tab.active', { hasText: 'queue.ts' }).waitFor({ timeout: 30_000 });
-    await statusBar(/Ln 24, Col 1/, 15_000);
+    await opensAtItsLine(chat.locator('.entry.assistant a.citation', { hasText: 'src/queue.ts:18' }).first());
     await screenshot(page, '08-citation-opened');
+  });
+
+  step('switches to the shipped default model and reads the workspace again for it', async () => {
+    const chat = await webviewFrame('#log');
+    await runCommand('Famulus: Select Model');
+    await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Famulus: Select Model' }).waitFor({ state: 'visible' });
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Built-in model' }).first().click();
+    // The setting stops the engine of the test model; the memory it read is that model's, so read again.
+    await chat.locator('#memory-detail', { hasNotText: 'endless-tiny' }).waitFor({ timeout: 30_000 });
+    await chat.locator('#read').click();
+    await chat.locator('#memory-detail', { hasText: /model default [0-9a-f]{8}/ }).waitFor({ timeout: 180_000 });
+    await chat.locator('#memory-status', { hasText: /Memory ready — \d+ files/ }).waitFor({ timeout: 180_000 });
+    await statusBar(/Famulus: ready · cpu/);
+    await screenshot(page, '09-default-model-ready');
+  });
+
+  step('the default model: an answer lists its sources, and a citation it cannot verify is marked, not linked', async () => {
+    const chat = await webviewFrame('#question');
+    const answer = await askInChat(chat, QUESTION_GENERATED);
+    const sources = answer.locator('.grounding .sources a.source');
+    assert.ok((await sources.count()) > 0, 'the code re-read for the answer is listed');
+    // The shipped model names a file the workspace does not have: plain text, marked, with the reason.
+    const unverified = answer.locator('.body .unverified-citation').first();
+    await unverified.waitFor({ timeout: 5_000 });
+    assert.match((await unverified.getAttribute('title')) ?? '', /^Not verified: .*not a file of the workspace/);
+    assert.equal(await unverified.locator('.unverified-badge').textContent(), 'unverified');
+    const cited = await unverified.evaluate((e) => e.firstChild?.textContent ?? '');
+    assert.equal(await answer.locator('.body a').filter({ hasText: cited }).count(), 0, `${cited} is no link`);
+    await answer.scrollIntoViewIfNeeded();
+    await screenshot(page, '10-unverified-citation-and-sources');
+    await opensAtItsLine(sources.first());
+    await screenshot(page, '11-source-opened');
+  });
+
+  step('the default model: a verified citation is a link, and an unmatched question says it is from memory alone', async () => {
+    const chat = await webviewFrame('#question');
+    const located = await askInChat(chat, QUESTION_PALETTE);
+    assert.match((await located.locator('.body a.citation', { hasText: 'src/queue.ts:18' }).first().getAttribute('title')) ?? '', /function retryWithBackoff/);
+    assert.equal(await located.locator('.body .unverified-citation').count(), 0);
+    const unmatched = await askInChat(chat, QUESTION_UNMATCHED);
+    assert.equal(
+      await unmatched.locator('.grounding .nothing-found').textContent(),
+      'No code in the workspace matched: this answer is from the memory alone.',
+    );
+    assert.equal(await unmatched.locator('.sources').count(), 0);
+    await screenshot(page, '12-verified-citation-and-nothing-found');
   });
 
   step('summarises a file from the explorer context menu into a panel beside the editor', async () => {
@@ -206,11 +285,14 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     await panel.locator('#file', { hasText: 'src/store.ts' }).waitFor();
     await panel.locator('#copy:not([disabled])').waitFor({ timeout: 180_000 });
     assert.match((await panel.locator('#stats').textContent()) ?? '', /tokens/);
-    await screenshot(page, '09-summary-panel');
+    // The file was re-read for its summary: listed under it, a link to it.
+    await panel.locator('#sources a.source', { hasText: /^src\/store\.ts:1(-\d+)?$/ }).first().waitFor();
+    await screenshot(page, '13-summary-panel');
+    await opensAtItsLine(panel.locator('#sources a.source').first());
     await panel.locator('#open-markdown').click();
     await page.locator('.tabs-container .tab.active', { hasText: 'Untitled' }).waitFor({ timeout: 30_000 });
     await page.locator('.monaco-editor .view-lines', { hasText: 'Summary of src/store.ts' }).first().waitFor();
-    await screenshot(page, '10-summary-as-markdown');
+    await screenshot(page, '14-summary-as-markdown');
   });
 
   step('after a reload, the memory is restored at once and the conversation is still there', async () => {
@@ -228,6 +310,10 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     const chat = await webviewFrame('#log');
     await chat.locator('#memory-status', { hasText: /Memory ready — \d+ files/ }).waitFor({ timeout: 30_000 });
     assert.ok((await chat.locator('.entry.user').count()) >= 3, 'the conversation survived the reload');
-    await screenshot(page, '11-after-reload');
+    // With what each answer was grounded on, and its citations as checked.
+    assert.ok((await chat.locator('.entry.assistant .sources a.source').count()) > 0, 'the sources survived the reload');
+    assert.ok((await chat.locator('.entry.assistant .unverified-citation').count()) > 0, 'the unverified marks survived the reload');
+    assert.equal(await chat.locator('.entry.assistant .nothing-found').count(), 1);
+    await screenshot(page, '15-after-reload');
   });
 });

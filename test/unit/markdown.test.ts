@@ -2,17 +2,23 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { JSDOM } from 'jsdom';
 import { createMarkdownRenderer } from '../../webview/markdown';
+import type { Citation } from '../../webview/protocol';
 
 const dom = new JSDOM('<!DOCTYPE html><body></body>');
 const win = dom.window as unknown as Window & typeof globalThis;
 const md = createMarkdownRenderer(win);
 
 /** Renders into a live document and returns the container, so tests can query the result. */
-function render(text: string): HTMLElement {
+function render(text: string, citations?: Citation[]): HTMLElement {
   const div = win.document.createElement('div');
-  div.innerHTML = md.renderToString(text);
+  div.innerHTML = md.renderToString(text, citations);
   return div;
 }
+
+const cite = (text: string, verified: boolean, note: string): Citation => {
+  const [, path, line] = /^(.*):(\d+)/.exec(text)!;
+  return { text, path: path!, line: Number(line), verified, note };
+};
 
 describe('markdown: rendering', () => {
   it('renders paragraphs, lists, emphasis and inline code', () => {
@@ -32,21 +38,83 @@ describe('markdown: rendering', () => {
     assert.equal(blocks[1]!.querySelector('b'), null);
     assert.equal(blocks[1]!.textContent?.trim(), '<b>raw</b>');
   });
+});
 
-  it('turns path:line references into citation links with data attributes only', () => {
-    const div = render('`drain` is defined in src/queue.ts:42, see also `README.md:3`.');
+describe('markdown: citations as the engine checked them', () => {
+  const answer = '`drain` is defined in src/queue.ts:42, see also `README.md:3`; the plugins are in docs/plugins.md:14.';
+  const checked = [
+    cite('src/queue.ts:42', true, 'function drain'),
+    cite('README.md:3', true, 'line 3 of 20'),
+    cite('docs/plugins.md:14', false, 'docs/plugins.md is not a file of the workspace'),
+  ];
+
+  it('makes verified citations links, with their target in data attributes only', () => {
+    const div = render(answer, checked);
     const links = [...div.querySelectorAll('a.citation')] as HTMLAnchorElement[];
     assert.deepEqual(
-      links.map((a) => [a.dataset.path, a.dataset.line, a.getAttribute('href')]),
+      links.map((a) => [a.textContent, a.dataset.path, a.dataset.line, a.getAttribute('href')]),
       [
-        ['src/queue.ts', '42', '#'],
-        ['README.md', '3', '#'],
+        ['src/queue.ts:42', 'src/queue.ts', '42', '#'],
+        ['README.md:3', 'README.md', '3', '#'],
       ],
     );
     assert.equal(links[0]!.getAttribute('aria-label'), 'Open src/queue.ts at line 42');
+    assert.equal(links[0]!.title, 'Open src/queue.ts at line 42 (function drain)');
   });
 
-  it('renders plain text (a question) with citation links and no markup', () => {
+  it('shows an unverified citation as plain text with a visible mark and the reason in its title', () => {
+    const div = render(answer, checked);
+    const marked = [...div.querySelectorAll('.unverified-citation')] as HTMLElement[];
+    assert.equal(marked.length, 1);
+    assert.equal(marked[0]!.tagName, 'SPAN', 'not a link');
+    assert.equal(marked[0]!.closest('a'), null);
+    assert.equal(marked[0]!.firstChild?.textContent, 'docs/plugins.md:14');
+    assert.equal(marked[0]!.querySelector('.unverified-badge')?.textContent, 'unverified');
+    assert.equal(marked[0]!.title, 'Not verified: docs/plugins.md is not a file of the workspace');
+    assert.equal(div.querySelector('a[data-path="docs/plugins.md"]'), null);
+  });
+
+  it('links nothing before the citations are checked (an answer still streaming)', () => {
+    const div = render(answer);
+    assert.equal(div.querySelectorAll('a').length, 0);
+    assert.equal(div.querySelectorAll('.unverified-citation').length, 0);
+    assert.match(div.textContent ?? '', /src\/queue\.ts:42.*docs\/plugins\.md:14/);
+  });
+
+  it('leaves a path:line the engine did not report as plain text', () => {
+    const div = render('See src/queue.ts:42 and src/store.ts:7.', [cite('src/queue.ts:42', true, 'function drain')]);
+    assert.deepEqual([...div.querySelectorAll('a.citation')].map((a) => a.textContent), ['src/queue.ts:42']);
+    assert.match(div.textContent ?? '', /src\/store\.ts:7\./);
+  });
+
+  it('matches whole citations only: a span reference, and no match inside a longer path or number', () => {
+    const div = render('Lines src/a.ts:10-20, not lib/src/a.ts:10 nor src/a.ts:100.', [
+      cite('src/a.ts:10-20', false, 'line 20 is outside src/a.ts (12 lines)'),
+      cite('src/a.ts:10', true, 'line 10 of 12'),
+    ]);
+    assert.deepEqual([...div.querySelectorAll('.unverified-citation')].map((e) => e.firstChild?.textContent), ['src/a.ts:10-20']);
+    assert.equal(div.querySelectorAll('a.citation').length, 0, 'lib/src/a.ts:10 and src/a.ts:100 are other references');
+  });
+
+  it('marks every occurrence of a citation written twice', () => {
+    const div = render('src/queue.ts:42 and again src/queue.ts:42', [cite('src/queue.ts:42', true, 'function drain')]);
+    assert.equal(div.querySelectorAll('a.citation').length, 2);
+  });
+
+  it('does not make links inside code blocks', () => {
+    const div = render('```\nsrc/queue.ts:42\n```', [cite('src/queue.ts:42', true, 'function drain')]);
+    assert.equal(div.querySelectorAll('a').length, 0);
+  });
+
+  it('escapes citation text used in its search (a path with regex characters)', () => {
+    const div = render('In src/a+b(1).ts:3 and src/aab1.ts:3', [cite('src/a+b(1).ts:3', true, 'line 3 of 9')]);
+    assert.deepEqual([...div.querySelectorAll('a.citation')].map((a) => a.textContent), ['src/a+b(1).ts:3']);
+  });
+
+});
+
+describe('markdown: a question as typed', () => {
+  it('renders plain text with citation links and no markup', () => {
     const div = win.document.createElement('div');
     div.append(md.renderPlain('What is at src/queue.ts:12? <b>not bold</b> **nor this**'));
     assert.equal(div.querySelector('b'), null);
@@ -55,10 +123,6 @@ describe('markdown: rendering', () => {
     assert.match(div.textContent ?? '', /<b>not bold<\/b> \*\*nor this\*\*/);
   });
 
-  it('does not make links inside code blocks', () => {
-    const div = render('```\nsrc/queue.ts:42\n```');
-    assert.equal(div.querySelectorAll('a').length, 0);
-  });
 });
 
 describe('markdown: EXPECTED FAILURE - XSS payloads are rendered inert', () => {

@@ -1,14 +1,23 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { ProtocolError, WEBVIEW_COMMANDS, msg, parseToExtension, parseToWebview, type ToWebview } from '../../webview/protocol';
+import { ValidationError } from '../../model/protocol/check';
+import { WEBVIEW_COMMANDS, msg, parseToExtension, parseToWebview, type GroundingView, type ToWebview } from '../../webview/protocol';
 
+const grounding: GroundingView = {
+  sources: [{ path: 'src/queue.ts', startLine: 18, endLine: 21, reason: 'definition', definition: 'retryWithBackoff' }],
+  citations: [
+    { text: 'src/queue.ts:18', path: 'src/queue.ts', line: 18, verified: true, note: 'function retryWithBackoff' },
+    { text: 'docs/plugins.md:14', path: 'docs/plugins.md', line: 14, verified: false, note: 'docs/plugins.md is not a file of the workspace' },
+  ],
+  nothingFound: false,
+};
 const memory = { phase: 'ready', files: 3, tokens: 120, model: 'tiny 1234abcd', device: 'cpu (cpu x64)', lastUpdate: '2026-11-26T01:00:00Z', detail: '' } as const;
 
-function refusal(parse: (m: unknown) => unknown, message: unknown): ProtocolError {
+function refusal(parse: (m: unknown) => unknown, message: unknown): ValidationError {
   try {
     parse(message);
   } catch (err) {
-    assert.ok(err instanceof ProtocolError, `expected a ProtocolError, got ${String(err)}`);
+    assert.ok(err instanceof ValidationError, `expected a ValidationError, got ${String(err)}`);
     return err;
   }
   assert.fail(`accepted ${JSON.stringify(message)}`);
@@ -46,7 +55,22 @@ describe('webview protocol: valid messages', () => {
     const progress = { filesDone: 1, filesTotal: 4, tokensDone: 50, tokensPerSecond: 900.5, secondsLeft: -1, currentFile: 'a.ts', percent: 25 };
     assert.deepEqual(parseToWebview({ type: 'memory/progress', progress }), { type: 'memory/progress', progress });
     assert.deepEqual(parseToWebview({ type: 'chat/delta', id: 'e2', text: 'more' }), { type: 'chat/delta', id: 'e2', text: 'more' });
-    assert.deepEqual(parseToWebview({ type: 'summary/end', status: 'cancelled', text: '', stats: '' }).type, 'summary/end');
+    assert.deepEqual(parseToWebview({ type: 'summary/end', status: 'cancelled', text: '', stats: '', grounding: null }).type, 'summary/end');
+  });
+
+  it("carries an answer's grounding: at its end, and in the stored conversation", () => {
+    const end = msg<ToWebview, 'chat/end'>('chat/end', { id: 'e2', status: 'done', text: 'src/queue.ts:18', stats: '', grounding: structuredClone(grounding) });
+    assert.deepEqual(parseToWebview(end), end);
+    const nothing = { sources: [], citations: [], nothingFound: true };
+    assert.deepEqual(parseToWebview({ type: 'summary/end', status: 'done', text: 'x', stats: '', grounding: nothing }), {
+      type: 'summary/end',
+      status: 'done',
+      text: 'x',
+      stats: '',
+      grounding: nothing,
+    });
+    const entry = { id: 'e2', role: 'assistant', text: 'see src/queue.ts:18', status: 'done', grounding: structuredClone(grounding) } as const;
+    assert.deepEqual(parseToWebview({ type: 'chat/append', entry }), { type: 'chat/append', entry });
   });
 });
 
@@ -79,5 +103,24 @@ describe('webview protocol: EXPECTED FAILURE', () => {
       refusal(parseToWebview, { type: 'chat/append', entry: { id: 'e', role: 'system', text: '' } }).message,
       /entry\.role: expected one of user \| assistant/,
     );
+  });
+
+  it("BAD CALL - an answer's end without its grounding, or with bad sources or citations", () => {
+    const end = (g: unknown) => ({ type: 'chat/end', id: 'e1', status: 'done', text: '', stats: '', grounding: g });
+    const withSource = (s: object) => end({ ...grounding, sources: [{ ...grounding.sources[0], ...s }] });
+    const withCitation = (c: object) => end({ ...grounding, citations: [{ ...grounding.citations[0], ...c }] });
+    assert.match(refusal(parseToWebview, { type: 'chat/end', id: 'e1', status: 'done', text: '', stats: '' }).message, /grounding: expected an object, got undefined/);
+    assert.match(refusal(parseToWebview, end({ sources: [], citations: [] })).message, /grounding\.nothingFound: expected a boolean/);
+    assert.match(refusal(parseToWebview, withSource({ path: '' })).message, /sources\[0\]\.path: expected a non-empty string/);
+    assert.match(refusal(parseToWebview, withSource({ startLine: 0 })).message, /sources\[0\]\.startLine: expected an integer in \[1/);
+    assert.match(refusal(parseToWebview, withSource({ endLine: 17 })).message, /sources\[0\]\.endLine: expected a line ≥ startLine 18/);
+    assert.match(refusal(parseToWebview, withSource({ reason: 'guess' })).message, /sources\[0\]\.reason: expected one of definition \| file/);
+    assert.match(refusal(parseToWebview, withSource({ href: 'javascript:alert(1)' })).message, /sources\[0\]\.href: unknown field/);
+    assert.match(refusal(parseToWebview, withCitation({ verified: 'yes' })).message, /citations\[0\]\.verified: expected a boolean/);
+    assert.match(refusal(parseToWebview, withCitation({ line: -1 })).message, /citations\[0\]\.line: expected an integer in \[0/);
+    assert.match(refusal(parseToWebview, withCitation({ note: undefined })).message, /citations\[0\]\.note: expected a string/);
+    assert.match(refusal(parseToWebview, end({ ...grounding, sources: 'src/queue.ts:18' })).message, /grounding\.sources: expected an array/);
+    const stored = { id: 'e2', role: 'assistant', text: '', grounding: { ...grounding, citations: [{ text: 'a.ts:1' }] } };
+    assert.match(refusal(parseToWebview, { type: 'chat/append', entry: stored }).message, /entry\.grounding\.citations\[0\]\.path/);
   });
 });

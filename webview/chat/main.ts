@@ -1,11 +1,13 @@
 /**
  * The sidebar chat: a header with the memory status and reading progress, the conversation (markdown answers
- * streaming in, citations as links), and a composer. Enter sends, Shift+Enter adds a line, Escape stops.
+ * streaming in; once an answer ends, its verified citations as links and its sources under it), and a composer.
+ * Enter sends, Shift+Enter adds a line, Escape stops.
  * The conversation belongs to the extension (it sends `chat/init` after `ready`); the webview keeps only its
  * draft and scroll position in `setState`.
  */
 import '../common.css';
 import './chat.css';
+import { openLinksOnClick, renderGrounding } from '../grounding';
 import { createMarkdownRenderer } from '../markdown';
 import type { ChatEntry, MemoryView, ProgressView, ToWebviewMessage } from '../protocol';
 import { connect, formatCount, formatSeconds } from '../vscode-api';
@@ -35,7 +37,7 @@ const sendButton = $<HTMLButtonElement>('send');
 const stopButton = $<HTMLButtonElement>('stop');
 const readButton = $<HTMLButtonElement>('read');
 
-const entries = new Map<string, { entry: ChatEntry; body: HTMLElement; footer: HTMLElement; article: HTMLElement }>();
+const entries = new Map<string, { entry: ChatEntry; body: HTMLElement; grounding: HTMLElement; footer: HTMLElement; article: HTMLElement }>();
 let busyId: string | null = null;
 let memory: MemoryView | null = null;
 let renderPending = new Set<string>();
@@ -86,17 +88,8 @@ readButton.addEventListener('click', () =>
 );
 $('status-button').addEventListener('click', () => channel.post('command/run', { command: 'showStatus' }));
 
-// Citations: one delegated handler for every rendered answer.
-log.addEventListener('click', (e) => {
-  const target = (e.target as HTMLElement).closest('a');
-  if (!target) return;
-  if (target.classList.contains('citation')) {
-    e.preventDefault();
-    const line = Number(target.dataset.line);
-    const path = target.dataset.path;
-    if (path && Number.isInteger(line) && line >= 1) channel.post('citation/open', { path, line });
-  }
-});
+// Citations and sources: one delegated handler for every rendered answer.
+openLinksOnClick(log, (path, line) => channel.post('citation/open', { path, line }));
 
 // ---- rendering ---------------------------------------------------------------------------------------------
 
@@ -109,11 +102,12 @@ function addEntry(entry: ChatEntry): void {
   who.textContent = entry.role === 'user' ? 'You' : entry.file ? `Famulus · summary of ${entry.file}` : 'Famulus';
   const body = document.createElement('div');
   body.className = 'body';
+  const grounding = document.createElement('div');
   const footer = document.createElement('div');
   footer.className = 'footer';
-  article.append(who, body, footer);
+  article.append(who, body, grounding, footer);
   log.append(article);
-  entries.set(entry.id, { entry: { ...entry }, body, footer, article });
+  entries.set(entry.id, { entry: { ...entry }, body, grounding, footer, article });
   renderEntry(entry.id);
   emptyHint.hidden = true;
 }
@@ -121,9 +115,13 @@ function addEntry(entry: ChatEntry): void {
 function renderEntry(id: string): void {
   const item = entries.get(id);
   if (!item) return;
-  const { entry, body, footer, article } = item;
+  const { entry, body, grounding, footer, article } = item;
+  const ended = entry.status !== 'streaming';
   if (entry.role === 'user') body.replaceChildren(md.renderPlain(entry.text));
-  else body.replaceChildren(md.render(entry.text || (entry.status === 'streaming' ? '' : '*(no answer)*')));
+  // Citations are checked when the answer ends: until then a `path:line` is plain text, then only verified ones link.
+  else body.replaceChildren(md.render(entry.text || (ended ? '*(no answer)*' : ''), ended ? (entry.grounding?.citations ?? []) : undefined));
+  const shown = ended && entry.grounding ? renderGrounding(document, entry.grounding, 'answer') : null;
+  grounding.replaceChildren(...(shown ? [shown] : []));
   article.dataset.status = entry.status ?? 'done';
   article.setAttribute('aria-busy', entry.status === 'streaming' ? 'true' : 'false');
   const status = entry.status === 'cancelled' ? 'stopped' : entry.status === 'error' ? 'failed' : entry.status === 'streaming' ? 'answering…' : '';
@@ -219,6 +217,7 @@ function handle(m: ToWebviewMessage): void {
       item.entry.text = m.text;
       item.entry.status = m.status;
       item.entry.stats = m.stats;
+      item.entry.grounding = m.grounding ?? undefined;
       scheduleRender(m.id);
       return;
     }

@@ -1,11 +1,13 @@
 /**
- * The summary panel beside the editor: the summary of one file streams in as markdown; Copy and Open as
- * Markdown ask the extension (which holds the text), Stop or Escape ends a summary still streaming.
+ * The summary panel beside the editor: the summary of one file streams in as markdown; once it ends, its
+ * verified citations are links and its sources are listed under it. Copy and Open as Markdown ask the
+ * extension (which holds the text), Stop or Escape ends a summary still streaming.
  */
 import '../common.css';
 import './summary.css';
+import { openLinksOnClick, renderGrounding } from '../grounding';
 import { createMarkdownRenderer } from '../markdown';
-import type { ToWebviewMessage } from '../protocol';
+import type { GroundingView, ToWebviewMessage } from '../protocol';
 import { connect } from '../vscode-api';
 
 const channel = connect<{ file: string }>();
@@ -18,18 +20,23 @@ const $ = <T extends HTMLElement>(id: string): T => {
 };
 const title = $('file');
 const body = $('summary');
+const sources = $('sources');
 const footer = $('stats');
 const stop = $<HTMLButtonElement>('stop');
 const copy = $<HTMLButtonElement>('copy');
 const open = $<HTMLButtonElement>('open-markdown');
 
 let text = '';
+let grounding: GroundingView | null = null;
 let streaming = false;
 let framePending = false;
 
 const render = () => {
   framePending = false;
-  body.replaceChildren(md.render(text || (streaming ? '' : '*(empty summary)*')));
+  // Citations are checked when the summary ends: until then a `path:line` is plain text.
+  body.replaceChildren(md.render(text || (streaming ? '' : '*(empty summary)*'), streaming ? undefined : (grounding?.citations ?? [])));
+  const shown = !streaming && grounding ? renderGrounding(document, grounding, 'summary') : null;
+  sources.replaceChildren(...(shown ? [shown] : []));
 };
 const schedule = () => {
   if (!framePending) {
@@ -51,18 +58,13 @@ open.addEventListener('click', () => channel.post('summary/openMarkdown', {}));
 document.addEventListener('keydown', (e) => {
   if (e.key === 'Escape' && streaming) channel.post('summary/stop', {});
 });
-body.addEventListener('click', (e) => {
-  const a = (e.target as HTMLElement).closest('a.citation') as HTMLAnchorElement | null;
-  if (!a) return;
-  e.preventDefault();
-  const line = Number(a.dataset.line);
-  if (a.dataset.path && Number.isInteger(line) && line >= 1) channel.post('citation/open', { path: a.dataset.path, line });
-});
+for (const root of [body, sources]) openLinksOnClick(root, (path, line) => channel.post('citation/open', { path, line }));
 
 channel.onMessage((m: ToWebviewMessage) => {
   switch (m.type) {
     case 'summary/start':
       text = '';
+      grounding = null;
       title.textContent = m.file;
       footer.textContent = 'summarising…';
       channel.setState({ file: m.file });
@@ -75,6 +77,7 @@ channel.onMessage((m: ToWebviewMessage) => {
       return;
     case 'summary/end':
       text = m.text;
+      grounding = m.grounding;
       footer.textContent = [m.status === 'cancelled' ? 'stopped' : m.status === 'error' ? 'failed' : '', m.stats].filter(Boolean).join(' · ');
       setStreaming(false);
       render();
