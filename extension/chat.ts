@@ -202,6 +202,8 @@ export class DeltaBatcher {
 }
 
 export function stats(r: AnswerResult): string {
+  // An answer the engine quoted from the code (a location, a doc comment) generated no tokens.
+  if (r.tokens === 0 && !r.cancelled) return `quoted from the code · ${r.timings.totalSeconds.toFixed(2)} s`;
   const parts = [`${r.tokens} tokens`, `first token ${r.timings.firstTokenSeconds.toFixed(2)} s`];
   if (r.tokensPerSecond > 0) parts.push(`${r.tokensPerSecond.toFixed(1)} tok/s`);
   return parts.join(' · ');

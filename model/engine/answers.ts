@@ -32,10 +32,14 @@ export function locationText(name: string, found: Definition[]): string {
   return `\`${name}\` is defined in ${defs.length} places:\n${shown.join('\n')}${more}`;
 }
 
-/** What a definition's doc comment says, quoted and attributed, or null when it has none. */
-export function docText(name: string, defs: Definition[]): string | null {
+/**
+ * What a definition's doc comment says, quoted and attributed (`short` when its location was just given),
+ * or null when none of the definitions has one.
+ */
+export function docText(name: string, defs: Definition[], short = false): string | null {
   const documented = rankDefinitions(defs).find((d) => leadSentences(d.doc) !== '');
   if (!documented) return null;
+  if (short) return `From its doc comment: ${leadSentences(documented.doc)}`;
   const where = `${documented.kind} at ${documented.path}:${documented.startLine}`;
   return `\`${name}\` (${where}), from its doc comment: ${leadSentences(documented.doc)}`;
 }

@@ -285,7 +285,7 @@ export class Engine {
     if (rereading && name && (analysis.kind === 'where' || analysis.kind === 'what')) {
       const defs = index.definitions(name);
       quoted = defs.slice(0, 5).map((d) => ({ path: d.path, startLine: d.startLine, endLine: d.endLine, reason: 'definition', definition: d.qualifiedName }));
-      const doc = docText(name, defs);
+      const doc = docText(name, defs, analysis.kind === 'where');
       lead = analysis.kind === 'where' ? locationText(name, defs) + (doc ? `\n\n${doc}` : '') : (doc ?? locationText(name, defs));
       question = questions.whatDoes(name);
       modelNeeded = doc === null;

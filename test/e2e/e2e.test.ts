@@ -165,7 +165,7 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     const answer = chat.locator('.entry.assistant').last();
     await answer.locator('xpath=self::*[@data-status="done"]').waitFor({ timeout: 180_000 });
     assert.ok(((await answer.locator('.body').textContent()) ?? '').length > 0, 'the answer has text');
-    assert.match((await answer.locator('.footer').textContent()) ?? '', /tokens/);
+    assert.match((await answer.locator('.footer').textContent()) ?? '', /tokens|quoted from the code/);
     // The definition's location comes from the index: a verified link, and the definition as the source.
     const link = answer.locator('.body a.citation', { hasText: 'src/queue.ts:18' }).first();
     assert.match((await link.getAttribute('title')) ?? '', /function retryWithBackoff/);
@@ -284,7 +284,7 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     const panel = await webviewFrame('#summary');
     await panel.locator('#file', { hasText: 'src/store.ts' }).waitFor();
     await panel.locator('#copy:not([disabled])').waitFor({ timeout: 180_000 });
-    assert.match((await panel.locator('#stats').textContent()) ?? '', /tokens/);
+    assert.match((await panel.locator('#stats').textContent()) ?? '', /tokens|quoted from the code/);
     // The file was re-read for its summary: listed under it, a link to it.
     await panel.locator('#sources a.source', { hasText: /^src\/store\.ts:1(-\d+)?$/ }).first().waitFor();
     await screenshot(page, '13-summary-panel');
