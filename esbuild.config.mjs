@@ -1,5 +1,6 @@
-// Bundles every entry point into dist/: the CLI, the engine process, the benchmark runner, the VS Code
-// extension and the webview scripts. onnxruntime-node (a native addon) and vscode stay external.
+// Bundles the product into dist/: the CLI, the engine process, the VS Code extension and the webview scripts.
+// The tools that measure it (benchmark, GPU check) build apart, into out/tools/, and never enter the .vsix.
+// onnxruntime-node (a native addon) and vscode stay external.
 import * as esbuild from 'esbuild';
 import { existsSync, readdirSync } from 'node:fs';
 
@@ -9,9 +10,14 @@ const watch = process.argv.includes('--watch');
 const nodeEntries = [
   ['model/cli.ts', 'cli'],
   ['model/engine/server.ts', 'engine'],
-  ['test/bench/bench.ts', 'bench'],
-  ['test/gpu/gpu-check.ts', 'gpu-check'],
   ['extension/extension.ts', 'extension'],
+].filter(([src]) => existsSync(src));
+
+/** Measuring tools, run from the repository (`npm run bench`, the GPU machine): [source, output name]. */
+const toolEntries = [
+  ['test/bench/bench.ts', 'bench'],
+  ['test/bench/grounding.ts', 'grounding-bench'],
+  ['test/gpu/gpu-check.ts', 'gpu-check'],
 ].filter(([src]) => existsSync(src));
 
 /** Browser-side entries (run inside webviews). */
@@ -30,10 +36,15 @@ const builds = [
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    external: ['vscode', 'onnxruntime-node'],
+    external: ['vscode', 'onnxruntime-node', '@vscode/tree-sitter-wasm'],
     banner: { js: '#!/usr/bin/env node' },
   },
 ];
+// The tools: the same Node settings and externals as the product's Node build, another output folder.
+if (toolEntries.length > 0) {
+  const entryPoints = Object.fromEntries(toolEntries.map(([src, out]) => [out, src]));
+  builds.push({ ...builds[0], entryPoints, outdir: 'out/tools' });
+}
 if (webEntries.length > 0) {
   builds.push({
     ...common,
