@@ -40,7 +40,7 @@ Usage:
 
 Options:
   --memory <dir>        where the workspace's memory is saved (default: <dir>/.famulus)
-  --model <dir>         model folder (default: model/weights/default, else the tiny test model)
+  --model <dir>         model folder (default: the model that ships, model/weights/default)
   --device <d>          auto | cpu | webgpu (default: $FAMULUS_DEVICE, else auto)
   --max-tokens <n>      longest answer in tokens (default ${DEFAULT_MAX_NEW_TOKENS})
   --temperature <t>     0 = greedy (default 0)

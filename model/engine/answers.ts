@@ -3,7 +3,7 @@
  * (the index's line, right by construction) and what its own documentation says (its doc comment, a file's
  * header comment). The engine writes these first; the model answers only what they do not.
  *
- * A small model copies poorly even with the code in front of it (grounded-answers.md); quoting the code's
+ * A small model copies poorly even with the code in front of it (docs/grounded-answers.md); quoting the code's
  * own documentation is what its training target for these questions is anyway (docs/prompt-format.md).
  */
 import type { Definition } from '../index';

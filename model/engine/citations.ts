@@ -1,5 +1,5 @@
 /**
- * Checks every `path:line` an answer cites against the workspace index (grounded-answers.md, "Citations you
+ * Checks every `path:line` an answer cites against the workspace index (docs/grounded-answers.md, "Citations you
  * can trust"): the file is one the memory has read, the line is inside it, and, when the question asked where
  * a name is defined, the line is that name's definition. Verified citations become links; the rest are shown
  * as unverified text.

@@ -251,7 +251,7 @@ export class Engine {
   // ---- ask and summarize -----------------------------------------------------------------------------------
 
   /**
-   * Answers a question from a copy of the memory after re-reading the code it is about (grounded-answers.md).
+   * Answers a question from a copy of the memory after re-reading the code it is about (docs/grounded-answers.md).
    * A "where is X defined" question is answered from the index, so its location is right by construction;
    * the model then says what X does. Every `path:line` of the answer is checked against the index.
    */

@@ -57,7 +57,7 @@ export interface ModelSummary {
   layers: number;
   hiddenSize: number;
   vocabSize: number;
-  /** B, F and m of fam.md. */
+  /** B, F and m of docs/fam.md. */
   blockSize: number;
   famLength: number;
   memorySegments: number;
@@ -217,7 +217,7 @@ export interface WorkspaceStatus {
   savedBytes: number | null;
 }
 
-/** How much workspace code is re-read into the memory's copy before a question (grounded-answers.md). */
+/** How much workspace code is re-read into the memory's copy before a question (docs/grounded-answers.md). */
 export interface RereadSettings {
   /** false: answer from the memory alone (for comparison). Default true. */
   enabled?: boolean;

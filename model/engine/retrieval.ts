@@ -1,5 +1,5 @@
 /**
- * What to re-read before a question (grounded-answers.md, "Retrieval per question"): the definitions the
+ * What to re-read before a question (docs/grounded-answers.md, "Retrieval per question"): the definitions the
  * question names, the files it names, then lexical (BM25) matches, packed into a token budget.
  *
  * The packed chunks are laid out least relevant first, so the most relevant code is the last thing the model

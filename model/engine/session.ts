@@ -219,7 +219,7 @@ export class WorkspaceSession {
       tokens: session.tokenCount(ws.state),
       blocks: ws.state.blocks,
       pendingTokens: ws.state.pending.length,
-      // fam.md: per layer F*D + 2*m*B*D_kv numbers, whatever was read.
+      // docs/fam.md: per layer F*D + 2*m*B*D_kv numbers, whatever was read.
       stateBytes: layers * (famLength * hidden + 2 * memSegments * blockSize * session.kvDim) * elementBytes,
       lastUpdate: ws.lastUpdate,
     };
@@ -456,7 +456,7 @@ function readAll(walk: WalkResult): ReadPlan {
 }
 
 /**
- * An update of the held memory for a new walk (architecture.md, "Update"): the files that are new or changed
+ * An update of the held memory for a new walk (docs/architecture.md, "Update"): the files that are new or changed
  * since they were read are streamed on top of the held state, in walk order, so one changed file costs one
  * file, not the workspace. The old text of a changed file, and a deleted file, stay in the working memory,
  * earlier in the stream (FAM favours what it read last); once such stale text would pass a third of

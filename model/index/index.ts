@@ -1,5 +1,5 @@
 /**
- * The workspace index (design: grounded-answers.md, part 1): per file, its definitions from tree-sitter and its
+ * The workspace index (design: docs/grounded-answers.md, part 1): per file, its definitions from tree-sitter and its
  * chunks for BM25 search; saved beside the FAM state in a file of its own. Node only, no `vscode`.
  */
 export { WorkspaceIndex, readIndexFile, writeIndexFile, type IndexedFile, type SearchHit } from './workspace-index';

@@ -1,6 +1,6 @@
 /**
  * config.json of a Famulus model: a Llama-style decoder config (Hugging Face field names) plus the three FAM
- * fields of ../../shared/design/fam.md (fam_length F, block_size B, memory_segments m). The Python twin is
+ * fields of docs/fam.md (fam_length F, block_size B, memory_segments m). The Python twin is
  * `FamConfig` in model/train/fam.py; both read and write the same snake_case names.
  */
 import { ModelFileError } from './errors';
@@ -42,7 +42,7 @@ export interface FamConfig {
 
 /**
  * Where the previous FAM sits in a block step: 'block_end', the positions of the last F tokens of the block
- * (App. B.2, fam.md), or 'before_block', the F positions just before it (ours: it keeps the FAM apart from the
+ * (App. B.2, docs/fam.md), or 'before_block', the F positions just before it (ours: it keeps the FAM apart from the
  * block's own last F tokens; docs/results/fig3a/README.md, "Positions"). fam.py's FAM_POSITIONS is the twin.
  */
 export const FAM_POSITIONS = ['block_end', 'before_block'] as const;
@@ -57,7 +57,7 @@ export function famPositions(cfg: FamConfig, p0: number): number[] {
 
 /**
  * Whether the previous FAM is added back to a FAM update (the FAM rows' residual): 'after_first', on every update
- * but the first (App. B.1, fam.md), or 'none', never (ours: the previous FAM reaches the new one only through the
+ * but the first (App. B.1, docs/fam.md), or 'none', never (ours: the previous FAM reaches the new one only through the
  * FAM rows' attention, so the FAM stays bounded however many blocks it has read; docs/results/toy-recall.md).
  * fam.py's FAM_RESIDUALS is the twin.
  */
@@ -81,7 +81,7 @@ export function famResidualScale(cfg: FamConfig, blocks: number): number {
  * - fam_length 0: such a checkpoint has no `model.fam_embeddings` tensor, and F = 0 is exactly BSWA.
  * - memory_segments 0: no K/V ring, so a block sees only itself. The first block then computes the same logits
  *   as the plain model (what the transformers parity test checks), and memory stays independent of input length.
- * - block_size 1024: the paper's B (fam.md "Shapes and names"); long enough that a question and its answer fit
+ * - block_size 1024: the paper's B (docs/fam.md "Shapes and names"); long enough that a question and its answer fit
  *   in one block of a plain model. Put the three fields in config.json to choose otherwise.
  */
 export const CONFIG_DEFAULTS = {

@@ -88,21 +88,23 @@ export async function loadModelDir(dir: string): Promise<LoadedModel> {
 }
 
 /**
- * The model the product ships: `model/weights/default/` under the package root, or the tiny test model
- * (`test/fixtures/tiny/`) while the default one has not been trained yet. Says which one through `log`.
- * The package root is the nearest directory above this file's with Famulus's package.json, so this works from
- * the sources (tsx) and from the bundle (dist/*.js) alike.
+ * The model the product ships: `model/weights/default/` under the package root. Says which one through `log`.
+ * Without it there is no model to fall back to: the error names the folder it expected and how to point
+ * Famulus at another model. The package root (`root`, given by tests only) is the nearest directory above this
+ * file's with Famulus's package.json, so this works from the sources (tsx) and from the bundle (dist/*.js) alike.
  */
-export function defaultModelDir(log: (line: string) => void = (line) => console.error(line)): string {
-  const root = packageRoot(__dirname);
-  const trained = path.join(root, 'model', 'weights', 'default');
-  if (fs.existsSync(path.join(trained, 'config.json'))) {
-    log(`model: default model ${trained}`);
-    return trained;
+export function defaultModelDir(
+  log: (line: string) => void = (line) => console.error(line),
+  root = packageRoot(__dirname),
+): string {
+  const dir = path.join(root, 'model', 'weights', 'default');
+  if (!fs.existsSync(path.join(dir, 'config.json'))) {
+    throw new ModelFileError(dir, `no default model: expected one in ${dir} (config.json, weights, tokenizer.json). ` +
+      'Point Famulus at a model directory instead: `--model <dir>` on the command line, the `famulus.modelPath` ' +
+      'setting in VS Code.');
   }
-  const tiny = path.join(root, 'test', 'fixtures', 'tiny');
-  log(`model: ${trained} has no model yet; using the tiny test model ${tiny}`);
-  return tiny;
+  log(`model: default model ${dir}`);
+  return dir;
 }
 
 /** The nearest directory at or above `from` holding a package.json named "famulus". */

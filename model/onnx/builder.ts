@@ -3,11 +3,11 @@
  * ModelProto with onnx-proto. The FAM graphs (fam-graphs.ts) are written with it, no Python at run time.
  *
  * Every activation is a value name (string). Element types are the two the engine computes in
- * (float32 on CPU, float16 on GPU) plus int64 for ids and shapes and uint8 for 8-bit weight blocks.
+ * (float32 on CPU, float16 on GPU) plus int64 for ids and shapes. Only standard ONNX ops (opset 17).
  */
 import { onnx } from 'onnx-proto';
 
-export type ElemType = 'float32' | 'float16' | 'int64' | 'uint8';
+export type ElemType = 'float32' | 'float16' | 'int64';
 
 /** A dimension: a fixed size, or a symbolic name for a size known only at run time. */
 export type Dim = number | string;
@@ -19,7 +19,6 @@ const ONNX_TYPE: Record<ElemType, onnx.TensorProto.DataType> = {
   float32: onnx.TensorProto.DataType.FLOAT,
   float16: onnx.TensorProto.DataType.FLOAT16,
   int64: onnx.TensorProto.DataType.INT64,
-  uint8: onnx.TensorProto.DataType.UINT8,
 };
 
 /** The opset the graphs target (ReduceMean takes `axes` as an attribute up to 17). */
@@ -49,7 +48,7 @@ function attribute(name: string, value: AttrValue): onnx.IAttributeProto {
   return { name, type: T.FLOAT, f: value.float };
 }
 
-function bytesOf(data: Float32Array | Uint16Array | BigInt64Array | Uint8Array): Uint8Array {
+function bytesOf(data: Float32Array | Uint16Array | BigInt64Array): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
@@ -90,11 +89,11 @@ export class GraphBuilder {
     this.outputs.push(valueInfo(name, type, dims));
   }
 
-  initializer(name: string, type: ElemType, dims: number[], data: Float32Array | Uint16Array | BigInt64Array | Uint8Array): string {
+  initializer(name: string, type: ElemType, dims: number[], data: Float32Array | Uint16Array | BigInt64Array): string {
     return this.addInitializer(this.claim(name), type, dims, data);
   }
 
-  private addInitializer(name: string, type: ElemType, dims: number[], data: Float32Array | Uint16Array | BigInt64Array | Uint8Array): string {
+  private addInitializer(name: string, type: ElemType, dims: number[], data: Float32Array | Uint16Array | BigInt64Array): string {
     const expected = dims.reduce((a, b) => a * b, 1);
     if (data.length !== expected) {
       throw new Error(`initializer ${name}: ${data.length} elements for dims [${dims.join(', ')}] (expected ${expected})`);
@@ -127,16 +126,15 @@ export class GraphBuilder {
   }
 
   /** Adds a node with one output and returns the output's name. */
-  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, domain = ''): string {
-    return this.opN(opType, inputs, 1, attrs, domain)[0]!;
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}): string {
+    return this.opN(opType, inputs, 1, attrs)[0]!;
   }
 
   /** Adds a node with `count` outputs. */
-  opN(opType: string, inputs: string[], count: number, attrs: Record<string, AttrValue> = {}, domain = ''): string[] {
+  opN(opType: string, inputs: string[], count: number, attrs: Record<string, AttrValue> = {}): string[] {
     const outs = Array.from({ length: count }, () => this.fresh(opType.toLowerCase()));
     this.nodes.push({
       opType,
-      domain,
       name: this.fresh(`n_${opType}`),
       input: inputs,
       output: outs,
@@ -150,9 +148,7 @@ export class GraphBuilder {
     const model: onnx.IModelProto = {
       irVersion: IR_VERSION,
       producerName: 'famulus',
-      // Contrib ops (com.microsoft: onnxruntime's fused kernels) are version 1.
-      opsetImport: [{ domain: '', version: OPSET }, ...[...new Set(this.nodes.map((n) => n.domain ?? ''))]
-        .filter((d) => d !== '').map((domain) => ({ domain, version: 1 }))],
+      opsetImport: [{ domain: '', version: OPSET }],
       graph: { name: this.name, node: this.nodes, initializer: this.inits, input: this.inputs, output: this.outputs },
     };
     return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();

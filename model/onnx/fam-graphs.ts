@@ -1,5 +1,5 @@
 /**
- * The TransformerFAM forward as ONNX graphs, built from config + weights (../shared/design/fam.md, Alg. 2).
+ * The TransformerFAM forward as ONNX graphs, built from config + weights (docs/fam.md, Alg. 2).
  * The same math as the PyTorch reference model/train/fam.py, checked by test/parity.
  *
  * Four graphs, all batch 1 with rows as the first axis ([rows, D]):
@@ -83,62 +83,6 @@ interface LayerWeights {
  */
 export type WeightPlacement = 'initializers' | 'inputs';
 
-/**
- * How attention is built: plain ONNX ops (MatMul, Add of the mask, Softmax, MatMul); one com.microsoft
- * MultiHeadAttention node per layer ('fused'); or, in the block step, the plain ops over row chunks that each
- * read only the keys they may see ('chunked': FAM rows without the memory keys and without a mask, block rows
- * in BLOCK_QUERY_CHUNKS chunks that skip the causally masked tail of X). docs/perf.md has the measurements.
- */
-export type AttentionKernel = 'ops' | 'fused' | 'chunked';
-
-/**
- * Layer projection weights as they enter the products: float ('none'), or 8-bit blocks of 32 along the input
- * axis with one float scale each, run by com.microsoft MatMulNBits ('int8'; CPU only, opt-in: its logit error
- * against float32 is measured in docs/perf.md, above the parity tolerance).
- */
-export type WeightQuantization = 'none' | 'int8';
-
-/** MatMulNBits operands of one [K, N] weight: B [N, K/32, 32] uint8 (zero point 128), scales [N * K/32]. */
-export interface Int8Weight {
-  K: number;
-  N: number;
-  q: Uint8Array;
-  scales: Float32Array;
-}
-
-export const INT8_BLOCK = 32;
-
-/** Symmetric 8-bit blocks of a [K, N] (input-major) float weight, in MatMulNBits' layout. */
-export function quantizeInt8(w: Float32Array, K: number, N: number): Int8Weight {
-  if (K % INT8_BLOCK !== 0) throw new Error(`quantizeInt8: K=${K} is not a multiple of ${INT8_BLOCK}`);
-  const nb = K / INT8_BLOCK;
-  const q = new Uint8Array(N * K);
-  const scales = new Float32Array(N * nb);
-  for (let n = 0; n < N; n++) {
-    for (let b = 0; b < nb; b++) {
-      let max = 0;
-      for (let i = 0; i < INT8_BLOCK; i++) max = Math.max(max, Math.abs(w[(b * INT8_BLOCK + i) * N + n]!));
-      const scale = max > 0 ? max / 127 : 1;
-      scales[n * nb + b] = scale;
-      for (let i = 0; i < INT8_BLOCK; i++) {
-        const v = Math.round(w[(b * INT8_BLOCK + i) * N + n]! / scale);
-        q[n * K + b * INT8_BLOCK + i] = Math.max(-127, Math.min(127, v)) + 128;
-      }
-    }
-  }
-  return { K, N, q, scales };
-}
-
-/** Query rows [start, end) against keys [start, end), with an additive mask [rows, keys] or none. */
-export interface AttentionChunk {
-  rows: [number, number];
-  keys: [number, number];
-  mask?: string;
-}
-
-/** Query chunks of a block's rows in 'chunked' attention (when B divides evenly; otherwise one chunk). */
-export const BLOCK_QUERY_CHUNKS = 4;
-
 /** One named weight as the graphs take it. */
 export interface GraphWeight {
   name: string;
@@ -160,8 +104,7 @@ export class PreparedWeights {
   readonly famEmbeddings: Arr | undefined; // [F, D]
 
   constructor(readonly dims: FamDims, src: WeightSource, readonly dtype: 'float32' | 'float16',
-    readonly placement: WeightPlacement = 'initializers', readonly attention: AttentionKernel = 'ops',
-    readonly quantize: WeightQuantization = 'none') {
+    readonly placement: WeightPlacement = 'initializers') {
     const { hidden: D, heads: H, kvHeads: G, headDim: d, ffn: I } = dims;
     const cast = (a: Float32Array): Arr => (dtype === 'float16' ? toHalf(a) : a);
     const scale = 1 / Math.sqrt(d);
@@ -208,21 +151,6 @@ export class PreparedWeights {
       wdown: [I, D],
     };
     return { name: `layers.${l}.${key}`, dims: dims[key], data: this.layers[l]![key] };
-  }
-
-  private readonly int8Cache = new Map<string, Int8Weight>();
-
-  /** The 8-bit blocks of one projection weight (made once, shared by every graph). */
-  int8(l: number, key: 'wqkv' | 'wo' | 'wgu' | 'wdown'): Int8Weight {
-    const name = `${l}.${key}`;
-    let q = this.int8Cache.get(name);
-    if (!q) {
-      if (this.dtype !== 'float32') throw new Error('int8 weights are made from float32 weights (CPU)');
-      const { dims, data } = this.layerWeight(l, key);
-      q = quantizeInt8(data as Float32Array, dims[0]!, dims[1]!);
-      this.int8Cache.set(name, q);
-    }
-    return q;
   }
 }
 
@@ -278,21 +206,7 @@ class FamGraph {
 
   /** x [rows, K] times the projection weight `key` of layer l → [rows, N]. */
   project(x: string, l: number, key: 'wqkv' | 'wo' | 'wgu' | 'wdown'): string {
-    if (this.w.quantize === 'none') return this.g.op('MatMul', [x, this.weight(l, key)]);
-    const name = `layers.${l}.${key}`;
-    let q = this.params.get(`${name}.q8`);
-    let scales = this.params.get(`${name}.scales`);
-    const { dims } = this.w.layerWeight(l, key);
-    const [K, N] = dims as [number, number];
-    if (!q || !scales) {
-      const qw = this.w.int8(l, key);
-      q = this.g.initializer(`${name}.q8`, 'uint8', [N, K / INT8_BLOCK, INT8_BLOCK], qw.q);
-      scales = this.g.initializer(`${name}.scales`, 'float32', [N * (K / INT8_BLOCK)], qw.scales);
-      this.params.set(`${name}.q8`, q);
-      this.params.set(`${name}.scales`, scales);
-    }
-    // accuracy_level 4: int8 activations (per block) and int8 products.
-    return this.g.op('MatMulNBits', [x, q, scales], { K, N, bits: 8, block_size: INT8_BLOCK, accuracy_level: 4 }, 'com.microsoft');
+    return this.g.op('MatMul', [x, this.weight(l, key)]);
   }
 
   scalar(v: number): string {
@@ -362,7 +276,6 @@ class FamGraph {
   attend(q: string, k: string, v: string, mask: string | undefined, l: number): string {
     const { heads: H, headDim: d } = this.dims;
     const g = this.g;
-    if (this.w.attention === 'fused') return this.project(this.fusedAttention(q, k, v, mask), l, 'wo');
     const qh = g.op('Transpose', [q], { perm: [1, 0, 2] }); // [H, n, d]
     const { kh, vh } = this.headsKV(k, v);
     let scores = g.op('MatMul', [qh, kh]); // [H, n, S] (1/sqrt(d) is folded into Wq)
@@ -393,52 +306,6 @@ class FamGraph {
       vh = expand(vh, -1, d); // [H, S, d]
     }
     return { kh, vh };
-  }
-
-  /**
-   * attend() over row chunks: chunk i takes query rows [rows[0], rows[1]) against keys [keys[0], keys[1]) with
-   * its own additive mask (or none). The chunks must cover the rows in order; keys a chunk leaves out must be
-   * keys its rows may not see, so the result equals attend() with the full mask.
-   */
-  attendChunked(q: string, k: string, v: string, chunks: AttentionChunk[], l: number): string {
-    const { heads: H, headDim: d } = this.dims;
-    const g = this.g;
-    const qh = g.op('Transpose', [q], { perm: [1, 0, 2] }); // [H, n, d]
-    const { kh, vh } = this.headsKV(k, v);
-    const ctx = chunks.map((c) => {
-      const qc = g.op('Slice', [qh, g.ints([c.rows[0]]), g.ints([c.rows[1]]), g.ints([1])]); // [H, r, d]
-      const kc = g.op('Slice', [kh, g.ints([c.keys[0]]), g.ints([c.keys[1]]), g.ints([2])]); // [H, d, s]
-      const vc = g.op('Slice', [vh, g.ints([c.keys[0]]), g.ints([c.keys[1]]), g.ints([1])]); // [H, s, d]
-      let scores = g.op('MatMul', [qc, kc]); // [H, r, s]
-      if (c.mask) scores = g.op('Add', [scores, c.mask]);
-      return g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), vc]); // [H, r, d]
-    });
-    const all = ctx.length === 1 ? ctx[0]! : g.op('Concat', ctx, { axis: 1 }); // [H, n, d]
-    const rows = g.op('Reshape', [g.op('Transpose', [all], { perm: [1, 0, 2] }), g.ints([0, H * d])]); // [n, H*d]
-    return this.project(rows, l, 'wo'); // [n, D]
-  }
-
-  /**
-   * The same attention as one com.microsoft MultiHeadAttention node (onnxruntime's CPU kernel: per head one
-   * product, bias, softmax and product, with no [H, n, S] tensors between ops). Its key/value heads must equal
-   * the query heads, so the G K/V heads are repeated (head h reads floor(h / (H/G)), as above).
-   * Returns the attention rows [n, H*d] before the output projection.
-   */
-  private fusedAttention(q: string, k: string, v: string, mask: string | undefined): string {
-    const { heads: H, kvHeads: G, headDim: d } = this.dims;
-    const g = this.g;
-    const rep = H / G;
-    const heads = (x: string) => {
-      if (rep === 1) return g.op('Reshape', [x, g.ints([1, -1, H * d])]);
-      const x4 = g.op('Unsqueeze', [x, g.ints([2])]); // [S, G, 1, d]
-      const target = g.op('Mul', [g.op('Shape', [x4]), g.ints([1, 1, rep, 1])]);
-      return g.op('Reshape', [g.op('Expand', [x4, target]), g.ints([1, -1, H * d])]); // [1, S, H*d]
-    };
-    const query = g.op('Reshape', [q, g.ints([1, -1, H * d])]); // [1, n, H*d]
-    const bias = mask ? g.op('Unsqueeze', [mask, g.ints([0, 1])]) : ''; // [1, 1, n, S]
-    // Inputs: query, key, value, bias, key_padding_mask, attention_bias. 1/sqrt(d) is folded into Wq: scale 1.
-    const out = g.op('MultiHeadAttention', [query, heads(k), heads(v), '', '', bias], { num_heads: H, scale: { float: 1 } }, 'com.microsoft');
-    return g.op('Reshape', [out, g.ints([-1, H * d])]); // [n, H*d]
   }
 
   /** h + SwiGLU(norm(h)). */
@@ -527,35 +394,14 @@ export function buildBlockGraph(w: PreparedWeights): Uint8Array {
       inner[r * n + c] = allowed ? 0 : NEG;
     }
   }
-  let mask = w.attention === 'chunked' ? '' : g.initializer('mask_inner', T, [n, n], T === 'float16' ? toHalf(inner) : inner);
-  if (m > 0 && w.attention !== 'chunked') {
+  let mask = g.initializer('mask_inner', T, [n, n], T === 'float16' ? toHalf(inner) : inner);
+  if (m > 0) {
     const famRowsNoMem = new Float32Array(F * mB).fill(NEG);
     const blockRowsMem = g.op('Expand', [memMask!, g.ints([B, mB])]); // [B, mB]
     const memPart = F > 0
       ? g.op('Concat', [g.initializer('mask_fam_mem', T, [F, mB], T === 'float16' ? toHalf(famRowsNoMem) : famRowsNoMem), blockRowsMem], { axis: 0 })
       : blockRowsMem; // [F+B, mB]
     mask = g.op('Concat', [memPart, mask], { axis: 1 }); // [F+B, mB+F+B]
-  }
-
-  // 'chunked': the same mask cut into row chunks that read only the keys they may see (see AttentionKernel).
-  let chunks: AttentionChunk[] | undefined;
-  if (w.attention === 'chunked') {
-    const c = B % BLOCK_QUERY_CHUNKS === 0 ? BLOCK_QUERY_CHUNKS : 1;
-    const R = B / c;
-    const half = (a: Float32Array) => (T === 'float16' ? toHalf(a) : a);
-    const memRows = m > 0 ? g.op('Expand', [memMask!, g.ints([R, mB])]) : undefined; // [R, mB]
-    chunks = F > 0 ? [{ rows: [0, F], keys: [mB, mB + n] }] : []; // FAM rows: all of P and X, no memory
-    for (let j = 0; j < c; j++) {
-      const width = F + (j + 1) * R; // P and X up to this chunk's last row
-      const fixed = new Float32Array(R * width);
-      for (let r = 0; r < R; r++) for (let col = F; col < width; col++) if (col - F > j * R + r) fixed[r * width + col] = NEG;
-      const part = g.initializer(`mask_chunk_${j}`, T, [R, width], half(fixed));
-      chunks.push({
-        rows: [F + j * R, F + (j + 1) * R],
-        keys: [0, mB + width],
-        mask: memRows ? g.op('Concat', [memRows, part], { axis: 1 }) : part,
-      });
-    }
   }
 
   let x = fg.embed(ids); // [B, D]
@@ -568,7 +414,7 @@ export function buildBlockGraph(w: PreparedWeights): Uint8Array {
     const { q, k, v } = fg.qkv(fg.rmsNorm(h, fg.weight(l, 'inNorm')), l, cos, sin); // q [n,H,d], k/v [n,G,d]
     const keys = memK ? g.op('Concat', [g.op('Reshape', [memK, g.ints([mB, G, d])]), k], { axis: 0 }) : k; // [S,G,d]
     const values = memV ? g.op('Concat', [g.op('Reshape', [memV, g.ints([mB, G, d])]), v], { axis: 0 }) : v;
-    const attn = chunks ? fg.attendChunked(q, keys, values, chunks, l) : fg.attend(q, keys, values, mask, l); // [n, D]
+    const attn = fg.attend(q, keys, values, mask, l); // [n, D]
     // App. B.1: on the first update the FAM rows' attention residual is zero (fam_residual = 0).
     const residual = P ? g.op('Concat', [g.op('Mul', [P, famResidual!]), x], { axis: 0 }) : x;
     const out = fg.ffn(g.op('Add', [residual, attn]), l); // [F+B, D]

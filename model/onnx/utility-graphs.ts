@@ -11,8 +11,8 @@ export function probeGraph(): Uint8Array {
 
 /**
  * Identity copies in.{i} → out.{i}, to move tensors between host and device with onnxruntime's own copies:
- * with host outputs it reads device tensors back (Tensor.getData() on a 'gpu-buffer' tensor aborted the
- * process on the GPU machine, see ../shared/gpu/README.md); with 'gpu-buffer' outputs it uploads weights once.
+ * with host outputs it reads device tensors back (Tensor.getData() on a 'gpu-buffer' tensor aborts the process
+ * with onnxruntime-node 1.30, see docs/gpu.md); with 'gpu-buffer' outputs it uploads weights once.
  */
 export function copyGraph(tensors: { type: ElemType; dims: number[] }[]): Uint8Array {
   const g = new GraphBuilder('copy');

@@ -19,9 +19,7 @@ import {
   buildHeadGraph,
   buildInitGraph,
   type FamDims,
-  type AttentionKernel,
   type WeightPlacement,
-  type WeightQuantization,
 } from '../onnx/fam-graphs';
 import { float16BitsToFloat32 as fromHalf, float32ToFloat16Bits as toHalf } from '../loader/half';
 import { ropeTables } from './rope';
@@ -74,18 +72,7 @@ export interface SessionOptions {
    * 'initializers' on CPU, where onnxruntime prepacks constant matrices at the price of a copy per session).
    */
   weights?: WeightPlacement;
-  /** How attention is built (default 'ops'; see AttentionKernel and docs/perf.md). */
-  attention?: AttentionKernel;
-  /** Projection weights in float (default) or 8-bit blocks ('int8', CPU only; see docs/perf.md for its error). */
-  quantize?: WeightQuantization;
-  /**
-   * WebGPU only: onnxruntime's cache mode for every kind of GPU buffer (default: onnxruntime's own, 'bucket' for
-   * storage buffers). For measuring where GPU memory goes (docs/perf.md, step 9); ignored on the CPU.
-   */
-  webgpuBufferCache?: WebGpuBufferCache;
 }
-
-export type WebGpuBufferCache = 'disabled' | 'lazyRelease' | 'simple' | 'bucket';
 
 type Feeds = Record<string, ort.Tensor>;
 
@@ -153,8 +140,7 @@ export class FamSession {
         // On the GPU every session reads one uploaded copy of the weights; on the CPU each session embeds its
         // own, which lets onnxruntime prepack the matrices.
         const weights = new PreparedWeights(dims, source, provider === 'webgpu' ? 'float16' : 'float32',
-          opts.weights ?? (provider === 'webgpu' ? 'inputs' : 'initializers'), opts.attention ?? 'ops',
-          provider === 'cpu' ? opts.quantize ?? 'none' : 'none');
+          opts.weights ?? (provider === 'webgpu' ? 'inputs' : 'initializers'));
         const weightFeeds = weights.placement === 'inputs' ? await FamSession.upload(weights, sessionOptions) : {};
         const layers = Array.from({ length: dims.layers }, (_, l) => l);
         const stateOut = layers.flatMap((l) => [
@@ -206,25 +192,21 @@ export class FamSession {
   }
 
   private static optionsFor(provider: DeviceChoice, opts: SessionOptions): ort.InferenceSession.SessionOptions {
-    const { threads, webgpuBufferCache: cache } = opts;
     if (provider === 'cpu') {
       return {
         executionProviders: ['cpu'],
         graphOptimizationLevel: 'all',
         logSeverityLevel: 3,
         executionMode: 'sequential',
-        intraOpNumThreads: threads ?? os.availableParallelism(),
+        intraOpNumThreads: opts.threads ?? os.availableParallelism(),
         interOpNumThreads: 1,
         // Worker threads sleep instead of spinning between ops: the engine shares the machine with the editor
-        // and everything else. On the 2-core dev machine under load this cut CPU time per default-model
-        // block by 14% and wall time by about 8% on average (docs/perf.md, step 6).
+        // and everything else. On 2 cores under load: -14% CPU time per default-model block, about -8% wall
+        // time (docs/perf.md, "Defaults and the measurements behind them").
         extra: { session: { intra_op: { allow_spinning: '0' } } },
       };
     }
-    const webgpu: ort.InferenceSession.ExecutionProviderConfig = cache
-      ? { name: 'webgpu', storageBufferCacheMode: cache, uniformBufferCacheMode: cache, queryResolveBufferCacheMode: cache, defaultBufferCacheMode: cache }
-      : 'webgpu';
-    return { executionProviders: [webgpu], graphOptimizationLevel: 'all', logSeverityLevel: 3 };
+    return { executionProviders: ['webgpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3 };
   }
 
   /**

@@ -1,5 +1,5 @@
 /**
- * The FAM working memory as host data (fam.md "Shapes and names"): per layer the FAM rows and the K/V ring of
+ * The FAM working memory as host data (docs/fam.md "Shapes and names"): per layer the FAM rows and the K/V ring of
  * the last m blocks, plus where the stream stands. The runtime makes one from device tensors and back; this
  * module and ./state-file.ts copy it and store it. Types and plain functions only: no onnxruntime here.
  */

@@ -13,7 +13,7 @@ Documents (the mix is ours; model/train/README.md gives the numbers):
   every token. The second copy can only be predicted by looking back (in the block, or through the FAM when the
   gap is long), which is the skill PassKey, Where and Summarize need and plain LM data rewards too rarely.
 
-Random State Passing (fam.md, §3.1): at each step the whole batch either continues from the previous step's
+Random State Passing (docs/fam.md, §3.1): at each step the whole batch either continues from the previous step's
 final state (p = 0.8) or starts from the learned initial FAM. `starts_fresh(seed, step)` decides, here and in
 train.py alike. When a step starts fresh, a task sample that began before it can no longer see its beginning, so
 its answer is not scored (ours). With `fresh_at_document` a fresh step instead skips the rest of the document under

@@ -2,7 +2,7 @@
 
 Source: Hwang et al., "TransformerFAM: Feedback attention is working memory", arXiv 2404.09173 (v3),
 Alg. 2 (§2.2), App. B.1 (FAM initialisation, first update) and App. B.2 (positions).
-The exact math this project implements is written down in ../shared/design/fam.md; the TypeScript engine
+The exact math this project implements is written down in docs/fam.md; the TypeScript engine
 (model/onnx/fam-graphs.ts) builds the same computation as ONNX graphs, and test/parity checks the two agree
 on golden fixtures made by model/train/make_fixtures.py.
 
@@ -47,12 +47,12 @@ class FamConfig:
     block_size: int = 1024  # B
     memory_segments: int = 0  # m: how many past blocks' K/V each layer keeps
     # Where the previous FAM sits in a block step: "block_end", the positions of the last F tokens of this block
-    # (App. B.2, fam.md), or "before_block", the F positions just before it (ours), which keeps the FAM apart
+    # (App. B.2, docs/fam.md), or "before_block", the F positions just before it (ours), which keeps the FAM apart
     # from the block's own last F tokens (docs/results/fig3a/README.md, "Positions").
     fam_positions: str = "block_end"
     # Whether the previous FAM is added back to a FAM update (the residual of the FAM rows): "after_first", on every
-    # update but the first (App. B.1, fam.md), or "none", never (ours): the previous FAM then reaches the new one only
-    # through the FAM rows' attention over it, so the FAM stays bounded however many blocks it has read
+    # update but the first (App. B.1, docs/fam.md), or "none", never (ours): the previous FAM then reaches the new
+    # one only through the FAM rows' attention over it, so the FAM stays bounded however many blocks it has read
     # (docs/results/toy-recall.md).
     fam_residual: str = "after_first"
     bos_token_id: Optional[int] = None
@@ -219,7 +219,7 @@ class Layer(nn.Module):
 
 
 def block_mask(F: int, B: int, mem_slots: int, mem_valid: int, device=None) -> torch.Tensor:
-    """bool [F+B, m*B+F+B], True where a query row may attend a key (fam.md "One block step", step 2).
+    """bool [F+B, m*B+F+B], True where a query row may attend a key (docs/fam.md "One block step", step 2).
 
     Key order: memory (oldest block first; the first m*B - mem_valid slots are still empty), P, X.
     FAM rows: no memory, all of P, all of X. Block row t: valid memory, all of P, X[0..t].

@@ -9,15 +9,15 @@ It writes two model directories in the engine's format (config.json, model.safet
 tokenizer_config.json) plus what the reference computed on them (expected.safetensors):
 
 - tiny/: a tiny random FAM model (F = 4, B = 16, m = 2, GQA) and, for 5 full blocks and a 7-token tail, the
-  logits and the whole working memory after every block (fam.md "One block step"), the state right after FAM
-  initialisation (fam.md App. B.1), and the ids the Python tokenizer gives a few sample strings.
+  logits and the whole working memory after every block (docs/fam.md "One block step"), the state right after FAM
+  initialisation (docs/fam.md App. B.1), and the ids the Python tokenizer gives a few sample strings.
   expected-before-block.safetensors, expected-no-fam-residual.safetensors: the same for other memory layouts
   (TINY_VARIANTS: fam_positions = "before_block", and with it fam_residual = "none").
 - tiny-llama/: the same weights (less the FAM tensor) with F = 0 and m = 0, where one block step is a plain causal
   decoder, and the logits Hugging Face's LlamaForCausalLM gives for one block (the anchor that ties fam.py to a
   known model).
 
-Each folder's README.md documents every tensor name. The math is that of shared/design/fam.md (section names are
+Each folder's README.md documents every tensor name. The math is that of docs/fam.md (section names are
 quoted where the code follows one); the tests of fam.py itself are in tests/test_fam.py.
 """
 
@@ -45,7 +45,7 @@ TINY = FamConfig(
     intermediate_size=128, rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=False,
     fam_length=4, block_size=16, memory_segments=2, eos_token_id=0)
 FULL_BLOCKS = 5
-TAIL = 7  # tokens of the partial 6th block: what decode sees before a block fills (fam.md "Inference modes")
+TAIL = 7  # tokens of the partial 6th block: what decode sees before a block fills (docs/fam.md "Inference modes")
 
 # docs/prompt-format.md: ids 0-3 of every Famulus tokenizer, in this order.
 SPECIAL_TOKENS = ["<|endoftext|>", "<|file|>", "<|question|>", "<|answer|>"]
@@ -193,7 +193,7 @@ def describe(name: str, logits: torch.Tensor) -> None:
 
 def fold_blocks(model: FamForCausalLM, state: FamState, ids: torch.Tensor, t: Dict[str, torch.Tensor],
                 label: str) -> FamState:
-    """fam.md "One block step": folds in each of the FULL_BLOCKS full blocks of ids, keeping in t its logits (all
+    """docs/fam.md "One block step": folds in each of the FULL_BLOCKS full blocks of ids, keeping in t its logits (all
     rows) and the new state as block{i}.*. Returns the state after the last one."""
     B = model.cfg.block_size
     for i in range(FULL_BLOCKS):
@@ -216,7 +216,7 @@ def make_tiny(out: Path, tok: Tokenizer, corpus: list) -> Dict[str, torch.Tensor
     ids = torch.randint(len(SPECIAL_TOKENS), cfg.vocab_size, (FULL_BLOCKS * B + TAIL,), generator=g)
     t: Dict[str, torch.Tensor] = {"input_ids": ids}
     with torch.no_grad():
-        # fam.md App. B.1: the F learned embeddings go up through all layers; fam[l] is their input to layer l.
+        # docs/fam.md App. B.1: the F learned embeddings go up through all layers; fam[l] is their input to layer l.
         state = model.init_state(1)
         for l in range(cfg.num_hidden_layers):
             t[f"fam_init.{l}"] = state.fam[l][0].contiguous()
@@ -286,7 +286,7 @@ def hf_llama(cfg: FamConfig):
 
 def make_tiny_llama(out: Path, tok: Tokenizer, tiny_weights: Dict[str, torch.Tensor]) -> None:
     """With F = 0 there is no FAM tensor: model.safetensors is tiny's minus model.fam_embeddings, i.e. a plain
-    Llama checkpoint (fam.md: any pretrained decoder can be turned into a FAM model)."""
+    Llama checkpoint (docs/fam.md: any pretrained decoder can be turned into a FAM model)."""
     cfg = dataclasses.replace(TINY, fam_length=0, memory_segments=0)
     llama_weights = {k: v for k, v in tiny_weights.items() if k != "model.fam_embeddings"}
     write_model_dir(out, cfg, llama_weights, tok)

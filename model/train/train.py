@@ -1,4 +1,4 @@
-"""Train a FAM model (fam.py) from scratch with the recipe of fam.md / arXiv 2404.09173 §3.1 and App. B.
+"""Train a FAM model (fam.py) from scratch with the recipe of docs/fam.md / arXiv 2404.09173 §3.1 and App. B.
 
     python model/train/train.py --run /tmp/famulus/run --data /tmp/famulus/data --corpus /tmp/famulus/corpus \\
         --deadline $(( $(date +%s) + 500 )) [--resume] [--set key=value ...]

@@ -1,6 +1,6 @@
 /**
- * The benchmark (`npm run bench`, `npm run bench -- --device webgpu`; issue 6). Rows, each in a child process
- * of its own so that its peak RSS is its own:
+ * The benchmark (`npm run bench`; on the GPU machine `node out/tools/bench.js --device webgpu`, see docs/perf.md).
+ * Rows, each in a child process of its own so that its peak RSS is its own:
  *   tiny     the test fixture (test/fixtures/tiny)
  *   default  the shipped model (model/weights/default), or random weights of its config.json when the weight
  *            shards are not there (the GPU machine gets no shards: the upload limit)
@@ -18,8 +18,7 @@
  *
  * Output: test/bench/results/<machine>-<date>.json and .md (machine = slug of the CPU or GPU name), and the
  * markdown table on stdout. Options: --device cpu|webgpu, --rows tiny,default,large, --out <dir>,
- * --budget-scale <x> (multiplies every row's time budget), --buffer-cache disabled|lazyRelease|simple|bucket (WebGPU:
- * onnxruntime's buffer cache mode for every buffer kind; docs/perf.md step 9), --torch <json> (a PyTorch result file from
+ * --budget-scale <x> (multiplies every row's time budget), --torch <json> (a PyTorch result file from
  * test/bench/torch_ceiling.py, merged into the report).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -27,9 +26,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { FamTokenizer, loadModelDir, parseFamConfig, type FamConfig } from '../../model/loader';
+import { FamTokenizer, loadModelDir, packageRoot, parseFamConfig, type FamConfig } from '../../model/loader';
 import { encodeState, readStateFile, writeStateFile } from '../../model/state';
-import { FamSession, type FamState, type ModelWeights, type WebGpuBufferCache } from '../../model/runtime/fam-session';
+import { FamSession, type FamState, type ModelWeights } from '../../model/runtime/fam-session';
 import { GraphBuilder } from '../../model/onnx/builder';
 import { float32ToFloat16Bits } from '../../model/loader/half';
 import { LARGE_SIZE, ingestLcgTokens, lcgTokens, parameterCount, randomModel } from './random-model';
@@ -37,7 +36,7 @@ import { LARGE_SIZE, ingestLcgTokens, lcgTokens, parameterCount, randomModel } f
 type Device = 'cpu' | 'webgpu';
 type RowName = 'tiny' | 'default' | 'large';
 
-const ROOT = findRoot(__dirname);
+const ROOT = packageRoot(__dirname); // from the sources and from out/tools/ alike
 const CHECKPOINTS = [4096, 65536, 1048576];
 
 /** Seconds of timed ingest a row may spend, per device (CPU: the whole bench must stay within 5 minutes on 2 cores). */
@@ -45,16 +44,6 @@ const BUDGET_S: Record<Device, Record<RowName, number>> = {
   cpu: { tiny: 20, default: 60, large: 20 },
   webgpu: { tiny: 15, default: 25, large: 45 },
 };
-
-function findRoot(from: string): string {
-  let dir = from;
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`no package.json above ${from}`);
-    dir = up;
-  }
-  return dir;
-}
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -248,14 +237,14 @@ async function modelFor(row: RowName): Promise<{ model: ModelWeights; source: st
 }
 
 /** One row, run in this (child) process. */
-async function runRow(row: RowName, device: Device, budgetScale: number, bufferCache?: WebGpuBufferCache): Promise<Record<string, unknown>> {
+async function runRow(row: RowName, device: Device, budgetScale: number): Promise<Record<string, unknown>> {
   const { model, source } = await modelFor(row);
   const cfg = model.config;
   const budget = BUDGET_S[device][row] * budgetScale;
   const result: Record<string, unknown> = { row, source, parameters: parameterCount(cfg), config: cfg, flopsPerToken: flopsPerToken(cfg) };
   const gpuBefore = gpuMemMiB();
   const c0 = performance.now();
-  const session = await FamSession.create(model, { device, webgpuBufferCache: bufferCache });
+  const session = await FamSession.create(model, { device });
   result.createSeconds = (performance.now() - c0) / 1000;
   result.device = session.device;
   result.gpuMemBeforeMiB = gpuBefore;
@@ -396,8 +385,7 @@ const k = (x: number | null | undefined) => (x == null ? '-' : x >= 1000 ? `${(x
 function markdown(report: Record<string, any>): string {
   const lines: string[] = [];
   lines.push(`# Benchmark ${report.machine} ${report.date}`, '');
-  const cache = report.bufferCache ? `; WebGPU buffer cache ${report.bufferCache}` : '';
-  lines.push(`Device: ${report.device}; ${report.hardware}; onnxruntime-node ${report.ort}; node ${report.node}${cache}; load average at start ${report.loadAverage}.`, '');
+  lines.push(`Device: ${report.device}; ${report.hardware}; onnxruntime-node ${report.ort}; node ${report.node}; load average at start ${report.loadAverage}.`, '');
   lines.push('| row | params | provider | MFLOP/token | 4k tok/s | 64k tok/s | 1M tok/s | peak RSS MiB (4k/64k/1M) | GPU MiB (4k/64k/1M) | decode ms/tok after 1k | after longest (ctx) | products ceiling tok/s | ingest / ceiling | state bytes | save / load ms |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of report.rows as Record<string, any>[]) {
@@ -442,18 +430,13 @@ function markdown(report: Record<string, any>): string {
   return lines.join('\n');
 }
 
-const BUFFER_CACHES: readonly WebGpuBufferCache[] = ['disabled', 'lazyRelease', 'simple', 'bucket'];
-
 async function main(): Promise<void> {
   const device = (arg('device') ?? 'cpu') as Device;
   if (device !== 'cpu' && device !== 'webgpu') throw new Error(`--device ${device}: cpu or webgpu`);
   const budgetScale = Number(arg('budget-scale') ?? 1);
-  const bufferCache = arg('buffer-cache') as WebGpuBufferCache | undefined;
-  if (bufferCache && !BUFFER_CACHES.includes(bufferCache)) throw new Error(`--buffer-cache ${bufferCache}: ${BUFFER_CACHES.join(', ')}`);
-  if (bufferCache && device !== 'webgpu') throw new Error('--buffer-cache applies to --device webgpu only');
   const child = arg('child') as RowName | undefined;
   if (child) {
-    const r = await runRow(child, device, budgetScale, bufferCache);
+    const r = await runRow(child, device, budgetScale);
     fs.writeFileSync(arg('result')!, JSON.stringify(r, null, 1));
     return;
   }
@@ -470,15 +453,13 @@ async function main(): Promise<void> {
     ort: ort.env.versions?.node ?? '1.30.0',
     node: process.version,
     loadAverage: os.loadavg()[0]!.toFixed(2),
-    bufferCache: bufferCache ?? null,
     rows: [],
   };
   for (const row of rows) {
     log(`row ${row} on ${device}...`);
     const tmp = path.join(os.tmpdir(), `famulus-bench-${process.pid}-${row}.json`);
     const script = process.argv[1]!;
-    const args = [...process.execArgv, script, '--child', row, '--device', device, '--result', tmp, '--budget-scale', String(budgetScale),
-      ...(bufferCache ? ['--buffer-cache', bufferCache] : [])];
+    const args = [...process.execArgv, script, '--child', row, '--device', device, '--result', tmp, '--budget-scale', String(budgetScale)];
     const r = spawnSync(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
     if (r.status === 0 && fs.existsSync(tmp)) {
       report.rows.push(JSON.parse(fs.readFileSync(tmp, 'utf8')));

@@ -1,5 +1,5 @@
 /**
- * Benchmark of grounded answers (issue 19): on one workspace, side by side in one run,
+ * Benchmark of grounded answers (docs/grounded-answers.md): on one workspace, side by side in one run,
  *   - the read: model ingest time against the time the same walk spent building the workspace index, and the
  *     saved index's size against the source bytes;
  *   - per question (≥ 20, each naming a definition, so the model re-reads it and must generate): retrieval

@@ -10,7 +10,7 @@
  * Rates are MB (10^6 bytes) per second of wall time (MBps) and of this process's CPU time (cpuMBps, the one
  * to compare on a busy machine). Prints one JSON object. Usage:
  *   node --import tsx test/bench/tokenizer-speed.ts [tokenizer.json] [--mb 10]
- * Default tokenizer: the default model's (model/weights/default, else the tiny test model).
+ * Default tokenizer: the default model's (model/weights/default).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';

@@ -1,5 +1,5 @@
 /**
- * GPU check, run on the GPU machine (../shared/gpu/README.md): `node dist/gpu-check.js <out.json>`.
+ * GPU check, run on the GPU machine (docs/gpu.md says how): `node out/tools/gpu-check.js <out.json>`.
  *  1. WebGPU (fp16) against CPU (fp32) on the tiny fixture model: states and next-token logits after every
  *     block and inside a partial block, ‖Δ‖/‖ref‖ ≤ 1e-2 each.
  *  2. A random model of the default size: ingest up to 1M tokens on WebGPU, with GPU memory (nvidia-smi),
@@ -10,7 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { loadModelDir, parseFamConfig } from '../../model/loader';
+import { loadModelDir, packageRoot, parseFamConfig } from '../../model/loader';
 import { float16BitsToFloat32 } from '../../model/loader/half';
 import { FamSession, type FamState, type ModelWeights } from '../../model/runtime/fam-session';
 import { DEFAULT_SIZE, ingestLcgTokens, lcgTokens, parameterCount, randomModel } from '../bench/random-model';
@@ -18,7 +18,7 @@ import { relativeError, TOLERANCES } from '../parity/compare';
 
 const TOLERANCE = TOLERANCES.gpuVsCpu;
 const out: Record<string, unknown> = { date: new Date().toISOString() };
-const root = path.resolve(__dirname, '..');
+const root = packageRoot(__dirname); // from the sources and from out/tools/ alike
 
 function gpuMemoryMiB(): number | undefined {
   try {

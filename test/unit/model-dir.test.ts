@@ -125,20 +125,27 @@ describe('UnitTests - loadModelDir()', () => {
 });
 
 describe('UnitTests - defaultModelDir()', () => {
-  it('finds the package root from sources and from a dist-like folder, and says which model it uses', () => {
+  it('finds the package root from sources and from a dist-like folder, and the shipped model under it', () => {
     const root = packageRoot(__dirname);
     assert.ok(fs.existsSync(path.join(root, 'package.json')));
     assert.equal(packageRoot(path.join(root, 'dist')), root);
     const lines: string[] = [];
-    const dir = defaultModelDir((l) => lines.push(l));
-    assert.equal(lines.length, 1);
-    if (fs.existsSync(path.join(root, 'model', 'weights', 'default', 'config.json'))) {
-      assert.equal(dir, path.join(root, 'model', 'weights', 'default'));
-      assert.match(lines[0]!, /^model: default model /);
-    } else {
-      assert.equal(dir, path.join(root, 'test', 'fixtures', 'tiny'));
-      assert.match(lines[0]!, /has no model yet; using the tiny test model/);
-    }
+    assert.equal(defaultModelDir((l) => lines.push(l)), path.join(root, 'model', 'weights', 'default'));
+    assert.deepEqual(lines, [`model: default model ${path.join(root, 'model', 'weights', 'default')}`]);
+  });
+
+  it('EXPECTED FAILURE - no default model: names the folder it expected and how to choose another model', () => {
+    const root = tempDir();
+    fs.writeFileSync(path.join(root, 'package.json'), JSON.stringify({ name: 'famulus' }));
+    const lines: string[] = [];
+    assert.throws(() => defaultModelDir((l) => lines.push(l), root), (e: unknown) => {
+      assert.ok(e instanceof ModelFileError, `expected ModelFileError, got ${String(e)}`);
+      assert.equal(e.file, path.join(root, 'model', 'weights', 'default'));
+      assert.match(e.message, /no default model: expected one in .*model\/weights\/default/);
+      assert.match(e.message, /--model <dir>.*famulus\.modelPath/);
+      return true;
+    });
+    assert.deepEqual(lines, [], 'nothing is said to be loaded');
   });
 
   it('BAD CALL - packageRoot outside any Famulus package', () => {

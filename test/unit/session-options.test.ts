@@ -9,23 +9,12 @@ const optionsFor = (provider: 'cpu' | 'webgpu', opts: SessionOptions): ort.Infer
   (FamSession as unknown as { optionsFor: typeof optionsFor })['optionsFor'](provider, opts);
 
 describe('FamSession session options', () => {
-  it('WebGPU without a buffer cache mode names the provider alone (onnxruntime keeps its own caches)', () => {
+  it('WebGPU names the provider alone (onnxruntime keeps its own buffer caches)', () => {
     assert.deepEqual(optionsFor('webgpu', { device: 'webgpu' }).executionProviders, ['webgpu']);
   });
 
-  it('WebGPU with a buffer cache mode sets it for every kind of buffer', () => {
-    const [ep] = optionsFor('webgpu', { device: 'webgpu', webgpuBufferCache: 'simple' }).executionProviders!;
-    assert.deepEqual(ep, {
-      name: 'webgpu',
-      storageBufferCacheMode: 'simple',
-      uniformBufferCacheMode: 'simple',
-      queryResolveBufferCacheMode: 'simple',
-      defaultBufferCacheMode: 'simple',
-    });
-  });
-
-  it('the CPU ignores the buffer cache mode and keeps its threads and non-spinning workers', () => {
-    const cpu = optionsFor('cpu', { device: 'cpu', threads: 2, webgpuBufferCache: 'disabled' });
+  it('the CPU keeps its threads and non-spinning workers', () => {
+    const cpu = optionsFor('cpu', { device: 'cpu', threads: 2 });
     assert.deepEqual(cpu.executionProviders, ['cpu']);
     assert.equal(cpu.intraOpNumThreads, 2);
     assert.deepEqual(cpu.extra, { session: { intra_op: { allow_spinning: '0' } } });

@@ -1,4 +1,4 @@
-"""Tests of the reference model itself (model/train/fam.py) against the rules of shared/design/fam.md.
+"""Tests of the reference model itself (model/train/fam.py) against the rules of docs/fam.md.
 
 Each test would fail if the math broke: the mask rule by rule, causality and what the FAM carries (perturbation),
 an independent naive implementation (explicit loops and einsum per head, explicit softmax, float64), Hugging Face
@@ -76,7 +76,7 @@ def maxdiff(a: torch.Tensor, b: torch.Tensor) -> float:
 # A naive, independent implementation (float64, explicit loops and einsum per head).
 
 def naive_allowed(F: int, B: int, mem_slots: int, mem_valid: int) -> torch.Tensor:
-    """fam.md "One block step", step 2, written as one rule per key column, cell by cell."""
+    """docs/fam.md "One block step", step 2, written as one rule per key column, cell by cell."""
     S = mem_slots + F + B
     allowed = torch.zeros(F + B, S, dtype=torch.bool)
     for r in range(F + B):
@@ -144,7 +144,7 @@ def naive_layer(layer, cfg: FamConfig, rows, positions, mem_k, mem_v, allowed, r
 
 
 def naive_model(model: FamForCausalLM, ids: torch.Tensor):
-    """The whole model from fam.md alone: init (App. B.1), then block steps with positions (App. B.2), the ring of
+    """The whole model from docs/fam.md alone: init (App. B.1), then block steps with positions (App. B.2), the ring of
     the last m blocks' K/V and the zero first-update residual. Returns per-block logits, fam and ring K/V."""
     cfg = model.cfg
     F, B, m, L = cfg.fam_length, cfg.block_size, cfg.memory_segments, cfg.num_hidden_layers
@@ -209,7 +209,8 @@ def test_block_mask_rules(F, B, mem_slots, mem_valid):
 @pytest.mark.parametrize("block", [0, 2])
 def test_block_rows_causal_and_blind_to_own_fam(block):
     """Changing X[t+1..] changes this block's new FAM (it sees the whole block) but not rows 0..t: so block rows
-    never see the FAM made from their own block (fam.md "Block rows never see the FAM made from their own block")."""
+    never see the FAM made from their own block (docs/fam.md "Block rows never see the FAM made from their own
+    block")."""
     model = make_model()
     cfg, B = model.cfg, model.cfg.block_size
     ids = random_ids(cfg, (block + 1) * B, seed=1)

@@ -91,7 +91,7 @@ def test_a_non_finite_gradient_changes_nothing():
 
 @pytest.mark.parametrize("fam_length", [4, 0])
 def test_the_answer_loss_reaches_earlier_blocks_only_through_the_fam(fam_length):
-    """fam.md: no stop-gradient across blocks. With m = 0 the FAM is the only path from block 0 to block 1, so a
+    """docs/fam.md: no stop-gradient across blocks. With m = 0 the FAM is the only path from block 0 to block 1, so a
     loss on block 1 gives block 0's tokens a gradient with FAM and exactly none without (BSWA M0)."""
     torch.manual_seed(0)
     model = FamForCausalLM(dataclasses.replace(CFG, fam_length=fam_length, memory_segments=0))
