@@ -9,6 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isInside } from '../model/workspace/paths';
 
 export type CitationTarget = { ok: true; file: string; line: number; root: string } | { ok: false; reason: string };
 
@@ -42,10 +43,4 @@ export function resolveCitation(roots: readonly string[], cited: string, line: n
     return !isInside(base, path.isAbsolute(normalised) ? path.resolve(normalised) : path.resolve(base, normalised));
   });
   return { ok: false, reason: outside ? `${cited} is outside the workspace` : `${cited} does not exist in the workspace` };
-}
-
-/** True when `p` is `root` or below it (both absolute, resolved). */
-export function isInside(root: string, p: string): boolean {
-  const rel = path.relative(root, p);
-  return rel !== '' && rel.split(path.sep)[0] !== '..' && !path.isAbsolute(rel);
 }

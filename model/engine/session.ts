@@ -21,6 +21,7 @@ import { WorkspaceIndex, readIndexFile, writeIndexFile, type IndexMeta } from '.
 import type { FamTokenizer, LoadedModel } from '../loader';
 import type { FamSession, FamState } from '../runtime/fam-session';
 import { StateFileError, readStateFile, writeStateFile } from '../state';
+import { isInside } from '../workspace/paths';
 import { readTextFile, walkWorkspace, type WalkedFile, type WalkResult } from '../workspace/walker';
 import { isCancellation } from './cancellation';
 import { fileChunkTokens, rereadChunkTokens } from './prompt';
@@ -119,14 +120,13 @@ export class WorkspaceSession {
    */
   async relativeFile(p: string): Promise<string> {
     const abs = path.resolve(this.root, p);
-    const rel = path.relative(this.root, abs);
-    if (!isInside(rel)) throw new EngineError('not-found', `${p} is not a file inside the open workspace ${this.root}`);
+    if (!isInside(this.root, abs)) throw new EngineError('not-found', `${p} is not a file inside the open workspace ${this.root}`);
     const real = await fs.realpath(abs).catch(() => null);
     const realRoot = await fs.realpath(this.root).catch(() => this.root);
-    if (real !== null && !isInside(path.relative(realRoot, real))) {
+    if (real !== null && !isInside(realRoot, real)) {
       throw new EngineError('not-found', `${p} links to ${real}, outside the open workspace ${this.root}`);
     }
-    return rel.split(path.sep).join('/');
+    return path.relative(this.root, abs).split(path.sep).join('/');
   }
 
   /** How retrieval reads workspace files (as they are on disk now) and counts re-read tokens. */
@@ -434,11 +434,6 @@ export class WorkspaceSession {
 interface ReadPlan {
   fromScratch: boolean;
   toRead: WalkedFile[];
-}
-
-/** True for a root-relative path that stays inside the root ('..foo' is a name inside it). */
-function isInside(rel: string): boolean {
-  return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
 }
 
 /** Each path's last reading: path → sha256 of the text the memory holds for it now. */

@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs, type Dirent, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
+import { isInside } from './paths';
 
 export const DEFAULT_EXCLUDES: readonly string[] = ['.git/', 'node_modules/', '.famulus/'];
 export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
@@ -220,8 +221,7 @@ export async function walkWorkspace(root: string, options: WalkOptions = {}): Pr
 /** Whether the real path of `abs` lies inside `realRoot` (false when it cannot be resolved). */
 async function realPathInside(abs: string, realRoot: string): Promise<boolean> {
   try {
-    const rel = path.relative(realRoot, await fs.realpath(abs));
-    return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
+    return isInside(realRoot, await fs.realpath(abs));
   } catch {
     return false;
   }
