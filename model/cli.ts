@@ -318,12 +318,9 @@ class Cli {
           (result.cancelled ? ' (interrupted)' : ''),
       );
     }
-    if (result.saved) {
-      this.timings.saveSeconds = result.saved.seconds;
-      report.stateFileBytes = result.saved.bytes;
-    } else if (existsSync(report.stateFile!)) {
-      report.stateFileBytes = statSync(report.stateFile!).size;
-    }
+    if (result.saved) this.timings.saveSeconds = result.saved.seconds;
+    // The state file alone, saved now or before (result.saved counts the index file too).
+    if (existsSync(report.stateFile!)) report.stateFileBytes = statSync(report.stateFile!).size;
     if (result.cancelled) {
       const files = result.state?.files ?? 0;
       throw new Interrupted(`stopped after ${files} files; they are saved in ${memoryDir}, run again to continue`);

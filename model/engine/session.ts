@@ -228,11 +228,12 @@ export class WorkspaceSession {
   // ---- restore and save ---------------------------------------------------------------------------------
 
   /**
-   * Loads the saved memory unless one is already held. A saved memory that cannot be used (another model,
+   * Loads the saved memory unless one is already held (then `ok` is false: nothing was restored). A saved memory that cannot be used (another model,
    * another folder, damaged) is not an error: it is reported as the problem, and the read starts over.
    */
   private async restore(): Promise<{ ok: boolean; problem?: string; indexProblem?: string }> {
-    if (this.memory) return { ok: true };
+    // Held already (the same folder opened again): nothing is loaded, so nothing is reported as restored.
+    if (this.memory) return { ok: false };
     const file = this.stateFile;
     if (!file) return { ok: false };
     const { model, session } = this.loaded;

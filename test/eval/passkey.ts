@@ -7,10 +7,10 @@
  * The trials come from model/train/eval/passkey_prompts.py (one or more of its files): passkey.py's prompts, with
  * the text of passkey.txt and PyTorch's greedy answers. Each trial runs the requests of
  * `famulus ask <dir> "What is the pass key?"`: one engine process (dist/engine.js, the shipped model, CPU) reads a
- * folder holding only passkey.txt from scratch (workspace/ingest), then answers twice from that state (engine/ask,
- * temperature 0, as many tokens as PyTorch decoded): with the engine's default settings, as the CLI and the
- * extension answer (they add a repetition penalty), and plain greedy, as PyTorch decodes. A trial is correct when
- * the answer is exactly the key and ends with <|endoftext|>.
+ * folder holding only passkey.txt from scratch (workspace/open, mode 'fresh'), then answers twice from that state
+ * (engine/ask, temperature 0, as many tokens as PyTorch decoded): with the engine's default settings, as the CLI and
+ * the extension answer (they add a repetition penalty), and plain greedy, as PyTorch decodes. A trial is correct
+ * when the answer (the stream's deltas, joined) is exactly the key and ends with <|endoftext|>.
  *
  * Before running, every trial's prompt ids as the engine lays them out (fileChunkTokens + questionTokens, the
  * model's tokenizer) must equal PyTorch's; during the run, the engine must report as many tokens read.
@@ -183,16 +183,19 @@ async function main(): Promise<void> {
         break;
       }
       await fs.writeFile(path.join(workspace, t.path), t.text);
-      const ingest = await engine.stream('workspace/ingest', { root: workspace, fresh: true }).result;
-      const read = { tokens: ingest.tokensIngested, seconds: round(ingest.seconds, 2), tokensPerSecond: Math.round(ingest.tokensPerSecond) };
+      const opened = (await engine.stream('workspace/open', { root: workspace, mode: 'fresh' }).result).read!;
+      const read = { tokens: opened.tokensIngested, seconds: round(opened.seconds, 2), tokensPerSecond: Math.round(opened.tokensPerSecond) };
       const answers = {} as Record<Mode, EngineAnswer>;
       for (const mode of MODE_NAMES) {
         const options = { maxNewTokens: prompts.maxNewTokens, temperature: 0, ...MODES[mode] };
-        const answer = await engine.stream('engine/ask', { question: t.question, options }).result;
+        const stream = engine.stream('engine/ask', { question: t.question, options, reread: { enabled: false } });
+        let text = '';
+        for await (const delta of stream) text += delta.text;
+        const answer = await stream.result;
         if (read.tokens + answer.promptTokens !== t.promptIds.length) {
           throw new Error(`the engine read ${read.tokens} + ${answer.promptTokens} tokens, PyTorch's prompt has ${t.promptIds.length}`);
         }
-        answers[mode] = engineAnswer(t, answer);
+        answers[mode] = engineAnswer(t, text, answer);
       }
       const result = compare(t, read, answers);
       results.push(result);
@@ -214,12 +217,13 @@ function firstDifference(a: number[], b: number[]): number {
   return -1;
 }
 
-function engineAnswer(t: Trial, answer: AnswerResult): EngineAnswer {
+/** One answer of the engine: its text (joined from the stream's deltas) and how it ended. */
+function engineAnswer(t: Trial, text: string, answer: AnswerResult): EngineAnswer {
   return {
-    answer: answer.answer,
+    answer: text,
     stopReason: answer.stopReason,
     tokens: answer.tokens,
-    correct: answer.answer === t.key && answer.stopReason === 'stop-token',
+    correct: text === t.key && answer.stopReason === 'stop-token',
     firstTokenSeconds: round(answer.timings.firstTokenSeconds, 2),
     seconds: round(answer.timings.totalSeconds, 2),
   };
@@ -309,7 +313,7 @@ function markdown(report: Report): string {
     '# PassKey through the engine vs PyTorch (default model)',
     '',
     'Written by `npm run eval:passkey` (test/eval/passkey.ts) from the trials of `model/train/eval/passkey_prompts.py`',
-    '(passkey.py\'s prompts and seed). Engine: a folder holding only passkey.txt, read from scratch (`workspace/ingest`),',
+    '(passkey.py\'s prompts and seed). Engine: a folder holding only passkey.txt, read from scratch (`workspace/open`),',
     'then "What is the pass key?" answered at temperature 0 (`engine/ask`), as `famulus ask` does, ' +
       `${d ? `on ${d.provider} (${d.adapter}, ${d.dtype})` : 'no engine'}; PyTorch: ${report.prompts.pytorchDevice}.`,
     `Each trial is answered twice from one read: "defaults" = ${report.modes.defaults}, what the CLI and the extension`,

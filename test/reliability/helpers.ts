@@ -7,7 +7,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EngineClient, type EngineProcess } from '../../model/engine/client';
-import type { IngestChunk, IngestResult } from '../../model/engine/protocol';
+import { MEMORY_FILES, type OpenRequest, type ReadChunk, type WorkspaceResult } from '../../model/engine/protocol';
 
 export const REPO = path.resolve(__dirname, '../..');
 export const ENGINE = path.join(REPO, 'dist/engine.js');
@@ -47,19 +47,32 @@ export async function tinyEngine(env: NodeJS.ProcessEnv = {}, onStderr?: (text: 
   return engine;
 }
 
-/** Runs workspace/ingest to its end; `onChunk` sees every chunk as it comes. */
-export async function ingest(
+/** Runs workspace/open to its end (mode 'read' unless given); `onChunk` sees every chunk as it comes. */
+export async function openWorkspace(
   engine: EngineClient,
   root: string,
-  opts: { fresh?: boolean; signal?: AbortSignal; onChunk?: (c: IngestChunk) => void } = {},
-): Promise<{ chunks: IngestChunk[]; result: IngestResult }> {
-  const stream = engine.stream('workspace/ingest', { root, fresh: opts.fresh ?? false }, opts.signal ? { signal: opts.signal } : {});
-  const chunks: IngestChunk[] = [];
+  opts: Omit<OpenRequest, 'root'> & { signal?: AbortSignal; onChunk?: (c: ReadChunk) => void } = {},
+): Promise<{ chunks: ReadChunk[]; result: WorkspaceResult }> {
+  const { signal, onChunk, ...request } = opts;
+  const stream = engine.stream('workspace/open', { root, ...request }, signal ? { signal } : {});
+  const chunks: ReadChunk[] = [];
   for await (const c of stream) {
     chunks.push(c);
-    opts.onChunk?.(c);
+    onChunk?.(c);
   }
   return { chunks, result: await stream.result };
+}
+
+/** The chunk of a read that reports its walk. */
+export function walkedChunk(chunks: ReadChunk[]): Extract<ReadChunk, { kind: 'walked' }> {
+  const walked = chunks.find((c): c is Extract<ReadChunk, { kind: 'walked' }> => c.kind === 'walked');
+  if (!walked) throw new Error(`no walked chunk among ${chunks.length}`);
+  return walked;
+}
+
+/** The saved FAM state file of a memory folder. */
+export function stateFileIn(memoryDir: string): string {
+  return path.join(memoryDir, MEMORY_FILES.state);
 }
 
 export async function tempDir(prefix: string): Promise<string> {

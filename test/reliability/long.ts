@@ -3,16 +3,17 @@
  * tiny model on the CPU (one thread).
  *
  * 1. A synthetic workspace of at least 1,000,000 tokens (counted with the model's tokenizer before the run;
- *    FAMULUS_LONG_TOKENS sets another size) is ingested while the engine's RSS is sampled every 200 ms: at most
- *    32 MB above its level at a tenth of the tokens; two more fresh reads of the same tokens in the same engine
+ *    FAMULUS_LONG_TOKENS sets another size) is read while the engine's RSS is sampled every 200 ms: at most
+ *    32 MB above its level at a tenth of the tokens, plus what the workspace index of those files takes (it
+ *    grows with the workspace by design; measured by building it in this process); two more fresh reads of the same tokens in the same engine
  *    follow, and the third may not raise the peak by 5 % over the first two (the FAM state is constant-size).
  * 2. 150 questions in a row from that state. A leak raises the RSS high-water mark with every question; the
  *    allocator's sizing raises it in a few early steps and then holds. So the check is that the high-water mark
  *    of questions 51-150 stays within 5 % of the one before (the three reads' peaks and questions 1-50). The same
  *    question gives the same answer at the start and at the end (the state is never changed by a question).
- * 3. Two workspaces at once: two engines ingest two folders at the same time; each saved state equals, bit for
- *    bit, a state of its folder read alone, and one engine switching between the two saved states answers
- *    each time as from that workspace only.
+ * 3. Two workspaces at once: two engines read two folders at the same time; each saved state equals, bit for
+ *    bit, a state of its folder read alone, and one engine switching between the two saved memories (restoring
+ *    each from its memory folder) answers each time as from that workspace only.
  *
  * Writes test/artifacts/reliability/load.json and renders docs/reliability.md (test/reliability/report.ts).
  * Exits 1 on any failed check.
@@ -22,12 +23,33 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileChunkTokens } from '../../model/engine/prompt';
 import { loadModelDir } from '../../model/loader';
+import type { EngineClient } from '../../model/engine/client';
+import { WorkspaceIndex } from '../../model/index';
 import { readStateFile } from '../../model/state';
-import { TINY, code, ingest, rng, rssOf, tempDir, tinyEngine, writeFigures } from './helpers';
+import { walkWorkspace } from '../../model/workspace/walker';
+import { TINY, code, openWorkspace, rng, rssOf, stateFileIn, tempDir, tinyEngine, writeFigures } from './helpers';
 import { renderReport } from './report';
 
 const MB = 1024 * 1024;
 const TARGET_TOKENS = Number(process.env.FAMULUS_LONG_TOKENS ?? 1_000_000);
+
+/** Asks and returns the answer's text, joined from the streamed deltas. */
+async function ask(engine: EngineClient, question: string, maxNewTokens: number): Promise<{ text: string; tokens: number }> {
+  const stream = engine.stream('engine/ask', { question, options: { maxNewTokens } });
+  let text = '';
+  for await (const delta of stream) text += delta.text;
+  return { text, tokens: (await stream.result).tokens };
+}
+
+/** RSS this process gains by holding the workspace index of every file under `root`. */
+async function indexFootprint(root: string): Promise<number> {
+  const index = await WorkspaceIndex.create();
+  const before = process.memoryUsage().rss;
+  for (const file of (await walkWorkspace(root)).files) index.addFile(file.path, file.text, file.sha256);
+  const held = process.memoryUsage().rss - before;
+  assert.ok(index.size.files > 0);
+  return Math.max(0, held);
+}
 
 async function main(): Promise<void> {
   const started = performance.now();
@@ -49,6 +71,10 @@ async function main(): Promise<void> {
       files++;
     }
     process.stdout.write(`workspace: ${files} files, ${tokens} tokens (counted with the tokenizer)\n`);
+    // The workspace index grows with the workspace (it is what answers look up), the FAM state does not. What
+    // the index of these files takes, built here the way the engine builds it, is allowed on top of the bound.
+    const indexRss = await indexFootprint(ws);
+    process.stdout.write(`the workspace index of these files takes ${(indexRss / MB).toFixed(1)} MB here\n`);
 
     const engine = await tinyEngine();
     const pid = engine.child.pid!;
@@ -63,26 +89,29 @@ async function main(): Promise<void> {
         // the engine exited: the ingest fails below
       }
     }, 200);
-    const run = await ingest(engine, ws, { fresh: true, onChunk: (c) => c.kind === 'progress' && (tokensDone = c.tokensDone) });
+    const memoryDir = path.join(dir, 'big-memory');
+    const run = await openWorkspace(engine, ws, { memoryDir, mode: 'fresh', onChunk: (c) => c.kind === 'progress' && (tokensDone = c.tokensDone) });
     clearInterval(sampler);
-    samples.push({ t: (performance.now() - t0) / 1000, tokens: run.result.tokensIngested, rss: rssOf(pid) });
+    const read = run.result.read!;
+    samples.push({ t: (performance.now() - t0) / 1000, tokens: read.tokensIngested, rss: rssOf(pid) });
     assert.equal(run.result.cancelled, false);
-    assert.equal(run.result.filesIngested, files);
-    assert.equal(run.result.tokensIngested, tokens, 'the engine read every token');
-    assert.ok(run.result.tokensIngested >= TARGET_TOKENS);
+    assert.equal(read.filesIngested, files);
+    assert.equal(read.tokensIngested, tokens, 'the engine read every token');
+    assert.ok(read.tokensIngested >= TARGET_TOKENS);
+    assert.ok(run.result.saved, 'the memory was saved');
     // Flat: from the first tenth of the tokens to the end, RSS grows by less than 10 % (and less than 32 MB).
     const early = samples.filter((s) => s.tokens >= tokens * 0.1);
     const firstRss = early[0]?.rss ?? samples[0]!.rss;
     const peak = Math.max(...samples.map((s) => s.rss));
     const lastRss = samples[samples.length - 1]!.rss;
     const growth = (peak - firstRss) / firstRss;
-    process.stdout.write(`ingest: ${run.result.seconds.toFixed(1)} s, ${Math.round(run.result.tokensPerSecond)} tok/s; RSS after load ${(rssAfterLoad / MB).toFixed(1)} MB, ` +
+    process.stdout.write(`read: ${read.seconds.toFixed(1)} s, ${Math.round(read.tokensPerSecond)} tok/s; RSS after load ${(rssAfterLoad / MB).toFixed(1)} MB, ` +
       `at 10 % ${(firstRss / MB).toFixed(1)} MB, peak ${(peak / MB).toFixed(1)} MB, end ${(lastRss / MB).toFixed(1)} MB (${(growth * 100).toFixed(1)} %)\n`);
     const byDecile = Array.from({ length: 11 }, (_, i) => (samples.find((x) => x.tokens >= (tokens * i) / 10) ?? samples[samples.length - 1]!).rss / MB);
     process.stdout.write(`RSS by tenth of the tokens (MB): ${byDecile.map((x) => x.toFixed(1)).join(' ')}\n`);
     // The RSS takes one step of ~20 MB somewhere in the run (V8 and allocator sizing; a 2.5M-token run steps
     // early and then stays within 4 %), so the bound is absolute here, and the repeated reads below must add nothing.
-    assert.ok(peak - firstRss < 32 * MB, `RSS grew ${((peak - firstRss) / MB).toFixed(1)} MB while ingesting`);
+    assert.ok(peak - firstRss < 32 * MB + 1.5 * indexRss, `RSS grew ${((peak - firstRss) / MB).toFixed(1)} MB while reading (index ${(indexRss / MB).toFixed(1)} MB)`);
     // Fresh reads of the same 1M tokens in the same engine: memory must not grow with tokens read. As with the
     // questions below, a leak raises the peak with every read while the allocator's sizing raises it in one step,
     // which may land in the second read (+6 % once, with a first read that had not stepped yet). So the third
@@ -96,9 +125,9 @@ async function main(): Promise<void> {
           // exited: the ingest fails below
         }
       }, 200);
-      const again = await ingest(engine, ws, { fresh: true });
+      const again = await openWorkspace(engine, ws, { memoryDir, mode: 'fresh' });
       clearInterval(sampler);
-      assert.equal(again.result.tokensIngested, tokens);
+      assert.equal(again.result.read?.tokensIngested, tokens);
       return Math.max(high, rssOf(pid));
     };
     const peak2 = await peakOfRead();
@@ -108,8 +137,6 @@ async function main(): Promise<void> {
     process.stdout.write(`reads 2 and 3 of the same tokens: peak RSS ${(peak2 / MB).toFixed(1)} / ${(peak3 / MB).toFixed(1)} MB ` +
       `(the third ${(thirdGrowth * 100).toFixed(2)} % over the first two's high-water mark)\n`);
     assert.ok(thirdGrowth < 0.05, `RSS grew ${(thirdGrowth * 100).toFixed(2)} % on a third read of the same tokens`);
-    const stateFile = path.join(dir, 'big.fams');
-    const saved = await engine.request('state/save', { path: stateFile });
     const deciles = Array.from({ length: 11 }, (_, i) => {
       const s = samples.find((x) => x.tokens >= (tokens * i) / 10) ?? samples[samples.length - 1]!;
       return { tokensPercent: i * 10, seconds: Number(s.t.toFixed(1)), rssMB: Number((s.rss / MB).toFixed(1)) };
@@ -117,20 +144,21 @@ async function main(): Promise<void> {
     figures.ingest = {
       files,
       tokens,
-      seconds: run.result.seconds,
-      tokensPerSecond: run.result.tokensPerSecond,
+      seconds: read.seconds,
+      tokensPerSecond: read.tokensPerSecond,
       rssAfterModelLoadMB: rssAfterLoad / MB,
       rssAt10PercentMB: firstRss / MB,
       rssPeakMB: peak / MB,
       rssEndMB: lastRss / MB,
       rssGrowthPercent: growth * 100,
+      indexMB: indexRss / MB,
       secondReadPeakMB: peak2 / MB,
       thirdReadPeakMB: peak3 / MB,
       thirdReadGrowthPercent: thirdGrowth * 100,
       rssSamples: samples.length,
       rssByDecile: deciles,
-      stateBytes: saved.state.stateBytes,
-      stateFileBytes: saved.bytes,
+      stateBytes: run.result.state!.stateBytes,
+      stateFileBytes: (await fs.stat(stateFileIn(memoryDir))).size,
     };
 
     // ---- 2. 150 questions in a row -----------------------------------------------------------------------
@@ -142,17 +170,13 @@ async function main(): Promise<void> {
     let answerTokens = 0;
     for (let i = 0; i < QUESTIONS; i++) {
       const q = i % 2 === 0 ? `Where is \`v${i}_3\` defined?` : `What does \`v${i}_7\` do?`;
-      const s = engine.stream('engine/ask', { question: q, options: { maxNewTokens: 24 } });
-      for await (const _ of s) {
-        // streamed deltas
-      }
-      const res = await s.result;
+      const res = await ask(engine, q, 24);
       answerTokens += res.tokens;
-      answers.push(res.answer);
+      answers.push(res.text);
       questionRss.push(rssOf(pid));
     }
-    const again = await engine.stream('engine/ask', { question: 'Where is `v0_3` defined?', options: { maxNewTokens: 24 } }).result;
-    assert.equal(again.answer, answers[0], `the state did not change through ${QUESTIONS} questions`);
+    const again = await ask(engine, 'Where is `v0_3` defined?', 24);
+    assert.equal(again.text, answers[0], `the state did not change through ${QUESTIONS} questions`);
     const highWaterBefore = Math.max(readsHighWater, peak3, ...questionRss.slice(0, WARMUP));
     const highWaterAfter = Math.max(...questionRss.slice(WARMUP));
     const qGrowth = (highWaterAfter - highWaterBefore) / highWaterBefore;
@@ -187,36 +211,39 @@ async function main(): Promise<void> {
       await fs.writeFile(path.join(wsA, 'src', `a${i}.ts`), code(1000 + i, 60));
       await fs.writeFile(path.join(wsB, 'lib', `b${i}.py`), code(2000 + i, 60).replace(/export const/g, 'def'));
     }
-    const alone = async (ws: string, file: string) => {
+    const alone = async (ws: string, memory: string) => {
       const e = await tinyEngine();
-      await ingest(e, ws, { fresh: true });
-      await e.request('state/save', { path: file });
-      const answer = (await e.stream('engine/ask', { question: 'Where is `v1003_5` defined?', options: { maxNewTokens: 16 } }).result).answer;
+      await openWorkspace(e, ws, { memoryDir: path.join(dir, memory), mode: 'fresh' });
+      const answer = (await ask(e, 'Where is `v1003_5` defined?', 16)).text;
       await e.shutdown();
       return answer;
     };
-    const answerA = await alone(wsA, path.join(dir, 'alpha-alone.fams'));
-    const answerB = await alone(wsB, path.join(dir, 'beta-alone.fams'));
+    const answerA = await alone(wsA, 'alpha-alone');
+    const answerB = await alone(wsB, 'beta-alone');
     const [ea, eb] = await Promise.all([tinyEngine(), tinyEngine()]);
     const t2 = performance.now();
-    await Promise.all([ingest(ea, wsA, { fresh: true }), ingest(eb, wsB, { fresh: true })]);
+    await Promise.all([
+      openWorkspace(ea, wsA, { memoryDir: path.join(dir, 'alpha'), mode: 'fresh' }),
+      openWorkspace(eb, wsB, { memoryDir: path.join(dir, 'beta'), mode: 'fresh' }),
+    ]);
     const concurrentSeconds = (performance.now() - t2) / 1000;
-    await Promise.all([ea.request('state/save', { path: path.join(dir, 'alpha.fams') }), eb.request('state/save', { path: path.join(dir, 'beta.fams') })]);
     const same = async (a: string, b: string) => {
-      const [x, y] = await Promise.all([readStateFile(a), readStateFile(b)]);
+      const [x, y] = await Promise.all([readStateFile(stateFileIn(path.join(dir, a))), readStateFile(stateFileIn(path.join(dir, b)))]);
       const bytes = (s: typeof x) => Buffer.concat([s.pending, ...s.fam, ...s.memK, ...s.memV].map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength)));
       return bytes(x).equals(bytes(y)) && JSON.stringify((x.meta['famulus.workspace'] as { files: unknown }).files) === JSON.stringify((y.meta['famulus.workspace'] as { files: unknown }).files);
     };
-    assert.ok(await same(path.join(dir, 'alpha.fams'), path.join(dir, 'alpha-alone.fams')), 'alpha read beside beta = alpha read alone');
-    assert.ok(await same(path.join(dir, 'beta.fams'), path.join(dir, 'beta-alone.fams')), 'beta read beside alpha = beta read alone');
-    assert.ok(!(await same(path.join(dir, 'alpha.fams'), path.join(dir, 'beta.fams'))), 'the two states differ');
-    // One engine switching between the two saved states: each answers as its own workspace.
+    assert.ok(await same('alpha', 'alpha-alone'), 'alpha read beside beta = alpha read alone');
+    assert.ok(await same('beta', 'beta-alone'), 'beta read beside alpha = beta read alone');
+    assert.ok(!(await same('alpha', 'beta')), 'the two states differ');
+    // One engine switching between the two saved memories (ea holds alpha, so beta comes first): opening the
+    // other workspace restores its memory from its folder, and each answers as its own workspace.
     const switches: boolean[] = [];
-    for (const [file, want] of [['alpha.fams', answerA], ['beta.fams', answerB], ['alpha.fams', answerA], ['beta.fams', answerB]] as const) {
-      const loaded = await ea.request('state/load', { path: path.join(dir, file) });
-      assert.equal(loaded.state.root, file.startsWith('alpha') ? wsA : wsB);
-      const got = (await ea.stream('engine/ask', { question: 'Where is `v1003_5` defined?', options: { maxNewTokens: 16 } }).result).answer;
-      assert.equal(got, want, `answer after loading ${file}`);
+    for (const [root, memory, want] of [[wsB, 'beta', answerB], [wsA, 'alpha', answerA], [wsB, 'beta', answerB], [wsA, 'alpha', answerA]] as const) {
+      const opened = await openWorkspace(ea, root, { memoryDir: path.join(dir, memory), mode: 'restore' });
+      assert.equal(opened.result.restoreProblem, null);
+      assert.ok(opened.result.restored, `${memory} restored from its folder`);
+      assert.equal(opened.result.state?.root, root);
+      assert.equal((await ask(ea, 'Where is `v1003_5` defined?', 16)).text, want, `answer after restoring ${memory}`);
       switches.push(true);
     }
     await Promise.all([ea.shutdown(), eb.shutdown()]);
@@ -229,7 +256,7 @@ async function main(): Promise<void> {
     };
     figures.totalSeconds = (performance.now() - started) / 1000;
     await writeFigures('load', figures);
-    process.stdout.write(`two workspaces: concurrent ingest ${concurrentSeconds.toFixed(1)} s, states separate and equal to each read alone; ${switches.length} state switches answered right\n`);
+    process.stdout.write(`two workspaces: concurrent read ${concurrentSeconds.toFixed(1)} s, states separate and equal to each read alone; ${switches.length} memory switches answered right\n`);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

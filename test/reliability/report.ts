@@ -38,7 +38,7 @@ export async function renderReport(): Promise<void> {
     out.push(`| churn operations (rewrite, delete, re-create) during the walk | ${n(corpus.churnOperationsDuringWalk)} |`);
     out.push(`| the large tree / the big file | ${n(corpus.treeFiles)} files / ${n(corpus.bigFileBytes)} bytes |`);
     out.push(`| mode 000 stops reads here (uid ${corpus.uid}) | ${corpus.chmodStopsReads ? 'yes' : 'no: unreadability came from broken links (ENOENT), a non-UTF-8 name (ENOENT), a 45-link chain (ELOOP)'} |`);
-    out.push(`| state file after the corpus (saved, then loaded by a fresh engine) | ${n(corpus.stateFileBytes)} bytes, loads |`, '');
+    out.push(`| state file after the corpus (saved, then restored by a fresh engine) | ${n(corpus.stateFileBytes)} bytes, restores |`, '');
   }
   if (faults) {
     out.push(`### Faults (\`test/unit/reliability-faults.test.ts\`, ${faults.updated})`, '');
@@ -54,20 +54,20 @@ export async function renderReport(): Promise<void> {
       }
     }
     out.push(`| kills by save stage | ${Object.entries(stages).map(([s, c]) => `${s} ${c}`).join(', ')} |`);
-    out.push(`| last saved state failed to load after a kill | **${faults.loadFailures}** (of ${faults.loadsAfterKill} loads) |`);
+    out.push(`| last saved memory failed to restore after a kill | **${faults.loadFailures}** (of ${faults.loadsAfterKill} restores) |`);
     out.push(`| resumed final state bit-identical to the uninterrupted one | **${faults.resumedStatesBitIdentical}/${faults.killRuns}** |`);
     out.push(`| temporary files left by killed writers / left after the next save | ${faults.staleTempFilesLeftByKills} / ${faults.staleTempFilesAfterNextSave} |`);
-    if (faults.cancelChecks) out.push(`| cancels mid-ingest equal to a clean read of the completed files | ${faults.cancelChecks.length}/${faults.cancelChecks.length} (files kept: ${faults.cancelChecks.map((c: { files: number }) => c.files).join(', ')}) |`);
-    if (faults.damagedRefused) out.push(`| damaged state files refused (truncated, bit-flipped, other version, other format, other model) | **${faults.damagedRefused}** |`);
+    if (faults.cancelChecks) out.push(`| cancelled reads equal to a clean read of the completed files | ${faults.cancelChecks.length}/${faults.cancelChecks.length} (files kept: ${faults.cancelChecks.map((c: { files: number }) => c.files).join(', ')}) |`);
+    if (faults.damagedRefused) out.push(`| damaged state files not restored (truncated, bit-flipped, other version, other format, other model) | **${faults.damagedRefused}** |`);
     out.push('');
     if (faults.damagedStateFiles) {
       const seen = new Set<string>();
-      out.push('What the engine says (one of each kind):', '');
-      for (const d of faults.damagedStateFiles as Array<{ name: string; code: string; message: string }>) {
+      out.push("The engine's restoreProblem (one of each kind):", '');
+      for (const d of faults.damagedStateFiles as Array<{ name: string; message: string }>) {
         const kind = d.name.replace(/-\d+$/, '');
         if (seen.has(kind)) continue;
         seen.add(kind);
-        out.push(`- \`${d.name}\` → \`${d.code}\`: ${d.message}`);
+        out.push(`- \`${d.name}\`: ${d.message}`);
       }
       out.push('');
     }

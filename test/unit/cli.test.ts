@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EngineClient } from '../../model/engine/client';
-import { EngineError } from '../../model/engine/protocol';
+import { EngineError, MEMORY_FILES } from '../../model/engine/protocol';
 
 const REPO = path.resolve(__dirname, '../..');
 const CLI = path.join(REPO, 'dist/cli.js');
@@ -50,45 +50,12 @@ async function listFiles(dir: string, prefix = ''): Promise<string[]> {
 }
 
 describe('engine process over stdio', () => {
-  it('writes only reply envelopes on stdout, one per line, whatever it receives', async () => {
-    const child = spawn(process.execPath, [ENGINE], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let replies = 0;
-    const fourReplies = new Promise<void>((resolve) =>
-      child.stdout.setEncoding('utf8').on('data', (t: string) => {
-        stdout += t;
-        replies += t.split('\n').length - 1;
-        if (replies === 4) resolve();
-      }),
-    );
-    child.stdin.write('{"messageType":"engine/status","messageId":"a","data":{}}\n');
-    child.stdin.write('garbage\n{"messageType":"engine/ask",');
-    child.stdin.write('"messageId":"b","data":{}}\n');
-    child.stdin.write('{"messageType":"engine/loadModel","messageId":"c","data":{"modelDir":"/nonexistent"}}\n');
-    await fourReplies;
-    // The end of stdin cancels what is still pending, answers it, and ends the process.
-    child.stdin.end('{"messageType":"engine/loadModel","messageId":"d","data":{"modelDir":"/nonexistent"}}');
-    const code = await new Promise((resolve) => child.on('exit', resolve));
-    assert.equal(code, 0);
-    const lines = stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { messageId: string; data: { status: string; content: { code?: string } } });
-    assert.deepEqual(
-      lines.map((l) => [l.messageId, l.data.status, l.data.content.code ?? 'ok']).sort(),
-      [
-        ['', 'error', 'invalid-message'],
-        ['a', 'success', 'ok'],
-        ['b', 'error', 'invalid-request'],
-        ['c', 'error', 'model-error'],
-        ['d', 'error', 'cancelled'],
-      ],
-    );
-  });
-
   it('EXPECTED FAILURE - a killed engine fails every pending request with its signal and last log lines', async () => {
     const client = EngineClient.spawn({ enginePath: ENGINE });
     await client.request('engine/loadModel', { modelDir: TINY, device: 'cpu' });
     const ws = await fs.mkdtemp(path.join(os.tmpdir(), 'famulus-crash-'));
     await fs.writeFile(path.join(ws, 'a.ts'), 'export const a = 1;\n');
-    await client.stream('workspace/ingest', { root: ws }).result;
+    await client.stream('workspace/open', { root: ws }).result;
     const answer = client.stream('engine/ask', { question: 'q', options: { maxNewTokens: 1_000_000 } });
     for await (const _ of answer) {
       client.child.kill('SIGKILL');
@@ -114,7 +81,7 @@ describe('famulus CLI', () => {
   });
   after(() => fs.rm(path.dirname(ws), { recursive: true, force: true }));
 
-  it('ingest --json: reads the workspace, saves the state under .famulus/, adds nothing else', async () => {
+  it('ingest --json: reads the workspace, saves its memory under .famulus/, adds nothing else', async () => {
     const filesBefore = await listFiles(ws);
     const r = famulusJson(['ingest', ws]);
     assert.equal(r.command, 'ingest');
@@ -129,10 +96,13 @@ describe('famulus CLI', () => {
     assert.equal(r.stateBytes, r.state.stateBytes);
     assert.equal(r.stateFileBytes, (await fs.stat(r.stateFile)).size);
     assert.ok(r.timings.ingestSeconds > 0 && r.timings.totalSeconds >= r.timings.ingestSeconds);
-    assert.deepEqual(await listFiles(ws), [...filesBefore, '.famulus/state.fams'].sort());
+    const added = (await listFiles(ws)).filter((f) => !filesBefore.includes(f));
+    assert.ok(added.includes('.famulus/state.fams'), added.join(', '));
+    const memoryFiles = Object.values(MEMORY_FILES).map((name) => `.famulus/${name}`);
+    assert.deepEqual(added.filter((f) => !memoryFiles.includes(f)), [], 'only memory files were added');
   });
 
-  it('ask --json: answers from the saved state without reading the files again', () => {
+  it('ask --json: answers from the saved memory without reading the files again', () => {
     const r = famulusJson(['ask', ws, 'Where is `retryWithBackoff` defined?', '--max-tokens', '7']);
     assert.equal(r.ingest.filesIngested, 0);
     assert.equal(r.ingest.filesReused, 12);
@@ -153,7 +123,7 @@ describe('famulus CLI', () => {
     assert.match(r.stderr, /device: cpu/);
   });
 
-  it('a changed file makes ask read that file on top of the saved state and save the new state', async () => {
+  it('a changed file makes ask read that file on top of the saved memory and save it again', async () => {
     await fs.appendFile(path.join(ws, 'src/config.ts'), '// changed\n');
     const r = famulusJson(['ask', ws, 'q?', '--max-tokens', '2']);
     assert.equal(r.ingest.filesReused, 11);
@@ -161,7 +131,7 @@ describe('famulus CLI', () => {
     assert.ok(r.timings.saveSeconds > 0);
   });
 
-  it('summarize --json: finds the workspace with the saved state above the file', () => {
+  it('summarize --json: finds the workspace with the saved memory above the file', () => {
     const r = famulusJson(['summarize', path.join(ws, 'src/queue.ts'), '--max-tokens', '4']);
     assert.equal(r.root, ws);
     assert.equal(r.ingest.filesReused, 12);
@@ -169,22 +139,36 @@ describe('famulus CLI', () => {
     assert.equal(r.answers[0].question, 'Summarize src/queue.ts');
   });
 
-  it('status --json: the saved state of the folder', () => {
+  it('status --json: the saved memory of the folder', () => {
     const r = famulusJson(['status', ws]);
     assert.equal(r.state.root, ws);
     assert.equal(r.state.files, 12);
     assert.equal(r.tokensIngested, r.state.tokens);
   });
 
-  it('EXPECTED FAILURE - a damaged state file is reported and the workspace is read again', async () => {
+  it('EXPECTED FAILURE - a damaged saved memory is reported and the workspace is read again', async () => {
     const stateFile = path.join(ws, '.famulus/state.fams');
     const bytes = await fs.readFile(stateFile);
     bytes[bytes.length - 100] = bytes[bytes.length - 100]! ^ 0xff;
     await fs.writeFile(stateFile, bytes);
     const r = famulusJson(['ask', ws, 'q?', '--max-tokens', '2']);
-    assert.ok(r.notes.some((n: string) => /the saved state cannot be used/.test(n)), r.notes.join('\n'));
+    assert.ok(r.notes.some((n: string) => n.startsWith(`the saved memory in ${stateFile} cannot be used: `)), r.notes.join('\n'));
     assert.equal(r.ingest.filesIngested, 12);
-    assert.equal(famulusJson(['status', ws]).state.files, 12, 'the state was saved again, whole');
+    assert.equal(famulusJson(['status', ws]).state.files, 12, 'the memory was saved again, whole');
+  });
+
+  it('--memory <dir> keeps the memory there: nothing is added to the workspace, and the next run restores it', async () => {
+    const memory = path.join(path.dirname(ws), 'elsewhere');
+    const filesBefore = await listFiles(ws);
+    const r = famulusJson(['ingest', ws, '--memory', memory]);
+    assert.equal(r.stateFile, path.join(memory, MEMORY_FILES.state));
+    assert.equal(r.ingest.filesIngested, 12, 'nothing was saved there yet');
+    assert.deepEqual(await listFiles(ws), filesBefore);
+    assert.ok((await listFiles(memory)).includes(MEMORY_FILES.state));
+    const a = famulusJson(['ask', ws, 'q?', '--max-tokens', '2', '--memory', memory]);
+    assert.equal(a.ingest.filesIngested, 0);
+    assert.equal(a.ingest.filesReused, 12);
+    assert.equal(a.stateFile, r.stateFile);
   });
 
   it('Ctrl-C during ingest stops at a block boundary, saves the files completed, and the next run continues', async () => {
@@ -203,11 +187,11 @@ describe('famulus CLI', () => {
       });
       const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
       assert.equal(code, 130, stderr);
-      const stopped = /stopped after (\d+) files; their state is saved in (.+), run again to continue/.exec(stderr);
+      const stopped = /stopped after (\d+) files; they are saved in (.+), run again to continue/.exec(stderr);
       assert.ok(stopped, stderr);
       const done = Number(stopped[1]);
       assert.ok(done < 30, `${done} files read before the interrupt`);
-      assert.equal(stopped[2], path.join(big, '.famulus/state.fams'));
+      assert.equal(stopped[2], path.join(big, '.famulus'));
 
       const status = famulusJson(['status', big]);
       assert.equal(status.state.files, done);
@@ -264,8 +248,11 @@ describe('npm start', () => {
     assert.match(r.stdout, /Q: Where is `retryWithBackoff` defined\?\nA: /);
     assert.match(r.stdout, /Q: What does `summarize_runs` do\?\nA: /);
     assert.match(r.stdout, /Summary of src\/queue\.ts:/);
-    assert.match(r.stdout, /\ndevice (cpu|webgpu) \(.+\); [\d,]+ tokens read at [\d,]+ tok\/s; answers at [\d.]+ tok\/s; working memory [\d.]+ [KM]B/);
-    assert.match(r.stdout, /timings: model load [\d.]+ s, ingest [\d.]+ s/);
+    const summary = /\ndevice (cpu|webgpu) \(.+\); [\d,]+ tokens read at [\d,]+ tok\/s; (?:(\d+) answer\(s\) generated at [\d.]+ tok\/s)?(?:, )?(?:(\d+) quoted from the code)?; working memory [\d.]+ [KM]B/.exec(r.stdout);
+    assert.ok(summary, r.stdout);
+    assert.equal(Number(summary[2] ?? 0) + Number(summary[3] ?? 0), 3, 'two answers and a summary, each generated or quoted');
+    assert.match(r.stdout, /memory saved: [\d.]+ [KM]?B in [\d.]+ s/);
+    assert.match(r.stdout, /timings: model load [\d.]+ s, read [\d.]+ s, save [\d.]+ s/);
     assert.deepEqual(await listFiles(SAMPLE), sampleBefore, 'the demo adds nothing to the sample');
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Issue 7, part 1: the bad-input corpus (test/reliability/make-bad-corpus.ts, generated into a temporary folder)
- * ingested by the real engine process (dist/engine.js) with the tiny model, while files change under it.
- * Expected: no crash, every skip reported with a reason, ingestion finished, and the saved state loads back.
+ * read by the real engine process (dist/engine.js) with the tiny model, while files change under it.
+ * Expected: no crash, every skip reported with a reason, the read finished, and the saved memory restores.
  * Also the walker alone on races it cannot be shown deterministically through the engine: a file deleted,
  * turned binary or grown between listing and reading, and a folder deleted between listing and entering.
  */
@@ -10,10 +10,10 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it, mock } from 'node:test';
 import type { EngineProcess } from '../../model/engine/client';
-import type { IngestChunk, IngestResult, SkippedEntry } from '../../model/engine/protocol';
+import type { ReadChunk, SkippedEntry, WorkspaceResult } from '../../model/engine/protocol';
 import { readStateFile } from '../../model/state';
 import { walkWorkspace } from '../../model/workspace/walker';
-import { ingest, tempDir, tinyEngine, writeFigures } from '../reliability/helpers';
+import { openWorkspace, stateFileIn, tempDir, tinyEngine, walkedChunk, writeFigures } from '../reliability/helpers';
 import { listCorpus, makeBadCorpus, unlockCorpus, type Corpus } from '../reliability/make-bad-corpus';
 
 const KNOWN_REASONS = new Set([
@@ -26,8 +26,9 @@ describe('reliability: the bad-input corpus through the engine process', () => {
   let corpus: Corpus;
   let engine: EngineProcess;
   let stderr = '';
-  let walked: Extract<IngestChunk, { kind: 'walked' }>;
-  let result: IngestResult;
+  let memoryDir: string;
+  let walked: Extract<ReadChunk, { kind: 'walked' }>;
+  let result: WorkspaceResult;
   let readPaths: Set<string>;
   let churnOps = 0;
   let generateSeconds = 0;
@@ -36,6 +37,7 @@ describe('reliability: the bad-input corpus through the engine process', () => {
     dir = await tempDir('corpus');
     const t = performance.now();
     corpus = makeBadCorpus(path.join(dir, 'corpus'));
+    memoryDir = path.join(dir, 'memory');
     generateSeconds = (performance.now() - t) / 1000;
     engine = await tinyEngine({}, (text) => (stderr += text));
   });
@@ -45,40 +47,44 @@ describe('reliability: the bad-input corpus through the engine process', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  it(`ingests the whole corpus while files change under it: no crash, finished, every case as expected`, async () => {
+  it(`reads the whole corpus while files change under it: no crash, finished, every case as expected`, async () => {
     const stopChurn = corpus.startChurn();
     let stopped: Promise<number> | null = null;
-    const run = await ingest(engine, corpus.root, {
+    const run = await openWorkspace(engine, corpus.root, {
+      memoryDir,
       onChunk: (c) => {
         if (c.kind === 'walked') stopped ??= stopChurn();
       },
     });
     churnOps = await (stopped ?? stopChurn());
     result = run.result;
-    walked = run.chunks[0] as typeof walked;
-    assert.equal(walked.kind, 'walked');
+    walked = walkedChunk(run.chunks);
+    assert.equal(run.chunks[0], walked);
+    const read = result.read!;
     assert.equal(result.cancelled, false);
-    assert.equal(result.filesIngested, walked.filesTotal, 'every listed file was read');
-    assert.equal(result.skipped, walked.skipped.length);
+    assert.equal(read.filesIngested, walked.filesTotal, 'every listed file was read');
+    assert.deepEqual(read.skipped, walked.skipped);
     assert.equal(engine.child.exitCode, null, 'the engine is alive');
     assert.equal(engine.child.signalCode, null);
     assert.doesNotMatch(stderr, / failed: /, 'no handler failed inside the engine');
 
-    // The state is valid: saved, then loaded back by a fresh engine, and it lists what was read.
-    const stateFile = path.join(dir, 'corpus.fams');
-    const saved = await engine.request('state/save', { path: stateFile });
-    assert.equal(saved.state.files, result.filesIngested);
+    // The memory is valid: saved, then restored by a fresh engine, and it lists what was read.
+    assert.ok(result.saved, 'the memory was saved');
+    assert.equal(result.state?.files, read.filesIngested);
     const second = await tinyEngine();
     try {
-      const loaded = await second.request('state/load', { path: stateFile });
-      assert.deepEqual(loaded.state, saved.state);
+      const restored = await openWorkspace(second, corpus.root, { memoryDir, mode: 'restore' });
+      assert.equal(restored.result.restoreProblem, null);
+      assert.ok(restored.result.restored);
+      assert.deepEqual(restored.result.state, result.state);
     } finally {
       await second.shutdown();
     }
+    const stateFile = stateFileIn(memoryDir);
     const snap = await readStateFile(stateFile);
     const manifest = snap.meta['famulus.workspace'] as { files: Array<{ path: string }> };
     readPaths = new Set(manifest.files.map((f) => f.path));
-    assert.equal(readPaths.size, result.filesIngested);
+    assert.equal(readPaths.size, read.filesIngested);
 
     // Every skip has a known reason and a detail.
     for (const s of walked.skipped) {
@@ -128,30 +134,33 @@ describe('reliability: the bad-input corpus through the engine process', () => {
       caseGroups: Object.fromEntries([...new Set(corpus.cases.map((c) => c.group))].map((g) => [g, corpus.cases.filter((c) => c.group === g).length])),
       entriesChecked: corpus.cases.reduce((n, c) => n + c.entries.length, 0),
       crashes: 0,
-      filesRead: result.filesIngested,
+      filesRead: read.filesIngested,
       skipped: walked.skipped.length,
       skipsByReason: byReason,
-      tokens: result.tokensIngested,
+      tokens: read.tokensIngested,
       bytesRead: walked.bytesTotal,
-      ingestSeconds: result.seconds,
-      tokensPerSecond: result.tokensPerSecond,
+      ingestSeconds: read.seconds,
+      tokensPerSecond: read.tokensPerSecond,
       generateSeconds,
       churnOperationsDuringWalk: churnOps,
       chmodStopsReads: corpus.chmodStopsReads,
       uid: process.getuid?.() ?? null,
       treeFiles: corpus.treeFiles,
       bigFileBytes: corpus.bigFileBytes,
-      stateFileBytes: saved.bytes,
+      stateFileBytes: (await fs.stat(stateFile)).size,
     });
   });
 
-  it('re-ingesting the changed corpus finishes again from the held state', async () => {
-    await fs.writeFile(path.join(corpus.root, 'zz-added-last.txt'), 'added after the first ingest\n');
-    const again = await ingest(engine, corpus.root);
-    assert.equal(again.result.cancelled, false);
-    const w = again.chunks[0] as Extract<IngestChunk, { kind: 'walked' }>;
-    assert.equal(again.result.filesIngested + again.result.filesReused, w.filesTotal);
-    assert.ok(again.result.state!.files >= result.filesIngested - 40, 'about the same files as before');
+  it('an update of the changed corpus finishes again from the held memory', async () => {
+    await fs.writeFile(path.join(corpus.root, 'zz-added-last.txt'), 'added after the first read\n');
+    const stream = engine.stream('workspace/update', {});
+    const chunks: ReadChunk[] = [];
+    for await (const c of stream) chunks.push(c);
+    const again = await stream.result;
+    assert.equal(again.cancelled, false);
+    const w = walkedChunk(chunks);
+    assert.equal(again.read!.filesIngested + again.read!.filesReused, w.filesTotal);
+    assert.ok(again.state!.files >= result.read!.filesIngested - 40, 'about the same files as before');
   });
 });
 

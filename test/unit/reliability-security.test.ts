@@ -1,9 +1,10 @@
 /**
  * Issue 7, part 3: the engine and CLI side of security.
  *
- * - Protocol fuzz: seeded random and mutated envelopes, payloads and raw lines through the NDJSON stdio
- *   transport of the real engine process. The engine never crashes, answers every line exactly once, with an
- *   error for everything invalid (and never an 'internal' one), and still serves afterwards.
+ * - Protocol fuzz: seeded random and mutated JSON-RPC requests, payloads and raw frames through the stdio
+ *   transport of the real engine process (Content-Length frames, docs/engine-protocol.md). The engine never
+ *   crashes, answers every request exactly once, with an error for everything invalid (and never an
+ *   'internal' one), leaves frames that are no request unanswered, and still serves afterwards.
  * - summarize refuses every path outside the ingested root (parent references, absolute paths, links).
  * - No network: the engine and the CLI run under test/reliability/no-network.cjs (every Node network API throws
  *   and is logged), while the test samples /proc/<pid>/fd of both processes: every socket they hold must be a
@@ -15,9 +16,9 @@ import { existsSync, promises as fs, readFileSync, readdirSync, readlinkSync } f
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { EngineProcess } from '../../model/engine/client';
-import { LineSplitter } from '../../model/engine/messenger';
+import { StreamMessageReader } from 'vscode-jsonrpc/node';
 import { EngineError, parseRequest, type MessageType } from '../../model/engine/protocol';
-import { CLI, ENGINE, REPO, TINY, code, ingest, rng, tempDir, tinyEngine, writeFigures } from '../reliability/helpers';
+import { CLI, ENGINE, REPO, TINY, code, openWorkspace, rng, tempDir, tinyEngine, writeFigures } from '../reliability/helpers';
 
 const NO_NET = path.join(REPO, 'test/reliability/no-network.cjs');
 
@@ -26,12 +27,12 @@ const NO_NET = path.join(REPO, 'test/reliability/no-network.cjs');
 const TEMPLATES: Array<{ messageType: MessageType; data: Record<string, unknown> }> = [
   { messageType: 'engine/status', data: {} },
   { messageType: 'engine/loadModel', data: { modelDir: '/nonexistent/model', device: 'cpu', threads: 1 } },
-  { messageType: 'workspace/ingest', data: { root: '/nonexistent/ws', walker: { excludes: ['x'], maxFileBytes: 10 }, fresh: true } },
+  { messageType: 'workspace/open', data: { root: '/nonexistent/ws', memoryDir: '/nonexistent/memory', walker: { excludes: ['x'], maxFileBytes: 10 }, mode: 'fresh' } },
+  { messageType: 'workspace/update', data: { mode: 'read', walker: { includes: ['src/'] } } },
+  { messageType: 'workspace/forget', data: {} },
+  { messageType: 'workspace/status', data: {} },
   { messageType: 'engine/ask', data: { question: 'Where is x?', options: { maxNewTokens: 3, temperature: 0.5, topP: 0.9, seed: 1 } } },
   { messageType: 'engine/summarize', data: { path: 'src/a.ts', options: { maxNewTokens: 2 } } },
-  { messageType: 'state/save', data: { path: '/nonexistent/dir/state.fams' } },
-  { messageType: 'state/load', data: { path: '/nonexistent/state.fams' } },
-  { messageType: 'engine/cancel', data: { messageId: 'm1' } },
 ];
 
 const WEIRD: unknown[] = [
@@ -48,7 +49,7 @@ function mutate(value: unknown, r: () => number, depth = 0): unknown {
     const keys = Object.keys(out);
     const op = Math.floor(r() * 5);
     if (op === 0 && keys.length) delete out[pick(keys)];
-    else if (op === 1) out[pick(['extra', '__proto__', 'constructor', 'prototype', 'messageType', 'data', ''])] = pick(WEIRD);
+    else if (op === 1) out[pick(['extra', '__proto__', 'constructor', 'prototype', 'method', 'params', 'id', 'jsonrpc', ''])] = pick(WEIRD);
     else if (op === 2 && keys.length) out[pick(keys)] = mutate(out[pick(keys)], r, depth + 1);
     else if (op === 3 && keys.length) {
       const k = pick(keys);
@@ -63,108 +64,128 @@ function mutate(value: unknown, r: () => number, depth = 0): unknown {
   return pick(WEIRD);
 }
 
-/** One fuzz line (never containing '\n' itself: a line is a message). */
-function fuzzLine(i: number, r: () => number): string {
+/** One fuzz message body (each is sent in a Content-Length frame of its own). */
+function fuzzBody(i: number, r: () => number): string {
   const kind = r();
   const t = TEMPLATES[Math.floor(r() * TEMPLATES.length)]!;
-  const envelope = { messageType: t.messageType, messageId: `f${i}`, data: structuredClone(t.data) };
+  const request = { jsonrpc: '2.0', id: i, method: t.messageType, params: structuredClone(t.data) };
   if (kind < 0.55) {
-    const m = mutate(envelope, r);
-    const json = JSON.stringify(m);
+    const json = JSON.stringify(mutate(request, r));
     return json === undefined ? 'undefined' : json;
   }
   if (kind < 0.7) {
-    const json = JSON.stringify(envelope);
+    const json = JSON.stringify(request);
     return json.slice(0, Math.floor(r() * json.length)); // cut short
   }
   if (kind < 0.8) {
-    // Random bytes as text (the decoder turns invalid UTF-8 into U+FFFD), no newline.
-    return Buffer.from(Array.from({ length: 1 + Math.floor(r() * 200) }, () => Math.floor(r() * 256)).map((b) => (b === 10 ? 32 : b))).toString('latin1');
+    // Random bytes as text (the decoder turns invalid UTF-8 into U+FFFD).
+    return Buffer.from(Array.from({ length: 1 + Math.floor(r() * 200) }, () => Math.floor(r() * 256))).toString('latin1');
   }
   if (kind < 0.85) return `${'['.repeat(20_000 + Math.floor(r() * 100_000))}`; // nesting deeper than any stack
-  if (kind < 0.9) return JSON.stringify({ ...envelope, data: { ...envelope.data, big: 'y'.repeat(200_000) } });
-  if (kind < 0.95) return JSON.stringify(mutate([envelope], r));
-  return JSON.stringify(envelope); // valid: must succeed or fail cleanly (no model is loaded)
+  if (kind < 0.9) return JSON.stringify({ ...request, params: { ...request.params, big: 'y'.repeat(200_000) } });
+  if (kind < 0.95) return JSON.stringify(mutate([request], r));
+  return JSON.stringify(request); // valid: must succeed or fail cleanly (no model is loaded)
+}
+
+/** What JSON-RPC calls a request: a method name and an id (anything else gets no response). */
+function requestOf(body: string): { id: string | number; method: string; params: unknown } | null {
+  let m: unknown;
+  try {
+    m = JSON.parse(body);
+  } catch {
+    return null;
+  }
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) return null;
+  const { id, method, params } = m as Record<string, unknown>;
+  if (typeof method !== 'string' || (typeof id !== 'string' && typeof id !== 'number')) return null;
+  return { id, method, params };
 }
 
 describe('reliability: protocol fuzz over the engine stdio', () => {
-  it('2,000 seeded lines: no crash, exactly one reply per line, an error for every invalid one, never internal', async () => {
+  it('2,000 seeded frames: no crash, one response per request, an error for every invalid one, never internal', async () => {
     const cwd = await tempDir('fuzz-cwd');
     const child = spawn(process.execPath, [ENGINE], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
-    const replies: Array<{ messageId: string; data: { status: string; done: boolean; content: { code?: string } } }> = [];
-    const splitter = new LineSplitter();
+    const responses: Array<{ id: string | number | null; result?: unknown; error?: { code: number; data?: { code?: string } } }> = [];
     let wanted = Infinity;
     let allIn!: () => void;
-    const allReplies = new Promise<void>((resolve) => (allIn = resolve));
-    child.stdout.setEncoding('utf8').on('data', (t: string) => {
-      for (const line of splitter.push(t)) {
-        replies.push(JSON.parse(line) as (typeof replies)[number]);
-        if (replies.length >= wanted) allIn();
-      }
+    const allResponses = new Promise<void>((resolve) => (allIn = resolve));
+    const answered = new Set<unknown>();
+    new StreamMessageReader(child.stdout).listen((m) => {
+      if (!('id' in m)) return; // a notification ($/progress, logs): not a response
+      responses.push(m as (typeof responses)[number]);
+      answered.add((m as { id: unknown }).id);
+      if (answered.size >= wanted) allIn();
     });
     const r = rng(0xf022);
     const N = 2000;
-    const lines: string[] = [];
-    let validSent = 0;
+    const bodies: string[] = [];
+    let requests = 0;
+    let invalidRequests = 0;
+    // Mutation may give two requests one id (a client's mistake: ids are unique among pending requests).
+    const ids = new Set<string | number>();
     for (let i = 0; i < N; i++) {
-      let line = fuzzLine(i, r);
-      // A valid loadModel could load a real model (the default one): keep the engine model-less.
-      try {
-        const req = parseRequest(JSON.parse(line));
-        if (req.messageType === 'engine/loadModel') {
-          const dir = (req.data as { modelDir?: string }).modelDir;
-          if (!dir || existsSync(path.resolve(cwd, dir))) line = JSON.stringify({ messageType: 'engine/status', messageId: `f${i}`, data: {} });
+      let body = fuzzBody(i, r);
+      const req = requestOf(body);
+      if (req) {
+        try {
+          const parsed = parseRequest(req.method, req.params);
+          // A valid loadModel could load a real model (the default one): keep the engine model-less.
+          if (parsed.method === 'engine/loadModel') {
+            const dir = (parsed.params as { modelDir?: string }).modelDir;
+            if (!dir || existsSync(path.resolve(cwd, dir))) body = JSON.stringify({ jsonrpc: '2.0', id: req.id, method: 'engine/status', params: {} });
+          }
+        } catch {
+          invalidRequests++; // invalid: what we want most
         }
-        validSent++;
-      } catch {
-        // invalid: what we want most
+        requests++;
+        ids.add(req.id);
       }
-      lines.push(line);
+      bodies.push(body);
     }
-    // What the engine will see as lines (empty ones are skipped, '\r' endings stripped).
-    const counter = new LineSplitter();
-    const expected = [...counter.push(lines.join('\n') + '\n'), ...counter.end()];
-    wanted = expected.length;
-    for (const line of lines) {
-      if (!child.stdin.write(`${line}\n`)) await new Promise((resolve) => child.stdin.once('drain', resolve));
+    wanted = ids.size;
+    for (const body of bodies) {
+      const frame = `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      if (!child.stdin.write(frame)) await new Promise((resolve) => child.stdin.once('drain', resolve));
     }
     const timeout = setTimeout(() => allIn(), 60_000);
-    await allReplies;
+    await allResponses;
     clearTimeout(timeout);
     assert.equal(child.exitCode, null, `the engine is alive; stderr:\n${stderr.slice(-2000)}`);
-    assert.equal(replies.length, expected.length, 'one reply per line');
-    assert.ok(replies.every((x) => x.data.done === true), 'every reply ends its request');
+    // Every request id is answered, nothing else is: at most one response per request.
+    assert.deepEqual(new Set(responses.map((x) => x.id)), ids, 'every request answered, no response to what is no request');
+    assert.ok(responses.length <= requests, `${responses.length} responses for ${requests} requests`);
     const codes: Record<string, number> = {};
-    for (const x of replies) {
-      const c = x.data.status === 'error' ? x.data.content.code! : 'success';
+    for (const x of responses) {
+      const c = x.error ? (x.error.data?.code ?? `jsonrpc ${x.error.code}`) : 'success';
       codes[c] = (codes[c] ?? 0) + 1;
     }
     assert.equal(codes.internal, undefined, `no internal error: ${stderr.slice(-2000)}`);
     assert.deepEqual(
-      Object.keys(codes).filter((c) => !['success', 'invalid-message', 'invalid-request', 'no-model', 'model-error', 'cancelled'].includes(c)),
+      Object.keys(codes).filter((c) => !['success', 'invalid-message', 'invalid-request', 'no-model', 'no-state', 'model-error', 'cancelled', 'not-found'].includes(c)),
       [],
     );
     const invalid = (codes['invalid-message'] ?? 0) + (codes['invalid-request'] ?? 0);
-    assert.ok(invalid >= expected.length - validSent, `${invalid} invalid-* errors for ${expected.length - validSent} invalid lines`);
+    assert.ok(invalid >= invalidRequests - (requests - ids.size), `${invalid} invalid-* errors for ${invalidRequests} invalid requests`);
     // Still serving.
-    child.stdin.write('{"messageType":"engine/status","messageId":"final","data":{}}\n');
+    const final = '{"jsonrpc":"2.0","id":"final","method":"engine/status","params":{}}';
+    child.stdin.write(`Content-Length: ${Buffer.byteLength(final)}\r\n\r\n${final}`);
     await new Promise<void>((resolve) => {
-      const check = () => (replies.some((x) => x.messageId === 'final') ? resolve() : setTimeout(check, 20));
+      const check = () => (responses.some((x) => x.id === 'final') ? resolve() : setTimeout(check, 20));
       check();
     });
     child.stdin.end();
     const exit = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
     assert.equal(exit, 0);
     await fs.rm(cwd, { recursive: true, force: true });
-    await writeFigures('security', { fuzzLines: N, fuzzRepliesByCode: codes, fuzzValidLines: validSent, fuzzEngineCrashes: 0 });
+    await writeFigures('security', { fuzzFrames: N, fuzzRequests: requests, fuzzResponsesByCode: codes, fuzzEngineCrashes: 0 });
   });
 });
 
 // ---------------------------------------------------------------------------------------------- summarize
 
-describe('reliability: summarize stays inside the ingested root', () => {
+describe('reliability: summarize stays inside the open workspace', () => {
   let dir: string;
   let ws: string;
   let engine: EngineProcess;
@@ -179,7 +200,7 @@ describe('reliability: summarize stays inside the ingested root', () => {
     await fs.symlink(path.join(dir, 'outside.txt'), path.join(ws, 'src/link-out.txt'));
     await fs.symlink(dir, path.join(ws, 'dir-link-out'));
     engine = await tinyEngine();
-    await ingest(engine, ws);
+    await openWorkspace(engine, ws);
   });
   after(async () => {
     await engine?.shutdown();
