@@ -14,9 +14,10 @@ import { serveEngine } from '../../model/engine/dispatch';
 import { Engine } from '../../model/engine/engine';
 import { createInProcessPair, type Messenger } from '../../model/engine/messenger';
 import { fileChunkTokens } from '../../model/engine/prompt';
-import { EngineError, MEMORY_FILES, type AnswerResult, type EngineStatus, type OpenRequest, type ReadChunk, type UpdateRequest, type WorkspaceStatus } from '../../model/engine/protocol';
+import { MEMORY_FILES, type AnswerResult, type EngineStatus, type OpenRequest, type ReadChunk, type UpdateRequest, type WorkspaceStatus } from '../../model/engine/protocol';
 import { loadModelDir } from '../../model/loader';
 import { readStateFile } from '../../model/state';
+import { rejection } from './engine-errors';
 
 const TINY = path.resolve(__dirname, '../fixtures/tiny');
 
@@ -32,18 +33,6 @@ async function tinyEngine(): Promise<{ client: EngineClient; engine: Engine }> {
   const second = connect();
   await second.client.request('engine/loadModel', { modelDir: TINY, device: 'cpu', threads: 1 });
   return second;
-}
-
-/** An EngineError with `code`, from a promise that must reject. */
-async function rejection(p: Promise<unknown>, code: string): Promise<EngineError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof EngineError, `expected an EngineError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    return err;
-  }
-  assert.fail(`expected an error with code ${code}`);
 }
 
 /** Makes a folder from { path: text }. */

@@ -14,6 +14,7 @@ import { EngineClient } from '../../model/engine/client';
 import { serveEngine, type EngineHandlers, type RequestContext } from '../../model/engine/dispatch';
 import { createInProcessPair, streamMessenger } from '../../model/engine/messenger';
 import { EngineError } from '../../model/engine/protocol';
+import { rejection } from './engine-errors';
 
 /** One framed message, as the LSP base protocol writes it. */
 const frame = (message: unknown): Buffer => {
@@ -32,18 +33,6 @@ function listen(input: PassThrough) {
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
-
-/** An EngineError with `code`, from a promise that must reject. */
-async function rejection(p: Promise<unknown>, code: string): Promise<EngineError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof EngineError, `expected an EngineError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    return err;
-  }
-  assert.fail(`expected an error with code ${code}`);
-}
 
 describe('framing: Content-Length over streams', () => {
   it('reads messages split across chunks, a multi-byte character split between two chunks, and several per chunk', async () => {
