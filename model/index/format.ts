@@ -27,7 +27,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { ENGINE_VERSION } from '../state/state-file';
+import { ENGINE_VERSION, readFilePrefix } from '../state/state-file';
 
 const INDEX_FILE_MAGIC = 'FAMI';
 export const FORMAT_VERSION = 1;
@@ -108,34 +108,14 @@ export function encodeIndexFile(meta: IndexMeta, body: IndexBody): Uint8Array {
   return out;
 }
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-const hex32 = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
 
 /** The body of an index file, after every check in the order the file comment gives. */
 export function decodeIndexFile(bytes: Uint8Array, expect: IndexMeta, source = 'index'): IndexBody {
   const fail = (reason: IndexFileErrorReason, msg: string): IndexFileError =>
     new IndexFileError(reason, `${source}: ${msg}; delete it and read the workspace again to rebuild it`);
 
-  const magic = new TextEncoder().encode(INDEX_FILE_MAGIC);
-  if (bytes.length >= 4 && !magic.every((b, i) => bytes[i] === b)) {
-    throw fail('bad-magic', `not a Famulus index file: magic is 0x${hex(bytes.subarray(0, 4))}, expected 0x${hex(magic)} ('${INDEX_FILE_MAGIC}')`);
-  }
-  if (bytes.length < PREFIX_BYTES + CHECKSUM_BYTES) throw fail('truncated', `only ${bytes.length} bytes, shorter than any index file`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const version = dv.getUint32(4, true);
-  if (version !== FORMAT_VERSION) {
-    throw fail('version', `index format version ${hex32(version)}, this engine reads version ${hex32(FORMAT_VERSION)}`);
-  }
-  const headerBytes = dv.getUint32(8, true);
-  if (PREFIX_BYTES + headerBytes + CHECKSUM_BYTES > bytes.length) {
-    throw fail('truncated', `header of ${headerBytes} bytes runs past the end of the ${bytes.length}-byte file`);
-  }
-  let header: IndexHeader;
-  try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + headerBytes)));
-  } catch (e) {
-    throw fail('corrupt', `header is not valid JSON (${(e as Error).message})`);
-  }
+  const { header: parsed, headerBytes } = readFilePrefix(bytes, { magic: INDEX_FILE_MAGIC, version: FORMAT_VERSION, what: 'index' }, fail);
+  const header = parsed as IndexHeader;
   const problem = headerProblem(header);
   if (problem) throw fail('corrupt', `header: ${problem}`);
 

@@ -259,33 +259,45 @@ export async function readStateFile(file: string, expectedModelId?: string): Pro
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 const hex32 = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
 
-function decode(bytes: Uint8Array, source: string, expectedModelId: string | undefined, share: boolean): StateSnapshot {
-  const redo = 'delete it and re-ingest the workspace';
-  const fail = (reason: StateFileErrorReason, msg: string): StateFileError =>
-    new StateFileError(reason, `${source}: ${msg}; ${redo}`);
-
-  const magic = new TextEncoder().encode(STATE_FILE_MAGIC);
+/**
+ * The opening every saved file of the memory shares (the state here, the index in model/index/format.ts):
+ * magic (4 bytes), format version (u32 LE), header length (u32 LE), then the JSON header; a SHA-256 of all that
+ * precedes it closes the file. Checks them in that order and returns the parsed header, whose content is the
+ * caller's to check.
+ */
+export function readFilePrefix(
+  bytes: Uint8Array,
+  format: { magic: string; version: number; what: string },
+  fail: (reason: 'bad-magic' | 'truncated' | 'version' | 'corrupt', message: string) => Error,
+): { header: unknown; headerBytes: number } {
+  const magic = new TextEncoder().encode(format.magic);
   if (bytes.length >= 4 && !magic.every((b, i) => bytes[i] === b)) {
-    throw fail('bad-magic', `not a Famulus state file: magic is 0x${hex(bytes.subarray(0, 4))}, expected 0x${hex(magic)} ('${STATE_FILE_MAGIC}')`);
+    throw fail('bad-magic', `not a Famulus ${format.what} file: magic is 0x${hex(bytes.subarray(0, 4))}, expected 0x${hex(magic)} ('${format.magic}')`);
   }
-  if (bytes.length < PREFIX_BYTES + CHECKSUM_BYTES) {
-    throw fail('truncated', `only ${bytes.length} bytes, shorter than any state file`);
-  }
+  if (bytes.length < PREFIX_BYTES + CHECKSUM_BYTES) throw fail('truncated', `only ${bytes.length} bytes, shorter than any ${format.what} file`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = dv.getUint32(4, true);
-  if (version !== STATE_FILE_VERSION) {
-    throw fail('version', `state format version ${hex32(version)}, this engine reads version ${hex32(STATE_FILE_VERSION)}`);
+  if (version !== format.version) {
+    throw fail('version', `${format.what} format version ${hex32(version)}, this engine reads version ${hex32(format.version)}`);
   }
   const headerBytes = dv.getUint32(8, true);
   if (PREFIX_BYTES + headerBytes + CHECKSUM_BYTES > bytes.length) {
     throw fail('truncated', `header of ${headerBytes} bytes runs past the end of the ${bytes.length}-byte file`);
   }
-  let header: StateHeader;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + headerBytes)));
+    return { header: JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + headerBytes))), headerBytes };
   } catch (e) {
     throw fail('corrupt', `header is not valid JSON (${(e as Error).message})`);
   }
+}
+
+function decode(bytes: Uint8Array, source: string, expectedModelId: string | undefined, share: boolean): StateSnapshot {
+  const redo = 'delete it and re-ingest the workspace';
+  const fail = (reason: StateFileErrorReason, msg: string): StateFileError =>
+    new StateFileError(reason, `${source}: ${msg}; ${redo}`);
+
+  const { header: parsed, headerBytes } = readFilePrefix(bytes, { magic: STATE_FILE_MAGIC, version: STATE_FILE_VERSION, what: 'state' }, fail);
+  const header = parsed as StateHeader;
   const headerProblem = checkHeader(header);
   if (headerProblem) throw fail('corrupt', `header: ${headerProblem}`);
 
