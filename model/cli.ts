@@ -338,8 +338,10 @@ class Cli {
     const result = { ...(await stream.result), answer };
     if (!this.flags.json) process.stdout.write(`\n${groundingLines(result.grounding).join('\n')}\n`);
     process.stderr.write(
-      `(${result.tokens} tokens, ${result.stopReason}; first token after ${result.timings.firstTokenSeconds.toFixed(3)} s, ` +
-        `${result.tokensPerSecond.toFixed(1)} tok/s, ${result.timings.totalSeconds.toFixed(2)} s in all)\n`,
+      result.tokens === 0 && !result.cancelled
+        ? `(quoted from the code, ${result.timings.totalSeconds.toFixed(3)} s)\n`
+        : `(${result.tokens} tokens, ${result.stopReason}; first token after ${result.timings.firstTokenSeconds.toFixed(3)} s, ` +
+            `${result.tokensPerSecond.toFixed(1)} tok/s, ${result.timings.totalSeconds.toFixed(2)} s in all)\n`,
     );
     if (result.cancelled) throw new Interrupted('answer interrupted');
     return result;

@@ -116,11 +116,17 @@ describe('famulus CLI', () => {
   });
 
   it('ask in text mode streams the answer to stdout and the statistics to stderr', () => {
-    const r = famulus(['ask', ws, 'What does `loadConfig` do?', '--max-tokens', '5', '--device', 'cpu', '--model', TINY]);
+    const r = famulus(['ask', ws, 'How are failed jobs retried?', '--max-tokens', '5', '--device', 'cpu', '--model', TINY]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(r.stdout.endsWith('\n'));
     assert.match(r.stderr, /\(\d+ tokens, (max-tokens|stop-token); first token after [\d.]+ s, [\d.]+ tok\/s/);
     assert.match(r.stderr, /device: cpu/);
+    // A doc comment answers this one: quoted from the code, no tokens generated, its source and check printed.
+    const quoted = famulus(['ask', ws, 'What does `loadConfig` do?', '--device', 'cpu', '--model', TINY]);
+    assert.equal(quoted.code, 0, quoted.stderr);
+    assert.match(quoted.stderr, /\(quoted from the code, [\d.]+ s\)/);
+    assert.match(quoted.stdout, /^`loadConfig` \(function at src\/config\.ts:\d+\), from its doc comment: /);
+    assert.match(quoted.stdout, /\nsources \(quoted from the code\): src\/config\.ts:\d+-\d+ \(loadConfig\)\nverified: src\/config\.ts:\d+ /);
   });
 
   it('a changed file makes ask read that file on top of the saved memory and save it again', async () => {
