@@ -415,7 +415,7 @@ class Cli {
 
   async summarizeCommand(file: string): Promise<void> {
     const { engine } = await this.connect();
-    const root = workspaceOf(file);
+    const root = this.flags.memory ? await this.rootOfMemory(file, this.flags.memory) : workspaceOf(file);
     const memoryDir = this.flags.memory ?? defaultMemoryDir(root);
     const report = this.newReport('summarize', root, memoryDir);
     await this.open(root, memoryDir, this.flags.fresh ? 'fresh' : 'read', report);
@@ -425,6 +425,24 @@ class Cli {
     this.timings.answerSeconds = secondsSince(t);
     report.answers.push({ question: questions.summarize(rel), ...result });
     await this.finish(report);
+  }
+
+  /**
+   * The workspace a --memory folder holds the memory of, for a file inside it: the nearest folder above the file
+   * whose saved memory that is (a restore reads nothing and saves nothing). With no memory saved there, the
+   * file's own folder. A memory of a folder that does not contain the file is refused: reading another folder
+   * into it would overwrite it.
+   */
+  private async rootOfMemory(file: string, memoryDir: string): Promise<string> {
+    const { engine } = await this.connect();
+    for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+      const probe = await engine.stream('workspace/open', { root: dir, memoryDir, mode: 'restore' }).result;
+      if (probe.restored) return dir;
+      if (probe.restoreProblem === null) return path.dirname(file);
+      if (path.dirname(dir) === dir) {
+        throw new UsageError(`${memoryDir} does not hold the memory of a folder containing ${file} (${probe.restoreProblem}); pass that folder's --memory`);
+      }
+    }
   }
 
   async statusCommand(root: string): Promise<void> {

@@ -48,13 +48,15 @@ export function analyseQuestion(question: string, index: WorkspaceIndex): Questi
   const paths: string[] = [];
   const unknown: string[] = [];
   const files = index.files().map((f) => f.path);
-  for (const [word, wasMarked] of [...marked.map((w) => [w, true] as const), ...words.map((w) => [w, false] as const)]) {
-    if (!word) continue;
-    const file = findFile(word, files);
+  for (const [written, wasMarked] of [...marked.map((w) => [w, true] as const), ...words.map((w) => [w, false] as const)]) {
+    if (!written) continue;
+    const file = findFile(written, files);
     if (file) {
       if (!paths.includes(file)) paths.push(file);
       continue;
     }
+    // `Router.prototype.handle` is the method the index calls Router.handle.
+    const word = written.replace(/\.prototype(?=\.)/g, '');
     if (!IDENTIFIER.test(word) || identifiers.includes(word)) continue;
     // Unmarked words must look like code (camelCase, snake_case, dotted, or a capitalised name) and not be English.
     const codeLike = wasMarked || /[a-z][A-Z]|_|\.|^[A-Z][a-z]+[A-Z]|^[A-Z][A-Za-z0-9]*$/.test(word);

@@ -177,6 +177,22 @@ describe('famulus CLI', () => {
     assert.equal(a.stateFile, r.stateFile);
   });
 
+  it('summarize --memory <dir> finds the workspace that memory holds, and never reads another folder over it', async () => {
+    const memory = path.join(path.dirname(ws), 'elsewhere');
+    const saved = await fs.readFile(path.join(memory, MEMORY_FILES.state));
+    // A file deep inside the workspace: the memory's folder is found above it, and nothing is read again.
+    const r = famulusJson(['summarize', path.join(ws, 'src/queue.ts'), '--max-tokens', '2', '--memory', memory]);
+    assert.equal(r.root, ws);
+    assert.equal(r.ingest.filesIngested, 0);
+    // A file outside it: refused, and the saved memory is the same to the byte.
+    const outside = path.join(path.dirname(ws), 'outside.txt');
+    await fs.writeFile(outside, 'x\n');
+    const bad = famulus(['summarize', outside, '--memory', memory, '--device', 'cpu', '--model', TINY]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /does not hold the memory of a folder containing .*outside\.txt .*holds the memory of /);
+    assert.deepEqual(await fs.readFile(path.join(memory, MEMORY_FILES.state)), saved);
+  });
+
   it('Ctrl-C during ingest stops at a block boundary, saves the files completed, and the next run continues', async () => {
     const big = await fs.mkdtemp(path.join(os.tmpdir(), 'famulus-sigint-'));
     try {

@@ -82,6 +82,7 @@ describe('retrieval and citations over a workspace index', () => {
     assert.deepEqual(analyseQuestion('Summarize src/queue.ts', index).paths, ['src/queue.ts']);
     assert.deepEqual(analyseQuestion('what is in stats.py?', index).paths, ['tools/stats.py'], 'a unique file name finds its path');
     assert.deepEqual(analyseQuestion('Where is `nowhere_fn` defined?', index).unknown, ['nowhere_fn']);
+    assert.deepEqual(analyseQuestion('What does `Queue.prototype.push` do?', index).identifiers, ['Queue.push'], 'a prototype path names the method');
     assert.deepEqual(analyseQuestion('Where is ../../etc/passwd?', index).paths, [], 'paths that climb out are never files');
   });
 
