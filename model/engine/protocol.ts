@@ -407,10 +407,6 @@ export type ErrorCode =
   | 'no-state'
   /** Model files missing or inconsistent, or the runtime failed. */
   | 'model-error'
-  /** A state file from another model, or of another format version. */
-  | 'state-mismatch'
-  /** A state file that is damaged (bad magic, checksum, truncated). */
-  | 'state-corrupt'
   | 'not-found'
   | 'io-error'
   | 'cancelled'
