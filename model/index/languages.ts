@@ -85,9 +85,19 @@ function unwrap(node: Node | null): Node | null {
   return n;
 }
 
+/** `require('x')` or `await import('x')`: a variable that names another module, not a definition. */
+function isModuleLoad(value: Node | null): boolean {
+  const call = value?.type === 'await_expression' ? value.namedChild(0) : value;
+  if (call?.type !== 'call_expression') return false;
+  const callee = call.childForFieldName('function');
+  return callee?.type === 'import' || callee?.text === 'require';
+}
+
 /**
  * `const f = () => …`, `const f = function …`, `const C = class …` (also inside a function, as a nested
- * `function f` is: transpiled code defines that way); a variable of another value only at the top level, when exported.
+ * `function f` is: transpiled code defines that way); a variable of another value only at module level
+ * (`const kRegisteredPlugins = Symbol.for(…)`, exported or not), and never a `require`, a loop variable or a
+ * destructuring.
  */
 const jsVariable: Rule = (node, place) => {
   const nameNode = node.childForFieldName('name');
@@ -96,10 +106,10 @@ const jsVariable: Rule = (node, place) => {
   const base = { name: nameNode.text, nameNode, node };
   if (value && JS_FUNCTIONS.has(value.type)) return { ...base, kind: 'function' };
   if (value?.type === 'class') return { ...base, kind: 'class', members: true };
-  if (place.inFunction) return undefined;
+  if (place.inFunction || isModuleLoad(value)) return undefined;
   const declaration = node.parent;
-  if (declaration?.parent?.type !== 'export_statement') return undefined;
-  return { ...base, kind: declaration.firstChild?.type === 'const' ? 'constant' : 'variable' };
+  if (declaration?.parent?.type.startsWith('for_')) return undefined;
+  return { ...base, kind: declaration?.firstChild?.type === 'const' ? 'constant' : 'variable' };
 };
 
 const IDENTIFIER_PATH = /^[\p{L}_$][\p{L}\p{N}_$]*(?:\.[\p{L}_$][\p{L}\p{N}_$]*)*$/u;
@@ -136,10 +146,12 @@ const jsAssignment: Rule = (node, place) => {
 /**
  * A method of an object literal that is named where it stands: `const EventTarget = { addEventListener() {…} }`
  * (EventTarget.addEventListener), `Foo.prototype = { bar: function () {…} }` (Foo.bar), `module.exports = {…}`.
- * An object passed or returned anonymously holds values, not definitions.
+ * Inside a function, the object of a factory counts too: `const fastify = { hasPlugin: function … }` and
+ * `return { setup (options) {…} }` define the methods of what the function makes. An object passed anonymously
+ * holds values, not definitions.
  */
 const jsObjectMethod: Rule = (node, place) => {
-  if (place.inFunction || node.parent?.type !== 'object') return undefined;
+  if (node.parent?.type !== 'object') return undefined;
   const key = node.type === 'pair' ? node.childForFieldName('key') : node.childForFieldName('name');
   if (!key || (key.type !== 'property_identifier' && key.type !== 'identifier')) return undefined;
   if (node.type === 'pair') {
@@ -147,16 +159,17 @@ const jsObjectMethod: Rule = (node, place) => {
     if (!value || !JS_FUNCTIONS.has(value.type)) return undefined;
   }
   const owner = unwrap(node.parent)?.parent;
-  let qualifier: string[];
+  const method = { name: key.text, nameNode: key, node, kind: 'method' as const, explicitMember: true };
   if (owner?.type === 'variable_declarator' && owner.childForFieldName('name')?.type === 'identifier') {
-    qualifier = [owner.childForFieldName('name')!.text];
-  } else if (owner?.type === 'assignment_expression' && IDENTIFIER_PATH.test(owner.childForFieldName('left')?.text ?? '')) {
-    const left = owner.childForFieldName('left')!.text;
-    qualifier = left === 'module.exports' || left === 'exports' ? [] : left.split('.').filter((p) => p !== 'prototype');
-  } else {
-    return undefined;
+    return { ...method, qualifier: [owner.childForFieldName('name')!.text] };
   }
-  return { name: key.text, nameNode: key, node, kind: 'method', qualifier };
+  if (place.inFunction) return owner?.type === 'return_statement' ? { ...method, qualifier: [] } : undefined;
+  if (owner?.type === 'assignment_expression' && IDENTIFIER_PATH.test(owner.childForFieldName('left')?.text ?? '')) {
+    const left = owner.childForFieldName('left')!.text;
+    const qualifier = left === 'module.exports' || left === 'exports' ? [] : left.split('.').filter((p) => p !== 'prototype');
+    return { ...method, qualifier };
+  }
+  return undefined;
 };
 
 /** A class field; one holding a function is a method. */

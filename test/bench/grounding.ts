@@ -17,7 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { EngineClient } from '../../model/engine/client';
-import { MEMORY_FILES, type AnswerResult } from '../../model/engine/protocol';
+import { DEFAULT_REREAD_TOKENS, MEMORY_FILES, type AnswerResult } from '../../model/engine/protocol';
 
 interface QuestionTiming {
   question: string;
@@ -63,6 +63,7 @@ async function main(): Promise<void> {
     // to time the model path every time, ask what a function *is used for* (kind 'other').
     const names = await definitionNames(engine, questionCount);
     const settings = values['reread-tokens'] === undefined ? {} : { tokens: Number(values['reread-tokens']) };
+    const rereadBudget = settings.tokens ?? DEFAULT_REREAD_TOKENS[loaded.device.provider];
     const timings: QuestionTiming[] = [];
     for (const name of names) {
       const question = `How is \`${name}\` used?`;
@@ -95,6 +96,7 @@ async function main(): Promise<void> {
       },
       questions: {
         count: timings.length,
+        rereadBudget,
         rereadTokensP50: percentile(timings.map((t) => t.rereadTokens), 50),
         retrievalMs: stats(timings.map((t) => t.retrievalMs)),
         rereadMs: stats(timings.map((t) => t.rereadMs)),
@@ -103,7 +105,8 @@ async function main(): Promise<void> {
       },
     };
     await fs.mkdir(values.out!, { recursive: true });
-    const name = `grounding-${loaded.device.provider}-${os.cpus().length}cpu-${result.date.slice(0, 16).replace(/[:T]/g, '-')}`;
+    const budget = settings.tokens === undefined ? '' : `-budget${settings.tokens}`;
+    const name = `grounding-${loaded.device.provider}-${os.cpus().length}cpu-${result.date.slice(0, 16).replace(/[:T]/g, '-')}${budget}`;
     await fs.writeFile(path.join(values.out!, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
     await fs.writeFile(path.join(values.out!, `${name}.md`), report(result));
     process.stdout.write(report(result));
@@ -137,7 +140,7 @@ function report(r: {
   machine: { cpus: number; cpu: string };
   workspace: { files: number; bytes: number; tokens: number };
   read: { seconds: number; indexSeconds: number; indexShareOfRead: number; ingestTokensPerSecond: number; indexBytes: number; indexBytesShareOfSource: number };
-  questions: { count: number; rereadTokensP50: number; retrievalMs: Stat; rereadMs: Stat; firstTokenMs: Stat };
+  questions: { count: number; rereadBudget: number; rereadTokensP50: number; retrievalMs: Stat; rereadMs: Stat; firstTokenMs: Stat };
 }): string {
   const ms = (s: Stat) => `${s.p50.toFixed(0)} / ${s.p95.toFixed(0)}`;
   return [
@@ -151,7 +154,7 @@ function report(r: {
     `| of which building the index | ${r.read.indexSeconds.toFixed(2)} | ${(100 * r.read.indexShareOfRead).toFixed(1)}% |`,
     `| index file | ${r.read.indexBytes} bytes | ${(100 * r.read.indexBytesShareOfSource).toFixed(1)}% of the source bytes |`,
     '',
-    `${r.questions.count} questions, ${r.questions.rereadTokensP50} tokens re-read (p50):`,
+    `${r.questions.count} questions, ${r.questions.rereadTokensP50} tokens re-read (p50) of a ${r.questions.rereadBudget}-token budget:`,
     '',
     '| ms, p50 / p95 | retrieval | re-read | first answer token |',
     '|---|---|---|---|',

@@ -82,6 +82,7 @@ class Layer {
 const compose = (f, g) => (x) => f(g(x));
 `;
     expectDefinitions('lib/application.js', js, 'javascript', [
+      ['variable', 'app', 'app', 8, 8, ''],
       ['function', 'init', 'app.init', 15, 17, 'Initialize the server.\n\n@private'],
       ['function', 'listen', 'app.listen', 22, 25, 'Listen for connections.'],
       ['variable', 'version', 'exports.version', 27, 27, ''],
@@ -136,6 +137,36 @@ const compose = (f, g) => (x) => f(g(x));
     assert.deepEqual(at('baz'), [['baz', 'method', 14]]);
     assert.deepEqual(at('notDef'), [], 'an object passed anonymously holds values');
     index.removeFile('shipped.js');
+  });
+
+  it('JavaScript factories and module-level values: returned and named objects inside a function, plain consts', () => {
+    index.addFile('factory.js', [
+      "const path = require('node:path');",                     // 1
+      "const kRegistered = Symbol.for('registered-plugin');",   // 2
+      'let closing = false;',                                    // 3
+      'const { a, b } = settings;',                              // 4
+      'for (let i = 0; i < 2; i++) {}',                          // 5
+      'function buildRouting () {',                              // 6
+      '  const local = 1;',                                      // 7
+      '  const handlers = { onData: function () {} };',          // 8
+      '  track({ onEnd () {} });',                               // 9
+      '  return {',                                              // 10
+      '    setup (options) {},',                                 // 11
+      '    route: function (opts) {},',                          // 12
+      '    limit: 3,',                                           // 13
+      '  };',                                                    // 14
+      '}',                                                       // 15
+    ].join('\n'), 'sha-factory');
+    const at = (name: string) => index.definitions(name).filter((d) => d.path === 'factory.js').map((d) => [d.qualifiedName, d.kind, d.startLine]);
+    assert.deepEqual(at('kRegistered'), [['kRegistered', 'constant', 2]], 'a module-level const, exported or not');
+    assert.deepEqual(at('closing'), [['closing', 'variable', 3]]);
+    assert.deepEqual(at('path'), [], 'a require names another module');
+    assert.deepEqual([...at('a'), ...at('i'), ...at('local')], [], 'destructuring, loop variables and locals are no definitions');
+    assert.deepEqual(at('setup'), [['setup', 'method', 11]], 'a method of the object a factory returns');
+    assert.deepEqual(at('route'), [['route', 'method', 12]]);
+    assert.deepEqual(at('onData'), [['handlers.onData', 'method', 8]], 'a method of a named object inside a function');
+    assert.deepEqual([...at('onEnd'), ...at('limit')], [], 'an object passed anonymously, and a value, are no definitions');
+    index.removeFile('factory.js');
   });
 
   it('TypeScript: interfaces, types, enums, exported consts, classes, namespaces, overloads', () => {
