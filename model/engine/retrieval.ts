@@ -28,8 +28,8 @@ const STOPWORDS = new Set(
     .split(' '),
 );
 
-/** Identifier-shaped: a name, or names joined by dots (`Router.handle`). */
-const IDENTIFIER = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*$/;
+/** Identifier-shaped: a name, or names joined by dots (`Router.handle`); JS private names keep their `#`. */
+const IDENTIFIER = /^#?[A-Za-z_$][\w$]*(?:\.#?[A-Za-z_$][\w$]*)*$/;
 
 /** Reads what a question is about: its kind, the names it mentions that the index defines, the files it names. */
 export function analyseQuestion(question: string, index: WorkspaceIndex): QuestionAnalysis {

@@ -2,10 +2,10 @@
  * Definitions of one file, from its tree-sitter tree: what each language's rules (languages.ts) recognise,
  * qualified by the classes, structs, impls, modules and namespaces around them, with their doc comments.
  *
- * The walk goes over the whole tree (functions declared inside an IIFE, as in lodash, count), in one of two
- * modes: at module and class level every rule applies; inside a function body (or a variable's value) only
+ * The walk goes over the whole tree in one of two modes: at module and class level every rule applies; inside a function body (or a variable's value) only
  * declarations of functions and types do, and their qualification starts over (a helper declared inside
- * `Router.handle` is `helper`, not `Router.helper`), so local variables never become definitions.
+ * `Router.handle` is `helper`, not `Router.helper`), so local variables never become definitions. The body of a
+ * function that wraps a whole module (a JS IIFE, as in lodash and UMD builds) is module level.
  * ERROR subtrees are skipped: a definition is only reported where the parser understood the code.
  */
 import { performance } from 'node:perf_hooks';
@@ -112,6 +112,8 @@ interface Place {
 
 const FUNCTION_BODY: Place = { scope: [], inClass: false, inFunction: true };
 
+const isModuleLevel = (place: Place) => !place.inFunction && !place.inClass && place.scope.length === 0;
+
 function walk(root: Node, language: ParsedLanguage, path: string, lines: string[]): FoundDefinition[] {
   const rules = RULES[language];
   const found: FoundDefinition[] = [];
@@ -125,7 +127,7 @@ function walk(root: Node, language: ParsedLanguage, path: string, lines: string[
       const place = places[depth]!;
       const type = cursor.nodeType;
       // Where the children stand; null: not walked.
-      let inner: Place | null = rules.functions.has(type) ? FUNCTION_BODY : place;
+      let inner: Place | null = rules.functions.has(type) ? (isModuleLevel(place) && rules.moduleWrapper?.(cursor.currentNode) ? place : FUNCTION_BODY) : place;
       const result = type === 'ERROR' ? undefined : rules.byType.get(type)?.(cursor.currentNode, place);
       if (type === 'ERROR') {
         inner = null;

@@ -45,6 +45,8 @@ export interface RuleSet {
   byType: Map<string, Rule>;
   /** Node types of anonymous functions: their bodies are walked as function bodies. */
   functions: Set<string>;
+  /** Whether a function at module level wraps the module itself (JS's IIFE): its body is walked as module level. */
+  moduleWrapper?: (node: Node) => boolean;
 }
 
 const present = <T>(x: T | null | undefined): x is T => x !== null && x !== undefined;
@@ -180,8 +182,28 @@ const jsField =
     return named(node, value && JS_FUNCTIONS.has(value.type) ? 'method' : 'field', { field });
   };
 
+/**
+ * `(function (sax) { … })(exports)`, `!function () { … }()`, `(function () { … }).call(this)`: a statement that
+ * only calls a function expression is how UMD builds and older libraries (lodash, sax) scope a whole module.
+ */
+function isModuleIife(node: Node): boolean {
+  if (node.type !== 'function_expression' && node.type !== 'function' && node.type !== 'arrow_function') return false;
+  const up = (n: Node): Node | null => {
+    let p = n.parent;
+    while (p?.type === 'parenthesized_expression') p = p.parent;
+    return p;
+  };
+  let call = up(node);
+  if (call?.type === 'member_expression' && /^(call|apply)$/.test(call.childForFieldName('property')?.text ?? '')) call = up(call);
+  if (call?.type !== 'call_expression') return false;
+  let statement = up(call);
+  if (statement?.type === 'unary_expression') statement = up(statement);
+  return statement?.type === 'expression_statement' && statement.parent?.type === 'program';
+}
+
 const javascript: RuleSet = {
   functions: new Set([...JS_FUNCTIONS, 'method_definition']),
+  moduleWrapper: isModuleIife,
   byType: new Map<string, Rule>([
     ['function_declaration', def('function')],
     ['generator_function_declaration', def('function')],
@@ -197,6 +219,7 @@ const javascript: RuleSet = {
 
 const typescript: RuleSet = {
   functions: javascript.functions,
+  moduleWrapper: isModuleIife,
   byType: new Map<string, Rule>([
     ...javascript.byType,
     ['abstract_class_declaration', def('class', true)],

@@ -169,6 +169,35 @@ const compose = (f, g) => (x) => f(g(x));
     index.removeFile('factory.js');
   });
 
+  it('JavaScript modules wrapped in an IIFE (UMD, sax, lodash) are module level; private methods keep their #', () => {
+    index.addFile('umd.js', [
+      ';(function (sax) {',                                     // 1
+      "  sax.parser = function (strict) { return 1 }",          // 2
+      "  var XMLNS = 'http://www.w3.org/2000/xmlns/'",          // 3
+      '  function SAXParser () {}',                             // 4
+      '  SAXParser.prototype = {',                              // 5
+      '    flush: function () { flushBuffers(this) },',         // 6
+      '    write: write,',                                      // 7
+      '  }',                                                    // 8
+      '  function helper () { var inner = 1 }',                 // 9
+      "})(typeof exports === 'undefined' ? this.sax = {} : exports)", // 10
+      '!function () { var bang = 1 }()',                        // 11
+      'setTimeout(function () { var later = 1 })',              // 12
+      'class Queue {',                                          // 13
+      '  #next () {}',                                          // 14
+      '}',                                                      // 15
+    ].join('\n'), 'sha-umd');
+    const at = (name: string) => index.definitions(name).filter((d) => d.path === 'umd.js').map((d) => [d.qualifiedName, d.kind, d.startLine]);
+    assert.deepEqual(at('parser'), [['sax.parser', 'function', 2]]);
+    assert.deepEqual(at('XMLNS'), [['XMLNS', 'variable', 3]], "a module-level var inside the module's IIFE");
+    assert.deepEqual(at('flush'), [['SAXParser.flush', 'method', 6]]);
+    assert.deepEqual(at('write'), [], 'a property naming a function defined elsewhere');
+    assert.deepEqual(at('bang'), [['bang', 'variable', 11]], '!function () { … }() wraps a module too');
+    assert.deepEqual([...at('inner'), ...at('later')], [], 'a function called with arguments or defined inside one is no module');
+    assert.deepEqual(at('#next'), [['Queue.#next', 'method', 14]]);
+    index.removeFile('umd.js');
+  });
+
   it('TypeScript: interfaces, types, enums, exported consts, classes, namespaces, overloads', () => {
     const ts = code`
 import { sleep } from './time';
