@@ -24,7 +24,7 @@ import {
 import { float16BitsToFloat32 as fromHalf, float32ToFloat16Bits as toHalf } from '../loader/half';
 import { ropeTables } from './rope';
 import { copyGraph, probeGraph } from '../onnx/utility-graphs';
-import { penalizeRepeats, sampleToken, seededRandom } from './sampling';
+import { isRepeatingLoop, penalizeRepeats, sampleToken, seededRandom } from './sampling';
 import type { DeviceChoice, DeviceInfo, GenerateOptions, GenerateResult, IngestProgress } from './types';
 
 /** Device tensors of one state, shared by the states that did not change them, freed at zero references. */
@@ -360,6 +360,7 @@ export class FamSession {
         tokens.push(next);
         opts.onToken?.(next);
         if (tokens.length >= opts.maxNewTokens) return { tokens, stopReason: 'max-tokens' };
+        if (isRepeatingLoop(tokens)) return { tokens, stopReason: 'repetition' };
         check();
         if (cur.pending.length + 1 === B) {
           // The block is full: fold it in; the block step's last-row logits predict the next token.

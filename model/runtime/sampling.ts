@@ -29,6 +29,30 @@ export function penalizeRepeats(logits: Float32Array, generated: readonly number
   return out;
 }
 
+/** Longest loop (in tokens) that isRepeatingLoop looks for. */
+const MAX_LOOP_PERIOD = 64;
+/** A loop stops generation after this many whole turns, and only once its turns cover this many tokens. */
+const MIN_LOOP_TURNS = 3;
+const MIN_LOOP_TOKENS = 24;
+
+/**
+ * Whether the generated tokens end in a loop: the same 1-64 tokens at least three times in a row, and together
+ * at least 24 tokens (so a markdown rule `----` or a short list of equal items is no loop). A small model's
+ * greedy decoding falls into such loops; the penalty above only delays them.
+ */
+export function isRepeatingLoop(generated: readonly number[]): boolean {
+  const n = generated.length;
+  for (let period = 1; period <= MAX_LOOP_PERIOD && period * MIN_LOOP_TURNS <= n; period++) {
+    const turns = Math.max(MIN_LOOP_TURNS, Math.ceil(MIN_LOOP_TOKENS / period));
+    const span = period * turns;
+    if (span > n) continue;
+    let loops = true;
+    for (let i = n - span; i < n - period && loops; i++) loops = generated[i] === generated[i + period];
+    if (loops) return true;
+  }
+  return false;
+}
+
 export function argmax(logits: Float32Array): number {
   let best = 0;
   for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;

@@ -37,7 +37,8 @@ export interface GenerateOptions {
   signal?: AbortSignal;
 }
 
-export type StopReason = 'stop-token' | 'max-tokens' | 'cancelled';
+/** `repetition`: the answer fell into a loop (isRepeatingLoop) and was stopped early. */
+export type StopReason = 'stop-token' | 'max-tokens' | 'repetition' | 'cancelled';
 
 export interface GenerateResult {
   tokens: number[];

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { describe, it } from 'node:test';
-import { REPETITION_WINDOW, argmax, penalizeRepeats, sampleToken, seededRandom } from '../../model/runtime/sampling';
+import { describe, it, test } from 'node:test';
+import { REPETITION_WINDOW, argmax, isRepeatingLoop, penalizeRepeats, sampleToken, seededRandom } from '../../model/runtime/sampling';
 
 describe('sampling', () => {
   it('repetition penalty divides positive and multiplies negative logits of generated tokens only', () => {
@@ -42,4 +42,19 @@ describe('sampling', () => {
     assert.deepEqual(a, b);
     assert.ok(a.every((t) => t === 1 || t === 2), 'only the tokens inside top-p 0.6 are drawn');
   });
+});
+
+test('isRepeatingLoop: three turns of one loop covering 24 tokens stop generation; ordinary text and short repeats do not', () => {
+  const loop = [5, 6, 7, 8, 9, 10, 11, 12];
+  assert.equal(isRepeatingLoop([1, 2, 3, ...loop, ...loop]), false, 'two turns are no loop yet');
+  assert.equal(isRepeatingLoop([1, 2, 3, ...loop, ...loop, ...loop]), true, 'the third turn of an 8-token loop');
+  assert.equal(isRepeatingLoop([...loop, ...loop, ...loop.slice(0, 7), 99]), false, 'a loop broken before its end');
+  assert.equal(isRepeatingLoop(Array(23).fill(4)), false, 'a run of one token shorter than 24 (a markdown rule)');
+  assert.equal(isRepeatingLoop([1, ...Array(24).fill(4)]), true);
+  assert.equal(isRepeatingLoop([7, 8, 7, 8, 7, 8]), false, 'three turns of a 2-token loop cover only 6 tokens');
+  assert.equal(isRepeatingLoop(Array.from({ length: 12 }, () => [7, 8]).flat()), true, '12 turns of a 2-token loop');
+  const long = Array.from({ length: 64 }, (_, i) => 100 + i);
+  assert.equal(isRepeatingLoop([...long, ...long, ...long]), true, 'the longest loop looked for');
+  assert.equal(isRepeatingLoop(Array.from({ length: 500 }, (_, i) => i)), false, 'text that never repeats');
+  assert.equal(isRepeatingLoop([]), false);
 });
