@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { WorkspaceIndex, readIndexFile, writeIndexFile, type IndexMeta } from '../index';
 import type { FamTokenizer, LoadedModel } from '../loader';
 import type { FamSession, FamState } from '../runtime/fam-session';
-import { StateFileError, readStateFile, writeStateFile } from '../state';
+import { StateFileError, readStateFile, tokenCount, writeStateFile } from '../state';
 import { isInside } from '../workspace/paths';
 import { readTextFile, walkWorkspace, type WalkedFile, type WalkResult } from '../workspace/walker';
 import { isCancellation } from './cancellation';
@@ -240,8 +240,10 @@ export class WorkspaceSession {
     let manifest: Manifest;
     let state: FamState;
     try {
-      const snap = await readStateFile(file, model.modelId);
+      const snap = await readStateFile(file, model.modelId, model.config.vocab_size);
       manifest = manifestCheck(snap.meta[MANIFEST_KEY], 'manifest');
+      const listed = manifest.files.reduce((n, f) => n + f.tokens, 0);
+      if (listed !== tokenCount(snap)) throw new Error(`its manifest lists ${listed} tokens read, its state holds ${tokenCount(snap)}`);
       if (path.resolve(manifest.root) !== this.root) {
         return { ok: false, problem: `${file} holds the memory of ${manifest.root}, not of ${this.root}` };
       }

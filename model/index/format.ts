@@ -1,6 +1,7 @@
 /**
- * The index file: one versioned, checksummed binary format, laid out like the FAM state file
- * (model/state/state-file.ts) and written the same atomic way.
+ * The index file: one versioned, sealed binary format, with the opening and the seal of the FAM state file
+ * (model/state/container.ts: header bounded before it is parsed, checksum, this user's MAC), written the same
+ * atomic way.
  *
  * Layout (integers little-endian):
  *
@@ -12,7 +13,9 @@
  *                    "engineVersion": package.json version of the engine that wrote it (informational),
  *                    "files", "definitions", "chunks": counts, "bodyBytes": B }
  *   12+H     B     body: IndexBody as JSON, deflate-compressed
- *   E        32    SHA-256 of bytes [0, E)
+ *   E        64    seal: HMAC-SHA256 of bytes [0, E) under this user's key, then SHA-256 of bytes [0, E+32)
+ *
+ * Version 2 added the MAC; a version 1 index is refused and rebuilt.
  *
  * Neither the files' text nor the BM25 index is stored: the search is rebuilt from the files on disk when the
  * index is read (WorkspaceIndex.deserialize). Measured on 4.1 MB of JavaScript, TypeScript and Python (express,
@@ -20,20 +23,31 @@
  * source); this file without it is 0.35 MB (8.5%, two thirds of that doc comments), and rebuilding the search
  * when it is read takes about 1.5 s on two cores.
  *
- * Reading checks, in order: magic, version, header, the file length the header implies, the checksum, the
- * model / walker settings / root the index is tied to, then the body. Any failure is an IndexFileError: an
- * index is never guessed at, it is rebuilt by reading the workspace again.
+ * Reading checks, in order: magic, version, header, the file length the header implies, the checksum, the MAC,
+ * the model / walker settings / root the index is tied to, then the body (its inflated size and JSON shape
+ * bounded by the header's counts before it is parsed, then those counts and every entry). Any failure is an
+ * IndexFileError: an index is never guessed at, it is rebuilt by reading the workspace again.
  */
-import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { ENGINE_VERSION, readFilePrefix } from '../state/state-file';
+import {
+  PREFIX_BYTES,
+  SEAL_BYTES,
+  checkSeal,
+  checksumHolds,
+  encodeHeader,
+  jsonShapeProblem,
+  readFilePrefix,
+  seal,
+  writeOpening,
+  type SavedFormat,
+} from '../state/container';
+import { NotRegularFileError, readRegularFile } from '../state/file-io';
+import { ENGINE_VERSION } from '../state/state-file';
 
-const INDEX_FILE_MAGIC = 'FAMI';
-export const FORMAT_VERSION = 1;
-
-const PREFIX_BYTES = 12;
-const CHECKSUM_BYTES = 32;
+export const FORMAT_VERSION = 2;
+const FORMAT: SavedFormat = { magic: 'FAMI', version: FORMAT_VERSION, what: 'index' };
+/** Deflate shrinks this JSON 3-6 times (indexes of model/, typescript/lib, marked); one that inflates 64-fold is a bomb. */
+const MAX_INFLATION = 64;
 
 /** What an index is tied to: an index made for another model, walker settings or root is not used. */
 export interface IndexMeta {
@@ -42,7 +56,7 @@ export interface IndexMeta {
   root: string;
 }
 
-export type IndexFileErrorReason = 'not-found' | 'version' | 'mismatch' | 'bad-magic' | 'truncated' | 'corrupt';
+export type IndexFileErrorReason = 'not-found' | 'not-regular' | 'version' | 'mismatch' | 'bad-magic' | 'truncated' | 'corrupt' | 'untrusted';
 
 export class IndexFileError extends Error {
   override readonly name = 'IndexFileError';
@@ -95,54 +109,66 @@ export function encodeIndexFile(meta: IndexMeta, body: IndexBody): Uint8Array {
     chunks: body.files.reduce((n, f) => n + f.chunks.length, 0),
     bodyBytes: compressed.length,
   };
-  const headerBytes = new TextEncoder().encode(JSON.stringify(header));
+  const headerBytes = encodeHeader(header, FORMAT);
   const end = PREFIX_BYTES + headerBytes.length + compressed.length;
-  const out = new Uint8Array(end + CHECKSUM_BYTES);
-  out.set(new TextEncoder().encode(INDEX_FILE_MAGIC), 0);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(4, FORMAT_VERSION, true);
-  dv.setUint32(8, headerBytes.length, true);
-  out.set(headerBytes, PREFIX_BYTES);
+  const out = new Uint8Array(end + SEAL_BYTES);
+  writeOpening(out, FORMAT, headerBytes);
   out.set(compressed, PREFIX_BYTES + headerBytes.length);
-  out.set(createHash('sha256').update(out.subarray(0, end)).digest(), end);
+  seal(out, end);
   return out;
 }
-
 
 /** The body of an index file, after every check in the order the file comment gives. */
 export function decodeIndexFile(bytes: Uint8Array, expect: IndexMeta, source = 'index'): IndexBody {
   const fail = (reason: IndexFileErrorReason, msg: string): IndexFileError =>
     new IndexFileError(reason, `${source}: ${msg}; delete it and read the workspace again to rebuild it`);
 
-  const { header: parsed, headerBytes } = readFilePrefix(bytes, { magic: INDEX_FILE_MAGIC, version: FORMAT_VERSION, what: 'index' }, fail);
+  const { header: parsed, headerBytes } = readFilePrefix(bytes, FORMAT, fail);
   const header = parsed as IndexHeader;
   const problem = headerProblem(header);
   if (problem) throw fail('corrupt', `header: ${problem}`);
 
   const end = PREFIX_BYTES + headerBytes + header.bodyBytes;
-  const checksumOk = (): boolean =>
-    createHash('sha256').update(bytes.subarray(0, bytes.length - CHECKSUM_BYTES)).digest().equals(bytes.subarray(bytes.length - CHECKSUM_BYTES));
-  if (bytes.length !== end + CHECKSUM_BYTES) {
-    // A short file whose tail is not a valid checksum was cut off; anything else disagrees with its own header.
-    const reason = bytes.length < end + CHECKSUM_BYTES && !checksumOk() ? 'truncated' : 'corrupt';
-    throw fail(reason, `${bytes.length} bytes, the header describes ${end + CHECKSUM_BYTES}`);
+  if (bytes.length !== end + SEAL_BYTES) {
+    // A short file whose tail is not a valid seal was cut off; anything else disagrees with its own header.
+    const reason = bytes.length < end + SEAL_BYTES && !checksumHolds(bytes) ? 'truncated' : 'corrupt';
+    throw fail(reason, `${bytes.length} bytes, the header describes ${end + SEAL_BYTES}`);
   }
-  if (!checksumOk()) throw fail('corrupt', 'checksum mismatch');
+  checkSeal(bytes, end, fail);
   for (const key of ['modelId', 'walkerKey', 'root'] as const) {
     if (header[key] !== expect[key]) {
       const made = `${key} ${JSON.stringify(header[key])}, not ${JSON.stringify(expect[key])}`;
       throw fail('mismatch', `the index was made for ${made} (engine ${header.engineVersion} wrote it)`);
     }
   }
+  let json: Buffer;
+  try {
+    json = inflateRawSync(bytes.subarray(PREFIX_BYTES + headerBytes, end), { maxOutputLength: MAX_INFLATION * header.bodyBytes + 1024 });
+  } catch (e) {
+    throw fail('corrupt', `body cannot be inflated (${(e as Error).message})`);
+  }
+  // Each file, definition and chunk is a few JSON values: a body with more than its counts allow is refused unparsed.
+  const shape = jsonShapeProblem(json, { maxDepth: 8, maxValues: 16 + 20 * header.files + 8 * header.definitions + 6 * header.chunks });
+  if (shape) throw fail('corrupt', `body: ${shape}, beyond what its header's counts allow`);
   let body: IndexBody;
   try {
-    body = JSON.parse(inflateRawSync(bytes.subarray(PREFIX_BYTES + headerBytes, end)).toString('utf8'));
+    body = JSON.parse(json.toString('utf8'));
   } catch (e) {
     throw fail('corrupt', `body cannot be read (${(e as Error).message})`);
   }
-  const bodyError = bodyProblem(body);
+  const bodyError = bodyProblem(body) ?? countsProblem(body, header);
   if (bodyError) throw fail('corrupt', `body: ${bodyError}`);
   return body;
+}
+
+/** The body must hold what its header counts. */
+function countsProblem(body: IndexBody, h: IndexHeader): string | undefined {
+  const definitions = body.files.reduce((n, f) => n + f.definitions.length, 0);
+  const chunks = body.files.reduce((n, f) => n + f.chunks.length, 0);
+  if (body.files.length !== h.files || definitions !== h.definitions || chunks !== h.chunks) {
+    return `${body.files.length} files, ${definitions} definitions, ${chunks} chunks; the header counts ${h.files}, ${h.definitions}, ${h.chunks}`;
+  }
+  return undefined;
 }
 
 function headerProblem(h: IndexHeader): string | undefined {
@@ -189,11 +215,15 @@ function bodyProblem(body: IndexBody): string | undefined {
   return undefined;
 }
 
-/** The bytes of an index file; a missing or unreadable file is an IndexFileError 'not-found'. */
+/**
+ * The bytes of an index file; a missing or unreadable file is an IndexFileError 'not-found', anything but a
+ * regular file at the path (a link, a FIFO, a device) 'not-regular'.
+ */
 export async function readIndexBytes(file: string): Promise<Uint8Array> {
   try {
-    return await fsp.readFile(file);
+    return await readRegularFile(file);
   } catch (e) {
+    if (e instanceof NotRegularFileError) throw new IndexFileError('not-regular', `${e.message}; delete it and read the workspace again to rebuild it`);
     const code = (e as NodeJS.ErrnoException).code;
     throw new IndexFileError(
       'not-found',

@@ -55,6 +55,7 @@ export function snapshotProblems(snap: StateSnapshot): string[] {
   if (typeof snap.modelId !== 'string' || snap.modelId.length === 0) problems.push('modelId is empty');
   if (snap.dtype !== 'float32' && snap.dtype !== 'float16') problems.push(`dtype must be float32 or float16, got ${String(snap.dtype)}`);
   if (problems.length > 0) return problems;
+  if (!Number.isSafeInteger(snap.blocks * snap.blockSize)) problems.push(`blocks ${snap.blocks} x blockSize ${snap.blockSize} is past any position`);
   if (snap.memSlots % snap.blockSize !== 0) {
     problems.push(`memSlots ${snap.memSlots} is not a multiple of blockSize ${snap.blockSize} (it is m*B)`);
   }
@@ -79,6 +80,28 @@ export function snapshotProblems(snap: StateSnapshot): string[] {
   check('memV', snap.memSlots * snap.kvDim);
   if (typeof snap.meta !== 'object' || snap.meta === null || Array.isArray(snap.meta)) problems.push('meta must be an object');
   return problems;
+}
+
+/**
+ * The first value no runtime may be given, or undefined: a FAM or memory-ring value that is not finite (one NaN
+ * spreads through every later block and answer), or a pending token id outside [0, vocabSize) (the embedding
+ * lookup would fail on every later block). Expects a consistent snapshot (snapshotProblems).
+ */
+export function valueProblem(snap: StateSnapshot, vocabSize?: number): string | undefined {
+  if (vocabSize !== undefined) {
+    const i = snap.pending.findIndex((id) => id < 0 || id >= vocabSize);
+    if (i >= 0) return `pending[${i}] is token id ${snap.pending[i]}, outside the vocabulary (0..${vocabSize - 1})`;
+  }
+  // IEEE half: exponent bits all set is Inf or NaN.
+  const finite = snap.dtype === 'float32' ? (v: number) => Number.isFinite(v) : (v: number) => (v & 0x7c00) !== 0x7c00;
+  for (const name of ['fam', 'memK', 'memV'] as const) {
+    for (let l = 0; l < snap[name].length; l++) {
+      const a = snap[name][l]!;
+      const i = a.findIndex((v) => !finite(v));
+      if (i >= 0) return `${name}[${l}][${i}] is ${snap.dtype === 'float32' ? a[i] : `half 0x${a[i]!.toString(16)}`}, not a finite number`;
+    }
+  }
+  return undefined;
 }
 
 /** A deep copy: the copy shares no memory with the original, so either can change without the other seeing it. */

@@ -2,7 +2,7 @@
  * The saved FAM state: one versioned binary format, written by one serializer (encodeState) whatever the
  * destination: a size estimate, a buffer, or a file written atomically (llama.cpp's one-serializer habit).
  *
- * Layout (all integers little-endian):
+ * Layout (all integers little-endian; the opening and the seal are ./container.ts's, shared with the index):
  *
  *   offset   size  field
  *   0        4     magic: the ASCII bytes 'FAMS' (46 41 4d 53)
@@ -20,27 +20,47 @@
  *   D        ...   arrays in this order: pending (int32), fam[0..L), memK[0..L), memV[0..L) (float32, or IEEE
  *                  half bits for float16), each starting at a multiple of 8 (zero padding between), so every
  *                  one can be viewed in place as a typed array
- *   E        32    SHA-256 of bytes [0, E)
+ *   E        64    seal: HMAC-SHA256 of bytes [0, E) under this user's key, then SHA-256 of bytes [0, E+32)
  *
- * Reading checks, in order: magic, version (both shown in hex on mismatch), header length, header, the file
- * length the header implies, the checksum, the dimensions, then the model id. Any failure is a StateFileError
+ * Version 2 added the MAC; a version 1 file is refused like any other version, and the workspace read again.
+ *
+ * Reading checks, in order: magic, version (both shown in hex on mismatch), header length and shape, the header
+ * (its array lengths against its dimensions), the file length it implies, the checksum, the MAC, the model id,
+ * then the contents (consistent, finite values, token ids inside the vocabulary). Any failure is a StateFileError
  * whose reason says what went wrong and whose message says what to do: a state is never guessed at, it is
  * rebuilt by re-ingesting.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
-import * as path from 'node:path';
 import { version as ENGINE_VERSION } from '../../package.json';
-import { type StateSnapshot, snapshotProblems } from './snapshot';
+import {
+  PREFIX_BYTES,
+  SEAL_BYTES,
+  checkSeal,
+  checksumHolds,
+  encodeHeader,
+  readFilePrefix,
+  seal,
+  writeOpening,
+  type SavedFormat,
+} from './container';
+import { NotRegularFileError, readRegularFile, writeFileAtomic } from './file-io';
+import { type StateSnapshot, snapshotProblems, valueProblem } from './snapshot';
 
 export const STATE_FILE_MAGIC = 'FAMS';
-export const STATE_FILE_VERSION = 1;
+export const STATE_FILE_VERSION = 2;
+const FORMAT: SavedFormat = { magic: STATE_FILE_MAGIC, version: STATE_FILE_VERSION, what: 'state' };
 export { ENGINE_VERSION };
+/** The workspace index (model/index/workspace-index.ts) is written the same way. */
+export { writeFileAtomic };
 
-const PREFIX_BYTES = 12;
-const CHECKSUM_BYTES = 32;
-
-export type StateFileErrorReason = 'not-found' | 'truncated' | 'corrupt' | 'bad-magic' | 'version' | 'model-mismatch';
+export type StateFileErrorReason =
+  | 'not-found'
+  | 'not-regular'
+  | 'truncated'
+  | 'corrupt'
+  | 'bad-magic'
+  | 'version'
+  | 'untrusted'
+  | 'model-mismatch';
 
 export class StateFileError extends Error {
   override readonly name = 'StateFileError';
@@ -116,19 +136,20 @@ function headerOf(snap: StateSnapshot): { bytes: Uint8Array; arrays: ArrayLength
     meta: snap.meta,
     arrays,
   };
-  let json: string;
+  let bytes: Uint8Array;
   try {
-    json = JSON.stringify(header);
+    bytes = encodeHeader(header, FORMAT);
   } catch (e) {
+    if (e instanceof RangeError) throw e;
     throw new TypeError(`encodeState: meta is not JSON-serialisable: ${(e as Error).message}`);
   }
-  return { bytes: new TextEncoder().encode(json), arrays };
+  return { bytes, arrays };
 }
 
 /** Bytes encodeState(snap) would produce, without producing them. */
 export function encodedStateSize(snap: StateSnapshot): number {
   const header = headerOf(snap);
-  return layoutOf(header.bytes.length, header.arrays).end + CHECKSUM_BYTES;
+  return layoutOf(header.bytes.length, header.arrays).end + SEAL_BYTES;
 }
 
 /** The state as the bytes of a state file. */
@@ -136,20 +157,16 @@ export function encodeState(snap: StateSnapshot): Uint8Array {
   const header = headerOf(snap);
   const all = [snap.pending, ...snap.fam, ...snap.memK, ...snap.memV];
   const { offsets, end } = layoutOf(header.bytes.length, header.arrays);
-  const out = new Uint8Array(end + CHECKSUM_BYTES); // zero-filled: the padding is zeros
-  out.set(new TextEncoder().encode(STATE_FILE_MAGIC), 0);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(4, STATE_FILE_VERSION, true);
-  dv.setUint32(8, header.bytes.length, true);
-  out.set(header.bytes, PREFIX_BYTES);
+  const out = new Uint8Array(end + SEAL_BYTES); // zero-filled: the padding is zeros
+  writeOpening(out, FORMAT, header.bytes);
   all.forEach((a, i) => out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), offsets[i]!));
-  out.set(createHash('sha256').update(out.subarray(0, end)).digest(), end);
+  seal(out, end);
   return out;
 }
 
 /** A state from the bytes of a state file; the arrays are copies. See readStateFile for the checks. */
-export function decodeState(bytes: Uint8Array, expectedModelId?: string): StateSnapshot {
-  return decode(bytes, 'state', expectedModelId, false);
+export function decodeState(bytes: Uint8Array, expectedModelId?: string, vocabSize?: number): StateSnapshot {
+  return decode(bytes, 'state', expectedModelId, vocabSize, false);
 }
 
 /**
@@ -161,90 +178,17 @@ export async function writeStateFile(file: string, snap: StateSnapshot): Promise
 }
 
 /**
- * Writes `bytes` atomically: to a temporary file in the same directory, flushed to disk, then renamed over
- * `file`, and the directory flushed. A reader sees the old file or the new one, never a part; the temporary
- * file a killed writer leaves is removed by the next write (removeStaleTempFiles). Every saved file of the
- * memory (the state, the workspace index) is written this way.
+ * Reads and checks a state file. With `expectedModelId`, a state made with another model is refused; with
+ * `vocabSize` (the loaded model's), a state holding a token id the model has no embedding for. Only a regular
+ * file is read (a link, a FIFO or a device at the path is refused, 'not-regular'). The arrays may be views of
+ * the buffer the file was read into.
  */
-export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<void> {
-  const dir = path.dirname(path.resolve(file));
-  await removeStaleTempFiles(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const fh = await fsp.open(tmp, 'wx');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, file);
-  } catch (e) {
-    await fsp.rm(tmp, { force: true });
-    throw e;
-  }
-  // The rename is durable only once the directory entry is on disk. Windows cannot open a directory for this.
-  if (process.platform !== 'win32') {
-    const d = await fsp.open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
-  }
-}
-
-/**
- * Removes the temporary files that writers of `file` killed before their rename left beside it
- * (`.<name>.<pid>.<hex>.tmp`, see writeFileAtomic): those whose pid is no running process. A temporary of a live
- * process (this one included: it may be writing right now) is kept. Best effort: returns the names removed.
- */
-export async function removeStaleTempFiles(file: string): Promise<string[]> {
-  const dir = path.dirname(path.resolve(file));
-  const prefix = `.${path.basename(file)}.`;
-  let names: string[];
-  try {
-    names = await fsp.readdir(dir);
-  } catch {
-    return [];
-  }
-  const removed: string[] = [];
-  for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const m = /^(\d+)\.[0-9a-f]+\.tmp$/.exec(name.slice(prefix.length));
-    if (!m) continue;
-    const pid = Number(m[1]);
-    if (pid === process.pid || processExists(pid)) continue;
-    try {
-      await fsp.rm(path.join(dir, name), { force: true });
-      removed.push(name);
-    } catch {
-      // Another writer may have removed it first; a later save tries again.
-    }
-  }
-  return removed;
-}
-
-function processExists(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it exists, it belongs to someone else.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Reads and checks a state file. With `expectedModelId`, a state made with another model is refused.
- * The arrays may be views of the buffer the file was read into.
- */
-export async function readStateFile(file: string, expectedModelId?: string): Promise<StateSnapshot> {
+export async function readStateFile(file: string, expectedModelId?: string, vocabSize?: number): Promise<StateSnapshot> {
   let bytes: Uint8Array;
   try {
-    bytes = await fsp.readFile(file);
+    bytes = await readRegularFile(file);
   } catch (e) {
+    if (e instanceof NotRegularFileError) throw new StateFileError('not-regular', `${e.message}; delete it and re-ingest the workspace`);
     const code = (e as NodeJS.ErrnoException).code;
     throw new StateFileError(
       'not-found',
@@ -253,70 +197,26 @@ export async function readStateFile(file: string, expectedModelId?: string): Pro
         : `${file}: cannot read the saved state (${(e as Error).message}); fix access to it or re-ingest the workspace`,
     );
   }
-  return decode(bytes, file, expectedModelId, true);
+  return decode(bytes, file, expectedModelId, vocabSize, true);
 }
 
-const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-const hex32 = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
-
-/**
- * The opening every saved file of the memory shares (the state here, the index in model/index/format.ts):
- * magic (4 bytes), format version (u32 LE), header length (u32 LE), then the JSON header; a SHA-256 of all that
- * precedes it closes the file. Checks them in that order and returns the parsed header, whose content is the
- * caller's to check.
- */
-export function readFilePrefix(
-  bytes: Uint8Array,
-  format: { magic: string; version: number; what: string },
-  fail: (reason: 'bad-magic' | 'truncated' | 'version' | 'corrupt', message: string) => Error,
-): { header: unknown; headerBytes: number } {
-  const magic = new TextEncoder().encode(format.magic);
-  if (bytes.length >= 4 && !magic.every((b, i) => bytes[i] === b)) {
-    throw fail('bad-magic', `not a Famulus ${format.what} file: magic is 0x${hex(bytes.subarray(0, 4))}, expected 0x${hex(magic)} ('${format.magic}')`);
-  }
-  if (bytes.length < PREFIX_BYTES + CHECKSUM_BYTES) throw fail('truncated', `only ${bytes.length} bytes, shorter than any ${format.what} file`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const version = dv.getUint32(4, true);
-  if (version !== format.version) {
-    throw fail('version', `${format.what} format version ${hex32(version)}, this engine reads version ${hex32(format.version)}`);
-  }
-  const headerBytes = dv.getUint32(8, true);
-  if (PREFIX_BYTES + headerBytes + CHECKSUM_BYTES > bytes.length) {
-    throw fail('truncated', `header of ${headerBytes} bytes runs past the end of the ${bytes.length}-byte file`);
-  }
-  try {
-    return { header: JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + headerBytes))), headerBytes };
-  } catch (e) {
-    throw fail('corrupt', `header is not valid JSON (${(e as Error).message})`);
-  }
-}
-
-function decode(bytes: Uint8Array, source: string, expectedModelId: string | undefined, share: boolean): StateSnapshot {
+function decode(bytes: Uint8Array, source: string, expectedModelId: string | undefined, vocabSize: number | undefined, share: boolean): StateSnapshot {
   const redo = 'delete it and re-ingest the workspace';
   const fail = (reason: StateFileErrorReason, msg: string): StateFileError =>
     new StateFileError(reason, `${source}: ${msg}; ${redo}`);
 
-  const { header: parsed, headerBytes } = readFilePrefix(bytes, { magic: STATE_FILE_MAGIC, version: STATE_FILE_VERSION, what: 'state' }, fail);
+  const { header: parsed, headerBytes } = readFilePrefix(bytes, FORMAT, fail);
   const header = parsed as StateHeader;
   const headerProblem = checkHeader(header);
   if (headerProblem) throw fail('corrupt', `header: ${headerProblem}`);
 
   const { offsets, lengths, end } = layoutOf(headerBytes, header.arrays);
-  const checksumOk = (): boolean =>
-    bytes.length >= CHECKSUM_BYTES &&
-    createHash('sha256').update(bytes.subarray(0, bytes.length - CHECKSUM_BYTES)).digest().equals(bytes.subarray(bytes.length - CHECKSUM_BYTES));
-  if (bytes.length !== end + CHECKSUM_BYTES) {
-    // A short file whose tail is not a valid checksum was cut off; anything else disagrees with its own header.
-    if (bytes.length < end + CHECKSUM_BYTES && !checksumOk()) {
-      throw fail('truncated', `${bytes.length} bytes, the header describes ${end + CHECKSUM_BYTES}`);
-    }
-    throw fail('corrupt', `${bytes.length} bytes, the header describes ${end + CHECKSUM_BYTES}`);
+  if (bytes.length !== end + SEAL_BYTES) {
+    // A short file whose tail is not a valid seal was cut off; anything else disagrees with its own header.
+    const reason = bytes.length < end + SEAL_BYTES && !checksumHolds(bytes) ? 'truncated' : 'corrupt';
+    throw fail(reason, `${bytes.length} bytes, the header describes ${end + SEAL_BYTES}`);
   }
-  const stored = bytes.subarray(end, end + CHECKSUM_BYTES);
-  const actual = createHash('sha256').update(bytes.subarray(0, end)).digest();
-  if (!actual.equals(stored)) {
-    throw fail('corrupt', `checksum mismatch (stored ${hex(stored).slice(0, 16)}..., computed ${actual.toString('hex').slice(0, 16)}...)`);
-  }
+  checkSeal(bytes, end, fail);
   if (expectedModelId !== undefined && header.modelId !== expectedModelId) {
     throw fail(
       'model-mismatch',
@@ -357,6 +257,8 @@ function decode(bytes: Uint8Array, source: string, expectedModelId: string | und
   };
   const problems = snapshotProblems(snap);
   if (problems.length > 0) throw fail('corrupt', `inconsistent contents: ${problems.join('; ')}`);
+  const value = valueProblem(snap, vocabSize);
+  if (value) throw fail('corrupt', `invalid contents: ${value}`);
   return snap;
 }
 
@@ -364,6 +266,7 @@ function decode(bytes: Uint8Array, source: string, expectedModelId: string | und
 function checkHeader(h: StateHeader): string | undefined {
   if (typeof h !== 'object' || h === null) return 'not an object';
   if (typeof h.modelId !== 'string') return 'modelId missing';
+  if (typeof h.engineVersion !== 'string') return `engineVersion is ${JSON.stringify(h.engineVersion)}`;
   if (h.dtype !== 'float32' && h.dtype !== 'float16') return `dtype ${JSON.stringify(h.dtype)}`;
   for (const k of ['layers', 'famLength', 'hiddenSize', 'memSlots', 'kvDim', 'blockSize', 'blocks', 'pendingCount'] as const) {
     if (!Number.isSafeInteger(h[k]) || h[k] < 0) return `${k} is ${JSON.stringify(h[k])}`;
