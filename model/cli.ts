@@ -2,6 +2,9 @@
  * famulus: the command line. A client of the engine process (dist/engine.js, started through
  * ./engine/client.ts), like the extension. Results go to stdout (text, or one JSON object with --json);
  * progress, notes and errors go to stderr. Exit codes: 0 done, 1 error, 130 interrupted.
+ *
+ * Text for the terminal can come from a hostile workspace (file names, .gitignore rules, answers): its control
+ * characters are printed escaped (`\x1b`), never raw.
  */
 import { existsSync, promises as fs, statSync } from 'node:fs';
 import * as os from 'node:os';
@@ -9,6 +12,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { defaultModelDir, packageRoot } from './loader/model-dir';
+import { isCancellation } from './engine/cancellation';
 import { EngineClient, type EngineProcess } from './engine/client';
 import { questions } from './engine/prompt';
 import {
@@ -28,6 +32,8 @@ import {
   type StateSummary,
   type WorkspaceResult,
 } from './engine/protocol';
+import { broadRootReason, isSystemFolder } from './workspace/paths';
+import { DEFAULT_MAX_FILE_BYTES } from './workspace/walker';
 
 const USAGE = `famulus: reads a whole workspace into a FAM model's working memory and answers from it.
 
@@ -35,7 +41,8 @@ Usage:
   famulus                              demo: ingest samples/demo-workspace, ask, summarise
   famulus ingest <dir>                 read <dir> into memory and save it (default in <dir>/.famulus/)
   famulus ask <dir> "<question>"       answer from the saved memory of <dir> (read first if needed)
-  famulus summarize <file>             summarise a file of the workspace that contains it
+  famulus summarize <file>             summarise a file of the workspace that contains it (or, when no
+                                       saved memory holds it, that file alone; nothing is saved)
   famulus status [<dir>]               model, device, and the saved memory of <dir> (default: .)
 
 Options:
@@ -50,12 +57,15 @@ Options:
                         on a CPU, ${DEFAULT_REREAD_TOKENS.webgpu} on a GPU)
   --no-reread           answer from the memory alone, without re-reading code (for comparison)
   --fresh               read the workspace from scratch instead of reusing the saved memory
+  --allow-broad-root    read <dir> even when it is / or your home folder (or a folder above it)
   --json                print one JSON object on stdout
   --verbose             show the engine's log on stderr
   -h, --help            this text
 
 ask, summarize and ingest keep the saved memory up to date: new and changed files are read on top of it;
-once old versions would make up a third of what it read, the workspace is read again from scratch.`;
+once old versions would make up a third of what it read, the workspace is read again from scratch. When the
+memory cannot be saved (a full disk, a read-only folder), ask and summarize answer from what was read and say
+why; ingest fails. A folder of the system (/etc, /usr, ...) is read only with --memory elsewhere.`;
 
 /** A mistake in how famulus was called: printed with a hint to --help. */
 class UsageError extends Error {}
@@ -67,6 +77,7 @@ interface Flags {
   json: boolean;
   verbose: boolean;
   fresh: boolean;
+  allowBroadRoot: boolean;
   memory?: string;
   model?: string;
   device: DeviceChoice;
@@ -114,6 +125,7 @@ async function main(argv: string[]): Promise<number> {
         'top-p': { type: 'string' },
         'repeat-penalty': { type: 'string' },
         fresh: { type: 'boolean', default: false },
+        'allow-broad-root': { type: 'boolean', default: false },
         'no-reread': { type: 'boolean', default: false },
         'reread-tokens': { type: 'string' },
         json: { type: 'boolean', default: false },
@@ -138,7 +150,7 @@ async function main(argv: string[]): Promise<number> {
     await run(cli);
     return 0;
   } catch (err) {
-    return fail(err);
+    return fail(cli?.interruption(err) ?? err);
   } finally {
     await cli?.close();
   }
@@ -146,11 +158,11 @@ async function main(argv: string[]): Promise<number> {
 
 function fail(err: unknown): number {
   if (err instanceof Interrupted) {
-    process.stderr.write(`famulus: ${err.message}\n`);
+    process.stderr.write(`famulus: ${forTerminal(err.message)}\n`);
     return 130;
   }
   const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`famulus: ${message}\n`);
+  process.stderr.write(`famulus: ${forTerminal(message)}\n`);
   if (err instanceof UsageError) process.stderr.write('Run famulus --help for the commands and options.\n');
   return 1;
 }
@@ -181,7 +193,15 @@ function readFlags(values: Record<string, string | boolean | undefined>): Flags 
   if (values['no-reread'] === true) reread.enabled = false;
   const rereadTokens = number('reread-tokens', (x) => Number.isInteger(x) && x >= 0 && x <= 1 << 20, 'a whole number ≥ 0');
   if (rereadTokens !== undefined) reread.tokens = rereadTokens;
-  const flags: Flags = { json: values.json === true, verbose: values.verbose === true, fresh: values.fresh === true, device, generation, reread };
+  const flags: Flags = {
+    json: values.json === true,
+    verbose: values.verbose === true,
+    fresh: values.fresh === true,
+    allowBroadRoot: values['allow-broad-root'] === true,
+    device,
+    generation,
+    reread,
+  };
   if (typeof values.memory === 'string') flags.memory = path.resolve(values.memory);
   if (typeof values.model === 'string') flags.model = path.resolve(values.model);
   return flags;
@@ -261,14 +281,37 @@ class Cli {
 
   private note(line: string): void {
     this.notes.push(line);
-    process.stderr.write(`${line}\n`);
+    process.stderr.write(`${oneLine(line)}\n`);
+  }
+
+  /** After a Ctrl-C, a request that then fails as cancelled (or is not sent at all) failed of the interrupt. */
+  interruption(err: unknown): unknown {
+    return this.interrupt.signal.aborted && isCancellation(err) && !(err instanceof Interrupted) ? new Interrupted('interrupted') : err;
+  }
+
+  /** Where the memory of `root` is saved: --memory, else `<root>/.famulus`, never inside a system folder. */
+  private memoryDirFor(root: string): string {
+    if (this.flags.memory) return this.flags.memory;
+    if (isSystemFolder(root)) {
+      throw new UsageError(`${root} is a folder of the system: Famulus saves no memory inside it; pass --memory <dir> to save it elsewhere`);
+    }
+    return defaultMemoryDir(root);
+  }
+
+  /** Refuses to read the filesystem root, the home folder or a folder above it, unless --allow-broad-root. */
+  private async checkRoot(root: string): Promise<void> {
+    if (this.flags.allowBroadRoot) return;
+    const broad = await broadRootReason(root);
+    if (broad) {
+      throw new UsageError(`refusing to read ${root}: it is ${broad}, and reading it would read every file in it; name a project folder, or pass --allow-broad-root to read it anyway`);
+    }
   }
 
   /** Starts the engine and loads the model; says which model and which device. */
   private async connect(): Promise<{ engine: EngineClient; model: LoadModelResult }> {
     if (this.engine && this.model) return { engine: this.engine, model: this.model };
     const spawnOptions: Parameters<typeof EngineClient.spawn>[0] = {};
-    if (this.flags.verbose) spawnOptions.onStderr = (text) => process.stderr.write(text);
+    if (this.flags.verbose) spawnOptions.onStderr = (text) => process.stderr.write(forTerminal(text));
     this.engine = EngineClient.spawn(spawnOptions);
     const modelDir = this.flags.model ?? defaultModelDir((line) => this.note(line));
     const t = performance.now();
@@ -286,10 +329,11 @@ class Cli {
    * new or changed and saves; progress on stderr. An interrupted read keeps and saves what was read, so the
    * next run continues from there.
    */
-  private async open(root: string, memoryDir: string, mode: ReadMode, report: Report): Promise<WorkspaceResult> {
+  private async open(root: string, memoryDir: string | null, mode: ReadMode, report: Report): Promise<WorkspaceResult> {
     const { engine } = await this.connect();
     const progress = new ProgressLine();
-    const stream = engine.stream('workspace/open', { root, memoryDir, mode }, { signal: this.interrupt.signal });
+    const request = { root, mode, ...(memoryDir === null ? {} : { memoryDir }), ...(this.flags.allowBroadRoot ? { allowBroadRoot: true } : {}) };
+    const stream = engine.stream('workspace/open', request, { signal: this.interrupt.signal });
     for await (const chunk of stream) {
       if (chunk.kind === 'restored') {
         this.timings.stateLoadSeconds = chunk.seconds;
@@ -319,11 +363,13 @@ class Cli {
       );
     }
     if (result.saved) this.timings.saveSeconds = result.saved.seconds;
+    if (result.saveProblem) this.note(`the memory was read but not saved: ${result.saveProblem}`);
     // The state file alone, saved now or before (result.saved counts the index file too).
-    if (existsSync(report.stateFile!)) report.stateFileBytes = statSync(report.stateFile!).size;
+    if (report.stateFile && existsSync(report.stateFile)) report.stateFileBytes = statSync(report.stateFile).size;
     if (result.cancelled) {
       const files = result.state?.files ?? 0;
-      throw new Interrupted(`stopped after ${files} files; they are saved in ${memoryDir}, run again to continue`);
+      const kept = memoryDir !== null && result.saveProblem === null ? `they are saved in ${memoryDir}, run again to continue` : 'nothing was saved';
+      throw new Interrupted(`stopped after ${files} files; ${kept}`);
     }
     return result;
   }
@@ -333,10 +379,10 @@ class Cli {
     let answer = '';
     for await (const delta of stream) {
       answer += delta.text;
-      if (!this.flags.json) process.stdout.write(delta.text);
+      if (!this.flags.json) process.stdout.write(forTerminal(delta.text));
     }
     const result = { ...(await stream.result), answer };
-    if (!this.flags.json) process.stdout.write(`\n${groundingLines(result.grounding).join('\n')}\n`);
+    if (!this.flags.json) process.stdout.write(`\n${groundingLines(result.grounding).map(oneLine).join('\n')}\n`);
     process.stderr.write(
       result.tokens === 0 && !result.cancelled
         ? `(quoted from the code, ${result.timings.totalSeconds.toFixed(3)} s)\n`
@@ -387,22 +433,26 @@ class Cli {
   // ---- commands ----------------------------------------------------------------------------------------
 
   async ingestCommand(root: string): Promise<void> {
-    const memoryDir = this.flags.memory ?? defaultMemoryDir(root);
+    const memoryDir = this.memoryDirFor(root);
+    await this.checkRoot(root);
     await this.connect();
     const report = this.newReport('ingest', root, memoryDir);
-    await this.open(root, memoryDir, this.flags.fresh ? 'fresh' : 'read', report);
+    const opened = await this.open(root, memoryDir, this.flags.fresh ? 'fresh' : 'read', report);
+    // Saving is what ingest is for.
+    if (opened.saveProblem) throw new Error(`the workspace was read but its memory was not saved: ${opened.saveProblem}`);
     await this.finish(report);
     if (!this.flags.json) {
       const s = report.state!;
       process.stdout.write(
-        `${s.files} files, ${formatCount(s.tokens)} tokens in a ${formatBytes(s.stateBytes)} working memory; ` +
-          `saved to ${report.stateFile} (${formatBytes(report.stateFileBytes ?? 0)})\n`,
+        oneLine(`${s.files} files, ${formatCount(s.tokens)} tokens in a ${formatBytes(s.stateBytes)} working memory; ` +
+          `saved to ${report.stateFile} (${formatBytes(report.stateFileBytes ?? 0)})`) + '\n',
       );
     }
   }
 
   async askCommand(root: string, question: string): Promise<void> {
-    const memoryDir = this.flags.memory ?? defaultMemoryDir(root);
+    const memoryDir = this.memoryDirFor(root);
+    await this.checkRoot(root);
     const { engine } = await this.connect();
     const report = this.newReport('ask', root, memoryDir);
     await this.open(root, memoryDir, this.flags.fresh ? 'fresh' : 'read', report);
@@ -414,14 +464,42 @@ class Cli {
   }
 
   async summarizeCommand(file: string): Promise<void> {
-    const { engine } = await this.connect();
+    await this.connect();
     const root = this.flags.memory ? await this.rootOfMemory(file, this.flags.memory) : workspaceOf(file);
+    if (root === null) return this.summarizeAlone(file);
     const memoryDir = this.flags.memory ?? defaultMemoryDir(root);
+    await this.checkRoot(root);
     const report = this.newReport('summarize', root, memoryDir);
     await this.open(root, memoryDir, this.flags.fresh ? 'fresh' : 'read', report);
-    const rel = path.relative(root, file).split(path.sep).join('/');
+    await this.summarizeIn(path.relative(root, file).split(path.sep).join('/'), report);
+  }
+
+  /**
+   * Summarises a file that no saved memory holds from that file alone: a copy of it in a private temporary
+   * folder is read, with no memory saved, and the folder is removed. Its own folder is not read
+   * (`summarize /etc/hostname` used to read all of /etc, and to save /etc/.famulus/): a lone file is read in
+   * seconds, and a memory saved for it would be found by nothing.
+   */
+  private async summarizeAlone(file: string): Promise<void> {
+    const { size } = statSync(file);
+    if (size > DEFAULT_MAX_FILE_BYTES) throw new Error(`${file} has ${size} bytes, more than Famulus reads of a file (${DEFAULT_MAX_FILE_BYTES})`);
+    this.note(`${file} is in no folder with a saved memory: summarising it alone, nothing saved`);
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'famulus-file-'));
+    try {
+      const name = path.basename(file);
+      await fs.copyFile(file, path.join(tmp, name));
+      const report = this.newReport('summarize', null, null);
+      await this.open(tmp, null, 'fresh', report);
+      await this.summarizeIn(name, report);
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** Streams the summary of `rel`, a file of the open workspace, and finishes the report. */
+  private async summarizeIn(rel: string, report: Report): Promise<void> {
     const t = performance.now();
-    const result = await this.answer(engine.stream('engine/summarize', { path: rel, options: this.flags.generation, reread: this.flags.reread }, { signal: this.interrupt.signal }));
+    const result = await this.answer(this.engine!.stream('engine/summarize', { path: rel, options: this.flags.generation, reread: this.flags.reread }, { signal: this.interrupt.signal }));
     this.timings.answerSeconds = secondsSince(t);
     report.answers.push({ question: questions.summarize(rel), ...result });
     await this.finish(report);
@@ -429,16 +507,16 @@ class Cli {
 
   /**
    * The workspace a --memory folder holds the memory of, for a file inside it: the nearest folder above the file
-   * whose saved memory that is (a restore reads nothing and saves nothing). With no memory saved there, the
-   * file's own folder. A memory of a folder that does not contain the file is refused: reading another folder
-   * into it would overwrite it.
+   * whose saved memory that is (a restore reads nothing and saves nothing). With no memory saved there, null:
+   * the file is summarised alone. A memory of a folder that does not contain the file is refused: reading
+   * another folder into it would overwrite it.
    */
-  private async rootOfMemory(file: string, memoryDir: string): Promise<string> {
+  private async rootOfMemory(file: string, memoryDir: string): Promise<string | null> {
     const { engine } = await this.connect();
     for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
       const probe = await engine.stream('workspace/open', { root: dir, memoryDir, mode: 'restore' }).result;
       if (probe.restored) return dir;
-      if (probe.restoreProblem === null) return path.dirname(file);
+      if (probe.restoreProblem === null) return null;
       if (path.dirname(dir) === dir) {
         throw new UsageError(`${memoryDir} does not hold the memory of a folder containing ${file} (${probe.restoreProblem}); pass that folder's --memory`);
       }
@@ -464,7 +542,7 @@ class Cli {
       } else {
         lines.push(`memory: none for ${root}`);
       }
-      process.stdout.write(`${lines.join('\n')}\n`);
+      process.stdout.write(`${lines.map(oneLine).join('\n')}\n`);
     }
   }
 
@@ -473,7 +551,7 @@ class Cli {
     const root = path.join(packageRoot(__dirname), 'samples', 'demo-workspace');
     if (!existsSync(root)) throw new Error(`the demo workspace is missing: ${root}`);
     // With --json, stdout carries the JSON report only; the demo's narration goes to stderr.
-    const write = (text: string) => (this.flags.json ? process.stderr : process.stdout).write(text);
+    const write = (text: string) => (this.flags.json ? process.stderr : process.stdout).write(forTerminal(text));
     const out = (line = '') => write(`${line}\n`);
     out(`Famulus demo: reading ${path.relative(process.cwd(), root) || root} into a FAM working memory`);
     const { engine, model } = await this.connect();
@@ -559,12 +637,34 @@ function averageRate(answers: AnswerResult[]): number {
   return seconds > 0 ? tokens / seconds : 0;
 }
 
-/** The workspace of a file: the nearest folder above it with a saved memory, else the file's own folder. */
-function workspaceOf(file: string): string {
+/** The workspace of a file: the nearest folder above it with a saved memory, or null when there is none. */
+function workspaceOf(file: string): string | null {
   for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
     if (existsSync(path.join(defaultMemoryDir(dir), MEMORY_FILES.state))) return dir;
-    if (path.dirname(dir) === dir) return path.dirname(file);
+    if (path.dirname(dir) === dir) return null;
   }
+}
+
+/**
+ * Controls a hostile workspace could send to a terminal through a file name, a rule or an answer: the C0 and C1
+ * controls (ESC starts every escape sequence; 0x9b is a one-byte CSI), DEL, and the bidirectional overrides
+ * that make text read other than it is. Lines and tabs are kept in running text.
+ */
+const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+const LINE_CONTROLS = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+const escaped = (c: string) => {
+  const code = c.charCodeAt(0);
+  return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+};
+
+/** Text for a terminal (an answer, an error): controls printed escaped (`\x1b`), lines and tabs kept. */
+function forTerminal(text: string): string {
+  return text.replace(CONTROLS, escaped);
+}
+
+/** One line for a terminal (a path, a note): every control escaped, a newline in a file name included. */
+function oneLine(text: string): string {
+  return text.replace(LINE_CONTROLS, escaped);
 }
 
 /**
@@ -579,16 +679,16 @@ class ProgressLine {
   update(line: string): void {
     if (this.tty) {
       const width = process.stderr.columns ?? 120;
-      process.stderr.write(`\r\x1b[K${line.slice(0, width - 1)}`);
+      process.stderr.write(`\r\x1b[K${oneLine(line).slice(0, width - 1)}`);
       this.shown = true;
     } else if (performance.now() - this.lastPrinted >= 2000) {
       this.lastPrinted = performance.now();
-      process.stderr.write(`${line}\n`);
+      process.stderr.write(`${oneLine(line)}\n`);
     }
   }
 
   done(line: string): void {
-    process.stderr.write(`${this.tty && this.shown ? '\r\x1b[K' : ''}${line}\n`);
+    process.stderr.write(`${this.tty && this.shown ? '\r\x1b[K' : ''}${oneLine(line)}\n`);
     this.shown = false;
   }
 }

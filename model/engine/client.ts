@@ -212,6 +212,9 @@ export class EngineClient {
     const child = spawn(options.execPath ?? process.execPath, [enginePath], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, ...options.env },
+      // Its own process group: a Ctrl-C in the client's terminal reaches the client alone, which cancels what it
+      // asked for; the engine, still loading when it came, used to die of it. (On Windows this opens a console.)
+      detached: process.platform !== 'win32',
     });
     let stderrTail = '';
     child.stderr!.setEncoding('utf8');

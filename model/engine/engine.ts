@@ -233,6 +233,7 @@ export class Engine {
     } else if (req.walker) {
       open.setWalker(req.walker);
     }
+    this.workspace!.allowBroadRoot = req.allowBroadRoot === true;
     return yield* this.workspace!.open(req.mode ?? 'read', signal);
   }
 

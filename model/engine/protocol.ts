@@ -124,6 +124,11 @@ export interface OpenRequest {
   walker?: WalkerOptions;
   /** Default 'read'. */
   mode?: ReadMode;
+  /**
+   * Read the root even when it is the filesystem root, the home folder or a folder above it, which the engine
+   * otherwise refuses to read (it would read every file there). Default false.
+   */
+  allowBroadRoot?: boolean;
 }
 
 export interface UpdateRequest {
@@ -192,6 +197,8 @@ export interface WorkspaceResult {
   read: ReadSummary | null;
   /** The memory was saved (bytes of all its files), or null when nothing changed or there is no memoryDir. */
   saved: { bytes: number; seconds: number } | null;
+  /** Why saving failed (the memory read is held all the same, and answers use it), or null. */
+  saveProblem: string | null;
   /** Stopped by a cancel: the memory holds every file completed before it (and was saved). */
   cancelled: boolean;
   /** The memory after the request: null when none is held. */
@@ -479,6 +486,7 @@ export const requestChecks: { readonly [K in MessageType]: Check<RequestOf<K>> }
     memoryDir: v.optional(v.string({ nonEmpty: true })),
     walker: v.optional(walkerOptions),
     mode: v.optional(v.literal('restore', 'read', 'fresh')),
+    allowBroadRoot: v.optional(v.boolean()),
   }),
   'workspace/update': v.object({ mode: v.optional(v.literal('read', 'fresh')), walker: v.optional(walkerOptions) }),
   'workspace/forget': v.object({}),

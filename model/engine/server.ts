@@ -9,7 +9,7 @@
 import { format } from 'node:util';
 import { serveEngine } from './dispatch';
 import { Engine } from './engine';
-import { streamMessenger } from './messenger';
+import { MAX_REQUEST_BYTES, streamMessenger } from './messenger';
 
 /** How long the request at work may take to reach its next checkpoint and release the model before the exit. */
 const EXIT_GRACE_MS = 2000;
@@ -22,12 +22,18 @@ for (const method of ['log', 'info', 'warn', 'debug'] as const) {
   console[method] = (...args: unknown[]) => log(format(...args));
 }
 
+// onnxruntime 1.30 starts Microsoft's telemetry (1DS) with the first session unless this is set: it writes
+// /tmp/mat-debug-<pid>.log (O_CREAT|O_TRUNC, in a world-writable folder) at every start, keeps an event cache
+// under ~/.cache/Microsoft/DeveloperTools/.onnxruntime/ and would upload it; the engine is offline.
+process.env.ORT_DISABLE_TELEMETRY = '1';
+
 // Started by a client, the engine stops when its stdin ends. A Ctrl-C in the client's terminal reaches the
-// whole process group; the client turns it into a cancel, so the engine must not die of it first.
+// whole process group (unless the client gave the engine its own, as ./client.ts does); the client turns it
+// into a cancel, so the engine must not die of it first.
 if (!process.stdin.isTTY) process.on('SIGINT', () => log('SIGINT ignored: the client stops the engine by closing stdin'));
 
 const engine = new Engine({ log });
-const ended = serveEngine(streamMessenger(process.stdin, process.stdout), engine.handlers, log);
+const ended = serveEngine(streamMessenger(process.stdin, process.stdout, { maxMessageBytes: MAX_REQUEST_BYTES }), engine.handlers, log);
 
 void ended.then(() => {
   const exit = () => process.exit(0);

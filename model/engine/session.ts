@@ -7,6 +7,10 @@
  *   update  → read what is new or changed → save
  *   forget  → drop the held memory and delete the saved files
  *
+ * A save that fails (a full disk, a read-only folder) fails no request: the memory read is held and answers
+ * use it; the result says why it was not saved. The filesystem root, the home folder and folders above it are
+ * not read unless the client allows it for that open (paths.ts, broadRootReason).
+ *
  * The memory is the FAM state plus a manifest of what it has read (path, hash, bytes, tokens per file, in
  * stream order), and the workspace index (model/index/: definitions and search chunks) of the same files,
  * built in the same walk and saved beside the state under the same rules. Reading checkpoints at file
@@ -21,7 +25,7 @@ import { WorkspaceIndex, readIndexFile, writeIndexFile, type IndexMeta } from '.
 import type { FamTokenizer, LoadedModel } from '../loader';
 import type { FamSession, FamState } from '../runtime/fam-session';
 import { StateFileError, readStateFile, tokenCount, writeStateFile } from '../state';
-import { isInside } from '../workspace/paths';
+import { broadRootReason, isInside } from '../workspace/paths';
 import { readTextFile, walkWorkspace, type WalkedFile, type WalkResult } from '../workspace/walker';
 import { isCancellation } from './cancellation';
 import { fileChunkTokens, rereadChunkTokens } from './prompt';
@@ -90,6 +94,8 @@ export interface SessionModel {
 
 export class WorkspaceSession {
   private memory: Memory | null = null;
+  /** Read the root even when it is too broad (set by each workspace/open; an update keeps it). */
+  allowBroadRoot = false;
 
   constructor(
     private readonly loaded: SessionModel,
@@ -295,7 +301,7 @@ export class WorkspaceSession {
     const manifest: Manifest = { root: ws.root, lastUpdate: ws.lastUpdate, files: ws.files };
     const snap = await this.loaded.session.snapshot(ws.state, { [MANIFEST_KEY]: manifest });
     try {
-      await fs.mkdir(path.dirname(file), { recursive: true });
+      await makeFolder(path.dirname(file));
       // The index first: a crash between the two leaves a state whose index does not match it, which
       // restoreIndex() detects and rebuilds; the other order would look consistent and be stale.
       const indexBytes = await writeIndexFile(this.indexFile!, ws.index, this.indexMeta());
@@ -311,11 +317,22 @@ export class WorkspaceSession {
 
   /** Walks, reads what the plan says, and saves when the memory changed (also after a cancel). */
   private async *readAndSave(mode: 'read' | 'fresh', signal: AbortSignal, result: WorkspaceResult): AsyncGenerator<ReadChunk, WorkspaceResult> {
+    const broad = this.allowBroadRoot ? null : await broadRootReason(this.root);
+    if (broad) {
+      throw new EngineError('invalid-request', `${this.root} is ${broad}: reading it would read every file in it. Open a project folder instead.`);
+    }
     const held = this.memory;
     const read = yield* this.read(mode === 'fresh', signal);
     if (read === null) return { ...result, cancelled: true, state: this.summary() };
     // Every file read, and a fresh start, replaces the memory object: only then is there something to save.
-    if (this.memory !== held) result.saved = await this.save();
+    if (this.memory !== held) {
+      try {
+        result.saved = await this.save();
+      } catch (err) {
+        if (!(err instanceof EngineError)) throw err;
+        result.saveProblem = err.message;
+      }
+    }
     return { ...result, read: read.summary, cancelled: read.cancelled, state: this.summary() };
   }
 
@@ -420,6 +437,7 @@ export class WorkspaceSession {
       indexProblem: null,
       read: null,
       saved: null,
+      saveProblem: null,
       cancelled: false,
       state: null,
     };
@@ -479,4 +497,23 @@ function planRead(memory: Memory | null, walk: WalkResult): ReadPlan {
   });
   if (stale > MAX_STALE_SHARE * (stale + live)) return readAll(walk);
   return { fromScratch: false, toRead };
+}
+
+/**
+ * Creates a folder and the folders above it. Not `fs.mkdir(…, { recursive: true })`: on a read-only file system
+ * Node reports its failure as ENOENT (it stats the folder it could not create), where the cause is EROFS.
+ */
+async function makeFolder(dir: string): Promise<void> {
+  try {
+    await fs.mkdir(dir);
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT' || path.dirname(dir) === dir) throw err;
+  }
+  await makeFolder(path.dirname(dir));
+  await fs.mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
 }

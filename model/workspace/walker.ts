@@ -14,13 +14,19 @@
  *   out of the root (`notes.txt -> ~/.ssh/id_rsa` in a hostile workspace) is skipped unless `followSymlinks`.
  *   Symlinked folders are not followed unless `followSymlinks`;
  *   when followed, a link back to a folder being walked (a loop) or to one already walked is skipped.
+ * - A hostile workspace cannot stall the walk (ignore-rules.ts): rules too costly to match are not applied and
+ *   are reported, folders more than MAX_DEPTH levels down are not entered, and the walk stops at its time
+ *   budget, reporting what it did not reach. It yields to the event loop every few milliseconds, so the engine
+ *   keeps answering (engine/status, cancels) while it runs.
  *
  * Paths are relative to the root with forward slashes; files come sorted by path (code-unit order).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs, type Dirent, type Stats } from 'node:fs';
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import ignore, { type Ignore } from 'ignore';
+import { RULE_LIMITS, describeRejected, vetRules } from './ignore-rules';
 import { isInside } from './paths';
 
 export const DEFAULT_EXCLUDES: readonly string[] = ['.git/', 'node_modules/', '.famulus/'];
@@ -29,6 +35,17 @@ export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
 const HEAD_BYTES = 8192;
 /** Files read at once. */
 const READ_CONCURRENCY = 16;
+/**
+ * Folders deeper than this below the root are not entered. Real trees stay far above it; it bounds what one
+ * rule can cost on one path (ignore-rules.ts), and a hostile tree thousands of levels deep.
+ */
+export const MAX_DEPTH = 128;
+/** How long a walk (listing and reading) may take by default; `ingest /` was still walking after minutes. */
+export const DEFAULT_WALK_BUDGET_MS = 60_000;
+/** The longest the walk runs without letting the event loop turn. */
+const SLICE_MS = 10;
+/** Rules of one .gitignore compiled at a time (about 50 ms for 1,000 on a 2-core machine). */
+const RULES_PER_SLICE = 1000;
 
 export interface WalkOptions {
   /** Extra gitignore-syntax patterns (relative to the root) of paths never read. */
@@ -43,23 +60,38 @@ export interface WalkOptions {
   maxFileBytes?: number;
   /** Walk into symlinked folders, and read file links that lead out of the root (default false). */
   followSymlinks?: boolean;
-  signal?: AbortSignal;
 }
 
-export type SkipReason =
-  | 'gitignored'
-  | 'excluded'
-  | 'not-included'
-  | 'too-large'
-  | 'binary'
-  | 'invalid-utf8'
-  | 'unreadable'
-  | 'symlink-dir'
-  | 'symlink-loop'
-  | 'symlink-duplicate'
+/** How a walk runs, apart from what it reads (not among the settings a client sends). */
+export interface WalkControl {
+  signal?: AbortSignal;
+  /** Wall-clock milliseconds for listing and reading (default DEFAULT_WALK_BUDGET_MS); the rest is skipped. */
+  timeBudgetMs?: number;
+}
+
+/** Why the walk left a path out: one list, so that a client (and a test) can tell a known reason from a new one. */
+export const SKIP_REASONS = [
+  'gitignored',
+  'excluded',
+  'not-included',
+  'too-large',
+  'binary',
+  'invalid-utf8',
+  'unreadable',
+  'symlink-dir',
+  'symlink-loop',
+  'symlink-duplicate',
   /** A file link whose real path is outside the root. */
-  | 'symlink-outside'
-  | 'not-regular';
+  'symlink-outside',
+  'not-regular',
+  /** A folder more than MAX_DEPTH levels below the root. */
+  'too-deep',
+  /** Not reached within the walk's time budget. */
+  'time-budget',
+  /** A .gitignore some (or all) of whose rules are not applied: too costly to match (ignore-rules.ts). */
+  'rules-not-applied',
+] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
 
 export interface SkippedEntry {
   /** Root-relative path; folders end with '/'. */
@@ -101,8 +133,8 @@ interface Candidate {
   stats: Stats;
 }
 
-export async function walkWorkspace(root: string, options: WalkOptions = {}): Promise<WalkResult> {
-  const { signal } = options;
+export async function walkWorkspace(root: string, options: WalkOptions & WalkControl = {}): Promise<WalkResult> {
+  const pace = new Pace(options.timeBudgetMs ?? DEFAULT_WALK_BUDGET_MS, options.signal);
   const absRoot = path.resolve(root);
   const rootStats = await fs.stat(absRoot).catch((err: NodeJS.ErrnoException) => {
     throw new Error(`cannot walk ${absRoot}: ${err.code ?? err.message}`);
@@ -111,15 +143,15 @@ export async function walkWorkspace(root: string, options: WalkOptions = {}): Pr
 
   const maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   const excludes = [...(options.useDefaultExcludes === false ? [] : DEFAULT_EXCLUDES), ...(options.excludes ?? [])];
-  const excludeRules = ignore().add(excludes);
-  const includeRules = options.includes && options.includes.length > 0 ? ignore().add(options.includes) : null;
+  const excludeRules = ignore().add(clientPatterns('exclude', excludes));
+  const includeRules = options.includes && options.includes.length > 0 ? ignore().add(clientPatterns('include', options.includes)) : null;
   const skipped: SkippedEntry[] = [];
   const candidates: Candidate[] = [];
   const realRoot = await fs.realpath(absRoot);
   const walkedDirs = new Set<string>([realRoot]);
 
   const walkDir = async (abs: string, rel: string, levels: IgnoreLevel[], ancestors: string[]): Promise<void> => {
-    signal?.throwIfAborted();
+    await pace.turn();
     let entries: Dirent[];
     try {
       entries = await fs.readdir(abs, { withFileTypes: true });
@@ -128,17 +160,16 @@ export async function walkWorkspace(root: string, options: WalkOptions = {}): Pr
       return;
     }
     if (options.gitignore !== false && entries.some((e) => e.name === '.gitignore' && !e.isDirectory())) {
-      const source = `${rel}.gitignore`;
-      try {
-        const text = await fs.readFile(path.join(abs, '.gitignore'), 'utf8');
-        levels = [...levels, { dir: rel, source, rules: ignore().add(text) }];
-      } catch (err) {
-        skipped.push({ path: source, reason: 'unreadable', detail: `rules not applied: ${errorCode(err)}` });
-      }
+      const level = await readIgnoreFile(path.join(abs, '.gitignore'), rel, skipped, pace);
+      if (level) levels = [...levels, level];
     }
     entries.sort((a, b) => compareStrings(a.name, b.name));
-    for (const entry of entries) {
-      signal?.throwIfAborted();
+    for (const [i, entry] of entries.entries()) {
+      if (await pace.turn()) {
+        // Out of time: this folder's remaining entries (and, as the walk unwinds, each parent's) are reported.
+        skipped.push({ path: rel || './', reason: 'time-budget', detail: `${pace.spent()}: ${entries.length - i} of ${entries.length} entries of this folder not examined` });
+        return;
+      }
       const entryAbs = path.join(abs, entry.name);
       let stats: Stats;
       try {
@@ -155,7 +186,7 @@ export async function walkWorkspace(root: string, options: WalkOptions = {}): Pr
         skipped.push({ path: entryRel, reason: 'excluded', detail: 'matches an exclude pattern' });
         continue;
       }
-      const ignoredBy = gitignoreRule(levels, entryRel);
+      const ignoredBy = await gitignoreRule(levels, entryRel, pace);
       if (ignoredBy) {
         skipped.push({ path: entryRel, reason: 'gitignored', detail: ignoredBy });
         continue;
@@ -171,6 +202,11 @@ export async function walkWorkspace(root: string, options: WalkOptions = {}): Pr
         }
         if (entry.isSymbolicLink() && !options.followSymlinks) {
           skipped.push({ path: entryRel, reason: 'symlink-dir', detail: 'symlinked folder not followed' });
+          continue;
+        }
+        // `ancestors` holds the root and every folder down to this one: as many as entryRel has levels.
+        if (ancestors.length > MAX_DEPTH) {
+          skipped.push({ path: entryRel, reason: 'too-deep', detail: `more than ${MAX_DEPTH} folders below the root` });
           continue;
         }
         if (ancestors.includes(real)) {
@@ -203,19 +239,106 @@ export async function walkWorkspace(root: string, options: WalkOptions = {}): Pr
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < candidates.length) {
-      signal?.throwIfAborted();
       const c = candidates[next++]!;
+      if (await pace.turn()) {
+        skipped.push({ path: c.rel, reason: 'time-budget', detail: `${pace.spent()} before it was read` });
+        continue;
+      }
       const outcome = await readTextFile(c.abs, maxFileBytes);
       if ('reason' in outcome) skipped.push({ path: c.rel, ...outcome });
       else files.push({ path: c.rel, absPath: c.abs, ...outcome });
     }
   };
   await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, candidates.length) }, worker));
-  signal?.throwIfAborted();
+  options.signal?.throwIfAborted();
 
   files.sort((a, b) => compareStrings(a.path, b.path));
   skipped.sort((a, b) => compareStrings(a.path, b.path));
   return { root: absRoot, files, skipped, totalBytes: files.reduce((n, f) => n + f.size, 0) };
+}
+
+/**
+ * The walk's clock. `turn()` lets the event loop run once SLICE_MS have passed since it last did (the matching
+ * of rules and the checks between awaits are synchronous work), throws when the walk is cancelled, and says
+ * whether the time budget is spent.
+ */
+class Pace {
+  private readonly started = performance.now();
+  private lastTurn = this.started;
+
+  constructor(
+    private readonly budgetMs: number,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  async turn(): Promise<boolean> {
+    this.signal?.throwIfAborted();
+    if (performance.now() - this.lastTurn >= SLICE_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      this.lastTurn = performance.now();
+      this.signal?.throwIfAborted();
+    }
+    return performance.now() - this.started > this.budgetMs;
+  }
+
+  /** The first words of a time-budget skip's detail. */
+  spent(): string {
+    return `walk time budget of ${this.budgetMs / 1000} s spent`;
+  }
+}
+
+/**
+ * The rules of one .gitignore, those too costly to match left out and reported (ignore-rules.ts); null when
+ * none can be applied (then why is reported too).
+ */
+async function readIgnoreFile(file: string, rel: string, skipped: SkippedEntry[], pace: Pace): Promise<IgnoreLevel | null> {
+  const source = `${rel}.gitignore`;
+  let text: string;
+  try {
+    const stats = await fs.stat(file);
+    // A FIFO named .gitignore would block the read forever.
+    if (!stats.isFile()) {
+      skipped.push({ path: source, reason: 'not-regular', detail: 'rules not applied: not a regular file' });
+      return null;
+    }
+    // Refused on its size, before it is read.
+    if (stats.size > RULE_LIMITS.maxFileBytes) {
+      skipped.push({ path: source, reason: 'rules-not-applied', detail: `${stats.size} bytes > limit ${RULE_LIMITS.maxFileBytes}: no rule of it applied` });
+      return null;
+    }
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    skipped.push({ path: source, reason: 'unreadable', detail: `rules not applied: ${errorCode(err)}` });
+    return null;
+  }
+  const vetted = vetRules(text);
+  if (vetted.rejected.length > 0) skipped.push({ path: source, reason: 'rules-not-applied', detail: describeRejected(vetted) });
+  return { dir: rel, source, rules: await compileRules(vetted.rules, pace) };
+}
+
+/**
+ * The rules as one `ignore` matcher, built a slice at a time with the event loop turning between slices.
+ * `ignore` compiles a rule's expression the first time it is matched, which for 20,000 rules held up the
+ * first path for over a second; matching a name no rule is meant for compiles each slice as it is added.
+ */
+async function compileRules(rules: string[], pace: Pace): Promise<Ignore> {
+  const matcher = ignore();
+  if (rules.length <= RULES_PER_SLICE) return matcher.add(rules);
+  const probe = `famulus-probe-${randomBytes(8).toString('hex')}`;
+  for (let i = 0; i < rules.length; i += RULES_PER_SLICE) {
+    matcher.add(rules.slice(i, i + RULES_PER_SLICE));
+    matcher.test(`${probe}-${i}`);
+    await pace.turn();
+  }
+  return matcher;
+}
+
+/** A client's exclude or include patterns: one too costly to match is refused, naming it (ignore-rules.ts). */
+function clientPatterns(kind: 'exclude' | 'include', patterns: readonly string[]): string[] {
+  const vetted = vetRules(patterns);
+  const bad = vetted.rejected[0];
+  if (bad) throw new Error(`${kind} pattern ${JSON.stringify(patterns[bad.line - 1])}: ${bad.why}`);
+  return vetted.rules;
 }
 
 /** Whether the real path of `abs` lies inside `realRoot` (false when it cannot be resolved). */
@@ -263,8 +386,10 @@ export async function readTextFile(abs: string, maxFileBytes = DEFAULT_MAX_FILE_
  * The rule that ignores `rel` ("pattern (from a/.gitignore)"), or null. The deepest `.gitignore` with a
  * matching rule decides, as in git.
  */
-function gitignoreRule(levels: IgnoreLevel[], rel: string): string | null {
+async function gitignoreRule(levels: IgnoreLevel[], rel: string, pace: Pace): Promise<string | null> {
   for (let i = levels.length - 1; i >= 0; i--) {
+    // Each level's rules are matched at one go; the event loop turns between levels.
+    await pace.turn();
     const level = levels[i]!;
     const sub = rel.slice(level.dir.length);
     if (!isRepresentable(sub)) return null;

@@ -3,6 +3,7 @@
  * random generator, the engine process with the tiny model, RSS readings from /proc, and the figures file each
  * suite writes for docs/reliability.md (test/reliability/report.ts renders them).
  */
+import { spawn } from 'node:child_process';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -82,4 +83,37 @@ export async function tempDir(prefix: string): Promise<string> {
 /** Text of `lines` lines of plausible code, different for each seed. */
 export function code(seed: number, lines: number): string {
   return Array.from({ length: lines }, (_, i) => `export const v${seed}_${i} = ${(seed * 31 + i * 7) % 1000}; // line ${i}`).join('\n') + '\n';
+}
+
+/** A JSON-RPC `engine/status` request with this id, framed as the engine reads it. */
+export function statusFrame(id: number): string {
+  const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'engine/status', params: {} });
+  return `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
+/**
+ * The engine over raw stdio, for bytes no client would send: `pour` writes `bytes` of one byte value in 64 KiB
+ * chunks (honouring back-pressure), `responded` waits for the response with an id, `log` is its stderr.
+ */
+export function rawEngine() {
+  const child = spawn(process.execPath, [ENGINE], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (t: string) => (stdout += t));
+  child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+  const responded = async (id: number, timeoutMs: number): Promise<boolean> => {
+    const until = performance.now() + timeoutMs;
+    while (performance.now() < until) {
+      if (stdout.includes(`"id":${id},`)) return true;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return false;
+  };
+  const pour = async (bytes: number, fill = 0x78): Promise<void> => {
+    const chunk = Buffer.alloc(64 * 1024, fill);
+    for (let sent = 0; sent < bytes; sent += chunk.length) {
+      if (!child.stdin.write(chunk.subarray(0, Math.min(chunk.length, bytes - sent)))) await new Promise((resolve) => child.stdin.once('drain', resolve));
+    }
+  };
+  return { child, responded, pour, log: () => stderr };
 }

@@ -14,6 +14,9 @@
  * 3. Two workspaces at once: two engines read two folders at the same time; each saved state equals, bit for
  *    bit, a state of its folder read alone, and one engine switching between the two saved memories (restoring
  *    each from its memory folder) answers each time as from that workspace only.
+ * 4. Messages the engine must not hold (issue 22): 1.4 GB of header that never ends, then a message announcing
+ *    1.4 GB, each followed by engine/status; both are skipped in one pass (the header took 60 s at 128 MB
+ *    before), the status is answered, and the engine's RSS does not grow with them.
  *
  * Writes test/artifacts/reliability/load.json and renders docs/reliability.md (test/reliability/report.ts).
  * Exits 1 on any failed check.
@@ -27,7 +30,7 @@ import type { EngineClient } from '../../model/engine/client';
 import { WorkspaceIndex } from '../../model/index';
 import { readStateFile } from '../../model/state';
 import { walkWorkspace } from '../../model/workspace/walker';
-import { TINY, code, openWorkspace, rng, rssOf, stateFileIn, tempDir, tinyEngine, writeFigures } from './helpers';
+import { TINY, code, openWorkspace, rawEngine, rng, rssOf, stateFileIn, statusFrame, tempDir, tinyEngine, writeFigures } from './helpers';
 import { renderReport } from './report';
 
 const MB = 1024 * 1024;
@@ -254,9 +257,35 @@ async function main(): Promise<void> {
       stateSwitchesChecked: switches.length,
       answersDiffer: answerA !== answerB,
     };
+    process.stdout.write(`two workspaces: concurrent read ${concurrentSeconds.toFixed(1)} s, states separate and equal to each read alone; ${switches.length} memory switches answered right\n`);
+
+    // ---- 4. messages the engine must not hold --------------------------------------------------------------
+    const HUGE = Math.round(1.4 * 1024 ** 3);
+    const raw = rawEngine();
+    try {
+      raw.child.stdin.write(statusFrame(1));
+      assert.ok(await raw.responded(1, 30_000), 'the engine started');
+      const rssStart = rssOf(raw.child.pid!);
+      let t = performance.now();
+      await raw.pour(HUGE);
+      raw.child.stdin.write(`\r\n\r\n${statusFrame(2)}`);
+      assert.ok(await raw.responded(2, 10_000), `no status after 1.4 GB of header: ${raw.log().slice(-300)}`);
+      const headerSeconds = (performance.now() - t) / 1000;
+      t = performance.now();
+      raw.child.stdin.write(`Content-Length: ${HUGE}\r\n\r\n`);
+      await raw.pour(HUGE, 0x20);
+      raw.child.stdin.write(statusFrame(3));
+      assert.ok(await raw.responded(3, 10_000), `no status after a 1.4 GB message: ${raw.log().slice(-300)}`);
+      const bodySeconds = (performance.now() - t) / 1000;
+      const rssGrowthMB = (rssOf(raw.child.pid!) - rssStart) / MB;
+      assert.ok(rssGrowthMB < 64, `the engine's RSS grew ${rssGrowthMB.toFixed(0)} MB`);
+      figures.messages = { bytes: HUGE, headerSeconds, bodySeconds, rssGrowthMB };
+      process.stdout.write(`1.4 GB header without an end: ${headerSeconds.toFixed(1)} s; 1.4 GB message: ${bodySeconds.toFixed(1)} s; RSS +${rssGrowthMB.toFixed(1)} MB\n`);
+    } finally {
+      raw.child.kill('SIGKILL');
+    }
     figures.totalSeconds = (performance.now() - started) / 1000;
     await writeFigures('load', figures);
-    process.stdout.write(`two workspaces: concurrent read ${concurrentSeconds.toFixed(1)} s, states separate and equal to each read alone; ${switches.length} memory switches answered right\n`);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

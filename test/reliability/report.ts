@@ -101,6 +101,8 @@ export async function renderReport(): Promise<void> {
     out.push(`| working memory / state file | ${n(i.stateBytes)} / ${n(i.stateFileBytes)} bytes |`);
     out.push(`| ${n(q.count)} questions in a row | ${n(q.seconds, 1)} s, ${n(q.answerTokens)} answer tokens; RSS at question 1 / ${n(q.warmup)} / ${n(q.count)}: ${n(q.rssQ1MB, 1)} / ${n(q.rssAtWarmupMB, 1)} / ${n(q.rssLastMB, 1)} MB; high-water mark through question ${n(q.warmup)} (with the reads) / ${n(q.count)}: ${n(q.rssHighWaterBeforeMB, 1)} / ${n(q.rssHighWaterAfterMB, 1)} MB (**${n(q.rssHighWaterGrowthPercent, 2)} %**) |`);
     out.push(`| two workspaces at once | read concurrently in ${n(t.concurrentIngestSeconds, 1)} s; each state bit-identical to its folder read alone (${t.statesEqualToAlone}/2); ${t.stateSwitchesChecked} switches between the saved states answered as from that workspace |`);
+    const m = loadFig.messages as Fig | undefined;
+    if (m) out.push(`| ${n(m.bytes / 1024 ** 3, 1)} GB of header without an end / a ${n(m.bytes / 1024 ** 3, 1)} GB message, each then engine/status | skipped in ${n(m.headerSeconds, 1)} s / ${n(m.bodySeconds, 1)} s, status answered; engine RSS +${n(m.rssGrowthMB, 1)} MB |`);
     out.push('', 'RSS while reading (MB, by share of the tokens read):', '');
     out.push(`| tokens | ${(i.rssByDecile as Array<{ tokensPercent: number }>).map((d) => `${d.tokensPercent} %`).join(' | ')} |`);
     out.push(`|---|${(i.rssByDecile as unknown[]).map(() => '---').join('|')}|`);

@@ -12,14 +12,11 @@ import { after, before, describe, it, mock } from 'node:test';
 import type { EngineProcess } from '../../model/engine/client';
 import type { ReadChunk, SkippedEntry, WorkspaceResult } from '../../model/engine/protocol';
 import { readStateFile } from '../../model/state';
-import { walkWorkspace } from '../../model/workspace/walker';
+import { SKIP_REASONS, walkWorkspace } from '../../model/workspace/walker';
 import { openWorkspace, stateFileIn, tempDir, tinyEngine, walkedChunk, writeFigures } from '../reliability/helpers';
 import { listCorpus, makeBadCorpus, unlockCorpus, type Corpus } from '../reliability/make-bad-corpus';
 
-const KNOWN_REASONS = new Set([
-  'gitignored', 'excluded', 'not-included', 'too-large', 'binary', 'invalid-utf8', 'unreadable',
-  'symlink-dir', 'symlink-loop', 'symlink-duplicate', 'symlink-outside', 'not-regular',
-]);
+const KNOWN_REASONS = new Set<string>(SKIP_REASONS);
 
 describe('reliability: the bad-input corpus through the engine process', () => {
   let dir: string;
