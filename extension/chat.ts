@@ -2,35 +2,52 @@
  * The conversation of one workspace and the sidebar view that shows it.
  *
  * `ChatController` owns the conversation (kept in the workspace's memento, so it survives a reload), runs
- * questions through the memory (one at a time; Stop and CancellationTokens both abort the engine request) and
- * tells the view what changed. `ChatViewProvider` is the WebviewView: it checks every message the webview
- * posts (webview/protocol.ts), and queues what it sends until the webview says `ready`.
+ * questions through the memory (one at a time; Stop and CancellationTokens both abort the engine request),
+ * regenerates and continues answers in place, clears (with an undo) and tells the view what changed.
+ * `ChatViewProvider` is the WebviewView: it checks every message the webview posts (webview/protocol.ts), and
+ * queues what it sends until the webview says `ready`.
  */
+import { randomInt } from 'node:crypto';
 import * as vscode from 'vscode';
 import { isCancellation } from '../model/engine/cancellation';
-import type { AnswerResult, Grounding } from '../model/engine/protocol';
+import { EngineError, type AnswerResult, type Grounding } from '../model/engine/protocol';
+import { answerMarkdown, codeBlocks } from '../webview/answer-text';
 import {
   MAX_CITATIONS,
   MAX_NAME,
   MAX_NOTE,
   MAX_PATH,
   MAX_SOURCES,
+  continuedLimit,
   msg,
   parseToExtension,
   type ChatEntry,
   type GroundingView,
+  type ProblemAction,
+  type Sampling,
   type ToWebview,
   type ToWebviewMessage,
-  type WebviewCommand,
 } from '../webview/protocol';
+import { copyText, insertAtCursor } from './answer-actions';
 import { openCitation } from './citation-open';
-import { Commands, ContextKeys, StateKeys, Views } from './ids';
+import { ContinuedAnswer } from './continued-answer';
+import { ContextKeys, StateKeys, Views } from './ids';
 import { Disposable } from './lifecycle';
-import { firstLines, type WorkspaceMemory } from './memory';
+import type { WorkspaceMemory } from './memory';
+import { presentMemory } from './memory-view';
+import { explainProblem } from './problems';
+import * as settings from './settings';
+import { runWebviewCommand } from './webview-commands';
 import { webviewHtml, webviewOptions } from './webview-html';
 
 /** Most entries kept in the stored conversation. */
 const MAX_ENTRIES = 200;
+
+/**
+ * The temperature Regenerate samples at when `famulus.temperature` is 0: greedy decoding would write the same
+ * answer again, word for word.
+ */
+export const REGENERATE_TEMPERATURE = 0.7;
 
 export interface AskOutcome {
   entryId: string;
@@ -42,6 +59,8 @@ export interface AskOutcome {
 
 export class ChatController extends Disposable {
   private entries: ChatEntry[];
+  /** What the last Clear removed, until a new question is asked. */
+  private cleared: ChatEntry[] | null = null;
   /** Answers streaming or waiting in the queue, oldest first. */
   private readonly active = new Map<string, AbortController>();
   private nextId = Date.now();
@@ -52,6 +71,7 @@ export class ChatController extends Disposable {
   constructor(
     private readonly memory: WorkspaceMemory | null,
     private readonly workspaceState: vscode.Memento,
+    private readonly log: vscode.LogOutputChannel,
   ) {
     super();
     this.entries = (workspaceState.get<ChatEntry[]>(StateKeys.conversation) ?? []).map((e) =>
@@ -78,45 +98,49 @@ export class ChatController extends Disposable {
   initMessage(): ToWebviewMessage {
     return msg<ToWebview, 'chat/init'>('chat/init', {
       entries: this.entries,
-      memory: this.memory?.view ?? { phase: 'no-workspace', files: 0, tokens: 0, model: '', device: '', lastUpdate: '', detail: '' },
+      memory: this.memory?.view ?? NO_WORKSPACE,
       progress: this.memory?.progress ?? null,
       busyId: this.busyId,
+      canUndoClear: this.cleared !== null,
     });
   }
 
   /** Asks a question; the answer streams into the chat. Resolves when the answer has ended (done, stopped, failed). */
   async ask(question: string, token?: vscode.CancellationToken): Promise<AskOutcome> {
+    this.forgetCleared();
     const user: ChatEntry = { id: this.newId(), role: 'user', text: question };
     const answer: ChatEntry = { id: this.newId(), role: 'assistant', text: '', status: 'streaming' };
     this.append(user);
     this.append(answer);
-    if (!this.memory) return this.finish(answer, 'error', 'Open a folder first: Famulus answers about the files of a workspace.', null);
+    return this.run(answer, question, settings.sampling(), null, token);
+  }
 
-    // A question asked while another is answered waits its turn in the memory's queue.
-    const abort = new AbortController();
-    this.active.set(answer.id, abort);
-    const sub = token?.onCancellationRequested(() => abort.abort());
-    // Tokens come faster than a webview can render them: send what arrived at most every DELTA_MS.
-    const deltas = new DeltaBatcher((text) => this.post('chat/delta', { id: answer.id, text }));
-    this.setBusy(this.busyId);
-    try {
-      const stream = this.memory.ask(question, abort.signal);
-      let step;
-      while (!(step = await stream.next()).done) {
-        answer.text += step.value.text;
-        deltas.push(step.value.text);
-      }
-      const result = step.value;
-      return this.finish(answer, result.cancelled ? 'cancelled' : 'done', answer.text, result);
-    } catch (err) {
-      const cancelled = isCancellation(err);
-      return this.finish(answer, cancelled ? 'cancelled' : 'error', cancelled ? answer.text : `**${firstLines((err as Error).message)}**`, null);
-    } finally {
-      deltas.dispose();
-      sub?.dispose();
-      this.active.delete(answer.id);
-      this.setBusy(this.busyId);
-    }
+  /**
+   * Asks an answer's question again with a new seed (sampled, so that the answer can differ; a failed answer
+   * is tried again as asked); the new answer replaces it. Null when `id` is no finished answer to a question.
+   */
+  regenerate(id: string): Promise<AskOutcome> | null {
+    const found = this.finishedAnswer(id);
+    if (!found) return null;
+    const base = settings.sampling();
+    const sampling =
+      found.answer.status === 'error'
+        ? base
+        : { ...base, temperature: base.temperature > 0 ? base.temperature : REGENERATE_TEMPERATURE, seed: randomInt(0, 2 ** 32) };
+    return this.run(found.answer, found.question, sampling, { entry: { ...found.answer }, continuing: false });
+  }
+
+  /**
+   * Continues an answer cut off at its token limit: the engine cannot resume a generation, so the question is
+   * asked again with the same sampling and twice the room, and the answer, which starts the same, goes on
+   * where the cut-off one stopped. Null when `id` is no cut-off answer or it had the most room already.
+   */
+  continueAnswer(id: string): Promise<AskOutcome> | null {
+    const found = this.finishedAnswer(id);
+    const { cutOff, sampling } = found?.answer ?? {};
+    const room = cutOff ? continuedLimit(cutOff) : null;
+    if (!found || !sampling || room === null) return null;
+    return this.run(found.answer, found.question, { ...sampling, maxNewTokens: room }, { entry: { ...found.answer }, continuing: true });
   }
 
   /** Stops the answer being streamed and the questions waiting; false when there were none. */
@@ -126,22 +150,139 @@ export class ChatController extends Disposable {
     return true;
   }
 
+  /** Clears the conversation; `undoClear` brings it back until the next question. */
   async clear(): Promise<void> {
     this.stop();
+    if (this.entries.length > 0) this.cleared = this.entries;
     this.entries = [];
     await this.save();
+    void vscode.commands.executeCommand('setContext', ContextKeys.canUndoClear, this.cleared !== null);
     this.posted.fire(this.initMessage());
   }
 
-  private finish(entry: ChatEntry, status: 'done' | 'cancelled' | 'error', text: string, result: AnswerResult | null): AskOutcome {
+  /** Brings back what the last Clear removed; false when there is nothing to bring back. */
+  async undoClear(): Promise<boolean> {
+    if (!this.cleared) return false;
+    this.entries = this.cleared;
+    this.forgetCleared();
+    await this.save();
+    this.posted.fire(this.initMessage());
+    return true;
+  }
+
+  /**
+   * The text a Copy or Insert button acts on: a finished answer as markdown (`block` null), or its code block
+   * number `block`, found as the chat shows it (webview/answer-text.ts). Null when there is no such thing.
+   */
+  answerText(id: string, block: number | null): string | null {
+    const entry = this.entries.find((e) => e.id === id && e.role === 'assistant');
+    if (!entry || entry.status === 'streaming') return null;
+    return block === null ? answerMarkdown(entry.text) : (codeBlocks(entry.text)[block] ?? null);
+  }
+
+  /**
+   * Streams the answer to `question` into `entry`. `replacing`: the finished answer a Regenerate or Continue
+   * replaces; Continue shows it while the new one repeats it, and a stop before anything new puts it back.
+   */
+  private async run(
+    entry: ChatEntry,
+    question: string,
+    sampling: Sampling,
+    replacing: { entry: ChatEntry; continuing: boolean } | null,
+    token?: vscode.CancellationToken,
+  ): Promise<AskOutcome> {
+    if (!this.memory) return this.finish(entry, 'error', { text: 'Open a folder first: Famulus answers about the files of a workspace.' });
+    const previous = replacing?.entry ?? null;
+    const continuing = replacing?.continuing ?? false;
+    if (previous) this.restart(entry, continuing ? previous.text : '');
+
+    // A question asked while another is answered waits its turn in the memory's queue.
+    const abort = new AbortController();
+    this.active.set(entry.id, abort);
+    const sub = token?.onCancellationRequested(() => abort.abort());
+    // Tokens come faster than a webview can render them: send what arrived at most every DELTA_MS.
+    const deltas = new DeltaBatcher((text) => this.post('chat/delta', { id: entry.id, text }));
+    const view = new ContinuedAnswer(entry.text);
+    this.setBusy(this.busyId);
+    try {
+      const stream = this.memory.ask(question, abort.signal, sampling);
+      let step;
+      while (!(step = await stream.next()).done) {
+        const change = view.push(step.value.text);
+        if (change.kind === 'append') {
+          entry.text += change.text;
+          deltas.push(change.text);
+        } else if (change.kind === 'replace') {
+          deltas.dispose(); // what is pending is in the update
+          entry.text = change.text;
+          this.post('chat/update', { entry: { ...entry } });
+        }
+      }
+      const result = step.value;
+      if (result.cancelled && previous && !view.progressed) return this.putBack(entry, previous, result);
+      const note = continuing && view.diverged ? 'a new answer: the memory changed since the cut-off one' : '';
+      return this.finish(entry, result.cancelled ? 'cancelled' : 'done', { text: view.answer, result, sampling, note });
+    } catch (err) {
+      if (isCancellation(err)) {
+        if (previous && !view.progressed) return this.putBack(entry, previous, null);
+        return this.finish(entry, 'cancelled', { text: view.answer, sampling });
+      }
+      const message = (err as Error).message;
+      this.log.error(`answering “${question.slice(0, 200)}” failed: ${message}`);
+      const problem = explainProblem(message, err instanceof EngineError ? err.code : undefined);
+      return this.finish(entry, 'error', { text: problem.message, action: problem.action ?? undefined });
+    } finally {
+      deltas.dispose();
+      sub?.dispose();
+      this.active.delete(entry.id);
+      this.setBusy(this.busyId);
+    }
+  }
+
+  /** Shows `entry` streaming again, from `shown`. */
+  private restart(entry: ChatEntry, shown: string): void {
+    for (const key of ['stats', 'grounding', 'cutOff', 'action', 'sampling'] as const) delete entry[key];
+    entry.status = 'streaming';
+    entry.text = shown;
+    this.post('chat/update', { entry: { ...entry } });
+  }
+
+  /** A Regenerate or Continue stopped before it showed anything new: the answer it replaced comes back. */
+  private putBack(entry: ChatEntry, previous: ChatEntry, result: AnswerResult | null): AskOutcome {
+    Object.assign(entry, previous);
+    this.post('chat/update', { entry: { ...entry } });
+    void this.save();
+    return { entryId: entry.id, answer: entry.text, status: 'cancelled', result, error: null };
+  }
+
+  private finish(
+    entry: ChatEntry,
+    status: 'done' | 'cancelled' | 'error',
+    how: { text: string; result?: AnswerResult; sampling?: Sampling; action?: ProblemAction; note?: string },
+  ): AskOutcome {
+    const { text, result, sampling, action, note } = how;
     entry.status = status;
     entry.text = text;
-    entry.stats = result ? stats(result) : '';
+    entry.stats = [note, result ? stats(result, sampling) : ''].filter(Boolean).join(' · ');
     const grounding = result ? groundingView(result.grounding) : null;
     if (grounding) entry.grounding = grounding;
-    this.post('chat/end', { id: entry.id, status, text, stats: entry.stats, grounding });
+    if (sampling) entry.sampling = sampling;
+    if (action) entry.action = action;
+    // An answer that stopped at its limit, not by itself: the view offers to continue it.
+    const cutOff = result?.stopReason === 'max-tokens' && sampling ? sampling.maxNewTokens : null;
+    if (cutOff) entry.cutOff = cutOff;
+    this.post('chat/end', { id: entry.id, status, text, stats: entry.stats, grounding, cutOff, action: action ?? null });
     void this.save();
-    return { entryId: entry.id, answer: text, status, result, error: status === 'error' ? text : null };
+    return { entryId: entry.id, answer: text, status, result: result ?? null, error: status === 'error' ? text : null };
+  }
+
+  /** A finished answer and the question it answers (the entry before it). */
+  private finishedAnswer(id: string): { answer: ChatEntry; question: string } | null {
+    const i = this.entries.findIndex((e) => e.id === id);
+    const answer = this.entries[i];
+    const asked = this.entries[i - 1];
+    if (!answer || answer.role !== 'assistant' || answer.status === 'streaming' || this.active.has(id)) return null;
+    return asked?.role === 'user' ? { answer, question: asked.text } : null;
   }
 
   private append(entry: ChatEntry): void {
@@ -149,6 +290,12 @@ export class ChatController extends Disposable {
     if (this.entries.length > MAX_ENTRIES) this.entries.splice(0, this.entries.length - MAX_ENTRIES);
     this.post('chat/append', { entry });
     void this.save();
+  }
+
+  private forgetCleared(): void {
+    if (this.cleared === null) return;
+    this.cleared = null;
+    void vscode.commands.executeCommand('setContext', ContextKeys.canUndoClear, false);
   }
 
   private setBusy(id: string | null): void {
@@ -168,6 +315,9 @@ export class ChatController extends Disposable {
     return `e${(this.nextId++).toString(36)}`;
   }
 }
+
+/** What the header shows without a workspace folder. */
+export const NO_WORKSPACE = presentMemory({ phase: 'no-workspace', files: 0, tokens: 0, lastUpdate: '', detail: '' }, null);
 
 /** How often streamed text is sent to a webview. */
 export const DELTA_MS = 50;
@@ -201,11 +351,13 @@ export class DeltaBatcher {
   }
 }
 
-export function stats(r: AnswerResult): string {
+/** The line under an answer: how it was made, and at what temperature when it was sampled. */
+export function stats(r: AnswerResult, sampling?: Sampling): string {
   // An answer the engine quoted from the code (a location, a doc comment) generated no tokens.
   if (r.tokens === 0 && !r.cancelled) return `quoted from the code · ${r.timings.totalSeconds.toFixed(2)} s`;
   const parts = [`${r.tokens} tokens`, `first token ${r.timings.firstTokenSeconds.toFixed(2)} s`];
   if (r.tokensPerSecond > 0) parts.push(`${r.tokensPerSecond.toFixed(1)} tok/s`);
+  if (sampling && sampling.temperature > 0) parts.push(`sampled at temperature ${sampling.temperature}`);
   return parts.join(' · ');
 }
 
@@ -257,7 +409,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     view.webview.options = webviewOptions(this.extensionUri);
     view.webview.html = webviewHtml(view.webview, this.extensionUri, 'chat');
     const subs = [
-      view.webview.onDidReceiveMessage((raw) => this.receive(raw)),
+      view.webview.onDidReceiveMessage((raw) => void this.receive(raw)),
       view.onDidDispose(() => {
         if (this.view === view) {
           this.view = null;
@@ -283,48 +435,50 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     void this.view.webview.postMessage(m);
   }
 
-  private receive(raw: unknown): void {
+  /** Acts on a message the webview posted, once it passed its check; resolves with what the action returned. */
+  receive(raw: unknown): Promise<unknown> {
     let m;
     try {
       m = parseToExtension(raw);
     } catch (err) {
       this.log.warn(`chat view: refused a message: ${(err as Error).message}`);
-      return;
+      return Promise.resolve(undefined);
     }
     switch (m.type) {
       case 'ready': {
         this.ready = true;
         this.outbox = [];
         void this.view?.webview.postMessage(this.chat.initMessage());
-        return;
+        return Promise.resolve(undefined);
       }
       case 'chat/ask':
-        void this.chat.ask(m.question);
-        return;
+        return this.chat.ask(m.question);
       case 'chat/stop':
-        this.chat.stop();
-        return;
+        return Promise.resolve(this.chat.stop());
       case 'chat/clear':
-        void this.chat.clear();
-        return;
+        return this.chat.clear();
+      case 'chat/undoClear':
+        return this.chat.undoClear();
+      case 'answer/copy':
+      case 'answer/insert': {
+        const text = this.chat.answerText(m.id, m.block);
+        if (text === null) {
+          this.log.warn(`chat view: ${m.type}: no ${m.block === null ? 'answer' : `code block ${m.block}`} in entry ${m.id}`);
+          return Promise.resolve(false);
+        }
+        return m.type === 'answer/insert' ? insertAtCursor(text) : copyText(text, m.block === null ? 'answer' : 'code');
+      }
+      case 'answer/regenerate':
+        return this.chat.regenerate(m.id) ?? Promise.resolve(null);
+      case 'answer/continue':
+        return this.chat.continueAnswer(m.id) ?? Promise.resolve(null);
       case 'citation/open':
-        void openCitation(m.path, m.line, this.log);
-        return;
+        return openCitation(m.path, m.line, this.log);
       case 'command/run':
-        void vscode.commands.executeCommand(COMMAND_OF[m.command]);
-        return;
+        return runWebviewCommand(m.command, this.log);
       default:
         this.log.warn(`chat view: ${m.type} is not a chat message`);
+        return Promise.resolve(undefined);
     }
   }
 }
-
-/** The commands the webview's buttons may run (webview/protocol.ts WEBVIEW_COMMANDS). */
-export const COMMAND_OF: Record<WebviewCommand, string> = {
-  readWorkspace: Commands.readWorkspace,
-  refreshMemory: Commands.refreshMemory,
-  forgetMemory: Commands.forgetMemory,
-  showStatus: Commands.showStatus,
-  selectDevice: Commands.selectDevice,
-  selectModel: Commands.selectModel,
-};

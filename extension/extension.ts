@@ -7,15 +7,17 @@
  */
 import * as vscode from 'vscode';
 import { isCancellation } from '../model/engine/cancellation';
-import type { WorkspaceResult } from '../model/engine/protocol';
-import type { ChatEntry, MemoryView } from '../webview/protocol';
-import { ChatController, ChatViewProvider, type AskOutcome } from './chat';
+import { EngineError, type WorkspaceResult } from '../model/engine/protocol';
+import { ACTION_LABELS, type ChatEntry, type MemoryView } from '../webview/protocol';
+import { ChatController, ChatViewProvider, NO_WORKSPACE, type AskOutcome } from './chat';
 import { openCitation } from './citation-open';
 import { EngineHost } from './engine-host';
-import { CATEGORY, Commands, ContextKeys, SECTION, SUMMARY_PANEL_TYPE, Settings } from './ids';
+import { Commands, ContextKeys, SECTION, SUMMARY_PANEL_TYPE, Settings } from './ids';
 import { WorkspaceMemory } from './memory';
+import { explainProblem } from './problems';
 import { MemoryStatusBar } from './status-bar';
 import { SummaryPanel, type SummaryOutcome } from './summary-panel';
+import { runWebviewCommand, showProblem } from './webview-commands';
 
 /** What activate() returns: enough for the extension-host tests to look inside, nothing more. */
 export interface FamulusApi {
@@ -27,11 +29,11 @@ export interface FamulusApi {
   stateFile(): string | null;
   /** What a click on a citation link does (the webviews post `citation/open`). */
   openCitation(path: string, line: number): Promise<boolean>;
+  /** Handles a message as if the chat webview had posted it (checked the same way); resolves with its outcome. */
+  chatMessage(message: unknown): Promise<unknown>;
 }
 
 let host: EngineHost | null = null;
-
-const NO_WORKSPACE: MemoryView = { phase: 'no-workspace', files: 0, tokens: 0, model: '', device: '', lastUpdate: '', detail: '' };
 
 export function activate(context: vscode.ExtensionContext): FamulusApi {
   const log = vscode.window.createOutputChannel('Famulus', { log: true });
@@ -48,7 +50,7 @@ export function activate(context: vscode.ExtensionContext): FamulusApi {
     log.info(`several folders are open: Famulus reads the first one (${folder?.name})`);
   }
 
-  const chat = new ChatController(memory, context.workspaceState);
+  const chat = new ChatController(memory, context.workspaceState, log);
   context.subscriptions.push(chat);
   const chatView = new ChatViewProvider(context.extensionUri, chat, log);
   context.subscriptions.push(
@@ -80,7 +82,7 @@ export function activate(context: vscode.ExtensionContext): FamulusApi {
           if (isCancellation(err)) return undefined;
           const e = err as Error;
           log.error(`${id}: ${e.message}`);
-          void vscode.window.showErrorMessage(`${CATEGORY}: ${e.message}`);
+          showProblem(explainProblem(e.message, e instanceof EngineError ? e.code : undefined), log);
           return undefined;
         }
       }),
@@ -208,15 +210,16 @@ export function activate(context: vscode.ExtensionContext): FamulusApi {
     if (v) {
       const lines = [
         `${v.files} files, ${v.tokens} tokens in memory`,
-        v.model && `model ${v.model}`,
-        v.device && `on ${v.device}`,
+        v.model && `${v.model} on the ${v.device}`,
         v.lastUpdate && `updated ${new Date(v.lastUpdate).toLocaleString()}`,
       ].filter(Boolean);
-      const actions = v.files > 0 ? ['Refresh Memory', 'Show Log'] : ['Read Workspace', 'Show Log'];
+      const fix = v.action && v.action !== 'showLog' ? [ACTION_LABELS[v.action]] : [];
+      const actions = [...fix, v.files > 0 ? 'Refresh Memory' : 'Read Workspace', 'Show Log'];
       void vscode.window.showInformationMessage(`Famulus: ${lines.join(' · ')}${v.detail ? ` — ${v.detail}` : ''}`, ...actions).then((pick) => {
         if (pick === 'Refresh Memory') void vscode.commands.executeCommand(Commands.refreshMemory);
         else if (pick === 'Read Workspace') void vscode.commands.executeCommand(Commands.readWorkspace);
         else if (pick === 'Show Log') log.show(true);
+        else if (pick && v.action) void runWebviewCommand(v.action, log);
       });
       return v;
     }
@@ -225,6 +228,7 @@ export function activate(context: vscode.ExtensionContext): FamulusApi {
 
   command(Commands.stop, () => chat.stop() || SummaryPanel.instance?.stop() || false);
   command(Commands.clearConversation, () => chat.clear());
+  command(Commands.undoClearConversation, () => chat.undoClear());
 
   // Memory: restored at once (or offered) in a trusted window; in Restricted Mode, once trust is granted.
   if (memory) {
@@ -232,6 +236,14 @@ export function activate(context: vscode.ExtensionContext): FamulusApi {
     context.subscriptions.push(
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
         void memory.open().catch((err: Error) => log.error(`opening the memory failed: ${err.message}`));
+      }),
+      // A memory that failed to open (a model that would not load) opens again with the new model or device
+      // at once, so the header and the status bar recover without waiting for the next question.
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        const engineSetting = e.affectsConfiguration(`${SECTION}.${Settings.modelPath}`) || e.affectsConfiguration(`${SECTION}.${Settings.device}`);
+        if (engineSetting && memory.view.phase === 'error') {
+          void memory.open().catch((err: Error) => log.error(`opening the memory failed: ${err.message}`));
+        }
       }),
     );
   }
@@ -244,6 +256,7 @@ export function activate(context: vscode.ExtensionContext): FamulusApi {
     summaryText: () => SummaryPanel.instance?.text ?? '',
     stateFile: () => memory?.stateFile?.fsPath ?? null,
     openCitation: (path, line) => openCitation(path, line, log),
+    chatMessage: (message) => chatView.receive(message),
   };
 }
 

@@ -20,6 +20,7 @@ export const Commands = {
   showStatus: 'famulus.showStatus',
   stop: 'famulus.stop',
   clearConversation: 'famulus.clearConversation',
+  undoClearConversation: 'famulus.undoClearConversation',
   goToDefinition: 'famulus.goToDefinition',
 } as const;
 export type CommandId = (typeof Commands)[keyof typeof Commands];
@@ -36,6 +37,7 @@ export const CommandTitles: Record<CommandId, string> = {
   [Commands.showStatus]: 'Show Memory Status',
   [Commands.stop]: 'Stop Answering',
   [Commands.clearConversation]: 'Clear Conversation',
+  [Commands.undoClearConversation]: 'Undo Clear Conversation',
   [Commands.goToDefinition]: 'Go to Definition in Memory',
 };
 
@@ -70,6 +72,8 @@ export type SettingKey = (typeof Settings)[keyof typeof Settings];
 export const ContextKeys = {
   busy: 'famulus.busy',
   hasMemory: 'famulus.hasMemory',
+  /** The conversation was cleared and can be brought back. */
+  canUndoClear: 'famulus.canUndoClear',
 } as const;
 
 /** Keys in the extension's workspaceState memento. */

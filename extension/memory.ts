@@ -15,6 +15,7 @@ import {
   MEMORY_FILES,
   type AnswerResult,
   type Definition,
+  type GenerationSettings,
   type ReadChunk,
   type ReadMode,
   type StateSummary,
@@ -23,10 +24,13 @@ import {
   type WorkspaceResult,
 } from '../model/engine/protocol';
 import type { MemoryView, ProgressView } from '../webview/protocol';
-import { describeDevice, describeModel, type EngineHost } from './engine-host';
+import type { EngineHost } from './engine-host';
 import { ContextKeys, StateKeys } from './ids';
 import { Debouncer, Disposable, toAbortSignal } from './lifecycle';
+import { presentMemory, readStoppedDetail } from './memory-view';
+import { explainProblem } from './problems';
 import * as settings from './settings';
+import { showProblem } from './webview-commands';
 
 export type Phase = MemoryView['phase'];
 
@@ -43,6 +47,8 @@ export class WorkspaceMemory extends Disposable {
   private watcher: vscode.FileSystemWatcher | null = null;
   /** The read running now, so a refresh or forget can stop it. */
   private readAbort: AbortController | null = null;
+  /** The last save failure told to the user (a new cause is told again). */
+  private lastSaveProblem: string | null = null;
 
   private readonly changed = this.register(new vscode.EventEmitter<void>());
   readonly onDidChange = this.changed.event;
@@ -64,16 +70,7 @@ export class WorkspaceMemory extends Disposable {
   }
 
   get view(): MemoryView {
-    const info = this.host.current;
-    return {
-      phase: this.phase,
-      files: this.files,
-      tokens: this.tokens,
-      model: info ? describeModel(info.model) : '',
-      device: info ? describeDevice(info.device) : '',
-      lastUpdate: this.lastUpdate,
-      detail: this.detail || (info?.device.fallbackReason ? `WebGPU skipped: ${info.device.fallbackReason}` : ''),
-    };
+    return presentMemory({ phase: this.phase, files: this.files, tokens: this.tokens, lastUpdate: this.lastUpdate, detail: this.detail }, this.host.current);
   }
 
   get progress(): ProgressView | null {
@@ -149,6 +146,7 @@ export class WorkspaceMemory extends Disposable {
     if (result.restored) this.log.info(`memory restored: ${result.state?.files ?? 0} files, ${result.state?.tokens ?? 0} tokens (${result.restored.seconds.toFixed(2)} s)`);
     if (result.restoreProblem) this.log.warn(result.restoreProblem);
     if (result.indexProblem) this.log.warn(result.indexProblem);
+    this.reportSaveProblem(result);
     // A saved memory that could not be used (another model's, damaged) is read again, unless reading is off.
     const unusable = mode === 'restore' && result.restoreProblem !== null;
     this.showState(result.state, unusable ? `The saved memory could not be used (${result.restoreProblem}); reading the workspace again.` : '');
@@ -156,6 +154,15 @@ export class WorkspaceMemory extends Disposable {
       void this.read({ fresh: false }).catch((err: Error) => this.reportError('Reading the workspace failed', err));
     }
     return result;
+  }
+
+  /** A memory that was read but could not be saved is used all the same; the user hears why, once per cause. */
+  private reportSaveProblem(result: WorkspaceResult): void {
+    if (!result.saveProblem) return;
+    this.log.warn(`the memory was read but not saved: ${result.saveProblem}`);
+    if (this.lastSaveProblem === result.saveProblem) return;
+    this.lastSaveProblem = result.saveProblem;
+    void vscode.window.showWarningMessage(`Famulus: the memory of “${this.folder.name}” is used but could not be saved, so it will be read again next time: ${firstLines(result.saveProblem)}`);
   }
 
   // ---- reading ------------------------------------------------------------------------------------------------
@@ -235,7 +242,7 @@ export class WorkspaceMemory extends Disposable {
         );
       }
       if (result.saved) this.log.info(`memory saved in ${result.memoryDir} (${result.saved.bytes} bytes, ${result.saved.seconds.toFixed(2)} s)`);
-      if (result.cancelled) this.set({ detail: `Reading was stopped after ${result.state?.files ?? 0} files; Refresh continues from there.` });
+      if (result.cancelled) this.set({ detail: readStoppedDetail(result.state?.files ?? 0) });
       return result;
     } catch (err) {
       if (isCancellation(err)) {
@@ -273,11 +280,11 @@ export class WorkspaceMemory extends Disposable {
   // ---- questions ---------------------------------------------------------------------------------------------
 
   /** Answers from the memory, streaming the text. The saved memory is never changed by a question. */
-  async *ask(question: string, signal: AbortSignal): AsyncGenerator<TextDelta, AnswerResult> {
+  async *ask(question: string, signal: AbortSignal, options: GenerationSettings = settings.generation()): AsyncGenerator<TextDelta, AnswerResult> {
     this.requireTrusted();
     const client = await this.ensureOpen();
     this.requireMemory();
-    const stream = client.stream('engine/ask', { question, options: settings.generation(), reread: settings.reread() }, { signal });
+    const stream = client.stream('engine/ask', { question, options, reread: settings.reread() }, { signal });
     yield* stream;
     return await stream.result;
   }
@@ -364,7 +371,7 @@ export class WorkspaceMemory extends Disposable {
   private reportError(what: string, err: Error): void {
     if (isCancellation(err)) return;
     this.log.error(`${what}: ${err.message}`);
-    void vscode.window.showErrorMessage(`Famulus: ${what}: ${err.message}`);
+    showProblem(explainProblem(err.message), this.log);
   }
 }
 

@@ -1,6 +1,7 @@
 /** The extension's settings (package.json `contributes.configuration`), read into the engine's request shapes. */
 import * as vscode from 'vscode';
 import { DEFAULT_REPETITION_PENALTY, type DeviceChoice, type GenerationSettings, type RereadSettings, type WalkerOptions } from '../model/engine/protocol';
+import { MAX_ANSWER_TOKENS, type Sampling } from '../webview/protocol';
 import { SECTION, Settings } from './ids';
 
 export type ReadOnOpen = 'ask' | 'always' | 'never';
@@ -29,13 +30,19 @@ export function updateOnChange(folder: vscode.Uri): boolean {
   return config(folder).get<boolean>(Settings.updateOnChange, true);
 }
 
-export function generation(): GenerationSettings {
+/** How answers are generated: `famulus.answerLength`, `temperature`, `repeatPenalty`, and the engine's default seed (0). */
+export function sampling(): Sampling {
   const c = config();
   return {
-    maxNewTokens: clampInt(c.get<number>(Settings.answerLength, 256), 1, 4096),
+    maxNewTokens: clampInt(c.get<number>(Settings.answerLength, 256), 1, MAX_ANSWER_TOKENS),
     temperature: Math.min(Math.max(Number(c.get<number>(Settings.temperature, 0)) || 0, 0), 2),
     repetitionPenalty: Math.min(Math.max(Number(c.get<number>(Settings.repeatPenalty, DEFAULT_REPETITION_PENALTY)) || 1, 1), 2),
+    seed: 0,
   };
+}
+
+export function generation(): GenerationSettings {
+  return sampling();
 }
 
 /** How much code is re-read before each answer: `famulus.rereadTokens`, 0 = the engine's default for the device. */

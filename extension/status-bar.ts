@@ -23,7 +23,7 @@ export class MemoryStatusBar extends Disposable {
 
   update(): void {
     const v = this.memory?.view;
-    const device = v?.device ? v.device.split(' ')[0] : '';
+    const device = v?.device ?? '';
     const progress = this.memory?.progress;
     let text: string;
     switch (v?.phase) {
@@ -51,10 +51,10 @@ export class MemoryStatusBar extends Disposable {
     tip.appendMarkdown('**Famulus memory**\n\n');
     if (v) {
       tip.appendMarkdown(`${v.files} files · ${v.tokens} tokens\n\n`);
-      if (v.model) tip.appendMarkdown(`Model: ${v.model}\n\n`);
-      if (v.device) tip.appendMarkdown(`Device: ${v.device}\n\n`);
+      if (v.model) tip.appendText(`${v.model} on the ${v.device}\n\n`);
       if (v.lastUpdate) tip.appendMarkdown(`Updated: ${new Date(v.lastUpdate).toLocaleString()}\n\n`);
-      if (v.detail) tip.appendText(v.detail);
+      if (v.detail) tip.appendText(`${v.detail}\n\n`);
+      if (v.about) tip.appendText(v.about);
     }
     this.item.tooltip = tip;
     this.item.accessibilityInformation = { label: text.replace(/\$\([^)]*\)\s*/g, ''), role: 'button' };

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
+import { READ_BUTTON } from '../webview/protocol';
 
 export type WebviewKind = 'chat' | 'summary';
 
@@ -60,17 +61,28 @@ ${body}
 const CHAT_BODY = `<header role="banner" aria-label="Workspace memory">
   <div class="header-row">
     <span id="memory-status" role="status" aria-live="polite">Starting…</span>
-    <button id="read" class="secondary" type="button" aria-label="Read the workspace into memory">Read workspace</button>
+    <button id="read" class="secondary" type="button" aria-label="Read the workspace into memory">${READ_BUTTON.read}</button>
     <button id="status-button" class="secondary" type="button" aria-label="Show memory status" title="Show memory status">Status</button>
   </div>
   <div id="memory-detail"></div>
+  <div id="memory-problem" class="header-row" hidden>
+    <span id="memory-problem-text"></span>
+    <button id="memory-action" class="secondary" type="button"></button>
+  </div>
   <div id="progress" hidden role="progressbar" aria-label="Reading the workspace">
     <progress id="progress-bar" max="100" value="0"></progress>
     <span id="progress-text" aria-live="polite"></span>
   </div>
 </header>
+<div id="undo-clear" class="header-row" hidden role="status">
+  <span>Conversation cleared.</span>
+  <button id="undo-clear-button" class="secondary" type="button">Undo</button>
+</div>
 <main id="log" class="markdown" role="log" aria-label="Conversation" aria-live="polite" tabindex="0">
-  <p id="empty-hint">Ask anything about this workspace. Answers come from the memory of the files read so far and the code they are about, which is read again and listed under each answer; verified <code>path:line</code> references open the file.</p>
+  <div id="empty-hint">
+    <p><strong>Ask about this workspace.</strong> Famulus answers with <span id="hint-model">a small language model</span> that runs on this machine, offline, from what it has read of this folder.</p>
+    <p>It is a small model and often wrong, so check its answers: under each one are its <strong>sources</strong>, the code it read again for the answer (a click opens it). A <code>path:line</code> that Famulus checked against the workspace is a link; any other is marked <em>unverified</em>. Where a name is defined and what its doc comment says are quoted from the code, not generated.</p>
+  </div>
 </main>
 <form id="composer" aria-label="Ask Famulus">
   <textarea id="question" rows="2" placeholder="Ask about this workspace (Enter sends, Shift+Enter adds a line, Escape stops)" aria-label="Question"></textarea>

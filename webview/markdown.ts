@@ -4,6 +4,10 @@
  * and the `path:line` citations of an answer are shown as the engine checked them: a verified one becomes a
  * link that asks the extension to open the file, any other is plain text marked unverified.
  *
+ * What the model writes is shown as written: files and doc comments it quotes become code blocks
+ * (./answer-text.ts), and HTML in its text is shown as text, not interpreted. So every `pre` comes from a code
+ * block of the answer, in the order `codeBlocks` finds them.
+ *
  * The renderer takes the window it works in, so it runs in a webview and, with jsdom, in node unit tests.
  * Citation links carry their target in data attributes only (`href="#"`): the click handler posts
  * `citation/open` and the extension decides whether the path may be opened.
@@ -20,6 +24,7 @@ import typescript from 'highlight.js/lib/languages/typescript';
 import xml from 'highlight.js/lib/languages/xml';
 import yaml from 'highlight.js/lib/languages/yaml';
 import { Marked } from 'marked';
+import { MARKDOWN_OPTIONS, lexAnswer } from './answer-text';
 import type { Citation as CheckedCitation } from './protocol';
 
 for (const [name, lang] of Object.entries({ bash, css, javascript, json, markdown, python, typescript, xml, yaml })) {
@@ -78,16 +83,20 @@ const NO_LINKS = new Set(['A', 'PRE', 'SCRIPT', 'STYLE']);
 export function createMarkdownRenderer(win: Window & typeof globalThis): MarkdownRenderer {
   const purify = createDOMPurify(win);
   const marked = new Marked({
-    gfm: true,
-    breaks: true,
+    ...MARKDOWN_OPTIONS,
     async: false,
     renderer: {
+      // The info string is the language, then a caption (the path of a file the model wrote).
       code({ text, lang }) {
-        const language = (lang ?? '').trim().split(/\s+/)[0] ?? '';
+        const [language = '', ...caption] = (lang ?? '').trim().split(/\s+/);
         const known = language !== '' && hljs.getLanguage(language) !== undefined;
         const html = known ? hljs.highlight(text, { language, ignoreIllegals: true }).value : escapeHtml(text);
         const cls = known ? ` class="hljs language-${escapeHtml(language)}"` : ' class="hljs"';
-        return `<pre><code${cls}>${html}</code></pre>\n`;
+        const title = caption.length > 0 ? `<div class="code-caption">${escapeHtml(caption.join(' '))}</div>` : '';
+        return `<div class="code-block">${title}<pre><code${cls}>${html}</code></pre></div>\n`;
+      },
+      html({ text, block }) {
+        return block ? `<p class="raw-html">${escapeHtml(text)}</p>\n` : escapeHtml(text);
       },
     },
   });
@@ -169,7 +178,7 @@ export function createMarkdownRenderer(win: Window & typeof globalThis): Markdow
   };
 
   const render = (markdownText: string, citations?: readonly CheckedCitation[]): DocumentFragment => {
-    const html = marked.parse(markdownText) as string;
+    const html = marked.parser(lexAnswer(markdownText));
     const fragment = purify.sanitize(html, {
       RETURN_DOM_FRAGMENT: true,
       FORBID_TAGS: ['style', 'form', 'input', 'button', 'textarea', 'select', 'iframe', 'object', 'embed', 'svg', 'math', 'img', 'video', 'audio', 'link', 'meta', 'base'],

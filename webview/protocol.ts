@@ -25,8 +25,12 @@ export interface MemoryView {
   device: string;
   /** ISO time of the last update of the memory, or ''. */
   lastUpdate: string;
-  /** A line for the user (an error, or why WebGPU was skipped), or ''. */
+  /** Model and device in one line of detail (ids, adapter, why WebGPU was not used), for a tooltip; ''. */
+  about: string;
+  /** A short line for the user (a problem, or what to do next), or ''. The whole story is in the log. */
   detail: string;
+  /** What the user can do about `detail`, as a button, or null. */
+  action: ProblemAction | null;
 }
 
 export interface ProgressView {
@@ -54,7 +58,50 @@ export interface ChatEntry {
   stats?: string;
   /** For a finished answer: what it was grounded on (kept with the conversation, so a reload shows it). */
   grounding?: GroundingView;
+  /** The answer stopped at its token limit, this many tokens: it may go on ("continue?"). */
+  cutOff?: number;
+  /** For a failed answer: what the user can do about it. */
+  action?: ProblemAction;
+  /** How the answer was generated, so that Continue writes the same start again. */
+  sampling?: Sampling;
 }
+
+/** The generation settings of one answer (model/engine/protocol.ts GenerationSettings, every field set). */
+export interface Sampling {
+  maxNewTokens: number;
+  temperature: number;
+  repetitionPenalty: number;
+  seed: number;
+}
+
+/** Most tokens one answer may have: the bound of `famulus.answerLength`, and of Continue. */
+export const MAX_ANSWER_TOKENS = 4096;
+
+/** The room Continue gives an answer cut off at `limit` tokens: twice as much, or null at the most there is. */
+export function continuedLimit(limit: number): number | null {
+  return limit >= MAX_ANSWER_TOKENS ? null : Math.min(2 * limit, MAX_ANSWER_TOKENS);
+}
+
+/**
+ * Commands a webview may ask for; anything else is refused. The problem actions among them are the buttons
+ * shown beside a problem (an answer that failed, the header's error line).
+ */
+export const WEBVIEW_COMMANDS = ['readWorkspace', 'refreshMemory', 'forgetMemory', 'showStatus', 'selectDevice', 'selectModel', 'useCpu', 'showLog', 'manageTrust'] as const;
+export type WebviewCommand = (typeof WEBVIEW_COMMANDS)[number];
+export const PROBLEM_ACTIONS = ['useCpu', 'selectModel', 'readWorkspace', 'showLog', 'manageTrust'] as const satisfies readonly WebviewCommand[];
+export type ProblemAction = (typeof PROBLEM_ACTIONS)[number];
+
+/** The label of each problem action's button, the same in the chat and in notifications. */
+export const ACTION_LABELS: Record<ProblemAction, string> = {
+  useCpu: 'Use CPU',
+  selectModel: 'Select Model',
+  readWorkspace: 'Read workspace',
+  showLog: 'Show Log',
+  manageTrust: 'Manage Workspace Trust',
+};
+
+/** The header's read button, named the same wherever a message tells the user to click it. */
+export const READ_BUTTON = { read: 'Read workspace', refresh: 'Refresh' } as const;
 
 /**
  * What an answer was grounded on, as the engine returned it (model/engine/protocol.ts `Grounding`): the code
@@ -73,15 +120,26 @@ export type { Citation, Source };
 /** Extension → webview (chat and summary). */
 export type ToWebview = {
   /** Everything the chat shows, sent after `ready` and whenever it is reset. */
-  'chat/init': { entries: ChatEntry[]; memory: MemoryView; progress: ProgressView | null; busyId: string | null };
+  'chat/init': { entries: ChatEntry[]; memory: MemoryView; progress: ProgressView | null; busyId: string | null; canUndoClear: boolean };
   'memory/status': { memory: MemoryView };
   'memory/progress': { progress: ProgressView | null };
   /** A new entry (a question, or an answer that starts streaming). */
   'chat/append': { entry: ChatEntry };
   /** More text for a streaming entry. */
   'chat/delta': { id: string; text: string };
-  /** The entry is complete (or stopped, or failed: then `text` holds the error, and `grounding` is null). */
-  'chat/end': { id: string; status: 'done' | 'cancelled' | 'error'; text: string; stats: string; grounding: GroundingView | null };
+  /** The entry is complete (or stopped, or failed: then `text` holds the problem, `action` what to do, `grounding` is null). */
+  'chat/end': {
+    id: string;
+    status: 'done' | 'cancelled' | 'error';
+    text: string;
+    stats: string;
+    grounding: GroundingView | null;
+    /** The answer stopped at this token limit, or null. */
+    cutOff: number | null;
+    action: ProblemAction | null;
+  };
+  /** An entry is shown again as given (an answer being regenerated or continued). */
+  'chat/update': { entry: ChatEntry };
   /** The extension is busy with this entry (stop targets it), or idle (null). */
   'chat/busy': { busyId: string | null };
   'chat/focusInput': Record<string, never>;
@@ -99,6 +157,16 @@ export type ToExtension = {
   /** Stop the answer being streamed (Escape or the stop button). */
   'chat/stop': Record<string, never>;
   'chat/clear': Record<string, never>;
+  /** Bring back the conversation the last Clear removed. */
+  'chat/undoClear': Record<string, never>;
+  /** Copy an answer (`block` null) or its code block number `block` (0-based, in the order shown). */
+  'answer/copy': { id: string; block: number | null };
+  /** Insert an answer's code block at the cursor of the active editor. */
+  'answer/insert': { id: string; block: number };
+  /** Ask an answer's question again, sampled afresh; the new answer replaces it. */
+  'answer/regenerate': { id: string };
+  /** Ask a cut-off answer's question again with twice the room. */
+  'answer/continue': { id: string };
   /** Open a cited workspace file at a line; the extension refuses paths outside the workspace. */
   'citation/open': { path: string; line: number };
   /** Run one of the allow-listed commands (buttons in the header). */
@@ -107,10 +175,6 @@ export type ToExtension = {
   'summary/openMarkdown': Record<string, never>;
   'summary/stop': Record<string, never>;
 };
-
-/** Commands a webview may ask for; anything else is refused. */
-export const WEBVIEW_COMMANDS = ['readWorkspace', 'refreshMemory', 'forgetMemory', 'showStatus', 'selectDevice', 'selectModel'] as const;
-export type WebviewCommand = (typeof WEBVIEW_COMMANDS)[number];
 
 export type Message<M> = { [K in keyof M]: { type: K } & M[K] }[keyof M];
 export type ToWebviewMessage = Message<ToWebview>;
@@ -132,6 +196,8 @@ const count = v.number({ integer: true, min: 0, max: Number.MAX_SAFE_INTEGER });
 const empty: Check<Record<string, never>> = v.objectOf<Record<string, never>>({});
 
 const ID = v.string({ nonEmpty: true, max: 64 });
+/** A code block's number in its answer. */
+const block = v.number({ integer: true, min: 0, max: 10_000 });
 const memoryView = v.objectOf<MemoryView>({
   phase: v.literal('no-workspace', 'untrusted', 'empty', 'starting', 'reading', 'updating', 'ready', 'error'),
   files: count,
@@ -139,7 +205,9 @@ const memoryView = v.objectOf<MemoryView>({
   model: text(500),
   device: text(500),
   lastUpdate: text(64),
+  about: text(4000),
   detail: text(4000),
+  action: v.nullable(v.literal(...PROBLEM_ACTIONS)),
 });
 const progressView = v.objectOf<ProgressView>({
   filesDone: count,
@@ -186,6 +254,16 @@ const chatEntry = v.objectOf<ChatEntry>({
   file: v.optional(text(4096)),
   stats: v.optional(text(500)),
   grounding: v.optional(groundingView),
+  cutOff: v.optional(v.number({ integer: true, min: 1, max: MAX_ANSWER_TOKENS })),
+  action: v.optional(v.literal(...PROBLEM_ACTIONS)),
+  sampling: v.optional(
+    v.objectOf<Sampling>({
+      maxNewTokens: v.number({ integer: true, min: 1, max: MAX_ANSWER_TOKENS }),
+      temperature: v.number({ min: 0, max: 2 }),
+      repetitionPenalty: v.number({ min: 1, max: 2 }),
+      seed: v.number({ integer: true, min: 0, max: 2 ** 32 - 1 }),
+    }),
+  ),
 });
 const endStatus = v.literal('done', 'cancelled', 'error');
 
@@ -195,12 +273,22 @@ const toWebviewChecks: { [K in keyof ToWebview]: Check<ToWebview[K]> } = {
     memory: memoryView,
     progress: v.nullable(progressView),
     busyId: v.nullable(ID),
+    canUndoClear: v.boolean(),
   }),
   'memory/status': v.objectOf<ToWebview['memory/status']>({ memory: memoryView }),
   'memory/progress': v.objectOf<ToWebview['memory/progress']>({ progress: v.nullable(progressView) }),
   'chat/append': v.objectOf<ToWebview['chat/append']>({ entry: chatEntry }),
   'chat/delta': v.objectOf<ToWebview['chat/delta']>({ id: ID, text: text() }),
-  'chat/end': v.objectOf<ToWebview['chat/end']>({ id: ID, status: endStatus, text: text(), stats: text(500), grounding: v.nullable(groundingView) }),
+  'chat/end': v.objectOf<ToWebview['chat/end']>({
+    id: ID,
+    status: endStatus,
+    text: text(),
+    stats: text(500),
+    grounding: v.nullable(groundingView),
+    cutOff: v.nullable(v.number({ integer: true, min: 1, max: MAX_ANSWER_TOKENS })),
+    action: v.nullable(v.literal(...PROBLEM_ACTIONS)),
+  }),
+  'chat/update': v.objectOf<ToWebview['chat/update']>({ entry: chatEntry }),
   'chat/busy': v.objectOf<ToWebview['chat/busy']>({ busyId: v.nullable(ID) }),
   'chat/focusInput': empty,
   'summary/start': v.objectOf<ToWebview['summary/start']>({ file: v.string({ nonEmpty: true, max: 4096 }) }),
@@ -213,6 +301,11 @@ const toExtensionChecks: { [K in keyof ToExtension]: Check<ToExtension[K]> } = {
   'chat/ask': v.objectOf<ToExtension['chat/ask']>({ question: v.string({ nonEmpty: true, max: 20_000 }) }),
   'chat/stop': empty,
   'chat/clear': empty,
+  'chat/undoClear': empty,
+  'answer/copy': v.objectOf<ToExtension['answer/copy']>({ id: ID, block: v.nullable(block) }),
+  'answer/insert': v.objectOf<ToExtension['answer/insert']>({ id: ID, block }),
+  'answer/regenerate': v.objectOf<ToExtension['answer/regenerate']>({ id: ID }),
+  'answer/continue': v.objectOf<ToExtension['answer/continue']>({ id: ID }),
   'citation/open': v.objectOf<ToExtension['citation/open']>({
     path: v.string({ nonEmpty: true, max: 4096 }),
     line: v.number({ integer: true, min: 1, max: 10_000_000 }),

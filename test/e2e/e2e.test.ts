@@ -1,11 +1,14 @@
 /**
  * End-to-end: what a new user does, in a real browser (Debian's chromium through playwright-core) on a real
  * VS Code (code-server) with the packaged .vsix installed and the real engine process. Open a copy of
- * samples/demo-workspace, accept the offer to read it, ask from the palette, ask in the sidebar chat, stop a
- * running answer, click a citation; then switch to the shipped default model and ask again: the answers list
- * their sources, verified citations are links and unverified ones are marked; summarise a file from the
- * explorer's context menu, open the summary as markdown, reload and find the memory (and the conversation,
- * sources included) still there.
+ * samples/demo-workspace, accept the offer to read it, read the chat's welcome, ask from the palette, ask in
+ * the sidebar chat, stop a running answer, click a citation; then switch to the shipped default model (stopping
+ * its first read once) and ask again: the answers list their sources, verified citations are links and
+ * unverified ones are marked, a file the model writes is a code block with Copy and Insert at cursor, an answer
+ * cut off at its length says so and continues, Regenerate replaces an answer; choose WebGPU where there is no
+ * GPU and use the CPU from the header, break and fix the model setting, clear the conversation and undo it;
+ * summarise a file from the explorer's context menu, open the summary as markdown, reload and find the memory
+ * (and the conversation, sources included) still there.
  *
  * Screenshots of every step go to test/artifacts/e2e/ (git-ignored). A step that fails prints the page's frames,
  * the editor tabs, the focus and the logs to stderr and leaves a screenshot and the logs there (workbench.ts).
@@ -30,11 +33,21 @@ const QUESTION_SIDEBAR = 'What does src/queue.ts:24 do?';
 const QUESTION_GENERATED = 'How are failed jobs retried?';
 /** A question no code of the workspace matches. */
 const QUESTION_UNMATCHED = 'Hello?';
+/** A question the shipped model answers (greedily, so always) by writing out a file: `<|file|>PATH` and code. */
+const QUESTION_FILE = 'Explain JobQueue';
+/** A question the shipped model answers by writing code with a JSDoc comment in it (` * ` and `@param` lines). */
+const QUESTION_JSDOC = 'Show the JSDoc of `JobQueue`';
+/** The answer length for the shipped model's file answer: short, so it is cut off (and quick on a CPU). */
+const SHORT_ANSWER = 32;
+/** Long enough for the shipped model to reach the doc comment in its JSDoc answer. */
+const JSDOC_ANSWER = 64;
 
 let server: CodeServer;
 let browser: Browser;
 let page: Page;
 let workspace: string;
+/** Files of the demo workspace, as the header counts them after the first read. */
+let workspaceFiles = 0;
 // First the tiny test model, made endless: every answer it writes runs to 4096 tokens (about 2 s on a CPU), so
 // Stop and Escape always find an answer streaming; the default model's answers end whenever it says so. Then the
 // default model the .vsix holds, for real answers: their sources and citations.
@@ -88,6 +101,34 @@ async function expectStopped(answer: Locator): Promise<void> {
   await answer.locator('xpath=self::*[@data-status="cancelled" or @data-status="done"]').waitFor({ timeout: 30_000 });
   const footer = (await answer.locator('.footer').textContent()) ?? '';
   assert.equal(await answer.getAttribute('data-status'), 'cancelled', `the answer ended by itself before the stop: ${footer}`);
+}
+
+/**
+ * Changes a setting by editing the server's settings.json, as a user who edits it would; VS Code sees the file
+ * change. The server's (Machine) settings, because there code-server's extension host reads and writes every
+ * famulus.* setting (Select Model and Select Device write them there too). For settings whose UI is an open
+ * dialog or the settings page.
+ */
+function setServerSetting(key: string, value: unknown): void {
+  const file = path.join(server.home, 'user-data', 'Machine', 'settings.json');
+  const settings = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  settings[key] = value;
+  fs.writeFileSync(file, JSON.stringify(settings, null, 2));
+}
+
+/** Shows the Famulus side bar. Clicked only while not the shown container: a click on the shown one closes it. */
+async function showFamulus(): Promise<void> {
+  const famulus = page.locator('.activitybar .action-item').filter({ has: page.locator('.action-label[aria-label*="Famulus"]') }).first();
+  await gesture(page, 'show the Famulus side bar', async () => {
+    if (!(await famulus.evaluate((e) => e.classList.contains('checked')))) await famulus.click();
+    await page.locator('.activitybar .action-item.checked .action-label[aria-label*="Famulus"]').waitFor({ timeout: 10_000 });
+  });
+}
+
+/** Waits for an answer to end (any way) and returns how. */
+async function ended(answer: Locator, timeoutMs = 180_000): Promise<string> {
+  await answer.locator('xpath=self::*[@data-status="done" or @data-status="cancelled" or @data-status="error"]').waitFor({ timeout: timeoutMs });
+  return (await answer.getAttribute('data-status')) ?? '';
 }
 
 async function statusBar(text: string | RegExp, timeoutMs = 120_000): Promise<void> {
@@ -149,8 +190,25 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
       () => screenshot(page, '02-reading-progress'),
       () => undefined, // the tiny model may finish before the toast is drawn
     );
-    await statusBar(/Famulus: ready · cpu/);
+    await statusBar(/Famulus: ready · CPU/);
     await screenshot(page, '03-ready');
+  });
+
+  step("the chat's welcome says what answers and how to check it; the header names the model and the device", async () => {
+    await showFamulus();
+    const chat = await webviewFrame('#empty-hint');
+    // The name and the device in words: no model id, no adapter, no WebGPU error.
+    await chat.locator('#memory-detail', { hasText: /^endless-tiny · CPU · updated / }).waitFor({ timeout: 30_000 });
+    const welcome = await chat.locator('#empty-hint').innerText();
+    assert.match(welcome, /Famulus answers with the model “endless-tiny” that runs on this machine, offline/);
+    assert.match(welcome, /often wrong, so check its answers: under each one are its sources/);
+    assert.match(welcome, /any other is marked unverified/);
+    assert.doesNotMatch((await chat.locator('header').innerText()) ?? '', /[0-9a-f]{8}|WebGPU|adapter/);
+    assert.equal(await chat.locator('#memory-problem').isVisible(), false);
+    const status = (await chat.locator('#memory-status').textContent()) ?? '';
+    workspaceFiles = Number(/Memory ready — (\d+) files/.exec(status)?.[1]);
+    assert.ok(workspaceFiles > 5, status);
+    await screenshot(page, '03a-chat-welcome');
   });
 
   step('asks from the command palette; the answer streams into the sidebar chat', async () => {
@@ -232,10 +290,20 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Built-in model' }).first().click();
     // The setting stops the engine of the test model; the memory it read is that model's, so read again.
     await chat.locator('#memory-detail', { hasNotText: 'endless-tiny' }).waitFor({ timeout: 30_000 });
+    // Stopped once while it reads: the header names the button that goes on from there, as that button is labelled.
     await chat.locator('#read').click();
-    await chat.locator('#memory-detail', { hasText: /model default [0-9a-f]{8}/ }).waitFor({ timeout: 180_000 });
-    await chat.locator('#memory-status', { hasText: /Memory ready — \d+ files/ }).waitFor({ timeout: 180_000 });
-    await statusBar(/Famulus: ready · cpu/);
+    const reading = page.locator('.notification-toast', { hasText: 'Famulus: reading' });
+    await reading.filter({ hasText: /\d+\/\d+ files/ }).waitFor({ timeout: 180_000 });
+    await reading.getByRole('button', { name: 'Cancel' }).click();
+    const stopped = chat.locator('#memory-problem-text', { hasText: 'Reading was stopped' });
+    await stopped.waitFor({ timeout: 60_000 });
+    const label = ((await chat.locator('#read').textContent()) ?? '').trim();
+    assert.match((await stopped.textContent()) ?? '', new RegExp(`; ${label} (reads the rest|starts again)\\.$`));
+    await screenshot(page, '09a-read-stopped');
+    await chat.locator('#read').click();
+    await chat.locator('#memory-detail', { hasText: /^built-in model · CPU · updated / }).waitFor({ timeout: 180_000 });
+    await chat.locator('#memory-status', { hasText: `Memory ready — ${workspaceFiles} files` }).waitFor({ timeout: 240_000 });
+    await statusBar(/Famulus: ready · CPU/);
     await screenshot(page, '09-default-model-ready');
   });
 
@@ -271,6 +339,138 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     await screenshot(page, '12-verified-citation-and-nothing-found');
   });
 
+  step('the default model: a file it writes is a code block, cut off at the answer length; Insert at cursor, Copy, Continue, Regenerate', async () => {
+    setServerSetting('famulus.answerLength', SHORT_ANSWER);
+    await page.waitForTimeout(3_000); // VS Code reads the changed settings file
+    const chat = await webviewFrame('#question');
+    const answer = await askInChat(chat, QUESTION_FILE);
+    const block = answer.locator('.body .code-block').first();
+    await block.waitFor();
+    // `<|file|>PATH` is no text: the path is the block's caption, the code is highlighted, no stray list or token.
+    assert.match((await block.locator('.code-caption').textContent()) ?? '', /^[\w./-]+\.\w+$/);
+    assert.doesNotMatch((await answer.locator('.body').innerText()) ?? '', /<\|file\|>/);
+    const code = (await block.locator('pre code').textContent()) ?? '';
+    assert.ok(code.length > 0);
+    assert.equal(
+      ((await answer.locator('.cut-off').textContent()) ?? '').trim(),
+      `Cut off at ${SHORT_ANSWER} tokens — continue? Continue`,
+    );
+    assert.deepEqual(await answer.locator('.answer-actions button').allTextContents(), ['Copy', 'Regenerate']);
+    await answer.scrollIntoViewIfNeeded();
+    await screenshot(page, '12a-file-as-code-cut-off');
+
+    // Insert at cursor: into the editor that was active, at its cursor.
+    await runCommand('File: New Untitled Text File');
+    await page.locator('.tabs-container .tab.active', { hasText: 'Untitled' }).waitFor({ timeout: 30_000 });
+    await block.getByRole('button', { name: 'Insert at cursor' }).click();
+    const firstLine = code.split('\n')[0]!.trim();
+    await page.locator('.editor-instance .monaco-editor .view-lines', { hasText: firstLine }).first().waitFor({ timeout: 15_000 });
+    await screenshot(page, '12b-code-inserted-at-cursor');
+    await block.getByRole('button', { name: 'Copy' }).click();
+    await statusBar('Famulus: code copied', 15_000);
+
+    // Continue: the same start, then more, in the same entry.
+    const before = (await answer.locator('.body').innerText()).trim();
+    const entries = await chat.locator('.entry').count();
+    await answer.locator('.cut-off button', { hasText: 'Continue' }).click();
+    await answer.locator('xpath=self::*[@data-status="streaming"]').waitFor({ timeout: 30_000 });
+    assert.equal(await ended(answer), 'done');
+    const after = (await answer.locator('.body').innerText()).trim();
+    assert.ok(after.startsWith(before.slice(0, 40)) && after.length > before.length, `continued: ${JSON.stringify(before)} → ${JSON.stringify(after)}`);
+    assert.equal(await chat.locator('.entry').count(), entries, 'continued in place');
+    const written = Number(/^(\d+) tokens/.exec((await answer.locator('.footer').textContent()) ?? '')?.[1]);
+    assert.ok(written > SHORT_ANSWER && written <= 2 * SHORT_ANSWER, `${written} tokens after Continue`);
+    await answer.scrollIntoViewIfNeeded();
+    await screenshot(page, '12c-continued');
+
+    // Regenerate: sampled afresh, in place, and the footer says so.
+    await answer.locator('.answer-actions button', { hasText: 'Regenerate' }).click();
+    await answer.locator('xpath=self::*[@data-status="streaming"]').waitFor({ timeout: 30_000 });
+    assert.equal(await ended(answer), 'done');
+    assert.match((await answer.locator('.footer').textContent()) ?? '', /sampled at temperature 0\.7/);
+    assert.equal(await chat.locator('.entry').count(), entries);
+    await answer.scrollIntoViewIfNeeded();
+    await screenshot(page, '12d-regenerated');
+
+    // A doc comment the model writes is code, not a bullet list of its ` * ` lines.
+    setServerSetting('famulus.answerLength', JSDOC_ANSWER);
+    await page.waitForTimeout(3_000);
+    const doc = await askInChat(chat, QUESTION_JSDOC);
+    const quoted = await doc.locator('.body pre code').allTextContents();
+    assert.ok(quoted.some((c) => /^\s*\/\*\*\n\s+\* \S/.test(c)), `a doc comment in a code block: ${JSON.stringify(quoted)}`);
+    assert.equal(await doc.locator('.body li').count(), 0, 'no list items');
+    await doc.scrollIntoViewIfNeeded();
+    await screenshot(page, '12e-doc-comment-as-code');
+    setServerSetting('famulus.answerLength', 4096);
+  });
+
+  step('WebGPU chosen where there is no GPU: the answer comes from the CPU, the header says so in a line, and Use CPU sets the device', async () => {
+    const chat = await webviewFrame('#question');
+    await runCommand('Famulus: Select Device');
+    await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Famulus: Select Device' }).waitFor({ state: 'visible' });
+    // Typed, not clicked: "auto" describes itself with the word WebGPU too.
+    await page.locator('.quick-input-widget input').fill('webgpu');
+    await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
+    await page.keyboard.press('Enter');
+    await chat.locator('#memory-detail', { hasNotText: 'built-in model' }).waitFor({ timeout: 30_000 });
+    const answer = await askInChat(chat, QUESTION_PALETTE);
+    assert.equal(await answer.getAttribute('data-status'), 'done');
+    const problem = chat.locator('#memory-problem-text');
+    await problem.waitFor({ timeout: 60_000 });
+    assert.equal(await problem.textContent(), 'No GPU adapter found: the model runs on the CPU.');
+    assert.equal(await chat.locator('#memory-action').textContent(), 'Use CPU');
+    assert.notEqual(await chat.locator('body').getAttribute('data-phase'), 'error');
+    assert.doesNotMatch(await chat.locator('header').innerText(), /onnxruntime|webgpu_context|RequestAdapterStatus/);
+    await page.locator('.notification-toast', { hasText: 'No GPU adapter found' }).waitFor({ timeout: 30_000 });
+    await screenshot(page, '12f-no-gpu-adapter');
+    await chat.locator('#memory-action').click();
+    await chat.locator('#memory-problem').waitFor({ state: 'hidden', timeout: 30_000 });
+    await statusBar(/Famulus: ready · CPU/);
+    await runCommand('Notifications: Clear All Notifications');
+    await screenshot(page, '12g-use-cpu');
+  });
+
+  step('a model that cannot load: a short error with Select Model; the status recovers once the setting is fixed', async () => {
+    const chat = await webviewFrame('#question');
+    const missing = path.join(os.tmpdir(), 'famulus-no-such-model');
+    setServerSetting('famulus.modelPath', missing);
+    await chat.locator('#memory-detail', { hasNotText: 'built-in model' }).waitFor({ timeout: 30_000 });
+    const before = await chat.locator('.entry.assistant').count();
+    await chat.locator('#question').fill(QUESTION_PALETTE);
+    await chat.locator('#question').press('Enter');
+    const answer = chat.locator('.entry.assistant').nth(before);
+    assert.equal(await ended(answer), 'error');
+    const message = `The model could not be loaded: model directory ${missing} does not exist.`;
+    assert.equal((await answer.locator('.body').innerText()).trim(), message);
+    assert.deepEqual(await answer.locator('.answer-actions button').allTextContents(), ['Select Model', 'Try again']);
+    await chat.locator('body[data-phase="error"]').waitFor();
+    assert.equal(await chat.locator('#memory-problem-text').textContent(), message);
+    assert.equal(await chat.locator('#memory-action').textContent(), 'Select Model');
+    await statusBar(/Famulus: engine error/);
+    await answer.scrollIntoViewIfNeeded();
+    await screenshot(page, '12h-model-error');
+    // Fixed in the settings: the memory opens again at once, without waiting for a question.
+    setServerSetting('famulus.modelPath', '');
+    await statusBar(/Famulus: ready · CPU/);
+    await chat.locator('#memory-status', { hasText: `Memory ready — ${workspaceFiles} files` }).waitFor({ timeout: 60_000 });
+    assert.equal(await chat.locator('#memory-problem').isVisible(), false);
+    await screenshot(page, '12i-recovered');
+  });
+
+  step('Clear Conversation can be undone', async () => {
+    const chat = await webviewFrame('#log');
+    const count = await chat.locator('.entry').count();
+    assert.ok(count > 0);
+    await runCommand('Famulus: Clear Conversation');
+    await chat.locator('#undo-clear').waitFor({ state: 'visible', timeout: 15_000 });
+    assert.equal(await chat.locator('.entry').count(), 0);
+    assert.equal(await chat.locator('#empty-hint').isVisible(), true);
+    await screenshot(page, '12j-cleared-with-undo');
+    await chat.locator('#undo-clear-button').click();
+    await chat.locator('#undo-clear').waitFor({ state: 'hidden', timeout: 15_000 });
+    assert.equal(await chat.locator('.entry').count(), count);
+  });
+
   step('summarises a file from the explorer context menu into a panel beside the editor', async () => {
     await page.keyboard.press('Control+Shift+E');
     const explorer = page.locator('.explorer-folders-view');
@@ -298,15 +498,10 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
   step('after a reload, the memory is restored at once and the conversation is still there', async () => {
     await page.reload();
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
-    await statusBar(/Famulus: ready · cpu/);
+    await statusBar(/Famulus: ready · CPU/);
     // Reading again would show the offer or a progress toast; a restore shows neither.
     assert.equal(await page.locator('.notification-toast', { hasText: 'into memory' }).count(), 0);
-    // Clicked only while not the shown container: a click on the shown one closes the side bar.
-    const famulus = page.locator('.activitybar .action-item').filter({ has: page.locator('.action-label[aria-label*="Famulus"]') }).first();
-    await gesture(page, 'show the Famulus side bar', async () => {
-      if (!(await famulus.evaluate((e) => e.classList.contains('checked')))) await famulus.click();
-      await page.locator('.activitybar .action-item.checked .action-label[aria-label*="Famulus"]').waitFor({ timeout: 10_000 });
-    });
+    await showFamulus();
     const chat = await webviewFrame('#log');
     await chat.locator('#memory-status', { hasText: /Memory ready — \d+ files/ }).waitFor({ timeout: 30_000 });
     assert.ok((await chat.locator('.entry.user').count()) >= 3, 'the conversation survived the reload');

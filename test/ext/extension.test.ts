@@ -14,6 +14,8 @@ import type { FamulusApi } from '../../extension/extension';
 import { Commands, EXTENSION_ID } from '../../extension/ids';
 import type { SummaryOutcome } from '../../extension/summary-panel';
 import type { WorkspaceResult } from '../../model/engine/protocol';
+import { answerMarkdown, codeBlocks } from '../../webview/answer-text';
+import type { ChatEntry } from '../../webview/protocol';
 
 let api: FamulusApi;
 let root: string;
@@ -24,6 +26,12 @@ async function until(what: string, check: () => boolean, ms = 120_000): Promise<
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}; memory: ${JSON.stringify(api.memoryStatus())}, engine pid ${api.enginePid()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+function entry(id: string): ChatEntry {
+  const found = api.conversation().find((e) => e.id === id);
+  assert.ok(found, `entry ${id} is in the conversation`);
+  return found;
 }
 
 async function setSetting(key: string, value: unknown): Promise<void> {
@@ -64,12 +72,12 @@ suite('Famulus in the extension host', () => {
     const status = api.memoryStatus();
     assert.equal(status.phase, 'ready');
     assert.equal(status.files, result.state!.files);
-    assert.match(status.device, /^cpu/);
+    assert.equal(status.device, 'CPU');
     const stateFile = api.stateFile();
     assert.ok(stateFile && fs.existsSync(stateFile), `state saved at ${stateFile}`);
     assert.equal(path.dirname(stateFile), result.memoryDir, 'in the memory folder the engine was given');
     assert.ok(!stateFile.startsWith(root), 'the memory lives in the extension storage, not in the workspace');
-    assert.match(api.statusBarText(), /ready · cpu/);
+    assert.match(api.statusBarText(), /ready · CPU/);
   });
 
   test('asks from the command (palette) and streams the answer into the conversation', async () => {
@@ -186,8 +194,10 @@ suite('Famulus in the extension host', () => {
     assert.ok(view);
     assert.equal(view.phase, 'ready');
     assert.ok(view.files > 0 && view.tokens > 0);
-    assert.match(view.model, /^tiny [0-9a-f]{8}$/);
-    assert.match(view.device, /^cpu \(/);
+    // The model by its name and the device in a word; the id and the adapter only in the tooltip's text.
+    assert.equal(view.model, 'tiny');
+    assert.equal(view.device, 'CPU');
+    assert.match(view.about, /^Model: .*tiny \(id [0-9a-f]{12}, \d+ layers, width \d+\)\nDevice: cpu, /);
     assert.ok(!Number.isNaN(Date.parse(view.lastUpdate)));
   });
 
@@ -202,8 +212,11 @@ suite('Famulus in the extension host', () => {
       assert.equal(outcome?.status, 'done');
       assert.notEqual(api.enginePid(), pid);
       assert.equal(api.memoryStatus().files, files);
-      // No GPU adapter here: auto falls back to the CPU and says why.
-      if (api.memoryStatus().device.startsWith('cpu')) assert.match(api.memoryStatus().detail, /WebGPU skipped/);
+      // No GPU adapter here: auto runs on the CPU; why is in the tooltip's text, not on a line of the header.
+      if (api.memoryStatus().device === 'CPU') {
+        assert.match(api.memoryStatus().about, /WebGPU not used: Failed to get a WebGPU adapter/);
+        assert.equal(api.memoryStatus().detail, '');
+      }
     } finally {
       await vscode.commands.executeCommand(Commands.selectDevice, 'cpu');
     }
@@ -222,6 +235,114 @@ suite('Famulus in the extension host', () => {
     assert.ok(api.enginePid() !== null && (api.enginePid() === pid || api.memoryStatus().phase === 'ready'));
   });
 
+  test('an answer cut off at its token limit says so, and Continue goes on from where it stopped, in place', async () => {
+    await setSetting('answerLength', 8);
+    try {
+      const first = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'How are failed jobs retried?');
+      assert.equal(first?.status, 'done', first?.error ?? '');
+      assert.equal(first.result?.stopReason, 'max-tokens');
+      const cut = entry(first.entryId);
+      assert.equal(cut.cutOff, 8);
+      assert.deepEqual(cut.sampling, { maxNewTokens: 8, temperature: 0, repetitionPenalty: 1.1, seed: 0 });
+      const length = api.conversation().length;
+      const more = (await api.chatMessage({ type: 'answer/continue', id: first.entryId })) as AskOutcome;
+      assert.equal(more.status, 'done', more.error ?? '');
+      assert.equal(more.entryId, first.entryId, 'the same entry');
+      assert.equal(api.conversation().length, length, 'no new entry');
+      // The same question, sampling and memory: the answer starts as the cut-off one did and goes further.
+      assert.ok(more.answer.startsWith(first.answer) && more.answer.length > first.answer.length, `${JSON.stringify(first.answer)} → ${JSON.stringify(more.answer)}`);
+      assert.equal(more.result?.tokens, 16);
+      assert.equal(entry(first.entryId).sampling?.maxNewTokens, 16);
+      assert.equal(entry(first.entryId).cutOff, more.result?.stopReason === 'max-tokens' ? 16 : undefined);
+    } finally {
+      await setSetting('answerLength', undefined);
+    }
+  });
+
+  test('Regenerate asks again, sampled, and replaces the answer in place', async () => {
+    const first = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'How is a job leased?');
+    assert.equal(first?.status, 'done', first?.error ?? '');
+    const length = api.conversation().length;
+    const again = (await api.chatMessage({ type: 'answer/regenerate', id: first.entryId })) as AskOutcome;
+    assert.equal(again.status, 'done', again.error ?? '');
+    assert.equal(again.entryId, first.entryId);
+    assert.equal(api.conversation().length, length);
+    const regenerated = entry(first.entryId);
+    assert.equal(regenerated.text, again.answer);
+    // At temperature 0 a regenerated answer would be the same word for word: it is sampled, and says so.
+    assert.equal(regenerated.sampling?.temperature, 0.7);
+    assert.match(regenerated.stats ?? '', /sampled at temperature 0\.7/);
+    assert.equal(await api.chatMessage({ type: 'answer/regenerate', id: 'no-such-entry' }), null);
+  });
+
+  test('Copy puts an answer on the clipboard as markdown; a message the webview may not send is refused', async () => {
+    const last = api.conversation()[api.conversation().length - 1]!;
+    assert.equal(await api.chatMessage({ type: 'answer/copy', id: last.id, block: null }), true);
+    assert.equal(await vscode.env.clipboard.readText(), answerMarkdown(last.text));
+    // Text to copy or insert never comes from the webview: only an entry and a block number do.
+    assert.equal(await api.chatMessage({ type: 'answer/copy', id: last.id, block: null, text: 'rm -rf ~' }), undefined);
+    assert.equal(await api.chatMessage({ type: 'answer/insert', id: last.id, block: 99 }), false);
+  });
+
+  test('Clear can be undone until the next question', async () => {
+    const before = api.conversation().map((e) => e.id);
+    assert.ok(before.length > 0);
+    await vscode.commands.executeCommand(Commands.clearConversation);
+    assert.equal(api.conversation().length, 0);
+    assert.equal(await vscode.commands.executeCommand(Commands.undoClearConversation), true);
+    assert.deepEqual(api.conversation().map((e) => e.id), before);
+    await api.chatMessage({ type: 'chat/clear' });
+    assert.equal(api.conversation().length, 0);
+    assert.equal(await api.chatMessage({ type: 'chat/undoClear' }), true);
+    assert.deepEqual(api.conversation().map((e) => e.id), before);
+    // A question after a Clear starts a new conversation: the old one is gone for good.
+    await vscode.commands.executeCommand(Commands.clearConversation);
+    await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'Where is `drain` defined?');
+    assert.equal(await vscode.commands.executeCommand(Commands.undoClearConversation), false);
+    assert.equal(api.conversation().length, 2);
+  });
+
+  test('a model that cannot load: a short error with Select Model, and the status recovers at once when the setting is fixed', async () => {
+    const tiny = vscode.workspace.getConfiguration('famulus').get<string>('modelPath')!;
+    try {
+      await setSetting('modelPath', path.join(root, 'no-such-model'));
+      const outcome = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'Where is `drain` defined?');
+      assert.equal(outcome?.status, 'error');
+      assert.equal(outcome.error, `The model could not be loaded: model directory ${path.join(root, 'no-such-model')} does not exist.`);
+      assert.equal(entry(outcome.entryId).action, 'selectModel');
+      const view = api.memoryStatus();
+      assert.deepEqual([view.phase, view.detail, view.action], ['error', outcome.error, 'selectModel']);
+      assert.match(api.statusBarText(), /engine error/);
+    } finally {
+      await setSetting('modelPath', tiny);
+    }
+    // No question asked: the memory opens again with the fixed setting.
+    await until('the status to recover', () => api.memoryStatus().phase === 'ready' && /ready · CPU/.test(api.statusBarText()));
+    assert.equal(api.memoryStatus().detail, '');
+  });
+
+  test('WebGPU chosen where no adapter exists: the question is answered on the CPU, with Use CPU, which needs no restart', async () => {
+    const pid = api.enginePid();
+    try {
+      await setSetting('device', 'webgpu');
+      await until('the engine to stop', () => api.enginePid() !== pid);
+      const outcome = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'Where is `lease` defined?');
+      assert.equal(outcome?.status, 'done', outcome?.error ?? '');
+      if (api.memoryStatus().device === 'GPU') return; // a machine with a GPU adapter has nothing to fall back from
+      const view = api.memoryStatus();
+      assert.deepEqual([view.phase, view.device, view.detail, view.action], ['ready', 'CPU', 'No GPU adapter found: the model runs on the CPU.', 'useCpu']);
+      assert.match(view.about, /WebGPU not used: Failed to get a WebGPU adapter/);
+      assert.match(api.statusBarText(), /ready · CPU/);
+      const onCpu = api.enginePid();
+      await api.chatMessage({ type: 'command/run', command: 'useCpu' });
+      assert.equal(vscode.workspace.getConfiguration('famulus').get('device'), 'cpu');
+      await until('the notice to go', () => api.memoryStatus().action === null);
+      assert.equal(api.enginePid(), onCpu, 'the engine already ran on the CPU: no restart');
+    } finally {
+      await setSetting('device', 'cpu');
+    }
+  });
+
   test('forgets the memory: the saved state is deleted without restarting the engine, and questions say what to do', async () => {
     const stateFile = api.stateFile()!;
     assert.ok(fs.existsSync(stateFile));
@@ -234,6 +355,35 @@ suite('Famulus in the extension host', () => {
     assert.equal(api.memoryStatus().files, 0);
     const outcome = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'Anything?');
     assert.equal(outcome?.status, 'error');
-    assert.match(outcome?.error ?? '', /Read Workspace into Memory/);
+    // Named as the header's read button is, which the answer offers too.
+    assert.equal(outcome.error, 'Nothing is in memory yet: click Read workspace to read this folder first.');
+    assert.equal(entry(outcome.entryId).action, 'readWorkspace');
+  });
+
+  test('the shipped model: a file it writes is a code block, and Copy and Insert at cursor act on that block', async function () {
+    this.timeout(6 * 60_000); // reading the workspace with the shipped model on a loaded 2-core machine
+    await setSetting('modelPath', ''); // the built-in model (the Machine settings name the tiny one)
+    await setSetting('answerLength', 48);
+    try {
+      const read = await vscode.commands.executeCommand<WorkspaceResult>(Commands.readWorkspace);
+      assert.equal(read?.cancelled, false);
+      assert.equal(api.memoryStatus().model, 'built-in model');
+      // Greedy, so the same every time: the shipped model writes out a file of the workspace, `<|file|>PATH` first.
+      const outcome = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'Explain JobQueue');
+      assert.equal(outcome?.status, 'done', outcome?.error ?? '');
+      assert.match(outcome.answer, /<\|file\|>\S+\n/);
+      const blocks = codeBlocks(outcome.answer);
+      assert.ok(blocks.length > 0, `a code block in ${JSON.stringify(outcome.answer)}`);
+      assert.equal(await api.chatMessage({ type: 'answer/copy', id: outcome.entryId, block: 0 }), true);
+      assert.equal(await vscode.env.clipboard.readText(), blocks[0]);
+      const doc = await vscode.workspace.openTextDocument({ content: 'before\n\nafter\n' });
+      const editor = await vscode.window.showTextDocument(doc);
+      editor.selection = new vscode.Selection(1, 0, 1, 0);
+      assert.equal(await api.chatMessage({ type: 'answer/insert', id: outcome.entryId, block: 0 }), true);
+      assert.equal(doc.getText(), `before\n${blocks[0]}\nafter\n`);
+      assert.equal(vscode.window.activeTextEditor?.document, doc, 'the editor has the focus back');
+    } finally {
+      await setSetting('answerLength', undefined);
+    }
   });
 });

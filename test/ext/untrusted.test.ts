@@ -31,6 +31,8 @@ suite('Famulus in Restricted Mode', () => {
     const ask = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'Where is `drain` defined?');
     assert.equal(ask?.status, 'error');
     assert.match(ask?.error ?? '', /Restricted Mode/);
+    // With the action that lifts it, as a button under the answer.
+    assert.equal(api.conversation().find((e) => e.id === ask?.entryId)?.action, 'manageTrust');
     const root = vscode.workspace.workspaceFolders![0]!.uri;
     const summary = await vscode.commands.executeCommand<{ status: string }>(Commands.summarizeFile, vscode.Uri.joinPath(root, 'src', 'queue.ts'));
     assert.equal(summary?.status, 'error');

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { JSDOM } from 'jsdom';
+import { codeBlocks } from '../../webview/answer-text';
 import { createMarkdownRenderer } from '../../webview/markdown';
 import type { Citation } from '../../webview/protocol';
 
@@ -37,6 +38,33 @@ describe('markdown: rendering', () => {
     assert.ok(blocks[0]!.querySelector('.hljs-comment'), 'comments are marked');
     assert.equal(blocks[1]!.querySelector('b'), null);
     assert.equal(blocks[1]!.textContent?.trim(), '<b>raw</b>');
+  });
+});
+
+describe('markdown: what the model writes is shown as written', () => {
+  it('shows a quoted doc comment as a code block, not as a bullet list', () => {
+    const div = render('From its doc comment:\n/**\n * Leases the oldest job.\n * @param kinds which kinds\n * @returns the job\n */');
+    assert.equal(div.querySelectorAll('li').length, 0, 'no list items');
+    assert.equal(div.querySelectorAll('ul').length, 0);
+    assert.equal(div.querySelector('pre code')?.textContent, '/**\n * Leases the oldest job.\n * @param kinds which kinds\n * @returns the job\n */');
+  });
+
+  it('shows a file the model writes as a highlighted code block captioned with its path', () => {
+    const div = render(";\n<|file|>test/queue.test.ts\nimport { create, test } from 'node:assert';\nimport");
+    const block = div.querySelector('.code-block');
+    assert.ok(block, 'a code block');
+    assert.equal(block.querySelector('.code-caption')?.textContent, 'test/queue.test.ts');
+    assert.ok(block.querySelector('code.language-ts .hljs-keyword'), 'highlighted as TypeScript');
+    assert.doesNotMatch(div.textContent ?? '', /<\|file\|>/);
+  });
+
+  it('shows HTML in an answer as its text, and so every code block it renders is one codeBlocks finds', () => {
+    const text = 'Use <b>bold</b> like this:\n\n<pre>not a block</pre>\n\n```html\n<div>x</div>\n```';
+    const div = render(text);
+    assert.equal(div.querySelector('b'), null);
+    assert.match(div.textContent ?? '', /Use <b>bold<\/b> like this/);
+    assert.match(div.querySelector('.raw-html')?.textContent ?? '', /<pre>not a block<\/pre>/);
+    assert.deepEqual([...div.querySelectorAll('pre')].map((p) => p.textContent), codeBlocks(text));
   });
 });
 

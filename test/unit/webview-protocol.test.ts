@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { ValidationError } from '../../model/protocol/check';
-import { WEBVIEW_COMMANDS, msg, parseToExtension, parseToWebview, type GroundingView, type ToWebview } from '../../webview/protocol';
+import { MAX_ANSWER_TOKENS, WEBVIEW_COMMANDS, continuedLimit, msg, parseToExtension, parseToWebview, type GroundingView, type ToWebview } from '../../webview/protocol';
 
 const grounding: GroundingView = {
   sources: [{ path: 'src/queue.ts', startLine: 18, endLine: 21, reason: 'definition', definition: 'retryWithBackoff' }],
@@ -11,7 +11,18 @@ const grounding: GroundingView = {
   ],
   nothingFound: false,
 };
-const memory = { phase: 'ready', files: 3, tokens: 120, model: 'tiny 1234abcd', device: 'cpu (cpu x64)', lastUpdate: '2026-11-26T01:00:00Z', detail: '' } as const;
+const memory = {
+  phase: 'ready',
+  files: 3,
+  tokens: 120,
+  model: 'built-in model',
+  device: 'CPU',
+  about: 'Model: /ext/model/weights/default (id f5efb32370c1)',
+  lastUpdate: '2026-11-26T01:00:00Z',
+  detail: '',
+  action: null,
+} as const;
+const sampling = { maxNewTokens: 256, temperature: 0, repetitionPenalty: 1.1, seed: 0 };
 
 function refusal(parse: (m: unknown) => unknown, message: unknown): ValidationError {
   try {
@@ -50,6 +61,7 @@ describe('webview protocol: valid messages', () => {
       memory,
       progress: null,
       busyId: null,
+      canUndoClear: false,
     });
     assert.deepEqual(parseToWebview(init), init);
     const progress = { filesDone: 1, filesTotal: 4, tokensDone: 50, tokensPerSecond: 900.5, secondsLeft: -1, currentFile: 'a.ts', percent: 25 };
@@ -59,7 +71,15 @@ describe('webview protocol: valid messages', () => {
   });
 
   it("carries an answer's grounding: at its end, and in the stored conversation", () => {
-    const end = msg<ToWebview, 'chat/end'>('chat/end', { id: 'e2', status: 'done', text: 'src/queue.ts:18', stats: '', grounding: structuredClone(grounding) });
+    const end = msg<ToWebview, 'chat/end'>('chat/end', {
+      id: 'e2',
+      status: 'done',
+      text: 'src/queue.ts:18',
+      stats: '',
+      grounding: structuredClone(grounding),
+      cutOff: null,
+      action: null,
+    });
     assert.deepEqual(parseToWebview(end), end);
     const nothing = { sources: [], citations: [], nothingFound: true };
     assert.deepEqual(parseToWebview({ type: 'summary/end', status: 'done', text: 'x', stats: '', grounding: nothing }), {
@@ -71,6 +91,51 @@ describe('webview protocol: valid messages', () => {
     });
     const entry = { id: 'e2', role: 'assistant', text: 'see src/queue.ts:18', status: 'done', grounding: structuredClone(grounding) } as const;
     assert.deepEqual(parseToWebview({ type: 'chat/append', entry }), { type: 'chat/append', entry });
+  });
+});
+
+describe('webview protocol: answer actions, cut-off answers, problems', () => {
+  it("accepts each answer control the chat posts, and Clear's undo", () => {
+    for (const m of [
+      { type: 'answer/copy', id: 'e2', block: null },
+      { type: 'answer/copy', id: 'e2', block: 0 },
+      { type: 'answer/insert', id: 'e2', block: 3 },
+      { type: 'answer/regenerate', id: 'e2' },
+      { type: 'answer/continue', id: 'e2' },
+      { type: 'chat/undoClear' },
+    ]) {
+      assert.deepEqual(parseToExtension(m), m);
+    }
+    for (const command of ['useCpu', 'showLog', 'manageTrust', 'selectModel']) assert.deepEqual(parseToExtension({ type: 'command/run', command }), { type: 'command/run', command });
+  });
+
+  it('carries a cut-off answer with its sampling, a failed one with its action, and a header problem with its action', () => {
+    const cut = { id: 'e2', role: 'assistant', text: 'x', status: 'done', cutOff: 256, sampling } as const;
+    assert.deepEqual(parseToWebview({ type: 'chat/update', entry: cut }), { type: 'chat/update', entry: cut });
+    const failed = { type: 'chat/end', id: 'e2', status: 'error', text: 'No GPU adapter found.', stats: '', grounding: null, cutOff: null, action: 'useCpu' };
+    assert.deepEqual(parseToWebview(failed), failed);
+    const problem = { ...memory, phase: 'error', detail: 'No GPU adapter found.', action: 'useCpu' };
+    assert.deepEqual(parseToWebview({ type: 'memory/status', memory: problem }), { type: 'memory/status', memory: problem });
+  });
+
+  it('continues an answer with twice the room, up to the most an answer may have', () => {
+    assert.equal(continuedLimit(256), 512);
+    assert.equal(continuedLimit(3000), MAX_ANSWER_TOKENS);
+    assert.equal(continuedLimit(MAX_ANSWER_TOKENS), null);
+  });
+
+  it('BAD CALL - a code block number that is no index, an answer control without its entry, an action that is no problem action', () => {
+    assert.match(refusal(parseToExtension, { type: 'answer/insert', id: 'e2', block: null }).message, /answer\/insert\.block: expected an integer/);
+    assert.match(refusal(parseToExtension, { type: 'answer/insert', id: 'e2', block: -1 }).message, /block: expected an integer in \[0/);
+    assert.match(refusal(parseToExtension, { type: 'answer/copy', id: 'e2' }).message, /answer\/copy\.block: expected an integer/);
+    assert.match(refusal(parseToExtension, { type: 'answer/copy', id: 'e2', block: null, text: 'rm -rf /' }).message, /answer\/copy\.text: unknown field/);
+    assert.match(refusal(parseToExtension, { type: 'answer/regenerate' }).message, /answer\/regenerate\.id: expected a non-empty string/);
+    assert.match(refusal(parseToWebview, { type: 'memory/status', memory: { ...memory, action: 'forgetMemory' } }).message, /memory\.action: expected one of useCpu/);
+    assert.match(refusal(parseToWebview, { type: 'chat/update', entry: { id: 'e', role: 'assistant', text: '', cutOff: 5000 } }).message, /entry\.cutOff: expected an integer in \[1, 4096\]/);
+    assert.match(
+      refusal(parseToWebview, { type: 'chat/update', entry: { id: 'e', role: 'assistant', text: '', sampling: { ...sampling, seed: -1 } } }).message,
+      /entry\.sampling\.seed/,
+    );
   });
 });
 
@@ -96,7 +161,7 @@ describe('webview protocol: EXPECTED FAILURE', () => {
     assert.match(refusal(parseToExtension, { type: 'citation/open', path: 'a.ts', line: 2.5 }).message, /line: expected an integer/);
     assert.match(refusal(parseToExtension, { type: 'citation/open', path: 'a.ts', line: '3' }).message, /line: expected an integer/);
     assert.match(refusal(parseToExtension, { type: 'ready', extra: 1 }).message, /ready\.extra: unknown field/);
-    assert.match(refusal(parseToWebview, { type: 'chat/end', id: 'e1', status: 'finished', text: '', stats: '' }).message, /status: expected one of done \| cancelled \| error/);
+    assert.match(refusal(parseToWebview, { type: 'chat/end', id: 'e1', status: 'finished', text: '', stats: '', grounding: null, cutOff: null, action: null }).message, /status: expected one of done \| cancelled \| error/);
     assert.match(refusal(parseToWebview, { type: 'memory/status', memory: { ...memory, files: -1 } }).message, /memory\.files/);
     assert.match(refusal(parseToWebview, { type: 'memory/status', memory: { ...memory, phase: 'bogus' } }).message, /memory\.phase/);
     assert.match(
@@ -106,10 +171,10 @@ describe('webview protocol: EXPECTED FAILURE', () => {
   });
 
   it("BAD CALL - an answer's end without its grounding, or with bad sources or citations", () => {
-    const end = (g: unknown) => ({ type: 'chat/end', id: 'e1', status: 'done', text: '', stats: '', grounding: g });
+    const end = (g: unknown) => ({ type: 'chat/end', id: 'e1', status: 'done', text: '', stats: '', grounding: g, cutOff: null, action: null });
     const withSource = (s: object) => end({ ...grounding, sources: [{ ...grounding.sources[0], ...s }] });
     const withCitation = (c: object) => end({ ...grounding, citations: [{ ...grounding.citations[0], ...c }] });
-    assert.match(refusal(parseToWebview, { type: 'chat/end', id: 'e1', status: 'done', text: '', stats: '' }).message, /grounding: expected an object, got undefined/);
+    assert.match(refusal(parseToWebview, { type: 'chat/end', id: 'e1', status: 'done', text: '', stats: '', cutOff: null, action: null }).message, /grounding: expected an object, got undefined/);
     assert.match(refusal(parseToWebview, end({ sources: [], citations: [] })).message, /grounding\.nothingFound: expected a boolean/);
     assert.match(refusal(parseToWebview, withSource({ path: '' })).message, /sources\[0\]\.path: expected a non-empty string/);
     assert.match(refusal(parseToWebview, withSource({ startLine: 0 })).message, /sources\[0\]\.startLine: expected an integer in \[1/);

@@ -1,6 +1,7 @@
 /**
- * The sidebar chat: a header with the memory status and reading progress, the conversation (markdown answers
- * streaming in; once an answer ends, its verified citations as links and its sources under it), and a composer.
+ * The sidebar chat: a header with the memory status, the model and device, a problem with its action, and
+ * reading progress; the conversation (markdown answers streaming in; once an answer ends, its verified
+ * citations as links, its sources, its controls: ./answer-view.ts), and a composer.
  * Enter sends, Shift+Enter adds a line, Escape stops.
  * The conversation belongs to the extension (it sends `chat/init` after `ready`); the webview keeps only its
  * draft and scroll position in `setState`.
@@ -9,8 +10,9 @@ import '../common.css';
 import './chat.css';
 import { openLinksOnClick, renderGrounding } from '../grounding';
 import { createMarkdownRenderer } from '../markdown';
-import type { ChatEntry, MemoryView, ProgressView, ToWebviewMessage } from '../protocol';
+import { ACTION_LABELS, READ_BUTTON, type ChatEntry, type MemoryView, type ProgressView, type ToWebviewMessage } from '../protocol';
 import { connect, formatCount, formatSeconds } from '../vscode-api';
+import { addCodeActions, answerActions, cutOffNotice, onAnswerControl } from './answer-view';
 
 interface ViewState {
   draft: string;
@@ -27,6 +29,11 @@ const $ = <T extends HTMLElement>(id: string): T => {
 };
 const statusLine = $('memory-status');
 const statusDetail = $('memory-detail');
+const problemLine = $('memory-problem');
+const problemText = $('memory-problem-text');
+const problemAction = $<HTMLButtonElement>('memory-action');
+const undoBar = $('undo-clear');
+const hintModel = $('hint-model');
 const progressBox = $('progress');
 const progressBar = $<HTMLProgressElement>('progress-bar');
 const progressText = $('progress-text');
@@ -37,7 +44,14 @@ const sendButton = $<HTMLButtonElement>('send');
 const stopButton = $<HTMLButtonElement>('stop');
 const readButton = $<HTMLButtonElement>('read');
 
-const entries = new Map<string, { entry: ChatEntry; body: HTMLElement; grounding: HTMLElement; footer: HTMLElement; article: HTMLElement }>();
+interface Shown {
+  entry: ChatEntry;
+  article: HTMLElement;
+  body: HTMLElement;
+  /** The cut-off notice, the sources, the stats line and the answer's controls. */
+  after: HTMLElement;
+}
+const entries = new Map<string, Shown>();
 let busyId: string | null = null;
 let memory: MemoryView | null = null;
 let renderPending = new Set<string>();
@@ -87,6 +101,25 @@ readButton.addEventListener('click', () =>
   channel.post('command/run', { command: memory && memory.files > 0 ? 'refreshMemory' : 'readWorkspace' }),
 );
 $('status-button').addEventListener('click', () => channel.post('command/run', { command: 'showStatus' }));
+problemAction.addEventListener('click', () => {
+  if (memory?.action) channel.post('command/run', { command: memory.action });
+});
+$('undo-clear-button').addEventListener('click', () => channel.post('chat/undoClear', {}));
+
+onAnswerControl(log, (c) => {
+  switch (c.kind) {
+    case 'copy':
+      return channel.post('answer/copy', { id: c.id, block: c.block });
+    case 'insert':
+      return channel.post('answer/insert', { id: c.id, block: c.block });
+    case 'regenerate':
+      return channel.post('answer/regenerate', { id: c.id });
+    case 'continue':
+      return channel.post('answer/continue', { id: c.id });
+    case 'run':
+      return channel.post('command/run', { command: c.command });
+  }
+});
 
 // Citations and sources: one delegated handler for every rendered answer.
 openLinksOnClick(log, (path, line) => channel.post('citation/open', { path, line }));
@@ -96,36 +129,51 @@ openLinksOnClick(log, (path, line) => channel.post('citation/open', { path, line
 function addEntry(entry: ChatEntry): void {
   const article = document.createElement('article');
   article.className = `entry ${entry.role}`;
+  article.dataset.id = entry.id;
   article.setAttribute('aria-label', entry.role === 'user' ? 'Your question' : entry.file ? `Summary of ${entry.file}` : 'Famulus answer');
   const who = document.createElement('div');
   who.className = 'who';
   who.textContent = entry.role === 'user' ? 'You' : entry.file ? `Famulus · summary of ${entry.file}` : 'Famulus';
   const body = document.createElement('div');
   body.className = 'body';
-  const grounding = document.createElement('div');
-  const footer = document.createElement('div');
-  footer.className = 'footer';
-  article.append(who, body, grounding, footer);
+  const after = document.createElement('div');
+  article.append(who, body, after);
   log.append(article);
-  entries.set(entry.id, { entry: { ...entry }, body, grounding, footer, article });
+  entries.set(entry.id, { entry: { ...entry }, body, after, article });
   renderEntry(entry.id);
   emptyHint.hidden = true;
+}
+
+/** The entry before `id` is a question: its answer can be asked again. */
+function answersQuestion(item: Shown): boolean {
+  const before = item.article.previousElementSibling as HTMLElement | null;
+  return before?.classList.contains('user') === true && entries.has(before.dataset.id ?? '');
 }
 
 function renderEntry(id: string): void {
   const item = entries.get(id);
   if (!item) return;
-  const { entry, body, grounding, footer, article } = item;
+  const { entry, body, after, article } = item;
   const ended = entry.status !== 'streaming';
   if (entry.role === 'user') body.replaceChildren(md.renderPlain(entry.text));
   // Citations are checked when the answer ends: until then a `path:line` is plain text, then only verified ones link.
   else body.replaceChildren(md.render(entry.text || (ended ? '*(no answer)*' : ''), ended ? (entry.grounding?.citations ?? []) : undefined));
-  const shown = ended && entry.grounding ? renderGrounding(document, entry.grounding, 'answer') : null;
-  grounding.replaceChildren(...(shown ? [shown] : []));
-  article.dataset.status = entry.status ?? 'done';
-  article.setAttribute('aria-busy', entry.status === 'streaming' ? 'true' : 'false');
+  if (entry.role === 'assistant' && ended && entry.status !== 'error') addCodeActions(document, body);
+  const asked = answersQuestion(item);
+  const footer = document.createElement('div');
+  footer.className = 'footer';
   const status = entry.status === 'cancelled' ? 'stopped' : entry.status === 'error' ? 'failed' : entry.status === 'streaming' ? 'answering…' : '';
   footer.textContent = [status, entry.stats ?? ''].filter(Boolean).join(' · ');
+  after.replaceChildren(
+    ...[
+      cutOffNotice(document, entry, asked),
+      ended && entry.grounding ? renderGrounding(document, entry.grounding, 'answer') : null,
+      footer.textContent ? footer : null,
+      answerActions(document, entry, asked),
+    ].filter((e): e is HTMLElement => e !== null),
+  );
+  article.dataset.status = entry.status ?? 'done';
+  article.setAttribute('aria-busy', entry.status === 'streaming' ? 'true' : 'false');
 }
 
 /** Streaming re-renders at most once per frame. */
@@ -157,12 +205,17 @@ function showMemory(m: MemoryView): void {
   const parts = [phase[m.phase]];
   if (m.files > 0) parts.push(`${m.files} files · ${formatCount(m.tokens)} tokens`);
   statusLine.textContent = parts.join(' — ');
-  const detail = [m.model && `model ${m.model}`, m.device && `on ${m.device}`, m.lastUpdate && `updated ${new Date(m.lastUpdate).toLocaleString()}`]
+  statusDetail.textContent = [m.model && `${m.model} · ${m.device}`, m.lastUpdate && `updated ${new Date(m.lastUpdate).toLocaleString()}`]
     .filter(Boolean)
     .join(' · ');
-  statusDetail.textContent = [detail, m.detail].filter(Boolean).join(' — ');
+  statusDetail.title = m.about;
+  problemLine.hidden = m.detail === '';
+  problemText.textContent = m.detail;
+  problemAction.hidden = m.action === null;
+  problemAction.textContent = m.action ? ACTION_LABELS[m.action] : '';
+  hintModel.textContent = m.model === 'built-in model' ? 'its built-in model, a small language model' : m.model ? `the model “${m.model}”` : 'a small language model';
   document.body.dataset.phase = m.phase;
-  readButton.textContent = m.files > 0 ? 'Refresh' : 'Read workspace';
+  readButton.textContent = m.files > 0 ? READ_BUTTON.refresh : READ_BUTTON.read;
   readButton.setAttribute('aria-label', m.files > 0 ? 'Refresh the workspace memory' : 'Read the workspace into memory');
   readButton.disabled = m.phase === 'untrusted' || m.phase === 'no-workspace' || m.phase === 'reading' || m.phase === 'updating';
 }
@@ -194,6 +247,7 @@ function handle(m: ToWebviewMessage): void {
       showMemory(m.memory);
       showProgress(m.progress);
       setBusy(m.busyId);
+      undoBar.hidden = !m.canUndoClear;
       log.scrollTop = saved?.scrollTop ?? log.scrollHeight;
       return;
     case 'memory/status':
@@ -201,9 +255,17 @@ function handle(m: ToWebviewMessage): void {
     case 'memory/progress':
       return showProgress(m.progress);
     case 'chat/append':
+      undoBar.hidden = true;
       addEntry(m.entry);
       log.scrollTop = log.scrollHeight;
       return;
+    case 'chat/update': {
+      const item = entries.get(m.entry.id);
+      if (!item) return;
+      item.entry = { ...m.entry };
+      scheduleRender(m.entry.id);
+      return;
+    }
     case 'chat/delta': {
       const item = entries.get(m.id);
       if (!item) return;
@@ -218,6 +280,8 @@ function handle(m: ToWebviewMessage): void {
       item.entry.status = m.status;
       item.entry.stats = m.stats;
       item.entry.grounding = m.grounding ?? undefined;
+      item.entry.cutOff = m.cutOff ?? undefined;
+      item.entry.action = m.action ?? undefined;
       scheduleRender(m.id);
       return;
     }
