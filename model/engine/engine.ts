@@ -20,7 +20,7 @@ import { isCancellation } from './cancellation';
 import type { EngineHandlers, RequestContext } from './dispatch';
 import { docText, headerText, locationText } from './answers';
 import { checkCitations } from './citations';
-import { answerStopTokens, fileChunkTokens, questionTokens, questions } from './prompt';
+import { answerStopTokens, fileChunkTokensYielding, questionTokens, questions } from './prompt';
 import {
   DEFAULT_MAX_NEW_TOKENS,
   DEFAULT_REPETITION_PENALTY,
@@ -324,7 +324,7 @@ export class Engine {
     const { tokenizer } = loaded.model;
     const budget = this.rereadBudget(req.reread);
     // prompt-format.md: a file that fits is streamed again whole, right before the question.
-    const fileTokens = fileChunkTokens(tokenizer, relPath, read.text);
+    const fileTokens = await fileChunkTokensYielding(tokenizer, relPath, read.text);
     const whole: RereadChunk = { path: relPath, startLine: 1, endLine: read.text.split(/\r?\n/).length, reason: 'file', text: read.text, tokens: fileTokens };
     const retrieval =
       fileTokens.length <= budget

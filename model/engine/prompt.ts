@@ -29,6 +29,11 @@ export function fileChunkTokens(tokenizer: FamTokenizer, path: string, text: str
   return [specials(tokenizer).file, ...tokenizer.encode(fileChunkText(path, text))];
 }
 
+/** fileChunkTokens, yielding to the event loop while a large file is encoded (engine/status keeps answering). */
+export async function fileChunkTokensYielding(tokenizer: FamTokenizer, path: string, text: string): Promise<number[]> {
+  return [specials(tokenizer).file, ...(await tokenizer.encodeYielding(fileChunkText(path, text)))];
+}
+
 /**
  * The text after `<|file|>` for code re-read before a question: `path:START-END`, a newline, then those lines
  * (1-based, inclusive), ending with exactly one newline. The span in the header is what lets a model copy a

@@ -28,7 +28,7 @@ import { StateFileError, readStateFile, tokenCount, writeStateFile } from '../st
 import { broadRootReason, isInside } from '../workspace/paths';
 import { readTextFile, walkWorkspace, type WalkedFile, type WalkResult } from '../workspace/walker';
 import { isCancellation } from './cancellation';
-import { fileChunkTokens, rereadChunkTokens } from './prompt';
+import { fileChunkTokensYielding, rereadChunkTokens } from './prompt';
 import type { RetrievalIO } from './retrieval';
 import {
   EngineError,
@@ -385,7 +385,7 @@ export class WorkspaceSession {
       for (let k = 0; k < plan.toRead.length; k++) {
         const file = plan.toRead[k]!;
         const i = reused + k;
-        const tokens = fileChunkTokens(model.tokenizer, file.path, file.text);
+        const tokens = await fileChunkTokensYielding(model.tokenizer, file.path, file.text);
         const state = yield* streamWhile<ReadChunk, FamState>((emit) =>
           session.ingest(this.memory!.state, tokens, {
             signal,
