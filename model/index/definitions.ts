@@ -3,7 +3,8 @@
  * qualified by the classes, structs, impls, modules and namespaces around them, with their doc comments.
  *
  * The walk goes over the whole tree in one of two modes: at module and class level every rule applies; inside a function body (or a variable's value) only
- * declarations of functions and types do, and their qualification starts over (a helper declared inside
+ * declarations of functions and types do (in JavaScript also functions set on an object or on `this`, and methods of
+ * objects a function returns or hands to a call: languages.ts), and their qualification starts over (a helper declared inside
  * `Router.handle` is `helper`, not `Router.helper`), so local variables never become definitions. The body of a
  * function that wraps a whole module (a JS IIFE, as in lodash and UMD builds) is module level.
  * ERROR subtrees are skipped: a definition is only reported where the parser understood the code.

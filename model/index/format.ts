@@ -7,7 +7,8 @@
  *
  *   offset   size  field
  *   0        4     magic: the ASCII bytes 'FAMI' (46 41 4d 49)
- *   4        4     u32 format version, FORMAT_VERSION; bumped whenever anything below changes
+ *   4        4     u32 format version, FORMAT_VERSION; bumped whenever anything below changes, or what the
+ *                    definitions in the body are (a rule of model/index/languages.ts finds more or other ones)
  *   8        4     u32 H, the byte length of the JSON header
  *   12       H     JSON header (UTF-8): { "modelId", "walkerKey", "root": what the index is tied to,
  *                    "engineVersion": package.json version of the engine that wrote it (informational),
@@ -15,7 +16,10 @@
  *   12+H     B     body: IndexBody as JSON, deflate-compressed
  *   E        64    seal: HMAC-SHA256 of bytes [0, E) under this user's key, then SHA-256 of bytes [0, E+32)
  *
- * Version 2 added the MAC; a version 1 index is refused and rebuilt.
+ * Version 2 added the MAC; a version 1 index is refused and rebuilt. Version 3 has the same layout: its JavaScript
+ * definitions include those made by expressions (`module.exports = function pack`, `proxy.m = function` and
+ * `this.x.m = function` inside functions, methods of objects handed to calls, each link of an assignment chain),
+ * so a version 2 index, which lacks them for the files it holds, is rebuilt from the files too.
  *
  * Neither the files' text nor the BM25 index is stored: the search is rebuilt from the files on disk when the
  * index is read (WorkspaceIndex.deserialize). Measured on 4.1 MB of JavaScript, TypeScript and Python (express,
@@ -44,7 +48,7 @@ import {
 import { NotRegularFileError, readRegularFile } from '../state/file-io';
 import { ENGINE_VERSION } from '../state/state-file';
 
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 const FORMAT: SavedFormat = { magic: 'FAMI', version: FORMAT_VERSION, what: 'index' };
 /** Deflate shrinks this JSON 3-6 times (indexes of model/, typescript/lib, marked); one that inflates 64-fold is a bomb. */
 const MAX_INFLATION = 64;

@@ -120,50 +120,177 @@ const IDENTIFIER_PATH = /^[\p{L}_$][\p{L}\p{N}_$]*(?:\.[\p{L}_$][\p{L}\p{N}_$]*)
 const PROTOTYPE_ALIAS = /^_proto\d*$/;
 
 /**
+ * What `this` stands for where `node` is: the class of the method around it, the constructor function around it
+ * (`function SAXStream () { this.x = … }`: SAXStream), X for a function assigned to `X.prototype.m` or to
+ * `var X`; arrow functions see through. Undefined when no name says it (an anonymous callback, module level).
+ */
+function thisOwner(node: Node): string[] | undefined {
+  for (let p = node.parent; p; p = p.parent) {
+    switch (p.type) {
+      case 'arrow_function':
+        continue;
+      case 'function_declaration':
+      case 'generator_function_declaration': {
+        const name = p.childForFieldName('name');
+        return name ? [name.text] : undefined;
+      }
+      case 'method_definition': {
+        const body = p.parent;
+        if (body?.type !== 'class_body') return undefined;
+        const cls = body.parent;
+        const name = cls?.childForFieldName('name') ?? (cls?.parent?.type === 'variable_declarator' ? cls.parent.childForFieldName('name') : null);
+        return name ? [name.text] : undefined;
+      }
+      case 'function_expression':
+      case 'function':
+      case 'generator_function': {
+        let up = p.parent;
+        while (up?.type === 'parenthesized_expression') up = up.parent;
+        if (up?.type === 'variable_declarator' && up.childForFieldName('name')?.type === 'identifier') return [up.childForFieldName('name')!.text];
+        const left = up?.type === 'assignment_expression' ? up.childForFieldName('left')?.text ?? '' : '';
+        if (IDENTIFIER_PATH.test(left) && left.includes('.prototype.')) return left.slice(0, left.indexOf('.prototype.')).split('.');
+        const name = p.childForFieldName('name');
+        return name ? [name.text] : undefined;
+      }
+      case 'class_body':
+      case 'program':
+        return undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
  * Property assignments, the CommonJS way of defining: `app.listen = function …` (app.listen),
- * `Router.prototype.handle = function …` (the method Router.handle), `exports.x = …` / `module.exports.x = …`.
- * Inside a function only methods count (`X.prototype.m = function`, Babel's `_proto.m = function`): any other
- * assignment there sets a value. `exports.X = X` re-exports a definition made elsewhere, and is none itself.
+ * `Router.prototype.handle = function …` (the method Router.handle), `exports.x = …` / `module.exports.x = …`;
+ * each link of a chain (`A.prototype.m = B.prototype.m = function …`) defines. `module.exports = function pack …`
+ * defines the function by its own name (pack), as `module.exports = class Pack …` does the class.
+ * Inside a function only functions and classes count, and they do on any object: `proxy.m = function …` on a
+ * local object (proxy.m), `this.m = function …` and `this.parser.onend = function …` (qualified by what `this`
+ * is: Parser.m, Parser.parser.onend); any other assignment there sets a value. `exports.X = X` re-exports a
+ * definition made elsewhere, and is none itself; nor is TypeScript's `exports.X = void 0` that declares it.
  */
 const jsAssignment: Rule = (node, place) => {
   if (node.parent?.type !== 'expression_statement') return undefined;
-  const left = node.childForFieldName('left');
+  const links: Node[] = [];
+  let value: Node | null = node;
+  for (; value?.type === 'assignment_expression'; value = unwrap(value.childForFieldName('right'))) links.push(value);
+  const matches = links.map((link) => assignmentLink(link, value, node, place)).filter(present);
+  return matches.length > 1 ? matches : matches[0];
+};
+
+/** `void 0` or `undefined`: what TypeScript's CommonJS output first sets every export to (`exports.a = exports.b = void 0;`). */
+const isPlaceholder = (value: Node | null): boolean => value?.text === 'undefined' || /^void\s+0$/.test(value?.text ?? '');
+
+/** One `left = …` of an assignment statement (a chain has several) whose final value is `value`. */
+function assignmentLink(link: Node, value: Node | null, statement: Node, place: Place): Match | undefined {
+  const left = link.childForFieldName('left');
   if (left?.type !== 'member_expression') return undefined;
   const property = left.childForFieldName('property');
   const object = left.childForFieldName('object');
   if (property?.type !== 'property_identifier' || !object || !IDENTIFIER_PATH.test(object.text)) return undefined;
+  const isFunction = !!value && JS_FUNCTIONS.has(value.type);
+  const isClass = value?.type === 'class';
+  if (object.text === 'module' && property.text === 'exports') {
+    const own = isFunction || isClass ? value!.childForFieldName('name') : null;
+    if (!own) return undefined;
+    return { name: own.text, nameNode: own, node: statement, kind: isClass ? 'class' : 'function', qualifier: [], ...(isClass ? { members: true } : {}) };
+  }
   const path = object.text.split('.');
-  if (path[0] === 'this' || (object.text === 'module' && property.text === 'exports')) return undefined;
+  const base = { name: property.text, nameNode: property, node: statement };
+  if (path[0] === 'this') {
+    if (!isFunction && !isClass) return undefined;
+    const qualifier = [...(thisOwner(link) ?? []), ...path.slice(1).filter((p) => p !== 'prototype')];
+    return isClass ? { ...base, qualifier, kind: 'class', members: true } : { ...base, qualifier, kind: 'method', explicitMember: true };
+  }
   const isMethod = path.includes('prototype') || PROTOTYPE_ALIAS.test(path[0]!);
-  if (place.inFunction && !isMethod) return undefined;
-  const base = { name: property.text, nameNode: property, node, qualifier: path.filter((p) => p !== 'prototype' && !PROTOTYPE_ALIAS.test(p)) };
-  const value = unwrap(node.childForFieldName('right'));
-  if (value && JS_FUNCTIONS.has(value.type)) return isMethod ? { ...base, kind: 'method', explicitMember: true } : { ...base, kind: 'function' };
-  if (value?.type === 'class') return { ...base, kind: 'class', members: true };
+  const qualified = { ...base, qualifier: path.filter((p) => p !== 'prototype' && !PROTOTYPE_ALIAS.test(p)) };
+  if (isFunction) return isMethod ? { ...qualified, kind: 'method', explicitMember: true } : { ...qualified, kind: 'function' };
+  if (isClass) return { ...qualified, kind: 'class', members: true };
   const exported = path[0] === 'exports' || object.text === 'module.exports';
-  if (exported && !place.inFunction && value?.type !== 'identifier') return { ...base, kind: 'variable' };
+  if (exported && !place.inFunction && value?.type !== 'identifier' && !isPlaceholder(value)) return { ...qualified, kind: 'variable' };
   return undefined;
+}
+
+/** Calls whose object argument describes a property (`get`, `set`, `value`), not methods of their own. */
+const DESCRIPTOR_CALLS = /^(?:Object\.(?:defineProperty|defineProperties|create)|Reflect\.defineProperty)$/;
+
+/** `X.prototype` (or Babel's `_proto`): the prototype of X, as the qualifier X; else null. */
+function prototypeOwner(node: Node | null | undefined): string[] | null {
+  const text = node?.text ?? '';
+  if (!IDENTIFIER_PATH.test(text)) return null;
+  const path = text.split('.');
+  if (path.at(-1) === 'prototype') return path.slice(0, -1);
+  return path.length === 1 && PROTOTYPE_ALIAS.test(path[0]!) ? [] : null;
+}
+
+/**
+ * A function that only hands out a binding of the same name (`foo: () => foo`, `get foo() { return m.foo }`):
+ * how bundlers (esbuild's `__export`, webpack's `__webpack_require__.d`) re-export, no definition.
+ */
+function isForwarder(fn: Node, name: string): boolean {
+  let body = fn.childForFieldName('body');
+  if (body?.type === 'statement_block') {
+    const statements = body.namedChildren.filter((c) => c?.type !== 'comment');
+    body = statements.length === 1 && statements[0]!.type === 'return_statement' ? statements[0]!.namedChild(0) : null;
+  }
+  body = unwrap(body);
+  const last = body?.type === 'member_expression' ? body.childForFieldName('property') : body;
+  return (last?.type === 'identifier' || last?.type === 'property_identifier') && last.text === name;
+}
+
+/**
+ * `Object.defineProperty(X.prototype, 'name', { get () {…} })`, and helpers called the same way
+ * (`patchProto(X.prototype, 'name', function …)`): a statement call that hands a prototype, a name and a function
+ * (or a descriptor holding one) defines the method X.name.
+ */
+const jsDefiningCall: Rule = (node) => {
+  if (node.parent?.type !== 'expression_statement') return undefined;
+  const args = node.childForFieldName('arguments')?.namedChildren.filter(present).filter((a) => a.type !== 'comment') ?? [];
+  const owner = prototypeOwner(args[0]);
+  const nameNode = args[1];
+  if (!owner || nameNode?.type !== 'string' || args.length < 3) return undefined;
+  const name = nameNode.text.slice(1, -1);
+  if (!/^[\p{L}_$][\p{L}\p{N}_$]*$/u.test(name)) return undefined;
+  const value = unwrap(args[2]!);
+  const accessor = (c: Node | null): boolean =>
+    (c?.type === 'method_definition' && /^(get|set|value)$/.test(c.childForFieldName('name')?.text ?? '')) ||
+    (c?.type === 'pair' && /^(get|set|value)$/.test(c.childForFieldName('key')?.text ?? '') && JS_FUNCTIONS.has(unwrap(c.childForFieldName('value'))?.type ?? ''));
+  const described = value?.type === 'object' && value.namedChildren.some(accessor);
+  if (!value || (!JS_FUNCTIONS.has(value.type) && !described)) return undefined;
+  return { name, nameNode, node, kind: 'method', qualifier: owner, explicitMember: true };
 };
 
 /**
  * A method of an object literal that is named where it stands: `const EventTarget = { addEventListener() {…} }`
  * (EventTarget.addEventListener), `Foo.prototype = { bar: function () {…} }` (Foo.bar), `module.exports = {…}`.
  * Inside a function, the object of a factory counts too: `const fastify = { hasPlugin: function … }` and
- * `return { setup (options) {…} }` define the methods of what the function makes. An object passed anonymously
- * holds values, not definitions.
+ * `return { setup (options) {…} }` define the methods of what the function makes. So do the methods of an
+ * object handed to a call, at any depth: `semantics.addOperation('visit', { Lex_lex (_, x) {…} })`,
+ * `Object.assign(Foo.prototype, { bar () {…} })` (Foo.bar), when written as methods (`name () {}` or
+ * `name: function`): an arrow there is a callback handed over (`result.match({ Ok: (v) => … })`). Nor are a
+ * property descriptor's `get`/`set`/`value` (`Object.defineProperty`, `Object.create`), nor a re-export getter
+ * (`get foo () { return m.foo }`, `foo: function () { return foo }`).
  */
 const jsObjectMethod: Rule = (node, place) => {
   if (node.parent?.type !== 'object') return undefined;
   const key = node.type === 'pair' ? node.childForFieldName('key') : node.childForFieldName('name');
   if (!key || (key.type !== 'property_identifier' && key.type !== 'identifier')) return undefined;
-  if (node.type === 'pair') {
-    const value = unwrap(node.childForFieldName('value'));
-    if (!value || !JS_FUNCTIONS.has(value.type)) return undefined;
-  }
-  const owner = unwrap(node.parent)?.parent;
+  const fn = node.type === 'pair' ? unwrap(node.childForFieldName('value')) : node;
+  if (!fn || (node.type === 'pair' && !JS_FUNCTIONS.has(fn.type))) return undefined;
+  const object = node.parent;
+  const owner = unwrap(object)?.parent;
   const method = { name: key.text, nameNode: key, node, kind: 'method' as const, explicitMember: true };
   if (owner?.type === 'variable_declarator' && owner.childForFieldName('name')?.type === 'identifier') {
     return { ...method, qualifier: [owner.childForFieldName('name')!.text] };
+  }
+  if (owner?.type === 'arguments') {
+    const call = owner.parent;
+    const callee = call?.childForFieldName('function') ?? call?.childForFieldName('constructor');
+    if (fn.type === 'arrow_function' || DESCRIPTOR_CALLS.test(callee?.text ?? '') || isForwarder(fn, key.text)) return undefined;
+    const first = owner.namedChildren.find((c) => c !== null && c.type !== 'comment');
+    const target = first && first.id !== object.id ? prototypeOwner(first) : null;
+    return { ...method, qualifier: target ?? [] };
   }
   if (place.inFunction) return owner?.type === 'return_statement' ? { ...method, qualifier: [] } : undefined;
   if (owner?.type === 'assignment_expression' && IDENTIFIER_PATH.test(owner.childForFieldName('left')?.text ?? '')) {
@@ -214,6 +341,7 @@ const javascript: RuleSet = {
     ['field_definition', jsField('property')],
     ['variable_declarator', jsVariable],
     ['assignment_expression', jsAssignment],
+    ['call_expression', jsDefiningCall],
   ]),
 };
 

@@ -16,9 +16,10 @@
  *           chunk's first line (an index built here with model/index over the same files the engine reads).
  * An engine answer is scored by the first `path:line` in its text. Written: docs/results/qa.json and qa.md.
  *
- * The misses of the first run over commander, ws and dayjs were used to fix the workspace index (model/index/), so
- * their numbers no longer measure the index on unseen code; each package says so in the fixture
- * (`usedForIndexFixes`), and the report scores the packages the fixes never saw (fastify) apart from the others.
+ * The misses of each round's first run were used to fix the workspace index (model/index/), so those packages'
+ * numbers no longer measure the index on unseen code; each package says so in the fixture (`usedForIndexFixes`),
+ * and the report scores the packages the fixes never saw apart from the others (docs/grounded-answers.md, "How
+ * the index was measured, round by round").
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -28,7 +29,9 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { EngineClient, type EngineProcess } from '../../model/engine/client';
+import { rankDefinitions } from '../../model/engine/answers';
 import { questions as questionText } from '../../model/engine/prompt';
+import { analyseQuestion } from '../../model/engine/retrieval';
 import type { AnswerResult, LoadModelResult, RereadSettings } from '../../model/engine/protocol';
 import { WorkspaceIndex } from '../../model/index';
 import { walkWorkspace } from '../../model/workspace/walker';
@@ -106,6 +109,10 @@ interface QuestionResult {
   truth: Location[];
   /** The definitions our index (built for bm25) holds for the name, in its order: for explaining a miss, never for scoring. */
   indexDefinitions: Array<Location & { kind: string; qualifiedName: string }>;
+  /** Whether the question's analysis (retrieval's analyseQuestion over that index) looks the name up: for explaining a miss. */
+  lookedUp: boolean;
+  /** The definition a "where" answer quotes first (answers.ts rankDefinitions of the index's), or null: for explaining a miss. */
+  quotedFirst: (Location & { kind: string; qualifiedName: string }) | null;
   answers: Record<Mode, ModeAnswer>;
 }
 
@@ -225,8 +232,12 @@ async function main(): Promise<void> {
           memory: await askEngine(engine, question, ENGINE_MODES.memory, truth),
           bm25: topHit(index, question, truth),
         };
-        const indexDefinitions = index.definitions(q.name).map((d) => ({ path: d.path, line: d.startLine, kind: d.kind, qualifiedName: d.qualifiedName }));
-        results.push({ package: pkg.name, name: q.name, kind: q.kind, question, truth, indexDefinitions, answers });
+        const found = index.definitions(q.name);
+        const described = (d: (typeof found)[number]) => ({ path: d.path, line: d.startLine, kind: d.kind, qualifiedName: d.qualifiedName });
+        const indexDefinitions = found.map(described);
+        const lookedUp = analyseQuestion(question, index).identifiers.includes(q.name);
+        const first = rankDefinitions(found)[0];
+        results.push({ package: pkg.name, name: q.name, kind: q.kind, question, truth, indexDefinitions, lookedUp, quotedFirst: first ? described(first) : null, answers });
         const mark = (a: ModeAnswer) => (a.rightLine ? 'line' : a.rightPath ? 'path' : 'miss');
         process.stdout.write(`  ${q.name.padEnd(34)} ${MODE_NAMES.map((m) => `${m} ${mark(answers[m]).padEnd(4)} ${citationText(answers[m].citation).padEnd(44)}`).join(' ')}\n`);
       }
@@ -475,9 +486,10 @@ function markdown(r: Report): string {
     '## What it means',
     '',
     '- **reread**: for a "where" question the engine writes the location from the workspace index before the model',
-    '  says anything, so its path and line are the index\'s: a miss is a definition the index does not hold, or one it',
-    '  lists after another of the same name. "Verified" is checked against that same index, so it cannot catch the',
-    '  second kind. Its first token is that location, written before the model runs.',
+    '  says anything, so its path and line are the index\'s: a miss is a definition the index does not hold, one it',
+    '  lists after another of the same name, or a name the question\'s analysis (retrieval) does not look up, so the',
+    '  model answers alone. "Verified" is checked against that same index, so it cannot catch the second kind. Its',
+    '  first token is that location, written before the model runs.',
     '- **memory**: the model alone, from the FAM state of a whole package; what answering looked like before issue 19.',
     '- **bm25**: what lexical search alone finds; the difference to reread is what the definition look-up adds.',
     '',
@@ -494,12 +506,18 @@ function markdown(r: Report): string {
   ].join('\n');
 }
 
-/** Why re-read on missed: the index has no definition of the name, or lists another one first. */
+/**
+ * Why re-read on missed: the index has no definition of the name; or the question's analysis did not look the
+ * name up (retrieval, not the index); or the definition quoted first is not the truth (the index's order).
+ */
 function rereadWhy(q: QuestionResult): string {
   if (q.indexDefinitions.length === 0) return 'the index holds no definition of the name';
-  const listed = q.indexDefinitions.map((x) => `\`${citationText(x)}\` ${x.kind} ${x.qualifiedName}`).join(', ');
-  const known = q.indexDefinitions.some((x) => q.truth.some((t) => t.path === x.path && t.line === x.line));
-  return `the index lists ${listed}${known ? ' (the truth, after another)' : ' (not the truth)'}`;
+  const isTruth = (x: Location) => q.truth.some((t) => t.path === x.path && t.line === x.line);
+  const shown = q.indexDefinitions.slice(0, 4).map((x) => `\`${citationText(x)}\` ${x.kind} ${x.qualifiedName}`).join(', ');
+  const listed = `${shown}${q.indexDefinitions.length > 4 ? ` and ${q.indexDefinitions.length - 4} more` : ''}`;
+  const first = q.quotedFirst && isTruth(q.quotedFirst) ? 'the truth first' : q.indexDefinitions.some(isTruth) ? 'the truth, after another' : 'not the truth';
+  if (!q.lookedUp) return `retrieval did not look the name up (the question's analysis leaves it out), though the index lists ${listed} (${first})`;
+  return `the index lists ${listed} (${first})`;
 }
 
 /** Why the top hit missed: the hit's span, and whether it holds the definition. */

@@ -120,10 +120,10 @@ const compose = (f, g) => (x) => f(g(x));
       '};',
       'function p() { var t = function t() {}; }',
       'var D = function () { var _proto = D.prototype; _proto.a = function a() {}; return D; }();',
-      'function q() { obj.onload = function () {}; }',
+      'function q() { obj.onload = function () {}; obj.count = 1; }',
       'Foo.prototype = { bar: function () {} };',
       'module.exports = { baz() {} };',
-      'call({ notDef() {} });',
+      'call({ notDef: () => 1, alsoNot: 2 });',
     ].join('\n'), 'sha-shipped');
     const at = (name: string) => index.definitions(name).filter((d) => d.path === 'shipped.js').map((d) => [d.qualifiedName, d.kind, d.startLine]);
     assert.deepEqual(at('A'), [['A', 'class', 1]], 'exports.A = A re-exports, it defines nothing');
@@ -132,10 +132,11 @@ const compose = (f, g) => (x) => f(g(x));
     assert.deepEqual(at('value'), [], 'a property holding a value is no definition');
     assert.deepEqual(at('t'), [['t', 'function', 10]], 'a function value inside a function, as a nested function declaration');
     assert.deepEqual(at('a'), [['a', 'method', 11]], "Babel's _proto.a = function inside the class's IIFE");
-    assert.deepEqual(at('onload'), [], 'an assignment inside a function sets a value');
+    assert.deepEqual(at('onload'), [['obj.onload', 'function', 12]], 'a function assigned to an object inside a function');
+    assert.deepEqual(at('count'), [], 'any other assignment inside a function sets a value');
     assert.deepEqual(at('bar'), [['Foo.bar', 'method', 13]]);
     assert.deepEqual(at('baz'), [['baz', 'method', 14]]);
-    assert.deepEqual(at('notDef'), [], 'an object passed anonymously holds values');
+    assert.deepEqual([...at('notDef'), ...at('alsoNot')], [], 'an arrow or a value in an object passed to a call is no definition');
     index.removeFile('shipped.js');
   });
 
@@ -165,7 +166,8 @@ const compose = (f, g) => (x) => f(g(x));
     assert.deepEqual(at('setup'), [['setup', 'method', 11]], 'a method of the object a factory returns');
     assert.deepEqual(at('route'), [['route', 'method', 12]]);
     assert.deepEqual(at('onData'), [['handlers.onData', 'method', 8]], 'a method of a named object inside a function');
-    assert.deepEqual([...at('onEnd'), ...at('limit')], [], 'an object passed anonymously, and a value, are no definitions');
+    assert.deepEqual(at('onEnd'), [['onEnd', 'method', 9]], 'a method of an object passed to a call');
+    assert.deepEqual(at('limit'), [], 'a value is no definition');
     index.removeFile('factory.js');
   });
 
@@ -196,6 +198,69 @@ const compose = (f, g) => (x) => f(g(x));
     assert.deepEqual([...at('inner'), ...at('later')], [], 'a function called with arguments or defined inside one is no module');
     assert.deepEqual(at('#next'), [['Queue.#next', 'method', 14]]);
     index.removeFile('umd.js');
+  });
+
+  it('JavaScript defined by an expression: module.exports = function name, members set inside functions, objects handed to calls, chains', () => {
+    index.addFile('assigned.js', [
+      'module.exports = function build (opts) {',                          // 1
+      '  const api = function () {}',                                      // 2
+      '  api.use = function (plugin) { return api }',                      // 3
+      '  api.size = 0',                                                    // 4
+      '  registry.register(api, {',                                        // 5
+      '    parse (text) {},',                                              // 6
+      '    stringify: function (value) {},',                               // 7
+      '    onError: (err) => {},',                                         // 8
+      '    retries: 3,',                                                   // 9
+      '  })',                                                              // 10
+      '  return api',                                                      // 11
+      '}',                                                                 // 12
+      'function Tokenizer (input) {',                                      // 13
+      '  this.reader.onchunk = function (chunk) {}',                       // 14
+      '  this.reset = () => {}',                                           // 15
+      '  this.position = 0',                                               // 16
+      '}',                                                                 // 17
+      'class Pool {',                                                      // 18
+      '  constructor () {',                                                // 19
+      '    this.timer.onfire = function () {}',                            // 20
+      '    setTimeout(function () { this.late = function () {} })',       // 21
+      '  }',                                                               // 22
+      '}',                                                                 // 23
+      'Alt.prototype.width =',                                             // 24
+      '  Seq.prototype.width = function () { return 1 }',                  // 25
+      'exports.first = exports.second = void 0',                           // 26
+      'exports.third = exports.Third = Third',                             // 27
+      "defineGetter(Request.prototype, 'secure', function () {})",         // 28
+      "Object.defineProperty(Request.prototype, 'ip', { get () { return 1 } })", // 29
+      "listen(emitter, 'data', function () {})",                           // 30
+      'Object.assign(Widget.prototype, { render () {} })',                 // 31
+      "Object.defineProperty(exports, 'helper', { get () { return lib.helper } })", // 32
+      '__export(target, { shared: function () { return shared } })',       // 33
+    ].join('\n'), 'sha-assigned');
+    index.addFile('store.js', 'module.exports = class Store {\n  get (key) {}\n}\n', 'sha-store');
+    const at = (name: string) => index.definitions(name).filter((d) => d.path === 'assigned.js' || d.path === 'store.js').map((d) => [d.qualifiedName, d.kind, d.startLine]);
+    assert.deepEqual(at('build'), [['build', 'function', 1]], 'module.exports = function build: the function by its own name');
+    assert.deepEqual(index.definitions('build')[0]!.endLine, 12);
+    assert.deepEqual(at('Store'), [['Store', 'class', 1]], 'module.exports = class Store');
+    assert.deepEqual(at('get'), [['Store.get', 'method', 2]], "the class's methods are its members; a descriptor's get is none");
+    assert.deepEqual(at('use'), [['api.use', 'function', 3]], 'a function set on a local object inside a function');
+    assert.deepEqual(at('size'), [], 'a value set inside a function is none');
+    assert.deepEqual(at('parse'), [['parse', 'method', 6]], 'a method of an object handed to a call');
+    assert.deepEqual(at('stringify'), [['stringify', 'method', 7]]);
+    assert.deepEqual([...at('onError'), ...at('retries')], [], 'an arrow handed over is a callback, a number a value');
+    assert.deepEqual(at('onchunk'), [['Tokenizer.reader.onchunk', 'method', 14]], 'this.x.m = function inside a constructor function');
+    assert.deepEqual(at('reset'), [['Tokenizer.reset', 'method', 15]]);
+    assert.deepEqual(at('position'), []);
+    assert.deepEqual(at('onfire'), [['Pool.timer.onfire', 'method', 20]], "this in a class's method is the class");
+    assert.deepEqual(at('late'), [['late', 'method', 21]], 'this in an anonymous function names nothing');
+    assert.deepEqual(at('width'), [['Alt.width', 'method', 24], ['Seq.width', 'method', 25]], 'each link of a chain defines');
+    assert.deepEqual([...at('first'), ...at('second'), ...at('third'), ...at('Third')], [], 'exports set to void 0, or to a name, define nothing');
+    assert.deepEqual(at('secure'), [['Request.secure', 'method', 28]], 'a call that hands a prototype, a name and a function');
+    assert.deepEqual(at('ip'), [['Request.ip', 'method', 29]], 'Object.defineProperty on a prototype');
+    assert.deepEqual(at('data'), [], 'a name handed with a function, but to no prototype');
+    assert.deepEqual(at('render'), [['Widget.render', 'method', 31]], 'Object.assign(X.prototype, { … })');
+    assert.deepEqual([...at('helper'), ...at('shared')], [], 'getters that hand out a name defined elsewhere re-export it');
+    index.removeFile('assigned.js');
+    index.removeFile('store.js');
   });
 
   it('TypeScript: interfaces, types, enums, exported consts, classes, namespaces, overloads', () => {
