@@ -18,6 +18,7 @@ const toolEntries = [
   ['test/bench/bench.ts', 'bench'],
   ['test/bench/grounding.ts', 'grounding-bench'],
   ['test/gpu/gpu-check.ts', 'gpu-check'],
+  ['model/tools/reread-dump.ts', 'reread-dump'],
 ].filter(([src]) => existsSync(src));
 
 /** Browser-side entries (run inside webviews). */

@@ -1,8 +1,9 @@
 /**
  * The conversation of one workspace and the sidebar view that shows it.
  *
- * `ChatController` owns the conversation (kept in the workspace's memento, so it survives a reload), runs
- * questions through the memory (one at a time; Stop and CancellationTokens both abort the engine request),
+ * `ChatController` owns the conversation (kept in the workspace's memento, so it survives a reload, topic
+ * dividers included), runs questions through the memory (one at a time; Stop and CancellationTokens both abort
+ * the engine request) with the earlier turns of their topic and the code they are asked about (./chat-context.ts),
  * regenerates and continues answers in place, clears (with an undo) and tells the view what changed.
  * `ChatViewProvider` is the WebviewView: it checks every message the webview posts (webview/protocol.ts), and
  * queues what it sends until the webview says `ready`.
@@ -10,7 +11,7 @@
 import { randomInt } from 'node:crypto';
 import * as vscode from 'vscode';
 import { isCancellation } from '../model/engine/cancellation';
-import { EngineError, type AnswerResult, type Grounding } from '../model/engine/protocol';
+import { EngineError, type AnswerResult, type ContextRef, type Grounding, type Turn } from '../model/engine/protocol';
 import { answerMarkdown, codeBlocks } from '../webview/answer-text';
 import {
   MAX_CITATIONS,
@@ -29,6 +30,7 @@ import {
   type ToWebviewMessage,
 } from '../webview/protocol';
 import { copyText, insertAtCursor } from './answer-actions';
+import { contextRefs, type ChatContext } from './chat-context';
 import { openCitation } from './citation-open';
 import { ContinuedAnswer } from './continued-answer';
 import { ContextKeys, StateKeys, Views } from './ids';
@@ -42,6 +44,16 @@ import { webviewHtml, webviewOptions } from './webview-html';
 
 /** Most entries kept in the stored conversation. */
 const MAX_ENTRIES = 200;
+
+/** Earlier turns sent with a question at most; the engine keeps the most recent that fit its budget. */
+const MAX_TURNS_SENT = 16;
+
+/** What the engine is asked for an answer: the question, the earlier turns of its topic, the code it is about. */
+interface Asked {
+  question: string;
+  history: Turn[];
+  context: ContextRef[];
+}
 
 /**
  * The temperature Regenerate samples at when `famulus.temperature` is 0: greedy decoding would write the same
@@ -70,6 +82,7 @@ export class ChatController extends Disposable {
 
   constructor(
     private readonly memory: WorkspaceMemory | null,
+    private readonly context: ChatContext,
     private readonly workspaceState: vscode.Memento,
     private readonly log: vscode.LogOutputChannel,
   ) {
@@ -77,6 +90,7 @@ export class ChatController extends Disposable {
     this.entries = (workspaceState.get<ChatEntry[]>(StateKeys.conversation) ?? []).map((e) =>
       e.status === 'streaming' ? { ...e, status: 'cancelled' as const } : e,
     );
+    this.register(context.onDidChange(() => this.posted.fire(this.contextMessage())));
     if (memory) {
       this.register(
         memory.onDidChange(() => {
@@ -105,14 +119,37 @@ export class ChatController extends Disposable {
     });
   }
 
-  /** Asks a question; the answer streams into the chat. Resolves when the answer has ended (done, stopped, failed). */
+  /** The composer's context chips. */
+  contextMessage(): ToWebviewMessage {
+    return msg<ToWebview, 'chat/context'>('chat/context', { chips: this.context.chips });
+  }
+
+  /**
+   * Asks a question about the attached context and the files it references, as a follow-up of the turns before
+   * it in its topic; the answer streams into the chat. Resolves when the answer has ended (done, stopped, failed).
+   */
   async ask(question: string, token?: vscode.CancellationToken): Promise<AskOutcome> {
     this.forgetCleared();
+    const { context, unresolved, asked } = await this.context.take(question);
     const user: ChatEntry = { id: this.newId(), role: 'user', text: question };
+    if (context.length > 0) user.context = context;
+    if (unresolved.length > 0) user.unresolved = unresolved;
+    if (asked !== question) user.asked = asked;
     const answer: ChatEntry = { id: this.newId(), role: 'assistant', text: '', status: 'streaming' };
     this.append(user);
     this.append(answer);
-    return this.run(answer, question, settings.sampling(), null, token);
+    return this.run(answer, this.askedBy(user), settings.sampling(), null, token);
+  }
+
+  /**
+   * Starts a new topic: a divider, after which questions are asked without the turns before it. False when the
+   * conversation is empty or already starts a new topic.
+   */
+  newTopic(): boolean {
+    const last = this.entries[this.entries.length - 1];
+    if (!last || last.role === 'divider') return false;
+    this.append({ id: this.newId(), role: 'divider', text: '' });
+    return true;
   }
 
   /**
@@ -127,7 +164,7 @@ export class ChatController extends Disposable {
       found.answer.status === 'error'
         ? base
         : { ...base, temperature: base.temperature > 0 ? base.temperature : REGENERATE_TEMPERATURE, seed: randomInt(0, 2 ** 32) };
-    return this.run(found.answer, found.question, sampling, { entry: { ...found.answer }, continuing: false });
+    return this.run(found.answer, this.askedBy(found.question), sampling, { entry: { ...found.answer }, continuing: false });
   }
 
   /**
@@ -140,7 +177,7 @@ export class ChatController extends Disposable {
     const { cutOff, sampling } = found?.answer ?? {};
     const room = cutOff ? continuedLimit(cutOff) : null;
     if (!found || !sampling || room === null) return null;
-    return this.run(found.answer, found.question, { ...sampling, maxNewTokens: room }, { entry: { ...found.answer }, continuing: true });
+    return this.run(found.answer, this.askedBy(found.question), { ...sampling, maxNewTokens: room }, { entry: { ...found.answer }, continuing: true });
   }
 
   /** Stops the answer being streamed and the questions waiting; false when there were none. */
@@ -181,12 +218,30 @@ export class ChatController extends Disposable {
   }
 
   /**
-   * Streams the answer to `question` into `entry`. `replacing`: the finished answer a Regenerate or Continue
+   * What the engine is asked for the question `user`: its words (references written as paths), the code it
+   * was asked about, and the turns before it in its topic, oldest first. A turn is a question with the answer
+   * it got; an answer that was stopped or failed, or is still streaming, is no turn.
+   */
+  private askedBy(user: ChatEntry): Asked {
+    const history: Turn[] = [];
+    for (let i = this.entries.indexOf(user) - 1; i >= 1 && history.length < MAX_TURNS_SENT; i--) {
+      const answer = this.entries[i]!;
+      if (answer.role === 'divider') break;
+      const question = this.entries[i - 1]!;
+      if (answer.role !== 'assistant' || question.role !== 'user') continue;
+      if (answer.status === 'done' && answer.text.trim()) history.unshift({ question: question.asked ?? question.text, answer: answer.text });
+      i--;
+    }
+    return { question: user.asked ?? user.text, history, context: contextRefs(user.context ?? []) };
+  }
+
+  /**
+   * Streams the answer to `asked` into `entry`. `replacing`: the finished answer a Regenerate or Continue
    * replaces; Continue shows it while the new one repeats it, and a stop before anything new puts it back.
    */
   private async run(
     entry: ChatEntry,
-    question: string,
+    asked: Asked,
     sampling: Sampling,
     replacing: { entry: ChatEntry; continuing: boolean } | null,
     token?: vscode.CancellationToken,
@@ -205,7 +260,7 @@ export class ChatController extends Disposable {
     const view = new ContinuedAnswer(entry.text);
     this.setBusy(this.busyId);
     try {
-      const stream = this.memory.ask(question, abort.signal, sampling);
+      const stream = this.memory.ask(asked.question, abort.signal, sampling, { history: asked.history, context: asked.context });
       let step;
       while (!(step = await stream.next()).done) {
         const change = view.push(step.value.text);
@@ -228,7 +283,7 @@ export class ChatController extends Disposable {
         return this.finish(entry, 'cancelled', { text: view.answer, sampling });
       }
       const message = (err as Error).message;
-      this.log.error(`answering “${question.slice(0, 200)}” failed: ${message}`);
+      this.log.error(`answering “${asked.question.slice(0, 200)}” failed: ${message}`);
       const problem = explainProblem(message, err instanceof EngineError ? err.code : undefined);
       return this.finish(entry, 'error', { text: problem.message, action: problem.action ?? undefined });
     } finally {
@@ -277,12 +332,12 @@ export class ChatController extends Disposable {
   }
 
   /** A finished answer and the question it answers (the entry before it). */
-  private finishedAnswer(id: string): { answer: ChatEntry; question: string } | null {
+  private finishedAnswer(id: string): { answer: ChatEntry; question: ChatEntry } | null {
     const i = this.entries.findIndex((e) => e.id === id);
     const answer = this.entries[i];
     const asked = this.entries[i - 1];
     if (!answer || answer.role !== 'assistant' || answer.status === 'streaming' || this.active.has(id)) return null;
-    return asked?.role === 'user' ? { answer, question: asked.text } : null;
+    return asked?.role === 'user' ? { answer, question: asked } : null;
   }
 
   private append(entry: ChatEntry): void {
@@ -358,6 +413,10 @@ export function stats(r: AnswerResult, sampling?: Sampling): string {
   const parts = [`${r.tokens} tokens`, `first token ${r.timings.firstTokenSeconds.toFixed(2)} s`];
   if (r.tokensPerSecond > 0) parts.push(`${r.tokensPerSecond.toFixed(1)} tok/s`);
   if (sampling && sampling.temperature > 0) parts.push(`sampled at temperature ${sampling.temperature}`);
+  const turns = r.grounding.historyTurns;
+  if (turns > 0) parts.push(`follows ${turns} earlier turn${turns === 1 ? '' : 's'}`);
+  // The engine ends an answer that fell into a loop (model/runtime/sampling.ts isRepeatingLoop).
+  if (r.stopReason === 'repetition') parts.push('stopped: it began repeating itself');
   return parts.join(' · ');
 }
 
@@ -370,12 +429,13 @@ export function groundingView(g: Grounding): GroundingView {
     sources: g.sources
       .filter((s) => s.path.length <= MAX_PATH)
       .slice(0, MAX_SOURCES)
-      .map(({ path, startLine, endLine, reason, definition }) => ({
+      .map(({ path, startLine, endLine, reason, definition, requestedEndLine }) => ({
         path,
         startLine,
         endLine,
         reason,
         ...(definition ? { definition: definition.slice(0, MAX_NAME) } : {}),
+        ...(requestedEndLine !== undefined ? { requestedEndLine } : {}),
       })),
     // A citation's text holds its path as written, so it is at least as long.
     citations: g.citations
@@ -396,6 +456,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   constructor(
     private readonly extensionUri: vscode.Uri,
     private readonly chat: ChatController,
+    private readonly context: ChatContext,
     private readonly log: vscode.LogOutputChannel,
   ) {
     super();
@@ -449,6 +510,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
         this.ready = true;
         this.outbox = [];
         void this.view?.webview.postMessage(this.chat.initMessage());
+        void this.view?.webview.postMessage(this.chat.contextMessage());
         return Promise.resolve(undefined);
       }
       case 'chat/ask':
@@ -459,6 +521,16 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
         return this.chat.clear();
       case 'chat/undoClear':
         return this.chat.undoClear();
+      case 'chat/newTopic':
+        return Promise.resolve(this.chat.newTopic());
+      case 'context/attach':
+        this.context.setAttached(m.id, m.attached);
+        return Promise.resolve(undefined);
+      case 'context/resolve':
+        return this.context.resolve(m.references).then((references) => {
+          this.send(msg<ToWebview, 'chat/references'>('chat/references', { references }));
+          return references;
+        });
       case 'answer/copy':
       case 'answer/insert': {
         const text = this.chat.answerText(m.id, m.block);

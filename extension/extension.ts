@@ -8,12 +8,15 @@
 import * as vscode from 'vscode';
 import { isCancellation } from '../model/engine/cancellation';
 import { EngineError, type WorkspaceResult } from '../model/engine/protocol';
-import { ACTION_LABELS, type ChatEntry, type MemoryView } from '../webview/protocol';
+import { ACTION_LABELS, type ChatEntry, type ContextChip, type MemoryView } from '../webview/protocol';
 import { ChatController, ChatViewProvider, NO_WORKSPACE, type AskOutcome } from './chat';
+import { ChatContext } from './chat-context';
 import { openCitation } from './citation-open';
 import { EngineHost } from './engine-host';
+import { showFilesInMemory } from './files-in-memory';
 import { Commands, ContextKeys, SECTION, SUMMARY_PANEL_TYPE, Settings } from './ids';
 import { WorkspaceMemory } from './memory';
+import { filesInMemoryRows, type FileRow } from './memory-view';
 import { explainProblem } from './problems';
 import { MemoryStatusBar } from './status-bar';
 import { SummaryPanel, type SummaryOutcome } from './summary-panel';
@@ -27,10 +30,14 @@ export interface FamulusApi {
   statusBarText(): string;
   summaryText(): string;
   stateFile(): string | null;
+  /** The notifications finished reads showed ("Famulus has read N files…", "…up to date…"), oldest first. */
+  readNotices(): readonly string[];
   /** What a click on a citation link does (the webviews post `citation/open`). */
   openCitation(path: string, line: number): Promise<boolean>;
   /** Handles a message as if the chat webview had posted it (checked the same way); resolves with its outcome. */
   chatMessage(message: unknown): Promise<unknown>;
+  /** The context chips the chat's composer shows (the attached selection, the active editor's file). */
+  contextChips(): ContextChip[];
 }
 
 let host: EngineHost | null = null;
@@ -50,9 +57,11 @@ export function activate(context: vscode.ExtensionContext): FamulusApi {
     log.info(`several folders are open: Famulus reads the first one (${folder?.name})`);
   }
 
-  const chat = new ChatController(memory, context.workspaceState, log);
+  const chatContext = new ChatContext(folder);
+  context.subscriptions.push(chatContext);
+  const chat = new ChatController(memory, chatContext, context.workspaceState, log);
   context.subscriptions.push(chat);
-  const chatView = new ChatViewProvider(context.extensionUri, chat, log);
+  const chatView = new ChatViewProvider(context.extensionUri, chat, chatContext, log);
   context.subscriptions.push(
     chatView,
     vscode.window.registerWebviewViewProvider(ChatViewProvider.viewType, chatView, { webviewOptions: { retainContextWhenHidden: true } }),
@@ -95,13 +104,27 @@ export function activate(context: vscode.ExtensionContext): FamulusApi {
         : await vscode.window.showInputBox({
             title: 'Famulus: Ask about This Workspace',
             prompt: 'The answer streams into the Famulus chat.',
-            placeHolder: 'Where is the queue drained?',
+            // An example from this workspace's index ("Where is `createApplication` defined?"), not a made-up one.
+            placeHolder: (await memory?.exampleQuestion()) ?? 'A question about this workspace',
             ignoreFocusOut: true,
           });
     if (!q?.trim()) return undefined;
     await chatView.reveal();
     return chat.ask(q.trim());
   });
+
+  // The selected lines become the next question's context: the chat opens with them attached, ready for the question.
+  command(Commands.askAboutSelection, async (): Promise<boolean> => {
+    const problem = chatContext.attachSelection(vscode.window.activeTextEditor);
+    if (problem) {
+      void vscode.window.showInformationMessage(`Famulus: ${problem}`);
+      return false;
+    }
+    await chatView.reveal();
+    return true;
+  });
+
+  command(Commands.newTopic, () => chat.newTopic());
 
   command(Commands.summarizeFile, async (arg?: unknown): Promise<SummaryOutcome | undefined> => {
     const m = needMemory();
@@ -143,6 +166,13 @@ export function activate(context: vscode.ExtensionContext): FamulusApi {
             { title: `Famulus: definitions of ${name.trim()}` },
           ))?.d;
     return pick ? openCitation(pick.path, pick.startLine, log) : false;
+  });
+
+  // What the memory holds, file by file with its tokens, and what was skipped and why. `quiet` returns the rows unshown.
+  command(Commands.showFiles, async (opts?: { quiet?: boolean }): Promise<FileRow[] | FileRow | undefined> => {
+    const m = needMemory();
+    const files = await m.filesInMemory();
+    return opts?.quiet ? filesInMemoryRows(files) : showFilesInMemory(m, files);
   });
 
   command(Commands.readWorkspace, (): Promise<WorkspaceResult> => needMemory().read({ fresh: true }));
@@ -214,9 +244,10 @@ export function activate(context: vscode.ExtensionContext): FamulusApi {
         v.lastUpdate && `updated ${new Date(v.lastUpdate).toLocaleString()}`,
       ].filter(Boolean);
       const fix = v.action && v.action !== 'showLog' ? [ACTION_LABELS[v.action]] : [];
-      const actions = [...fix, v.files > 0 ? 'Refresh Memory' : 'Read Workspace', 'Show Log'];
+      const actions = [...fix, ...(v.files > 0 ? ['Show Files', 'Refresh Memory'] : ['Read Workspace']), 'Show Log'];
       void vscode.window.showInformationMessage(`Famulus: ${lines.join(' · ')}${v.detail ? ` — ${v.detail}` : ''}`, ...actions).then((pick) => {
-        if (pick === 'Refresh Memory') void vscode.commands.executeCommand(Commands.refreshMemory);
+        if (pick === 'Show Files') void vscode.commands.executeCommand(Commands.showFiles);
+        else if (pick === 'Refresh Memory') void vscode.commands.executeCommand(Commands.refreshMemory);
         else if (pick === 'Read Workspace') void vscode.commands.executeCommand(Commands.readWorkspace);
         else if (pick === 'Show Log') log.show(true);
         else if (pick && v.action) void runWebviewCommand(v.action, log);
@@ -255,8 +286,10 @@ export function activate(context: vscode.ExtensionContext): FamulusApi {
     statusBarText: () => statusBar.text,
     summaryText: () => SummaryPanel.instance?.text ?? '',
     stateFile: () => memory?.stateFile?.fsPath ?? null,
+    readNotices: () => memory?.readNotices ?? [],
     openCitation: (path, line) => openCitation(path, line, log),
     chatMessage: (message) => chatView.receive(message),
+    contextChips: () => chatContext.chips,
   };
 }
 

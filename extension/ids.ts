@@ -11,6 +11,8 @@ export const CATEGORY = 'Famulus';
 
 export const Commands = {
   ask: 'famulus.ask',
+  askAboutSelection: 'famulus.askAboutSelection',
+  newTopic: 'famulus.newTopic',
   summarizeFile: 'famulus.summarizeFile',
   readWorkspace: 'famulus.readWorkspace',
   refreshMemory: 'famulus.refreshMemory',
@@ -22,12 +24,15 @@ export const Commands = {
   clearConversation: 'famulus.clearConversation',
   undoClearConversation: 'famulus.undoClearConversation',
   goToDefinition: 'famulus.goToDefinition',
+  showFiles: 'famulus.showFiles',
 } as const;
 export type CommandId = (typeof Commands)[keyof typeof Commands];
 
 /** Titles as the palette shows them (the manifest's `title`; the category is added by VS Code). */
 export const CommandTitles: Record<CommandId, string> = {
   [Commands.ask]: 'Ask about This Workspace',
+  [Commands.askAboutSelection]: 'Ask about Selection',
+  [Commands.newTopic]: 'New Topic',
   [Commands.summarizeFile]: 'Summarise File',
   [Commands.readWorkspace]: 'Read Workspace into Memory',
   [Commands.refreshMemory]: 'Refresh Memory',
@@ -39,6 +44,7 @@ export const CommandTitles: Record<CommandId, string> = {
   [Commands.clearConversation]: 'Clear Conversation',
   [Commands.undoClearConversation]: 'Undo Clear Conversation',
   [Commands.goToDefinition]: 'Go to Definition in Memory',
+  [Commands.showFiles]: 'Show Files in Memory',
 };
 
 export const Views = {
@@ -59,6 +65,8 @@ export const Settings = {
   maxFileSize: 'maxFileSize',
   include: 'include',
   exclude: 'exclude',
+  defaultExcludes: 'defaultExcludes',
+  skipMinified: 'skipMinified',
   readOnOpen: 'readOnOpen',
   updateOnChange: 'updateOnChange',
   answerLength: 'answerLength',
@@ -80,4 +88,6 @@ export const ContextKeys = {
 export const StateKeys = {
   conversation: 'famulus.conversation',
   offeredRead: 'famulus.offeredRead',
+  /** The model id of the last read announced as done ("Famulus has read N files…"): once per workspace and model. */
+  announcedRead: 'famulus.announcedRead',
 } as const;

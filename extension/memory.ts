@@ -14,7 +14,9 @@ import {
   EngineError,
   MEMORY_FILES,
   type AnswerResult,
+  type AskRequest,
   type Definition,
+  type FilesResult,
   type GenerationSettings,
   type ReadChunk,
   type ReadMode,
@@ -25,9 +27,9 @@ import {
 } from '../model/engine/protocol';
 import type { MemoryView, ProgressView } from '../webview/protocol';
 import type { EngineHost } from './engine-host';
-import { ContextKeys, StateKeys } from './ids';
+import { Commands, ContextKeys, StateKeys } from './ids';
 import { Debouncer, Disposable, toAbortSignal } from './lifecycle';
-import { presentMemory, readStoppedDetail } from './memory-view';
+import { READ_DONE_ACTIONS, nothingChanged, presentMemory, readDoneMessage, readStoppedDetail, upToDateDetail } from './memory-view';
 import { explainProblem } from './problems';
 import * as settings from './settings';
 import { showProblem } from './webview-commands';
@@ -49,6 +51,8 @@ export class WorkspaceMemory extends Disposable {
   private readAbort: AbortController | null = null;
   /** The last save failure told to the user (a new cause is told again). */
   private lastSaveProblem: string | null = null;
+  /** What finished reads told the user, in order (for the extension-host tests). */
+  private readonly notices: string[] = [];
 
   private readonly changed = this.register(new vscode.EventEmitter<void>());
   readonly onDidChange = this.changed.event;
@@ -79,6 +83,11 @@ export class WorkspaceMemory extends Disposable {
 
   get hasMemory(): boolean {
     return this.files > 0;
+  }
+
+  /** The notifications finished reads showed, oldest first. */
+  get readNotices(): readonly string[] {
+    return this.notices;
   }
 
   /** Called once the window is trusted: restore the saved memory at once, or offer (or start) the first read. */
@@ -243,6 +252,7 @@ export class WorkspaceMemory extends Disposable {
       }
       if (result.saved) this.log.info(`memory saved in ${result.memoryDir} (${result.saved.bytes} bytes, ${result.saved.seconds.toFixed(2)} s)`);
       if (result.cancelled) this.set({ detail: readStoppedDetail(result.state?.files ?? 0) });
+      else if (!opts.quiet) this.tellReadDone(result);
       return result;
     } catch (err) {
       if (isCancellation(err)) {
@@ -259,6 +269,34 @@ export class WorkspaceMemory extends Disposable {
     }
   }
 
+  /**
+   * What a read the user started says when it is done: the first one of this workspace with this model tells
+   * what is now in memory (with "Ask a question"); a refresh that found nothing to read says so, in a
+   * notification and in the chat header.
+   */
+  private tellReadDone(result: WorkspaceResult): void {
+    const state = result.state;
+    if (!state) return;
+    if (nothingChanged(result)) {
+      const line = upToDateDetail(state.lastUpdate);
+      this.set({ detail: line });
+      this.notices.push(`Famulus: ${line}`);
+      void vscode.window.showInformationMessage(`Famulus: ${line}`);
+      return;
+    }
+    const modelId = this.host.current?.model.modelId ?? '';
+    if (this.workspaceState.get<string>(StateKeys.announcedRead) === modelId) return;
+    void this.workspaceState.update(StateKeys.announcedRead, modelId);
+    const message = readDoneMessage(this.folder.name, state.files, state.tokens);
+    this.notices.push(message);
+    void vscode.window
+      .showInformationMessage(message, READ_DONE_ACTIONS.ask, READ_DONE_ACTIONS.files)
+      .then((pick) => {
+        if (pick === READ_DONE_ACTIONS.ask) void vscode.commands.executeCommand(Commands.ask);
+        else if (pick === READ_DONE_ACTIONS.files) void vscode.commands.executeCommand(Commands.showFiles);
+      });
+  }
+
   /** Forgets the memory: the engine drops what it holds and deletes the saved files. */
   async forget(): Promise<void> {
     this.readAbort?.abort();
@@ -267,6 +305,32 @@ export class WorkspaceMemory extends Disposable {
     this.log.info(`memory forgotten${deleted.length > 0 ? `; deleted ${deleted.join(', ')}` : ''}`);
     this.showState(null, '');
     await this.workspaceState.update(StateKeys.offeredRead, true);
+    // The next read is a first read again, and says so when it is done.
+    await this.workspaceState.update(StateKeys.announcedRead, undefined);
+  }
+
+  /** Each file in memory with its tokens, and what the last walk skipped and why. */
+  async filesInMemory(): Promise<FilesResult> {
+    this.requireTrusted();
+    const client = await this.ensureOpen();
+    this.requireMemory();
+    return client.request('workspace/files', {});
+  }
+
+  /**
+   * A question about this workspace that its index answers ("Where is `createApplication` defined?"), for the
+   * palette's placeholder; null while nothing is in memory or the engine cannot say.
+   */
+  async exampleQuestion(): Promise<string | null> {
+    if (!vscode.workspace.isTrusted || !this.hasMemory) return null;
+    try {
+      const client = await this.ensureOpen();
+      const { suggestions } = await client.request('index/suggest', { limit: 1 });
+      return suggestions[0]?.question ?? null;
+    } catch (err) {
+      this.log.warn(`no example question: ${(err as Error).message}`);
+      return null;
+    }
   }
 
   /** Where a name is defined, from the workspace index the memory was read with. */
@@ -280,11 +344,17 @@ export class WorkspaceMemory extends Disposable {
   // ---- questions ---------------------------------------------------------------------------------------------
 
   /** Answers from the memory, streaming the text. The saved memory is never changed by a question. */
-  async *ask(question: string, signal: AbortSignal, options: GenerationSettings = settings.generation()): AsyncGenerator<TextDelta, AnswerResult> {
+  /** `conversation`: the earlier turns of the question's topic and the code it is asked about (AskRequest). */
+  async *ask(
+    question: string,
+    signal: AbortSignal,
+    options: GenerationSettings = settings.generation(),
+    conversation: Pick<AskRequest, 'history' | 'context'> = {},
+  ): AsyncGenerator<TextDelta, AnswerResult> {
     this.requireTrusted();
     const client = await this.ensureOpen();
     this.requireMemory();
-    const stream = client.stream('engine/ask', { question, options, reread: settings.reread() }, { signal });
+    const stream = client.stream('engine/ask', { question, options, reread: settings.reread(), ...conversation }, { signal });
     yield* stream;
     return await stream.result;
   }

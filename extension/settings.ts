@@ -1,6 +1,7 @@
 /** The extension's settings (package.json `contributes.configuration`), read into the engine's request shapes. */
 import * as vscode from 'vscode';
 import { DEFAULT_REPETITION_PENALTY, type DeviceChoice, type GenerationSettings, type RereadSettings, type WalkerOptions } from '../model/engine/protocol';
+import { DEFAULT_EXCLUDES } from '../model/workspace/default-excludes';
 import { MAX_ANSWER_TOKENS, type Sampling } from '../webview/protocol';
 import { SECTION, Settings } from './ids';
 
@@ -53,13 +54,19 @@ export function reread(): RereadSettings {
 
 /**
  * Walker options: `famulus.exclude` plus the folder's `files.exclude` globs (those set to true), on top of the
- * walker's own .gitignore handling; `famulus.include` when not empty; `famulus.maxFileSize`.
+ * walker's own .gitignore handling; `famulus.include` when not empty; `famulus.maxFileSize`; the default
+ * excludes (`famulus.defaultExcludes`, whose default is the walker's DEFAULT_EXCLUDES: an empty list reads
+ * changelogs and lock files too) and `famulus.skipMinified`.
  */
 export function walkerOptions(folder: vscode.Uri): WalkerOptions {
   const c = config(folder);
   const excludes = [...strings(c.get<unknown>(Settings.exclude)), ...filesExclude(folder)];
   const includes = strings(c.get<unknown>(Settings.include));
-  const options: WalkerOptions = { maxFileBytes: clampInt(c.get<number>(Settings.maxFileSize, 1048576), 1, 2 ** 31 - 1) };
+  const options: WalkerOptions = {
+    maxFileBytes: clampInt(c.get<number>(Settings.maxFileSize, 1048576), 1, 2 ** 31 - 1),
+    defaultExcludes: strings(c.get<unknown>(Settings.defaultExcludes, DEFAULT_EXCLUDES)),
+    skipMinified: c.get<boolean>(Settings.skipMinified, true) !== false,
+  };
   if (excludes.length > 0) options.excludes = excludes;
   if (includes.length > 0) options.includes = includes;
   return options;

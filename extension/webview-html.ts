@@ -85,8 +85,10 @@ const CHAT_BODY = `<header role="banner" aria-label="Workspace memory">
   </div>
 </main>
 <form id="composer" aria-label="Ask Famulus">
-  <textarea id="question" rows="2" placeholder="Ask about this workspace (Enter sends, Shift+Enter adds a line, Escape stops)" aria-label="Question"></textarea>
+  <div id="context-chips" class="chips" hidden aria-label="Code the next question is about"></div>
+  <textarea id="question" rows="2" placeholder="Ask about this workspace; #path or @file adds a file (Shift+Enter: new line)" aria-label="Question"></textarea>
   <div class="actions">
+    <button id="new-topic" type="button" class="secondary" disabled title="Start a new topic: the next questions do not see the conversation so far" aria-label="New topic">New topic</button>
     <span class="hint" aria-hidden="true">Enter ↵ send · Esc stop</span>
     <button id="stop" type="button" class="secondary" hidden aria-label="Stop the answer">Stop</button>
     <button id="send" type="button" aria-label="Send the question">Send</button>

@@ -16,11 +16,14 @@ import { isCancellation } from './engine/cancellation';
 import { EngineClient, type EngineProcess } from './engine/client';
 import { questions } from './engine/prompt';
 import {
+  DEFAULT_HISTORY_TOKENS,
   DEFAULT_MAX_NEW_TOKENS,
   DEFAULT_REPETITION_PENALTY,
   DEFAULT_REREAD_TOKENS,
   MEMORY_FILES,
   type AnswerResult,
+  type AskRequest,
+  type ContextRef,
   type DeviceChoice,
   type DeviceInfo,
   type GenerationSettings,
@@ -30,6 +33,7 @@ import {
   type ReadSummary,
   type RereadSettings,
   type StateSummary,
+  type Turn,
   type WorkspaceResult,
 } from './engine/protocol';
 import { broadRootReason, isSystemFolder } from './workspace/paths';
@@ -40,7 +44,9 @@ const USAGE = `famulus: reads a whole workspace into a FAM model's working memor
 Usage:
   famulus                              demo: ingest samples/demo-workspace, ask, summarise
   famulus ingest <dir>                 read <dir> into memory and save it (default in <dir>/.famulus/)
-  famulus ask <dir> "<question>"       answer from the saved memory of <dir> (read first if needed)
+  famulus ask <dir> "<question>" ["<follow-up>" ...]
+                                       answer from the saved memory of <dir> (read first if needed); each
+                                       follow-up is asked with the questions and answers before it
   famulus summarize <file>             summarise a file of the workspace that contains it (or, when no
                                        saved memory holds it, that file alone; nothing is saved)
   famulus status [<dir>]               model, device, and the saved memory of <dir> (default: .)
@@ -56,7 +62,11 @@ Options:
   --reread-tokens <n>   most tokens of workspace code re-read before each answer (default: ${DEFAULT_REREAD_TOKENS.cpu}
                         on a CPU, ${DEFAULT_REREAD_TOKENS.webgpu} on a GPU)
   --no-reread           answer from the memory alone, without re-reading code (for comparison)
+  --context <path[:a-b]>  re-read this file (or its lines a to b) before anything else; repeatable
+  --history-tokens <n>  most tokens of earlier questions and answers a follow-up sees (default:
+                        ${DEFAULT_HISTORY_TOKENS.cpu} on a CPU, ${DEFAULT_HISTORY_TOKENS.webgpu} on a GPU)
   --fresh               read the workspace from scratch instead of reusing the saved memory
+  --no-default-excludes read changelogs, lock files, minified and generated files too (skipped by default)
   --allow-broad-root    read <dir> even when it is / or your home folder (or a folder above it)
   --json                print one JSON object on stdout
   --verbose             show the engine's log on stderr
@@ -78,11 +88,16 @@ interface Flags {
   verbose: boolean;
   fresh: boolean;
   allowBroadRoot: boolean;
+  /** --no-default-excludes: read what the walker skips by default (changelogs, lock files, minified files). */
+  readAll: boolean;
   memory?: string;
   model?: string;
   device: DeviceChoice;
   generation: GenerationSettings;
   reread: RereadSettings;
+  /** --context: code re-read before each question, paths absolute. */
+  context: ContextRef[];
+  historyTokens?: number;
 }
 
 /** Seconds of each phase, for --json and the summary lines. */
@@ -125,9 +140,12 @@ async function main(argv: string[]): Promise<number> {
         'top-p': { type: 'string' },
         'repeat-penalty': { type: 'string' },
         fresh: { type: 'boolean', default: false },
+        'no-default-excludes': { type: 'boolean', default: false },
         'allow-broad-root': { type: 'boolean', default: false },
         'no-reread': { type: 'boolean', default: false },
         'reread-tokens': { type: 'string' },
+        context: { type: 'string', multiple: true },
+        'history-tokens': { type: 'string' },
         json: { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -167,7 +185,7 @@ function fail(err: unknown): number {
   return 1;
 }
 
-function readFlags(values: Record<string, string | boolean | undefined>): Flags {
+function readFlags(values: Record<string, string | string[] | boolean | undefined>): Flags {
   const device = (values.device as string | undefined) ?? process.env.FAMULUS_DEVICE ?? 'auto';
   if (device !== 'auto' && device !== 'cpu' && device !== 'webgpu') {
     const source = values.device === undefined ? 'FAMULUS_DEVICE' : '--device';
@@ -193,15 +211,20 @@ function readFlags(values: Record<string, string | boolean | undefined>): Flags 
   if (values['no-reread'] === true) reread.enabled = false;
   const rereadTokens = number('reread-tokens', (x) => Number.isInteger(x) && x >= 0 && x <= 1 << 20, 'a whole number ≥ 0');
   if (rereadTokens !== undefined) reread.tokens = rereadTokens;
+  const historyTokens = number('history-tokens', (x) => Number.isInteger(x) && x >= 0 && x <= 1 << 20, 'a whole number ≥ 0');
+  const context = ((values.context as string[] | undefined) ?? []).map(contextRef);
   const flags: Flags = {
     json: values.json === true,
     verbose: values.verbose === true,
     fresh: values.fresh === true,
     allowBroadRoot: values['allow-broad-root'] === true,
+    readAll: values['no-default-excludes'] === true,
     device,
     generation,
     reread,
+    context,
   };
+  if (historyTokens !== undefined) flags.historyTokens = historyTokens;
   if (typeof values.memory === 'string') flags.memory = path.resolve(values.memory);
   if (typeof values.model === 'string') flags.model = path.resolve(values.model);
   return flags;
@@ -221,11 +244,11 @@ function commandFor(command: string | undefined, args: string[]): (cli: Cli) => 
       return (cli) => cli.ingestCommand(root);
     }
     case 'ask': {
-      expect(2, '<dir> "<question>"');
+      if (args.length < 2) throw new UsageError(`ask takes <dir> "<question>" ["<follow-up>" ...], got ${args.length} argument(s)`);
       const root = existingDir(args[0]!);
-      const question = args[1]!.trim();
-      if (!question) throw new UsageError('the question is empty');
-      return (cli) => cli.askCommand(root, question);
+      const asked = args.slice(1).map((q) => q.trim());
+      if (asked.some((q) => !q)) throw new UsageError('a question is empty');
+      return (cli) => cli.askCommand(root, asked);
     }
     case 'summarize': {
       expect(1, '<file>');
@@ -242,6 +265,19 @@ function commandFor(command: string | undefined, args: string[]): (cli: Cli) => 
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
+}
+
+/** `path`, `path:12` or `path:12-30` (a --context value) as a context entry with an absolute path. */
+function contextRef(value: string): ContextRef {
+  const m = /^(.+?)(?::(\d+)(?:-(\d+))?)?$/.exec(value);
+  if (!m || !m[1]) throw new UsageError(`--context takes path[:start-end], got "${value}"`);
+  const ref: ContextRef = { path: path.resolve(m[1]) };
+  if (m[2] !== undefined) {
+    ref.startLine = Number(m[2]);
+    ref.endLine = Number(m[3] ?? m[2]);
+    if (ref.startLine < 1 || ref.endLine < ref.startLine) throw new UsageError(`--context ${value}: lines must be 1 or more, the end not before the start`);
+  }
+  return ref;
 }
 
 function existingDir(p: string): string {
@@ -332,7 +368,13 @@ class Cli {
   private async open(root: string, memoryDir: string | null, mode: ReadMode, report: Report): Promise<WorkspaceResult> {
     const { engine } = await this.connect();
     const progress = new ProgressLine();
-    const request = { root, mode, ...(memoryDir === null ? {} : { memoryDir }), ...(this.flags.allowBroadRoot ? { allowBroadRoot: true } : {}) };
+    const request = {
+      root,
+      mode,
+      ...(memoryDir === null ? {} : { memoryDir }),
+      ...(this.flags.allowBroadRoot ? { allowBroadRoot: true } : {}),
+      ...(this.flags.readAll ? { walker: { defaultExcludes: [], skipMinified: false } } : {}),
+    };
     const stream = engine.stream('workspace/open', request, { signal: this.interrupt.signal });
     for await (const chunk of stream) {
       if (chunk.kind === 'restored') {
@@ -343,8 +385,9 @@ class Cli {
         progress.done(`walked ${root}: ${chunk.filesTotal} files (${formatBytes(chunk.bytesTotal)})${reused}, ${chunk.skipped.length} skipped`);
         for (const s of chunk.skipped) if (s.reason !== 'excluded') progress.done(`  skipped ${s.path}: ${s.reason} (${s.detail})`);
       } else {
+        const percent = chunk.bytesTotal > 0 ? Math.floor((100 * chunk.bytesDone) / chunk.bytesTotal) : 100;
         progress.update(
-          `reading: ${chunk.filesDone}/${chunk.filesTotal} files, ${formatBytes(chunk.bytesDone)}/${formatBytes(chunk.bytesTotal)}, ` +
+          `reading: ${percent}%, ${chunk.filesDone}/${chunk.filesTotal} files, ${formatBytes(chunk.bytesDone)}/${formatBytes(chunk.bytesTotal)}, ` +
             `${formatCount(chunk.tokensDone)} tokens, ${formatCount(chunk.tokensPerSecond)} tok/s  ${chunk.currentFile}`,
         );
       }
@@ -450,16 +493,24 @@ class Cli {
     }
   }
 
-  async askCommand(root: string, question: string): Promise<void> {
+  /** Asks the questions in turn, each later one as a follow-up that sees the questions and answers before it. */
+  async askCommand(root: string, asked: string[]): Promise<void> {
     const memoryDir = this.memoryDirFor(root);
     await this.checkRoot(root);
     const { engine } = await this.connect();
     const report = this.newReport('ask', root, memoryDir);
     await this.open(root, memoryDir, this.flags.fresh ? 'fresh' : 'read', report);
     const t = performance.now();
-    const result = await this.answer(engine.stream('engine/ask', { question, options: this.flags.generation, reread: this.flags.reread }, { signal: this.interrupt.signal }));
+    const history: Turn[] = [];
+    for (const question of asked) {
+      if (history.length > 0 && !this.flags.json) process.stdout.write(`\n> ${oneLine(question)}\n`);
+      const request: AskRequest = { question, options: this.flags.generation, reread: this.flags.reread, history: [...history], context: this.flags.context };
+      if (this.flags.historyTokens !== undefined) request.historyTokens = this.flags.historyTokens;
+      const result = await this.answer(engine.stream('engine/ask', request, { signal: this.interrupt.signal }));
+      report.answers.push({ question, ...result });
+      history.push({ question, answer: result.answer });
+    }
     this.timings.answerSeconds = secondsSince(t);
-    report.answers.push({ question, ...result });
     await this.finish(report);
   }
 
@@ -608,9 +659,14 @@ function groundingLines(g: Grounding): string[] {
   const lines: string[] = [];
   if (g.nothingFound) lines.push('sources: nothing relevant found in the workspace index; answered from the memory alone');
   else if (g.sources.length > 0) {
-    const shown = g.sources.map((s) => `${s.path}:${s.startLine}-${s.endLine}${s.definition ? ` (${s.definition})` : ''}`);
+    const shown = g.sources.map((s) => {
+      const notes = [s.definition, s.reason === 'context' && 'your context', s.requestedEndLine !== undefined && `cut to fit, asked for ${s.startLine}-${s.requestedEndLine}`];
+      const said = notes.filter(Boolean).join('; ');
+      return `${s.path}:${s.startLine}-${s.endLine}${said ? ` (${said})` : ''}`;
+    });
     lines.push(`sources${g.rereadTokens > 0 ? ` (${g.rereadTokens} tokens re-read)` : ' (quoted from the code)'}: ${shown.join(', ')}`);
   }
+  if (g.historyTurns > 0) lines.push(`follows ${g.historyTurns} earlier turn(s) (${g.historyTokens} tokens)`);
   for (const c of g.citations) lines.push(`${c.verified ? 'verified' : 'UNVERIFIED'}: ${c.text} (${c.note})`);
   return lines;
 }

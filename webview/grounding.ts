@@ -8,6 +8,7 @@
 import type { GroundingView, Source } from './protocol';
 
 const WHY: Record<Source['reason'], string> = {
+  context: 'the code you pointed at',
   definition: 'the definition the question names',
   file: 'the file asked about',
   search: 'matched the question',
@@ -50,6 +51,8 @@ function sourceItem(doc: Document, s: Source): HTMLLIElement {
   a.textContent = s.endLine > s.startLine ? `${s.path}:${s.startLine}-${s.endLine}` : `${s.path}:${s.startLine}`;
   a.title = `Open ${s.path} at line ${s.startLine} (${WHY[s.reason]})`;
   li.append(a);
+  if (s.reason === 'context') li.append(' ', note(doc, 'your context'));
+  if (s.requestedEndLine !== undefined) li.append(' ', note(doc, `cut to fit the re-read budget (asked for lines ${s.startLine}-${s.requestedEndLine})`));
   if (s.definition) {
     const name = doc.createElement('span');
     name.className = 'source-name';
@@ -57,6 +60,13 @@ function sourceItem(doc: Document, s: Source): HTMLLIElement {
     li.append(' ', name);
   }
   return li;
+}
+
+function note(doc: Document, text: string): HTMLSpanElement {
+  const span = doc.createElement('span');
+  span.className = 'source-note';
+  span.textContent = `(${text})`;
+  return span;
 }
 
 /**

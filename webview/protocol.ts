@@ -10,6 +10,7 @@
  */
 import type { Citation, Source } from '../model/engine/protocol';
 import { ValidationError, fail, isPlainObject, v, type Check } from '../model/protocol/check';
+import { MAX_REFERENCE, MAX_REFERENCES } from './references';
 
 // ---------------------------------------------------------------------------------------------- shared shapes
 
@@ -47,7 +48,8 @@ export interface ProgressView {
 
 export interface ChatEntry {
   id: string;
-  role: 'user' | 'assistant';
+  /** A question, an answer, or the line where a new topic starts (the turns above it are not sent with a question). */
+  role: 'user' | 'assistant' | 'divider';
   /** Markdown. */
   text: string;
   /** For the assistant: how the answer ended. */
@@ -64,6 +66,43 @@ export interface ChatEntry {
   action?: ProblemAction;
   /** How the answer was generated, so that Continue writes the same start again. */
   sampling?: Sampling;
+  /** For a question: the code it was asked about (re-read before it), so a Regenerate asks about the same. */
+  context?: ContextView[];
+  /** For a question: `#file` / `@file` references that named no workspace file, as written. */
+  unresolved?: string[];
+  /** For a question whose references were resolved: the question as the engine was asked it (paths for them). */
+  asked?: string;
+}
+
+/**
+ * Code attached to a question (model/engine/protocol.ts ContextRef, root-relative): `selection` by Ask about
+ * Selection, `reference` by a `#file` / `@file` in the question, `editor` the active editor's file.
+ */
+export interface ContextView {
+  kind: 'selection' | 'reference' | 'editor';
+  path: string;
+  startLine?: number;
+  endLine?: number;
+}
+
+/** What the composer offers as context for the next question; the user attaches or removes each. */
+export interface ContextChip {
+  id: ContextChipId;
+  context: ContextView;
+  /** Sent with the next question. The selection is attached when it is offered; the active editor's file is not. */
+  attached: boolean;
+  /** A word about it, e.g. that the editor has unsaved changes (the engine reads the saved file), or ''. */
+  note: string;
+}
+export const CONTEXT_CHIPS = ['selection', 'editor'] as const;
+export type ContextChipId = (typeof CONTEXT_CHIPS)[number];
+
+/** A `#file` / `@file` reference of the draft, resolved against the workspace's files (or not, and why). */
+export interface ReferenceView {
+  written: string;
+  path: string | null;
+  /** Why it resolved to nothing ("no such file", "3 files match"), or ''. */
+  note: string;
 }
 
 /** The generation settings of one answer (model/engine/protocol.ts GenerationSettings, every field set). */
@@ -143,6 +182,10 @@ export type ToWebview = {
   /** The extension is busy with this entry (stop targets it), or idle (null). */
   'chat/busy': { busyId: string | null };
   'chat/focusInput': Record<string, never>;
+  /** What the composer offers as context for the next question (sent whenever it changes). */
+  'chat/context': { chips: ContextChip[] };
+  /** The draft's `#file` / `@file` references, resolved (the answer to `context/resolve`). */
+  'chat/references': { references: ReferenceView[] };
   /** Summary panel: a summary of `file` starts. */
   'summary/start': { file: string };
   'summary/delta': { text: string };
@@ -159,6 +202,12 @@ export type ToExtension = {
   'chat/clear': Record<string, never>;
   /** Bring back the conversation the last Clear removed. */
   'chat/undoClear': Record<string, never>;
+  /** Start a new topic: later questions are sent without the turns before it. */
+  'chat/newTopic': Record<string, never>;
+  /** Attach or remove a context chip (a removed selection is dropped). */
+  'context/attach': { id: ContextChipId; attached: boolean };
+  /** Resolve the draft's `#file` / `@file` references (webview/references.ts findReferences). */
+  'context/resolve': { references: string[] };
   /** Copy an answer (`block` null) or its code block number `block` (0-based, in the order shown). */
   'answer/copy': { id: string; block: number | null };
   /** Insert an answer's code block at the cursor of the active editor. */
@@ -190,6 +239,9 @@ export const MAX_NAME = 1000;
 export const MAX_NOTE = 5000;
 export const MAX_SOURCES = 200;
 export const MAX_CITATIONS = 1000;
+/** Longest question; most context entries on one question. */
+export const MAX_QUESTION = 20_000;
+export const MAX_CONTEXT = 50;
 
 const text = (max = MAX_TEXT) => v.string({ max });
 const count = v.number({ integer: true, min: 0, max: Number.MAX_SAFE_INTEGER });
@@ -224,8 +276,9 @@ const sourceFields = v.objectOf<Source>({
   path,
   startLine: lineNumber,
   endLine: lineNumber,
-  reason: v.literal('definition', 'file', 'search', 'outline'),
+  reason: v.literal('context', 'definition', 'file', 'search', 'outline'),
   definition: v.optional(text(MAX_NAME)),
+  requestedEndLine: v.optional(lineNumber),
 });
 const source: Check<Source> = (value, at) => {
   const s = sourceFields(value, at);
@@ -246,9 +299,16 @@ const groundingView = v.objectOf<GroundingView>({
   ),
   nothingFound: v.boolean(),
 });
+const contextView = v.objectOf<ContextView>({
+  kind: v.literal('selection', 'reference', 'editor'),
+  path,
+  startLine: v.optional(lineNumber),
+  endLine: v.optional(lineNumber),
+});
+const reference = v.string({ nonEmpty: true, max: MAX_REFERENCE });
 const chatEntry = v.objectOf<ChatEntry>({
   id: ID,
-  role: v.literal('user', 'assistant'),
+  role: v.literal('user', 'assistant', 'divider'),
   text: text(),
   status: v.optional(v.literal('streaming', 'done', 'cancelled', 'error')),
   file: v.optional(text(4096)),
@@ -264,6 +324,9 @@ const chatEntry = v.objectOf<ChatEntry>({
       seed: v.number({ integer: true, min: 0, max: 2 ** 32 - 1 }),
     }),
   ),
+  context: v.optional(v.array(contextView, { max: MAX_CONTEXT })),
+  unresolved: v.optional(v.array(reference, { max: MAX_REFERENCES })),
+  asked: v.optional(text(MAX_QUESTION)),
 });
 const endStatus = v.literal('done', 'cancelled', 'error');
 
@@ -291,6 +354,15 @@ const toWebviewChecks: { [K in keyof ToWebview]: Check<ToWebview[K]> } = {
   'chat/update': v.objectOf<ToWebview['chat/update']>({ entry: chatEntry }),
   'chat/busy': v.objectOf<ToWebview['chat/busy']>({ busyId: v.nullable(ID) }),
   'chat/focusInput': empty,
+  'chat/context': v.objectOf<ToWebview['chat/context']>({
+    chips: v.array(
+      v.objectOf<ContextChip>({ id: v.literal(...CONTEXT_CHIPS), context: contextView, attached: v.boolean(), note: text(500) }),
+      { max: CONTEXT_CHIPS.length },
+    ),
+  }),
+  'chat/references': v.objectOf<ToWebview['chat/references']>({
+    references: v.array(v.objectOf<ReferenceView>({ written: reference, path: v.nullable(path), note: text(500) }), { max: MAX_REFERENCES }),
+  }),
   'summary/start': v.objectOf<ToWebview['summary/start']>({ file: v.string({ nonEmpty: true, max: 4096 }) }),
   'summary/delta': v.objectOf<ToWebview['summary/delta']>({ text: text() }),
   'summary/end': v.objectOf<ToWebview['summary/end']>({ status: endStatus, text: text(), stats: text(500), grounding: v.nullable(groundingView) }),
@@ -298,10 +370,13 @@ const toWebviewChecks: { [K in keyof ToWebview]: Check<ToWebview[K]> } = {
 
 const toExtensionChecks: { [K in keyof ToExtension]: Check<ToExtension[K]> } = {
   ready: empty,
-  'chat/ask': v.objectOf<ToExtension['chat/ask']>({ question: v.string({ nonEmpty: true, max: 20_000 }) }),
+  'chat/ask': v.objectOf<ToExtension['chat/ask']>({ question: v.string({ nonEmpty: true, max: MAX_QUESTION }) }),
   'chat/stop': empty,
   'chat/clear': empty,
   'chat/undoClear': empty,
+  'chat/newTopic': empty,
+  'context/attach': v.objectOf<ToExtension['context/attach']>({ id: v.literal(...CONTEXT_CHIPS), attached: v.boolean() }),
+  'context/resolve': v.objectOf<ToExtension['context/resolve']>({ references: v.array(reference, { max: MAX_REFERENCES }) }),
   'answer/copy': v.objectOf<ToExtension['answer/copy']>({ id: ID, block: v.nullable(block) }),
   'answer/insert': v.objectOf<ToExtension['answer/insert']>({ id: ID, block }),
   'answer/regenerate': v.objectOf<ToExtension['answer/regenerate']>({ id: ID }),

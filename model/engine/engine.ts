@@ -4,7 +4,7 @@
  * most one model and one open workspace.
  *
  * - Requests run one at a time, in arrival order (the only queue: clients send, the engine orders);
- *   `engine/status` and `workspace/status` answer at once, even while busy.
+ *   `engine/status`, `workspace/status`, `workspace/files` and the `index/` look-ups answer at once, even while busy.
  * - Ask and summarize work on copies: the workspace memory never changes by a question.
  * - Cancellation is checked between blocks while reading and between tokens while answering.
  * - Times are wall clock around the work itself, so the tokens per second are what a user waits for.
@@ -20,8 +20,9 @@ import { isCancellation } from './cancellation';
 import type { EngineHandlers, RequestContext } from './dispatch';
 import { docText, headerText, locationText } from './answers';
 import { checkCitations } from './citations';
-import { answerStopTokens, fileChunkTokensYielding, questionTokens, questions } from './prompt';
+import { answerStopTokens, fileChunkTokensYielding, historyTokens, questionTokens, questions } from './prompt';
 import {
+  DEFAULT_HISTORY_TOKENS,
   DEFAULT_MAX_NEW_TOKENS,
   DEFAULT_REPETITION_PENALTY,
   DEFAULT_REREAD_TOKENS,
@@ -29,6 +30,7 @@ import {
   PROTOCOL_VERSION,
   type AnswerResult,
   type AskRequest,
+  type ContextRef,
   type EngineStatus,
   type ForgetResult,
   type GenerationSettings,
@@ -47,8 +49,9 @@ import {
   type WorkspaceResult,
   type WorkspaceStatus,
 } from './protocol';
-import { analyseQuestion, retrieve, retrieveFile, type RereadChunk } from './retrieval';
+import { analyseHistory, analyseQuestion, retrieve, retrieveFile, subjectOf, type RereadChunk } from './retrieval';
 import { WorkspaceSession } from './session';
+import { suggestQuestions } from './suggest';
 import { secondsSince, streamWhile } from './streams';
 
 export interface EngineOptions {
@@ -84,6 +87,8 @@ export class Engine {
     'workspace/update': (data, ctx) => this.queuedStream('workspace/update', ctx, () => this.update(data, ctx.signal)),
     'workspace/forget': (_data, ctx) => this.queued('workspace/forget', ctx, () => this.forget()),
     'workspace/status': async () => this.workspaceStatus(),
+    // Reads what the memory holds, so it answers at once too, even while a read runs.
+    'workspace/files': async () => this.requireWorkspace().files(),
     'engine/ask': (data, ctx) => this.queuedStream('engine/ask', ctx, () => this.ask(data, ctx.signal)),
     'engine/summarize': (data, ctx) => this.queuedStream('engine/summarize', ctx, () => this.summarize(data, ctx.signal)),
     // Look-ups in the index answer at once, like the status: they read, and never wait behind a long read.
@@ -102,6 +107,10 @@ export class Engine {
           return hit;
         }),
     }),
+    'index/suggest': async (data) => {
+      const ws = this.requireWorkspace();
+      return { suggestions: suggestQuestions(ws.requireMemory().index, ws.root, data.limit ?? 3) };
+    },
   };
 
   /** Frees the workspace state and the model's sessions, after the request at work (if any) has finished. */
@@ -252,7 +261,9 @@ export class Engine {
   // ---- ask and summarize -----------------------------------------------------------------------------------
 
   /**
-   * Answers a question from a copy of the memory after re-reading the code it is about (docs/grounded-answers.md).
+   * Answers a question from a copy of the memory after re-reading the code it is about (docs/grounded-answers.md):
+   * the code the user pointed at (`context`), then what retrieval finds for the question and the conversation's
+   * last turns. The earlier turns that fit their budget are streamed before the re-read code (docs/prompt-format.md).
    * A "where is X defined" question is answered from the index, so its location is right by construction;
    * the model then says what X does. Every `path:line` of the answer is checked against the index.
    */
@@ -262,17 +273,26 @@ export class Engine {
     const ws = this.requireWorkspace();
     const { state, index } = ws.requireMemory();
     const { tokenizer } = loaded.model;
+    const context = await contextSpans(ws, req.context ?? []);
     const analysis = analyseQuestion(req.question, index);
+    const turns = req.history ?? [];
+    const followUp = analyseHistory(turns, index);
     const rereading = req.reread?.enabled !== false;
     const retrieval = rereading
-      ? await retrieve(req.question, analysis, index, this.rereadBudget(req.reread), ws.rereadIO(tokenizer))
+      ? await retrieve({ question: req.question, analysis, context, followUp }, index, this.rereadBudget(req.reread), ws.rereadIO(tokenizer))
       : { chunks: [], tokens: 0, nothingFound: false };
     const retrievalSeconds = secondsSince(started);
+    // A question that points back ("What does this do?") is about the code the user pointed at, or else about
+    // the name the last turns were about.
+    const name = subjectOf(req.question, analysis, { followUp, context }, index);
+    const definitionOf = analysis.kind === 'where' ? [...new Set([...(name ? [name] : []), ...analysis.identifiers, ...analysis.unknown])] : [];
     // Quoted answers cite the definitions they quote; the model's cite what was re-read for it.
-    const grounding = (text: string, quoted?: Source[]): Grounding => ({
+    const grounding = (text: string, quoted?: Source[], history = { turns: 0, tokens: [] as number[] }): Grounding => ({
       sources: quoted ?? retrieval.chunks.map(toSource),
-      citations: checkCitations(text, { index, definitionOf: analysis.kind === 'where' ? [...analysis.identifiers, ...analysis.unknown] : [] }),
+      citations: checkCitations(text, { index, definitionOf }),
       rereadTokens: quoted ? 0 : retrieval.tokens,
+      historyTurns: history.turns,
+      historyTokens: history.tokens.length,
       nothingFound: retrieval.nothingFound,
     });
 
@@ -282,7 +302,6 @@ export class Engine {
     let question = req.question;
     let modelNeeded = true;
     let quoted: Source[] | undefined;
-    const name = analysis.identifiers[0];
     if (rereading && name && (analysis.kind === 'where' || analysis.kind === 'what')) {
       const defs = index.definitions(name);
       quoted = defs.slice(0, 5).map((d) => ({ path: d.path, startLine: d.startLine, endLine: d.endLine, reason: 'definition', definition: d.qualifiedName }));
@@ -303,10 +322,12 @@ export class Engine {
     if (lead) lead += '\n\n';
     if (lead) yield { text: lead };
     const leadSeconds = lead ? secondsSince(started) : null;
-    const reread = retrieval.chunks.flatMap((c) => c.tokens);
+    // prompt-format.md: the earlier turns, then the re-read code (least relevant first), then the question.
+    const history = historyTokens(tokenizer, turns, this.historyBudget(req.historyTokens));
+    const before = [...history.tokens, ...retrieval.chunks.flatMap((c) => c.tokens)];
     const timing = { started, leadSeconds, retrievalSeconds };
-    const { result, text } = yield* this.answerFrom(loaded, state, reread, questionTokens(tokenizer, question), req.options ?? {}, signal, timing);
-    return { ...result, grounding: grounding(lead + text) };
+    const { result, text } = yield* this.answerFrom(loaded, state, before, questionTokens(tokenizer, question), req.options ?? {}, signal, timing);
+    return { ...result, grounding: grounding(lead + text, undefined, history) };
   }
 
   /**
@@ -335,6 +356,8 @@ export class Engine {
       sources: retrieval.chunks.map(toSource),
       citations: checkCitations(text, { index }),
       rereadTokens: quoted ? 0 : retrieval.tokens,
+      historyTurns: 0,
+      historyTokens: 0,
       nothingFound: retrieval.nothingFound,
     });
     // The file's own header comment is its author's summary: quoted when there is one, else the model writes one.
@@ -353,18 +376,28 @@ export class Engine {
   /** The re-read budget of a request: its own, else the default for the device the model runs on. */
   private rereadBudget(reread: RereadSettings | undefined): number {
     if (reread?.tokens !== undefined) return reread.tokens;
-    return this.requireModel().session.device.provider === 'webgpu' ? DEFAULT_REREAD_TOKENS.webgpu : DEFAULT_REREAD_TOKENS.cpu;
+    return this.onGpu() ? DEFAULT_REREAD_TOKENS.webgpu : DEFAULT_REREAD_TOKENS.cpu;
+  }
+
+  /** The budget of earlier turns: the request's, else the default for the device. */
+  private historyBudget(tokens: number | undefined): number {
+    return tokens ?? (this.onGpu() ? DEFAULT_HISTORY_TOKENS.webgpu : DEFAULT_HISTORY_TOKENS.cpu);
+  }
+
+  private onGpu(): boolean {
+    return this.requireModel().session.device.provider === 'webgpu';
   }
 
   /**
-   * Streams `reread` into a copy of `state`, then generates after `prompt`, streaming text as the tokens
-   * come. Returns the answer's measurements and its text (kept here for checking, never sent twice).
+   * Streams `before` (earlier turns, re-read code) into a copy of `state`, then generates after `prompt`,
+   * streaming text as the tokens come. Returns the answer's measurements and its text (kept here for checking,
+   * never sent twice).
    * `timing.leadSeconds`: when text was already sent before the model's, the first text came then.
    */
   private async *answerFrom(
     { model, session }: Loaded,
     state: FamState,
-    reread: number[],
+    before: number[],
     prompt: number[],
     settings: GenerationSettings,
     signal: AbortSignal,
@@ -374,7 +407,7 @@ export class Engine {
     const rereadStarted = performance.now();
     let copy: FamState | null = null;
     try {
-      if (reread.length > 0) copy = await session.ingest(state, reread, { signal });
+      if (before.length > 0) copy = await session.ingest(state, before, { signal });
     } catch (err) {
       if (!isCancellation(err)) throw err;
       return { result: { ...emptyAnswer(started, leadSeconds, retrievalSeconds), stopReason: 'cancelled', cancelled: true }, text: '' };
@@ -421,7 +454,7 @@ export class Engine {
     return {
       result: {
         tokens: n,
-        promptTokens: reread.length + prompt.length,
+        promptTokens: before.length + prompt.length,
         stopReason: result.stopReason,
         cancelled: result.stopReason === 'cancelled',
         timings: { firstTokenSeconds, totalSeconds, retrievalSeconds, rereadSeconds },
@@ -435,7 +468,29 @@ export class Engine {
 function toSource(chunk: RereadChunk): Source {
   const source: Source = { path: chunk.path, startLine: chunk.startLine, endLine: chunk.endLine, reason: chunk.reason };
   if (chunk.definition) source.definition = chunk.definition;
+  if (chunk.requestedEndLine !== undefined) source.requestedEndLine = chunk.requestedEndLine;
   return source;
+}
+
+/**
+ * An ask's context as root-relative spans. A path outside the workspace (or a link out of it) is refused as an
+ * invalid request; a file that cannot be read as text is not-found, with the reason.
+ */
+async function contextSpans(ws: WorkspaceSession, refs: readonly ContextRef[]): Promise<ContextRef[]> {
+  const spans: ContextRef[] = [];
+  for (const [i, ref] of refs.entries()) {
+    const rel = await ws.relativeFile(ref.path).catch((err: unknown) => {
+      if (err instanceof EngineError && err.code === 'not-found') throw new EngineError('invalid-request', `engine/ask: params.context[${i}].path: ${err.message}`);
+      throw err;
+    });
+    const read = await readTextFile(path.join(ws.root, rel));
+    if ('reason' in read) throw new EngineError('not-found', `cannot re-read ${rel} for the question: ${read.reason} (${read.detail})`);
+    const span: ContextRef = { path: rel };
+    if (ref.startLine !== undefined) span.startLine = ref.startLine;
+    if (ref.endLine !== undefined) span.endLine = ref.endLine;
+    spans.push(span);
+  }
+  return spans;
 }
 
 function modelSummary(model: LoadedModel): ModelSummary {

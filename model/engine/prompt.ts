@@ -3,10 +3,12 @@
  * model/train/prompt.py). Changing anything here means retraining.
  *
  *   <|file|>src/app.ts\n<file text>\n         one chunk per file, in the walker's order
+ *   <|question|>Q<|answer|>A<|endoftext|>         earlier turns of the conversation, oldest first
  *   <|file|>src/app.ts:12-30\n<lines 12-30>\n  re-read code before a question: a path with its line span
  *   <|question|>Where is `x` defined?<|answer|>   then the model writes the answer and <|endoftext|>
  */
 import type { FamSpecialTokens, FamTokenizer } from '../loader';
+import type { Turn } from './protocol';
 
 /** The four special ids; a tokenizer without them (a plain Llama one) cannot lay out a workspace. */
 function specials(tokenizer: FamTokenizer): FamSpecialTokens {
@@ -52,6 +54,46 @@ export function rereadChunkTokens(tokenizer: FamTokenizer, path: string, startLi
 export function questionTokens(tokenizer: FamTokenizer, question: string): number[] {
   const { question: q, answer: a } = specials(tokenizer);
   return [q, ...tokenizer.encode(question), a];
+}
+
+/** The special tokens as text, for golden cases and logs: what `tokenizer.decode` writes for their ids. */
+const SPECIAL_TEXT = { endoftext: '<|endoftext|>', question: '<|question|>', answer: '<|answer|>' } as const;
+
+/**
+ * An earlier turn as training lays out a question and its answer (model/train/tasks.py task_sample):
+ * `<|question|>Q<|answer|>A<|endoftext|>`, Q and A without the whitespace around them. Special tokens written
+ * out as text; historyTokens() gives the ids.
+ */
+export function turnText(turn: Turn): string {
+  return `${SPECIAL_TEXT.question}${turn.question.trim()}${SPECIAL_TEXT.answer}${turn.answer.trim()}${SPECIAL_TEXT.endoftext}`;
+}
+
+/** `<|question|>` + encode(Q) + `<|answer|>` + encode(A) + `<|endoftext|>`: Q and A are encoded apart, as in training. */
+export function turnTokens(tokenizer: FamTokenizer, turn: Turn): number[] {
+  return [...questionTokens(tokenizer, turn.question.trim()), ...tokenizer.encode(turn.answer.trim()), specials(tokenizer).endoftext];
+}
+
+/** The earlier turns laid out for the prompt, and how many of them that is. */
+export interface History {
+  tokens: number[];
+  /** Turns kept: the most recent ones. */
+  turns: number;
+}
+
+/**
+ * The most recent `turns` (given oldest first) that fit `budget` tokens together, oldest first: older turns are
+ * dropped first, and a turn is kept whole or not at all (half a turn is not a layout the model was trained on).
+ */
+export function historyTokens(tokenizer: FamTokenizer, turns: readonly Turn[], budget: number): History {
+  const kept: number[][] = [];
+  let used = 0;
+  for (let i = turns.length - 1; i >= 0; i--) {
+    const ids = turnTokens(tokenizer, turns[i]!);
+    if (used + ids.length > budget) break;
+    kept.unshift(ids);
+    used += ids.length;
+  }
+  return { tokens: kept.flat(), turns: kept.length };
 }
 
 /** Tokens that end an answer. */

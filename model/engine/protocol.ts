@@ -157,11 +157,17 @@ export type ReadChunk =
       skipped: SkippedEntry[];
     }
   | {
+      /**
+       * Sent when reading starts, then at most every 100 ms and after the last file. The bytes move within a
+       * file as its blocks are read (a 115 KB file does not hold the progress at 0% until it is done):
+       * bytesDone / bytesTotal is the share of the read that is done, counting files kept from the memory.
+       */
       kind: 'progress';
       filesDone: number;
       filesTotal: number;
       bytesDone: number;
       bytesTotal: number;
+      /** The file being read (the last one read, once all are). */
       currentFile: string;
       /** Tokens read by this request so far. */
       tokensDone: number;
@@ -214,6 +220,55 @@ export interface ForgetResult {
 
 export type WorkspaceStatusRequest = Record<string, never>;
 
+export type FilesRequest = Record<string, never>;
+
+/** One file in the memory, as its manifest records it. */
+export interface FileInMemory {
+  /** Root-relative, forward slashes. */
+  path: string;
+  bytes: number;
+  /** Tokens it took in the memory (its `<|file|>` header included). */
+  tokens: number;
+}
+
+/** What the memory holds, file by file, and what the last walk of the workspace left out. */
+export interface FilesResult {
+  root: string;
+  /** Each file the memory has read (its latest reading), in the order read. */
+  files: FileInMemory[];
+  /**
+   * What the last walk skipped and why, in path order: at most MAX_SKIPPED_KEPT entries (`skippedTotal` counts
+   * them all). A restored memory lists those of the walk it was read with.
+   */
+  skipped: SkippedEntry[];
+  skippedTotal: number;
+  /** ISO time of that walk, or null when the memory was saved by an engine that did not keep it. */
+  walkedAt: string | null;
+  /** ISO time of the last file read into the memory. */
+  lastUpdate: string;
+}
+
+/** Skipped entries kept with the memory (and saved with it): enough to show, bounded for a hostile workspace. */
+export const MAX_SKIPPED_KEPT = 2000;
+
+export interface SuggestRequest {
+  /** Most suggestions (default 3). */
+  limit?: number;
+}
+
+/** A question about the workspace that its index can answer, for a placeholder or a hint. */
+export interface Suggestion {
+  /** e.g. "Where is `createApplication` defined?" */
+  question: string;
+  /** The definition it is about. */
+  definition: Definition;
+}
+
+export interface SuggestResult {
+  /** Best first; empty when the index holds no definition worth asking about. */
+  suggestions: Suggestion[];
+}
+
 export interface WorkspaceStatus {
   /** The open workspace, or null when none was opened. */
   root: string | null;
@@ -238,10 +293,50 @@ export interface RereadSettings {
  */
 export const DEFAULT_REREAD_TOKENS = { cpu: 2048, webgpu: 16384 } as const;
 
+/**
+ * Earlier-turn budgets by device: the most tokens of the conversation streamed before a follow-up. Measured on the
+ * 2-core CPU with the shipped model and a full re-read (demo workspace, median of 5): the first token came after
+ * 0.87 s with no turns, 0.96 s with 480 tokens of turns, 1.16 s with 1020. 512 holds the last few turns of the
+ * default answer length for about 0.1 s; more would sit further from the question than the re-read code anyway
+ * (outside the model's exact attention window). The GPU budget is a quarter of its re-read budget (not measured
+ * on a GPU here).
+ */
+export const DEFAULT_HISTORY_TOKENS = { cpu: 512, webgpu: 4096 } as const;
+
+/** An earlier question of the conversation and the answer it got (the answer as it was shown). */
+export interface Turn {
+  question: string;
+  answer: string;
+}
+
+/**
+ * Code the user pointed at for a question (a selection, a `#file` reference, the active editor's file): a file of
+ * the open workspace (absolute, or relative to its root), whole or lines `startLine`-`endLine` (1-based,
+ * inclusive; either may be left out: from the first line, to the last).
+ */
+export interface ContextRef {
+  path: string;
+  startLine?: number;
+  endLine?: number;
+}
+
 export interface AskRequest {
   question: string;
   options?: GenerationSettings;
   reread?: RereadSettings;
+  /**
+   * The conversation's earlier turns, oldest first: the most recent that fit `historyTokens` are streamed, in
+   * the question/answer layout, before the re-read code; and the names of the last turns feed retrieval.
+   */
+  history?: Turn[];
+  /** Most tokens of earlier turns streamed; default DEFAULT_HISTORY_TOKENS for the device; 0: none. */
+  historyTokens?: number;
+  /**
+   * Code the user pointed at, most important first: re-read before anything retrieval finds (it gets the
+   * re-read budget first; a span larger than what is left is cut to its head that fits), listed as sources
+   * with reason 'context'. A path outside the workspace is refused (invalid-request).
+   */
+  context?: ContextRef[];
 }
 
 export interface SummarizeRequest {
@@ -258,10 +353,15 @@ export interface Source {
   /** 1-based, inclusive. */
   startLine: number;
   endLine: number;
-  /** Why it was chosen: a definition the question names, a file it names, a lexical match, or a file's outline. */
-  reason: 'definition' | 'file' | 'search' | 'outline';
+  /**
+   * Why it was chosen: code the user pointed at (AskRequest.context), a definition the question (or the last
+   * turns) names, a file it names, a lexical match, or a file's outline.
+   */
+  reason: 'context' | 'definition' | 'file' | 'search' | 'outline';
   /** The definition it holds, when it is one (qualified name). */
   definition?: string;
+  /** Set when the span was cut to fit the re-read budget: the line it was to end at. */
+  requestedEndLine?: number;
 }
 
 /** A `path:line` in an answer, checked against the workspace index. */
@@ -282,6 +382,10 @@ export interface Grounding {
   citations: Citation[];
   /** Tokens of re-read code streamed before the question. */
   rereadTokens: number;
+  /** Earlier turns of the conversation streamed before the re-read code (the most recent ones that fit). */
+  historyTurns: number;
+  /** Their tokens. */
+  historyTokens: number;
   /** Set when retrieval found nothing relevant to the question (the answer is from the memory alone). */
   nothingFound: boolean;
 }
@@ -297,7 +401,7 @@ export interface TextDelta {
 export interface AnswerResult {
   /** Tokens generated (a stop token that ended the answer is not counted). */
   tokens: number;
-  /** Tokens streamed into the copied state before generating (re-read code, the question). */
+  /** Tokens streamed into the copied state before generating (earlier turns, re-read code, the question). */
   promptTokens: number;
   stopReason: StopReason;
   cancelled: boolean;
@@ -307,7 +411,7 @@ export interface AnswerResult {
     totalSeconds: number;
     /** Choosing what to re-read: question analysis, index look-ups, search, packing. */
     retrievalSeconds: number;
-    /** Streaming the re-read code into the copy of the memory. */
+    /** Streaming the earlier turns and the re-read code into the copy of the memory. */
     rereadSeconds: number;
   };
   /** Generated tokens after the first over the seconds after the first: the decode speed. */
@@ -354,11 +458,13 @@ export type ToEngineProtocol = {
   'workspace/update': [UpdateRequest, AsyncGenerator<ReadChunk, WorkspaceResult>];
   'workspace/forget': [ForgetRequest, ForgetResult];
   'workspace/status': [WorkspaceStatusRequest, WorkspaceStatus];
+  'workspace/files': [FilesRequest, FilesResult];
   'engine/ask': [AskRequest, AsyncGenerator<TextDelta, AnswerResult>];
   'engine/summarize': [SummarizeRequest, AsyncGenerator<TextDelta, SummarizeResult>];
   'index/definitions': [DefinitionsRequest, DefinitionsResult];
   'index/outline': [OutlineRequest, DefinitionsResult];
   'index/search': [SearchRequest, SearchResult];
+  'index/suggest': [SuggestRequest, SuggestResult];
 };
 
 export type MessageType = keyof ToEngineProtocol;
@@ -382,11 +488,13 @@ export const STREAMING: { readonly [K in MessageType]: K extends StreamingType ?
   'workspace/update': true,
   'workspace/forget': false,
   'workspace/status': false,
+  'workspace/files': false,
   'engine/ask': true,
   'engine/summarize': true,
   'index/definitions': false,
   'index/outline': false,
   'index/search': false,
+  'index/suggest': false,
 };
 
 export function isMessageType(value: unknown): value is MessageType {
@@ -455,6 +563,8 @@ const walkerOptions: Check<WalkerOptions> = v.object({
   excludes: v.optional(v.array(v.string({ nonEmpty: true }))),
   includes: v.optional(v.array(v.string({ nonEmpty: true }))),
   useDefaultExcludes: v.optional(v.boolean()),
+  defaultExcludes: v.optional(v.array(v.string({ nonEmpty: true }))),
+  skipMinified: v.optional(v.boolean()),
   gitignore: v.optional(v.boolean()),
   maxFileBytes: v.optional(v.number({ integer: true, min: 1 })),
   followSymlinks: v.optional(v.boolean()),
@@ -472,6 +582,22 @@ const rereadSettings: Check<RereadSettings> = v.object({
   enabled: v.optional(v.boolean()),
   tokens: v.optional(v.number({ integer: true, min: 0, max: 1 << 20 })),
 });
+
+/** Most earlier turns and context entries one question may carry; the longest text of a turn. */
+export const MAX_HISTORY_TURNS = 100;
+export const MAX_CONTEXT = 50;
+export const MAX_TURN_TEXT = 100_000;
+
+const turn: Check<Turn> = v.object({ question: v.string({ max: MAX_TURN_TEXT }), answer: v.string({ max: MAX_TURN_TEXT }) });
+
+const line = v.number({ integer: true, min: 1, max: 1_000_000_000 });
+const contextRef: Check<ContextRef> = (value, at) => {
+  const ref = v.object({ path: v.string({ nonEmpty: true, max: 4096 }), startLine: v.optional(line), endLine: v.optional(line) })(value, at);
+  if (ref.startLine !== undefined && ref.endLine !== undefined && ref.endLine < ref.startLine) {
+    return fail(`${at}.endLine`, `a line ≥ startLine ${ref.startLine}`, ref.endLine);
+  }
+  return ref;
+};
 
 /** One check per message: the engine applies it to every request payload before any handler sees it. */
 export const requestChecks: { readonly [K in MessageType]: Check<RequestOf<K>> } = {
@@ -491,11 +617,20 @@ export const requestChecks: { readonly [K in MessageType]: Check<RequestOf<K>> }
   'workspace/update': v.object({ mode: v.optional(v.literal('read', 'fresh')), walker: v.optional(walkerOptions) }),
   'workspace/forget': v.object({}),
   'workspace/status': v.object({}),
-  'engine/ask': v.object({ question: v.string({ nonEmpty: true }), options: v.optional(generationSettings), reread: v.optional(rereadSettings) }),
+  'workspace/files': v.object({}),
+  'engine/ask': v.object({
+    question: v.string({ nonEmpty: true }),
+    options: v.optional(generationSettings),
+    reread: v.optional(rereadSettings),
+    history: v.optional(v.array(turn, { max: MAX_HISTORY_TURNS })),
+    historyTokens: v.optional(v.number({ integer: true, min: 0, max: 1 << 20 })),
+    context: v.optional(v.array(contextRef, { max: MAX_CONTEXT })),
+  }),
   'engine/summarize': v.object({ path: v.string({ nonEmpty: true }), options: v.optional(generationSettings), reread: v.optional(rereadSettings) }),
   'index/definitions': v.object({ name: v.string({ nonEmpty: true }) }),
   'index/outline': v.object({ path: v.string({ nonEmpty: true }) }),
   'index/search': v.object({ query: v.string({ nonEmpty: true }), limit: v.optional(v.number({ integer: true, min: 1, max: 1000 })) }),
+  'index/suggest': v.object({ limit: v.optional(v.number({ integer: true, min: 1, max: 100 })) }),
 };
 
 /** A request as the engine runs it: its checked params, and where its chunks go if the client asked for them. */

@@ -1,13 +1,15 @@
 /**
- * What to re-read before a question (docs/grounded-answers.md, "Retrieval per question"): the definitions the
- * question names, the files it names, then lexical (BM25) matches, packed into a token budget.
+ * What to re-read before a question (docs/grounded-answers.md, "Retrieval per question"): the code the user
+ * pointed at (a selection, a file), the definitions the question names, the files it names, the names and files
+ * of the conversation's last turns (a follow-up such as "and where is it called?" names nothing itself), then
+ * lexical (BM25) matches, packed into a token budget.
  *
  * The packed chunks are laid out least relevant first, so the most relevant code is the last thing the model
  * reads before the question: the shipped model attends exactly to its last ~2k tokens and keeps only the gist
  * of what came before (docs/fam.md), so a definition a question names must sit inside that window.
  */
 import type { Chunk, Definition, WorkspaceIndex } from '../index';
-import type { Source } from './protocol';
+import type { ContextRef, Source, Turn } from './protocol';
 
 export type QuestionKind = 'where' | 'what' | 'summarize' | 'other';
 
@@ -60,11 +62,82 @@ export function analyseQuestion(question: string, index: WorkspaceIndex): Questi
     if (!IDENTIFIER.test(word) || identifiers.includes(word)) continue;
     // Unmarked words must look like code (camelCase, snake_case, dotted, or a capitalised name) and not be English.
     const codeLike = wasMarked || /[a-z][A-Z]|_|\.|^[A-Z][a-z]+[A-Z]|^[A-Z][A-Za-z0-9]*$/.test(word);
-    if (!codeLike || STOPWORDS.has(word.toLowerCase())) continue;
+    // A backticked word is a name however English it looks (true-myth's `of`, `or`).
+    if (!codeLike || (!wasMarked && STOPWORDS.has(word.toLowerCase()))) continue;
     if (index.definitions(word).length > 0) identifiers.push(word);
     else if (wasMarked && !unknown.includes(word)) unknown.push(word);
   }
   return { kind, identifiers, paths, unknown };
+}
+
+/** What a follow-up leans on: the names and files of the conversation's most recent turns, most recent first. */
+export interface FollowUp {
+  identifiers: string[];
+  paths: string[];
+}
+
+/** Earlier turns whose names feed retrieval: the most recent ones. */
+const FOLLOW_UP_TURNS = 2;
+/** Names and files taken from earlier turns at most: an answer can name many, and the question's come first. */
+const FOLLOW_UP_NAMES = 4;
+const FOLLOW_UP_PATHS = 2;
+
+/**
+ * The names the index defines and the files named in the last FOLLOW_UP_TURNS turns (given oldest first): the
+ * newest turn first, its question before its answer.
+ */
+export function analyseHistory(turns: readonly Turn[], index: WorkspaceIndex): FollowUp {
+  const identifiers: string[] = [];
+  const paths: string[] = [];
+  for (const turn of turns.slice(-FOLLOW_UP_TURNS).reverse()) {
+    for (const text of [turn.question, turn.answer]) {
+      const found = analyseQuestion(text, index);
+      for (const name of found.identifiers) if (!identifiers.includes(name)) identifiers.push(name);
+      for (const p of found.paths) if (!paths.includes(p)) paths.push(p);
+    }
+  }
+  return { identifiers: identifiers.slice(0, FOLLOW_UP_NAMES), paths: paths.slice(0, FOLLOW_UP_PATHS) };
+}
+
+/** Words by which a question points back at what the conversation was about ("what does it do?"). */
+const REFERS_BACK = /\b(it|its|this|that|these|those|they|them|their)\b/i;
+/** How a question that goes on from the last one starts ("and where is it called?", "what about the tests?"). */
+const GOES_ON = /^\s*(and|also|so|then|but|what about|how about)\b/i;
+
+/**
+ * Whether a question leans on the conversation: it points back at it or goes on from the last question. Only
+ * such a question is retrieved for with the last turns' names; "Hello?" or a new question that names its own
+ * code is retrieved for as if asked alone.
+ */
+export function leansOnConversation(question: string): boolean {
+  return REFERS_BACK.test(question) || GOES_ON.test(question);
+}
+
+/**
+ * The name a where/what question is about: the first it names; else, when it points back ("What does this
+ * do?", "Where is it defined?"), the definition the user pointed at when the question comes with code (the
+ * first context entry), or the first name of the last turns; null when there is none.
+ */
+export function subjectOf(question: string, analysis: QuestionAnalysis, about: { followUp: FollowUp; context: readonly ContextRef[] }, index: WorkspaceIndex): string | null {
+  if (analysis.identifiers.length > 0) return analysis.identifiers[0]!;
+  if (analysis.paths.length > 0 || analysis.unknown.length > 0 || !REFERS_BACK.test(question)) return null;
+  if (about.context.length > 0) return definitionAt(about.context[0]!, index);
+  return about.followUp.identifiers[0] ?? null;
+}
+
+/**
+ * The definition a span of code is (qualified name): the first that starts inside it, else the innermost that
+ * holds it; null for a whole file or a span with no definition.
+ */
+export function definitionAt(span: ContextRef, index: WorkspaceIndex): string | null {
+  if (span.startLine === undefined) return null;
+  const start = span.startLine;
+  const end = span.endLine ?? start;
+  const defs = index.outline(span.path);
+  const starting = defs.filter((d) => d.startLine >= start && d.startLine <= end).sort((a, b) => a.startLine - b.startLine || b.endLine - a.endLine);
+  if (starting.length > 0) return starting[0]!.qualifiedName;
+  const holding = defs.filter((d) => d.startLine <= start && d.endLine >= end).sort((a, b) => b.startLine - a.startLine);
+  return holding[0]?.qualifiedName ?? null;
 }
 
 /** A workspace file a word names: the exact path, or the only file whose path ends with it (`queue.ts`). */
@@ -75,6 +148,16 @@ function findFile(word: string, files: string[]): string | null {
   if (!name.includes('.')) return null;
   const endings = files.filter((f) => f.endsWith(`/${name}`));
   return endings.length === 1 ? endings[0]! : null;
+}
+
+/** What retrieval works from: the question, and what the request says beside it. */
+export interface RetrievalQuery {
+  question: string;
+  analysis: QuestionAnalysis;
+  /** Code the user pointed at (root-relative paths), most important first: it gets the budget before anything retrieval finds. */
+  context?: readonly ContextRef[];
+  /** The names and files of the last turns, looked up after the question's own when it leans on the conversation. */
+  followUp?: FollowUp;
 }
 
 /** A span of a file chosen for re-reading, with its text and its tokens in the re-read layout. */
@@ -115,8 +198,15 @@ interface Candidate {
   definition?: string;
 }
 
-/** Chooses and packs what to re-read for a question. */
-export async function retrieve(question: string, analysis: QuestionAnalysis, index: WorkspaceIndex, budget: number, io: RetrievalIO): Promise<Retrieval> {
+/**
+ * Chooses and packs what to re-read for a question: the context the user gave, the definitions and files the
+ * question names, then (for a question that leans on the conversation) those the last turns named, then lexical
+ * matches. Such a question that names nothing itself is searched for together with the last turns' names,
+ * which finds where they are used.
+ */
+export async function retrieve(query: RetrievalQuery, index: WorkspaceIndex, budget: number, io: RetrievalIO): Promise<Retrieval> {
+  const { question, analysis } = query;
+  const followUp = query.followUp && leansOnConversation(question) ? query.followUp : { identifiers: [], paths: [] };
   const lines = new Map<string, string[] | null>();
   const linesOf = async (p: string) => {
     if (!lines.has(p)) lines.set(p, await io.readLines(p));
@@ -124,23 +214,29 @@ export async function retrieve(question: string, analysis: QuestionAnalysis, ind
   };
 
   // Most relevant first.
-  const candidates: Candidate[] = [];
-  for (const name of analysis.identifiers) {
-    for (const def of index.definitions(name).slice(0, DEFINITIONS_PER_NAME)) {
-      const text = await linesOf(def.path);
-      if (text) candidates.push(definitionSpan(def, text));
+  const candidates: Candidate[] = (query.context ?? []).map((c) => ({ path: c.path, startLine: c.startLine ?? 1, endLine: c.endLine ?? Infinity, reason: 'context' }));
+  const named = async (identifiers: string[], paths: string[]) => {
+    for (const name of identifiers) {
+      for (const def of index.definitions(name).slice(0, DEFINITIONS_PER_NAME)) {
+        const text = await linesOf(def.path);
+        if (text) candidates.push(definitionSpan(def, text));
+      }
     }
-  }
-  for (const p of analysis.paths) {
-    const text = await linesOf(p);
-    if (!text) continue;
-    if (text.length <= WHOLE_FILE_LINES) candidates.push({ path: p, startLine: 1, endLine: Math.max(1, text.length), reason: 'file' });
-    else candidates.push(...outlineCandidates(p, text, index));
-  }
+    for (const p of paths) {
+      const text = await linesOf(p);
+      if (!text) continue;
+      if (text.length <= WHOLE_FILE_LINES) candidates.push({ path: p, startLine: 1, endLine: Math.max(1, text.length), reason: 'file' });
+      else candidates.push(...outlineCandidates(p, text, index));
+    }
+  };
+  await named(analysis.identifiers, analysis.paths);
+  await named(followUp.identifiers, followUp.paths);
   if (/\b(project|repository|repo|package|workspace|app|application)\b/i.test(question) && analysis.paths.length === 0) {
     for (const f of index.files()) if (/^readme(\.\w+)?$/i.test(f.path)) candidates.push({ path: f.path, startLine: 1, endLine: HEAD_LINES, reason: 'file' });
   }
-  for (const hit of index.search(question, SEARCH_HITS)) candidates.push(searchSpan(hit.chunk));
+  const namesNothing = analysis.identifiers.length === 0 && analysis.paths.length === 0;
+  const searched = namesNothing ? [question, ...followUp.identifiers].join(' ') : question;
+  for (const hit of index.search(searched, SEARCH_HITS)) candidates.push(searchSpan(hit.chunk));
 
   return pack(candidates, budget, linesOf, io);
 }
@@ -175,8 +271,9 @@ function searchSpan(chunk: Chunk): Candidate {
 
 /**
  * Packs candidates (most relevant first) into `budget` tokens: spans of one file that overlap or touch are
- * merged, a candidate that no longer fits is skipped, and the most relevant one is cut to fit if it alone
- * does not. The result is in streaming order: least relevant first.
+ * merged, a candidate that no longer fits is skipped, and the most relevant one, like any span of the user's
+ * context, is cut to the head that fits (its `requestedEndLine` then says where it was to end). The result is
+ * in streaming order: least relevant first.
  */
 async function pack(
   candidates: Candidate[],
@@ -204,6 +301,8 @@ async function pack(
     const near = chosen.findIndex((k) => k.path === c.path && c.startLine <= k.endLine + 1 && k.startLine <= c.endLine + 1);
     if (near >= 0) {
       const k = chosen[near]!;
+      // A span cut to fit had no room to grow.
+      if (k.requestedEndLine !== undefined) continue;
       const merged = await make({ ...k, startLine: Math.min(k.startLine, c.startLine), endLine: Math.max(k.endLine, c.endLine) });
       if (merged && used - k.tokens.length + merged.tokens.length <= budget) {
         used += merged.tokens.length - k.tokens.length;
@@ -213,7 +312,11 @@ async function pack(
     }
     let chunk = await make(c);
     if (!chunk) continue;
-    if (used + chunk.tokens.length > budget && chosen.length === 0) chunk = await cutToFit(chunk, budget, make);
+    if (used + chunk.tokens.length > budget && (chosen.length === 0 || c.reason === 'context')) {
+      const whole = chunk;
+      chunk = await cutToFit(whole, budget - used, make);
+      if (chunk) chunk.requestedEndLine = whole.endLine;
+    }
     if (!chunk || used + chunk.tokens.length > budget) continue;
     chosen.push(chunk);
     used += chunk.tokens.length;

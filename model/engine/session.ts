@@ -12,10 +12,11 @@
  * not read unless the client allows it for that open (paths.ts, broadRootReason).
  *
  * The memory is the FAM state plus a manifest of what it has read (path, hash, bytes, tokens per file, in
- * stream order), and the workspace index (model/index/: definitions and search chunks) of the same files,
- * built in the same walk and saved beside the state under the same rules. Reading checkpoints at file
- * boundaries: after each completed file, that state is the workspace's, so a cancel (or a failure) keeps
- * everything up to the last completed file, and that is saved.
+ * stream order, and what the last walk skipped), and the workspace index (model/index/: definitions and search
+ * chunks) of the same files, built in the same walk and saved beside the state under the same rules. Reading
+ * checkpoints at file boundaries: after each completed file, that state is the workspace's, so a cancel (or a
+ * failure) keeps everything up to the last completed file, and that is saved. Its progress counts bytes, and
+ * moves within a file as its blocks are read.
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -26,15 +27,17 @@ import type { FamTokenizer, LoadedModel } from '../loader';
 import type { FamSession, FamState } from '../runtime/fam-session';
 import { StateFileError, readStateFile, tokenCount, writeStateFile } from '../state';
 import { broadRootReason, isInside } from '../workspace/paths';
-import { readTextFile, walkWorkspace, type WalkedFile, type WalkResult } from '../workspace/walker';
+import { SKIP_REASONS, readTextFile, walkWorkspace, type SkippedEntry, type WalkedFile, type WalkResult } from '../workspace/walker';
 import { isCancellation } from './cancellation';
 import { fileChunkTokensYielding, rereadChunkTokens } from './prompt';
 import type { RetrievalIO } from './retrieval';
 import {
   EngineError,
+  MAX_SKIPPED_KEPT,
   MEMORY_FILES,
   v,
   type Check,
+  type FilesResult,
   type ReadChunk,
   type ReadMode,
   type ReadSummary,
@@ -60,11 +63,20 @@ export interface ReadFile {
   tokens: number;
 }
 
+/** What a walk left out: its first MAX_SKIPPED_KEPT skips in path order, and how many there were. */
+interface WalkRecord {
+  at: string;
+  skipped: SkippedEntry[];
+  skippedTotal: number;
+}
+
 /** What the memory has read: stored in the state's meta, so a saved state says what it holds. */
 interface Manifest {
   root: string;
   lastUpdate: string;
   files: ReadFile[];
+  /** The last walk's skips; absent in a state saved before engines kept them. */
+  walk?: WalkRecord;
 }
 
 const manifestCheck: Check<Manifest> = v.object({
@@ -76,6 +88,16 @@ const manifestCheck: Check<Manifest> = v.object({
       sha256: v.string({ nonEmpty: true }),
       bytes: v.number({ integer: true, min: 0 }),
       tokens: v.number({ integer: true, min: 0 }),
+    }),
+  ),
+  walk: v.optional(
+    v.object({
+      at: v.string({ nonEmpty: true }),
+      skipped: v.array(
+        v.object({ path: v.string({ nonEmpty: true }), reason: v.literal(...SKIP_REASONS), detail: v.string() }),
+        { max: MAX_SKIPPED_KEPT },
+      ),
+      skippedTotal: v.number({ integer: true, min: 0 }),
     }),
   ),
 });
@@ -94,6 +116,8 @@ export interface SessionModel {
 
 export class WorkspaceSession {
   private memory: Memory | null = null;
+  /** What the last walk skipped (of this process, or saved with the memory restored); null before any. */
+  private lastWalk: WalkRecord | null = null;
   /** Read the root even when it is too broad (set by each workspace/open; an update keeps it). */
   allowBroadRoot = false;
 
@@ -184,6 +208,7 @@ export class WorkspaceSession {
   /** workspace/forget: drops the held memory and deletes the saved files. */
   async forget(): Promise<string[]> {
     this.setMemory(null);
+    this.lastWalk = null;
     const deleted: string[] = [];
     if (!this.memoryDir) return deleted;
     for (const name of Object.values(MEMORY_FILES)) {
@@ -209,6 +234,22 @@ export class WorkspaceSession {
       }
     }
     return { root: this.root, memoryDir: this.memoryDir, state: this.summary(), savedBytes };
+  }
+
+  /** workspace/files: each file in the memory with its tokens, and what the last walk skipped. */
+  files(): FilesResult {
+    const ws = this.memory;
+    if (!ws) throw new EngineError('no-state', `nothing of ${this.root} is in memory yet: read it first (workspace/open)`);
+    // An updated file was read more than once: its latest reading is the one in the memory's index.
+    const latest = new Map(ws.files.map((f) => [f.path, f]));
+    return {
+      root: this.root,
+      files: [...latest.values()].map(({ path: p, bytes, tokens }) => ({ path: p, bytes, tokens })),
+      skipped: this.lastWalk?.skipped ?? [],
+      skippedTotal: this.lastWalk?.skippedTotal ?? 0,
+      walkedAt: this.lastWalk?.at ?? null,
+      lastUpdate: ws.lastUpdate,
+    };
   }
 
   /** What the memory holds, for every reply that reports it; null when nothing is held. */
@@ -259,7 +300,9 @@ export class WorkspaceSession {
       return { ok: false, problem: `the saved memory in ${file} cannot be used: ${(err as Error).message}` };
     }
     const { index, problem } = await this.restoreIndex(manifest.files);
-    this.setMemory({ ...manifest, root: this.root, state, index });
+    const { walk, ...read } = manifest;
+    this.setMemory({ ...read, root: this.root, state, index });
+    this.lastWalk = walk ?? null;
     return problem ? { ok: true, indexProblem: problem } : { ok: true };
   }
 
@@ -298,7 +341,7 @@ export class WorkspaceSession {
     const ws = this.memory;
     if (!file || !ws) return null;
     const started = performance.now();
-    const manifest: Manifest = { root: ws.root, lastUpdate: ws.lastUpdate, files: ws.files };
+    const manifest: Manifest = { root: ws.root, lastUpdate: ws.lastUpdate, files: ws.files, ...(this.lastWalk ? { walk: this.lastWalk } : {}) };
     const snap = await this.loaded.session.snapshot(ws.state, { [MANIFEST_KEY]: manifest });
     try {
       await makeFolder(path.dirname(file));
@@ -352,6 +395,7 @@ export class WorkspaceSession {
     }
     const plan = fresh ? readAll(walk) : planRead(this.memory, walk);
     const reused = walk.files.length - plan.toRead.length;
+    this.lastWalk = { at: new Date().toISOString(), skipped: walk.skipped.slice(0, MAX_SKIPPED_KEPT), skippedTotal: walk.skipped.length };
     yield { kind: 'walked', filesTotal: walk.files.length, bytesTotal: walk.totalBytes, filesReused: reused, skipped: walk.skipped };
 
     // From here the memory is this walk's: the held one, or an empty one, then one checkpoint per file.
@@ -370,17 +414,19 @@ export class WorkspaceSession {
     let indexSeconds = 0;
     let cancelled = false;
     const readStarted = performance.now();
-    let lastProgress = 0;
-    const progress = (currentFile: string, filesDone: number, extraTokens: number): ReadChunk => ({
+    let lastProgress = performance.now();
+    /** `within`: the share of `currentFile` read so far, which moves the bytes within a file. */
+    const progress = (currentFile: WalkedFile, filesDone: number, extraTokens: number, within: number): ReadChunk => ({
       kind: 'progress',
       filesDone,
       filesTotal: walk.files.length,
-      bytesDone,
+      bytesDone: bytesDone + Math.floor(currentFile.size * within),
       bytesTotal: walk.totalBytes,
-      currentFile,
+      currentFile: currentFile.path,
       tokensDone: tokensDone + extraTokens,
       tokensPerSecond: (tokensDone + extraTokens) / Math.max(secondsSince(readStarted), 1e-9),
     });
+    if (plan.toRead.length > 0) yield progress(plan.toRead[0]!, reused, 0, 0);
     try {
       for (let k = 0; k < plan.toRead.length; k++) {
         const file = plan.toRead[k]!;
@@ -393,7 +439,7 @@ export class WorkspaceSession {
               const now = performance.now();
               if (now - lastProgress < PROGRESS_INTERVAL_MS) return;
               lastProgress = now;
-              emit(progress(file.path, i, p.tokensDone));
+              emit(progress(file, i, p.tokensDone, p.tokensDone / Math.max(tokens.length, 1)));
             },
           }),
         );
@@ -408,7 +454,7 @@ export class WorkspaceSession {
         const now = performance.now();
         if (now - lastProgress >= PROGRESS_INTERVAL_MS || k === plan.toRead.length - 1) {
           lastProgress = now;
-          yield progress(file.path, i + 1, 0);
+          yield progress(file, i + 1, 0, 0);
         }
       }
     } catch (err) {

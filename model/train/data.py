@@ -9,6 +9,8 @@ Documents (the mix is ours; model/train/README.md gives the numbers):
 - LM: a run of consecutive files of one package (package chosen in proportion to its tokens), streamed as
   `<|file|>path\\n text`, then `<|endoftext|>`; the loss is on every token.
 - Tasks (tasks.py): PassKey, Where, What, Summarize over a window of consecutive files; loss on the answer only.
+- Re-read (issue 20): a window of a package's variant, the chunks the engine re-reads for a question (the dump of
+  model/tools/reread-dump.ts, `mix.reread_file`), the question, its short answer (tasks.reread_sample).
 - Repeat (ours, stage 3): a code snippet, optionally a gap of other code, then the same snippet again; LM loss on
   every token. The second copy can only be predicted by looking back (in the block, or through the FAM when the
   gap is long), which is the skill PassKey, Where and Summarize need and plain LM data rewards too rarely.
@@ -24,19 +26,43 @@ inference does it (reading a workspace starts there): a key in that block is oth
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
+import lzma
 import math
 import multiprocessing as mp
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
 import prompt
 import tasks
 from tasks import LOSS_LM, LOSS_TASK, Sample
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _excluded_packages() -> frozenset:
+    """Never trained on: the held-out test split (build_corpus.py TEST_PACKAGES) and the packages of the QA
+    evaluation (test/eval/qa-questions.json: commander, ws, dayjs, fastify, express-session, p-queue, sax,
+    true-myth, tar-stream, ohm-js, ...). The first are in the test split already; the QA ones are excluded from the
+    train split here (Corpus gives them no weight) and from the re-read dump (reread_corpus.py, reread-dump.ts)."""
+    spec = importlib.util.spec_from_file_location("build_corpus", Path(__file__).resolve().parent / "corpus/build_corpus.py")
+    build_corpus = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_corpus)
+    names = set(build_corpus.TEST_PACKAGES)
+    qa = REPO / "test/eval/qa-questions.json"
+    if qa.exists():
+        names |= {p["name"] for p in json.loads(qa.read_text())["packages"]}
+    return frozenset(names)
+
+
+EXCLUDED_PACKAGES = _excluded_packages()
 
 
 @dataclass
@@ -56,6 +82,15 @@ class MixConfig:
     repeat_tokens: tuple = (16, 1024)  # Repeat snippet length, log-uniform
     repeat_gap: tuple = (256, 8192)  # Repeat gap length, log-uniform
     repeat_gap_prob: float = 0.5  # share of Repeat documents with a gap (the others repeat at once)
+    # Re-read tasks (tasks.reread_sample, from the dump of model/tools/reread-dump.ts): shares among task samples,
+    # beside passkey/where/what/summarize above.
+    reread_where: float = 0.0  # "Where is `X` defined?" -> path:line
+    reread_what: float = 0.0  # "What does `X` do?" -> its removed doc comment's lead
+    reread_which: float = 0.0  # "Which function does this: ..." -> NAME at path:line
+    reread_summarize: float = 0.0  # "Summarize PATH" -> its removed header comment's lead
+    reread_missing: float = 0.15  # share of what/which samples whose answer is "not found"
+    reread_in_window: float = 0.5  # chance that the workspace window holds the file the answer is in
+    reread_file: str = ""  # the dump (reread.jsonl.xz); relative paths are from the repository root
 
 
 def starts_fresh(seed: int, step: int, carry_prob: float) -> bool:
@@ -80,7 +115,10 @@ class Corpus:
         self.pkg_first = np.searchsorted(pk, np.arange(len(self.names)))  # files of package p: [first[p], first[p+1])
         self.pkg_end = np.searchsorted(pk, np.arange(len(self.names)), side="right")
         counts = np.bincount(pk, weights=self.files[:, 2], minlength=len(self.names))
+        if split == "train":  # the QA evaluation's packages are never trained on (EXCLUDED_PACKAGES)
+            counts[[i for i, n in enumerate(self.names) if n in EXCLUDED_PACKAGES]] = 0
         self.pkg_weights = counts / counts.sum()
+        self.package_of = {n: i for i, n in enumerate(self.names)}
 
     def window(self, rng: np.random.Generator, target_tokens: int, package: Optional[int] = None):
         """A run of consecutive files of one package, about target_tokens long: (first file, end file)."""
@@ -96,6 +134,23 @@ class Corpus:
             end += 1
         return first, end
 
+    def window_with(self, rng: np.random.Generator, target_tokens: int, file: int):
+        """A run of consecutive files of file's package that holds file, about target_tokens long."""
+        p = int(self.files[file, 0])
+        a, e = int(self.pkg_first[p]), int(self.pkg_end[p])
+        first, end, n = file, file + 1, int(self.files[file, 2])
+        while True:
+            sides = [s for s in (-1, 1) if (first > a if s < 0 else end < e)]
+            if not sides:
+                break
+            s = sides[int(rng.integers(len(sides)))]
+            k = first - 1 if s < 0 else end
+            if n + self.files[k, 2] > target_tokens:
+                break
+            n += int(self.files[k, 2])
+            first, end = (k, end) if s < 0 else (first, end + 1)
+        return first, end
+
     def ids(self, first: int, end: int) -> np.ndarray:
         s = int(self.files[first, 1])
         t = int(self.files[end - 1, 1] + self.files[end - 1, 2])
@@ -105,6 +160,54 @@ class Corpus:
         s, n = int(self.files[i, 1]), int(self.files[i, 2])
         path, text = self.texts[i]
         return tasks.File(path, text, np.asarray(self.tokens[s:s + n], np.int32))
+
+
+REREAD_KINDS = ("where", "what", "which", "summarize")
+
+
+class RereadData:
+    """The re-read dump (model/tools/reread-dump.ts), matched to a corpus split: per package its strip spans (the
+    variant, tasks.py) and its questions by kind. A question is kept only when every file it uses is in the corpus
+    package with the text the dump read (the first 10 hex digits of its sha1)."""
+
+    def __init__(self, path: str, corpus: "Corpus"):
+        file = Path(path) if Path(path).is_absolute() or Path(path).exists() else REPO / path
+        opener = lzma.open if str(file).endswith(".xz") else open
+        packages, questions = {}, []
+        with opener(file, "rt") as f:
+            for line in f:
+                r = json.loads(line)
+                (packages.__setitem__(r["package"], r) if r["type"] == "package" else questions.append(r))
+        self.strip: Dict[str, dict] = {}
+        self.files: Dict[str, Dict[str, int]] = {}  # package -> path -> corpus file index
+        ok: Dict[str, set] = {}
+        for name, rec in packages.items():
+            p = corpus.package_of.get(name)
+            if p is None or name in EXCLUDED_PACKAGES or corpus.pkg_weights[p] == 0:
+                continue
+            index = {corpus.texts[i][0]: i for i in range(int(corpus.pkg_first[p]), int(corpus.pkg_end[p]))}
+            ok[name] = {path for path, h in rec["sha1"].items() if path in index and
+                        hashlib.sha1(corpus.texts[index[path]][1].encode("utf-8")).hexdigest()[:10] == h}
+            self.strip[name], self.files[name] = rec["strip"], index
+        self.by_kind: Dict[str, List[dict]] = {k: [] for k in ("where", "what", "what-missing", "which-hit",
+                                                                "which-miss", "summarize")}
+        self.dropped = 0
+        for q in questions:
+            good = ok.get(q["package"])
+            paths = {c[0] for c in q["chunks"]} | ({q["truth"]["path"]} if q["truth"] and q["truth"]["path"] else set())
+            if good is None or not paths <= good:
+                self.dropped += good is not None
+                continue
+            kind = q["kind"]
+            if kind == "which":
+                kind = "which-hit" if q["truthIn"] else "which-miss"
+            elif kind in ("where", "what") and not q["truthIn"]:
+                continue
+            if kind in self.by_kind:
+                self.by_kind[kind].append(q)
+
+    def counts(self) -> Dict[str, int]:
+        return {k: len(v) for k, v in self.by_kind.items()}
 
 
 def log_uniform(rng: np.random.Generator, lo: int, hi: int) -> int:
@@ -117,6 +220,10 @@ class DocMaker:
     def __init__(self, corpus: Corpus, tok, seed: int, mix: MixConfig):
         self.corpus, self.tok, self.seed, self.mix = corpus, tok, seed, mix
         self.passkey = tasks.PassKey(tok)
+        self.reread = None
+        if mix.task_prob > 0 and sum(getattr(mix, f"reread_{k}") for k in REREAD_KINDS) > 0:
+            assert mix.reread_file, "re-read tasks need mix.reread_file (the dump of model/tools/reread-dump.ts)"
+            self.reread = RereadData(mix.reread_file, corpus)
 
     def lm(self, rng) -> Sample:
         first, end = self.corpus.window(rng, log_uniform(rng, *self.mix.lm_tokens))
@@ -135,10 +242,45 @@ class DocMaker:
         out = np.concatenate([snippet, filler, snippet, np.asarray([prompt.EOT], np.int32)])
         return Sample(out, np.full(len(out), LOSS_LM, np.uint8))
 
+    def reread_task(self, rng, kind: str) -> Optional[Sample]:
+        """A re-read sample (tasks.reread_sample): a window of the package's variant, then the dump's chunks."""
+        m, data = self.mix, self.reread
+        missing = False
+        if kind == "what" and rng.random() < m.reread_missing and data.by_kind["what-missing"]:
+            kind = "what-missing"
+        elif kind == "which":
+            missing = rng.random() < m.reread_missing
+            # A missing sample: retrieval missed the definition, or (as often) a hit with its chunks taken out.
+            kind = "which-miss" if missing and data.by_kind["which-miss"] and rng.random() < 0.5 else "which-hit"
+            missing = missing and kind == "which-hit"
+        entries = data.by_kind[kind]
+        if not entries:
+            return None
+        entry = entries[int(rng.integers(len(entries)))]
+        pkg, strip, files = entry["package"], data.strip[entry["package"]], data.files[entry["package"]]
+        text = lambda path: tasks.variant_text(self.corpus.texts[files[path]][1], strip.get(path, []))  # noqa: E731
+        target = log_uniform(rng, *m.task_tokens)
+        truth = entry["truth"]["path"] if entry["truth"] else ""
+        if truth and rng.random() < m.reread_in_window and self.corpus.files[files[truth], 2] <= target:
+            first, end = self.corpus.window_with(rng, target, files[truth])
+        else:
+            first, end = self.corpus.window(rng, target, package=self.corpus.package_of[pkg])
+        context = []
+        for i in range(first, end):
+            path = self.corpus.texts[i][0]
+            context.append(np.asarray(prompt.file_ids(self.tok, path, text(path)), np.int32) if path in strip
+                           else self.corpus.file(i).ids)
+        texts = {c[0]: text(c[0]) for c in entry["chunks"]}
+        return tasks.reread_sample(self.tok, np.concatenate(context) if context else np.zeros(0, np.int32), entry,
+                                   texts, missing)
+
     def task(self, rng) -> Optional[Sample]:
         m = self.mix
-        kind = rng.choice(4, p=np.array([m.passkey, m.where, m.what, m.summarize]) /
-                          (m.passkey + m.where + m.what + m.summarize))
+        shares = np.array([m.passkey, m.where, m.what, m.summarize] +
+                          [getattr(m, f"reread_{k}") for k in REREAD_KINDS], dtype=np.float64)
+        kind = rng.choice(len(shares), p=shares / shares.sum())
+        if kind >= 4:
+            return self.reread_task(rng, REREAD_KINDS[kind - 4])
         if kind == 0:
             n = log_uniform(rng, *m.passkey_tokens)
             depth = float(rng.uniform(*m.passkey_depth))

@@ -12,6 +12,11 @@ Tasks:
   which is removed from the file's text. As docs/prompt-format.md says, the file is streamed again right before
   the question (here: it is the last file of the window and appears nowhere else in it).
 
+- Re-read (issue 20; `reread_sample` below): a workspace window, then the code the engine re-reads before the question
+  (chunks chosen by the engine's own retrieval, dumped by model/tools/reread-dump.ts), then the question: where ->
+  `path:line`, what -> the removed doc comment's lead, which function does <description> -> `NAME at path:line`,
+  summarize -> the removed header comment's lead, or a fixed not-found sentence (docs/prompt-format.md).
+
 A Sample is (ids int32 [n], mask uint8 [n]) where mask marks the tokens whose *prediction* is trained:
 LOSS_LM for plain text, LOSS_TASK for the answer tokens and the final `<|endoftext|>`, 0 for unscored tokens.
 """
@@ -292,3 +297,78 @@ def summarize_sample(tok, rng: np.random.Generator, window: Sequence[File]) -> O
         return task_sample(context, prompt.question_ids(tok, prompt.summarize_question(f.path)),
                            prompt.answer_ids(tok, summary))
     return None
+
+
+# ---------------------------------------------------------------- re-read samples (model/tools/reread-dump.ts)
+#
+# The engine answers a question from the workspace memory after re-reading the code it is about
+# (docs/prompt-format.md, "Re-read code before a question"). Which chunks it re-reads is decided by the engine's own
+# code, dumped per question by model/tools/reread-dump.ts over the training packages; here the dump's chunks are laid
+# out with the file texts of the corpus, byte for byte as the engine streams them:
+#
+#   <workspace window> <|file|>path:S-E\n<lines S-E>\n ... (least relevant first) <|question|>Q<|answer|>A<|endoftext|>
+#
+# A package's questions are asked of its *variant*: the package with some doc comments and header comments deleted
+# (the dump's `strip` spans), since the engine quotes a doc comment or header that exists and asks the model only
+# when there is none. The window streamed before the re-read is the variant too, so the answer is nowhere in it.
+
+MAX_LINE_CHARS = 2000  # retrieval.ts capLine: a longer line is cut (in UTF-16 units, as JavaScript counts) + "…"
+
+
+def cap_line(line: str) -> str:
+    if len(line) <= MAX_LINE_CHARS // 2:  # at most 2 UTF-16 units a character
+        return line
+    units = line.encode("utf-16-le")
+    if len(units) <= 2 * MAX_LINE_CHARS:
+        return line
+    return units[:2 * MAX_LINE_CHARS].decode("utf-16-le", errors="ignore") + "…"
+
+
+def variant_text(text: str, spans: Sequence[Sequence[int]]) -> str:
+    """text without the 1-based inclusive line spans (lines split at "\\n"): the dump tool's deleteLines."""
+    if not spans:
+        return text
+    drop = {i for a, b in spans for i in range(a, b + 1)}
+    return "\n".join(line for i, line in enumerate(text.split("\n"), 1) if i not in drop)
+
+
+def chunk_lines(text: str, start: int, end: int) -> str:
+    """Lines start..end of a file as retrieval.ts re-reads them (the file split at newlines, long lines cut)."""
+    return "\n".join(cap_line(line) for line in text.split("\n")[start - 1:end])
+
+
+def chunk_ids(tok, path: str, start: int, end: int, reason: str, text: str) -> List[int]:
+    """One re-read chunk: a file re-read whole for a summary (reason "whole") in the plain file layout, else
+    `<|file|>path:S-E` and those lines (prompt.reread_ids, the engine's rereadChunkTokens)."""
+    if reason == "whole":
+        return prompt.file_ids(tok, path, text)
+    return prompt.reread_ids(tok, path, start, end, chunk_lines(text, start, end))
+
+
+def covers_truth(chunk: Sequence, truth: dict) -> bool:
+    path, start, end = chunk[0], chunk[1], chunk[2]
+    return path == truth["path"] and start <= truth["line"] <= end
+
+
+def reread_answer(entry: dict, missing: bool) -> str:
+    """The answer the model is trained to give: the dump's, or a fixed not-found sentence (prompt.py) when the
+    question names nothing the package defines (what-missing) or its definition is not re-read (which)."""
+    if entry["kind"] == "what-missing":
+        return prompt.not_defined_answer(entry["truth"]["name"])
+    if entry["kind"] == "which" and (missing or not entry["truthIn"]):
+        return prompt.NOT_REREAD_ANSWER
+    return entry["answer"]
+
+
+def reread_sample(tok, context: Sequence[int], entry: dict, texts: dict, missing: bool = False) -> Sample:
+    """context (a workspace window's ids) + the entry's re-read chunks + its question + its answer.
+
+    texts: path -> the variant text of every file the chunks name. missing (which-questions): the chunks that hold
+    the definition are left out, and the answer says it is not in what was re-read."""
+    chunks = entry["chunks"]
+    if missing:
+        chunks = [c for c in chunks if not covers_truth(c, entry["truth"])]
+    reread = [i for c in chunks for i in chunk_ids(tok, c[0], c[1], c[2], c[3], texts[c[0]])]
+    return task_sample(np.concatenate([np.asarray(context, np.int32), np.asarray(reread, np.int32)]),
+                       prompt.question_ids(tok, entry["question"]),
+                       prompt.answer_ids(tok, reread_answer(entry, missing)))

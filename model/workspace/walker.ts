@@ -8,6 +8,10 @@
  * - `excludes` (gitignore syntax, relative to the root) are never read; `.git/`, `node_modules/` and
  *   `.famulus/` (Famulus's own state folder) are excluded unless `useDefaultExcludes` is false.
  *   `includes`, when given, keeps only the files that match one of its patterns.
+ * - Files that cost many tokens and tell little about the code are skipped by default, each reported with its
+ *   own reason: changelogs, lock files and minified files by name (`defaultExcludes`, matched against files
+ *   only; DEFAULT_EXCLUDES in ./default-excludes.ts: 'default-excluded'), minified and generated files by
+ *   their content (`skipMinified`: 'minified'). A client lists fewer patterns, or none, to read them.
  * - A file is skipped when it is larger than `maxFileBytes`, unreadable, binary (a NUL byte in its first
  *   8 KB) or not valid UTF-8 (checked on the first 8 KB, then on the whole file with a fatal decoder).
  * - Symlinked files are read through the link when their real path is inside the root; a file link that leads
@@ -26,10 +30,13 @@ import { promises as fs, type Dirent, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import ignore, { type Ignore } from 'ignore';
+import { DEFAULT_EXCLUDES } from './default-excludes';
 import { RULE_LIMITS, describeRejected, vetRules } from './ignore-rules';
 import { isInside } from './paths';
 
-export const DEFAULT_EXCLUDES: readonly string[] = ['.git/', 'node_modules/', '.famulus/'];
+/** Folders never read unless `useDefaultExcludes` is false: version control, dependencies, Famulus's own state. */
+export const STANDARD_EXCLUDES: readonly string[] = ['.git/', 'node_modules/', '.famulus/'];
+
 export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
 /** How much of a file the quick binary check looks at. */
 const HEAD_BYTES = 8192;
@@ -46,14 +53,29 @@ export const DEFAULT_WALK_BUDGET_MS = 60_000;
 const SLICE_MS = 10;
 /** Rules of one .gitignore compiled at a time (about 50 ms for 1,000 on a 2-core machine). */
 const RULES_PER_SLICE = 1000;
+/**
+ * A file at least this long (in characters) is minified or generated when more than half of it is on lines
+ * longer than MINIFIED_LINE_CHARS. Minifiers write lines of tens of thousands of characters and source maps one
+ * line; a paragraph of prose rarely passes 2,000 characters, and a small file with one long line (a one-line
+ * JSON config) costs little to read.
+ */
+const MINIFIED_MIN_CHARS = 16 * 1024;
+const MINIFIED_LINE_CHARS = 2000;
 
 export interface WalkOptions {
   /** Extra gitignore-syntax patterns (relative to the root) of paths never read. */
   excludes?: string[];
   /** When non-empty, only files matching one of these gitignore-syntax patterns are taken. */
   includes?: string[];
-  /** Add `DEFAULT_EXCLUDES` to `excludes` (default true). */
+  /** Add `STANDARD_EXCLUDES` (`.git/`, `node_modules/`, `.famulus/`) to `excludes` (default true). */
   useDefaultExcludes?: boolean;
+  /**
+   * Gitignore-syntax patterns of files (never folders) skipped as 'default-excluded' (default DEFAULT_EXCLUDES;
+   * [] reads them all).
+   */
+  defaultExcludes?: string[];
+  /** Skip minified and generated files, found by their long lines, as 'minified' (default true). */
+  skipMinified?: boolean;
   /** Honour `.gitignore` files (default true). */
   gitignore?: boolean;
   /** Files larger than this are skipped (default 1 MiB). */
@@ -73,6 +95,10 @@ export interface WalkControl {
 export const SKIP_REASONS = [
   'gitignored',
   'excluded',
+  /** Matches one of the walk's default excludes (changelogs, lock files, minified files by name). */
+  'default-excluded',
+  /** Most of its text is on very long lines: minified or generated (a bundle, a source map). */
+  'minified',
   'not-included',
   'too-large',
   'binary',
@@ -142,8 +168,9 @@ export async function walkWorkspace(root: string, options: WalkOptions & WalkCon
   if (!rootStats.isDirectory()) throw new Error(`cannot walk ${absRoot}: not a directory`);
 
   const maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
-  const excludes = [...(options.useDefaultExcludes === false ? [] : DEFAULT_EXCLUDES), ...(options.excludes ?? [])];
+  const excludes = [...(options.useDefaultExcludes === false ? [] : STANDARD_EXCLUDES), ...(options.excludes ?? [])];
   const excludeRules = ignore().add(clientPatterns('exclude', excludes));
+  const defaultRules = fileRules(clientPatterns('default exclude', options.defaultExcludes ?? DEFAULT_EXCLUDES));
   const includeRules = options.includes && options.includes.length > 0 ? ignore().add(clientPatterns('include', options.includes)) : null;
   const skipped: SkippedEntry[] = [];
   const candidates: Candidate[] = [];
@@ -189,6 +216,11 @@ export async function walkWorkspace(root: string, options: WalkOptions & WalkCon
       const ignoredBy = await gitignoreRule(levels, entryRel, pace);
       if (ignoredBy) {
         skipped.push({ path: entryRel, reason: 'gitignored', detail: ignoredBy });
+        continue;
+      }
+      const defaultRule = isDir ? null : fileRule(defaultRules, entryRel);
+      if (defaultRule) {
+        skipped.push({ path: entryRel, reason: 'default-excluded', detail: `matches the default exclude ${defaultRule}` });
         continue;
       }
       if (isDir) {
@@ -245,7 +277,9 @@ export async function walkWorkspace(root: string, options: WalkOptions & WalkCon
         continue;
       }
       const outcome = await readTextFile(c.abs, maxFileBytes);
+      const minified = 'text' in outcome && options.skipMinified !== false ? minifiedDetail(outcome.text) : null;
       if ('reason' in outcome) skipped.push({ path: c.rel, ...outcome });
+      else if (minified) skipped.push({ path: c.rel, reason: 'minified', detail: minified });
       else files.push({ path: c.rel, absPath: c.abs, ...outcome });
     }
   };
@@ -333,8 +367,8 @@ async function compileRules(rules: string[], pace: Pace): Promise<Ignore> {
   return matcher;
 }
 
-/** A client's exclude or include patterns: one too costly to match is refused, naming it (ignore-rules.ts). */
-function clientPatterns(kind: 'exclude' | 'include', patterns: readonly string[]): string[] {
+/** A client's patterns: one too costly to match is refused, naming it (ignore-rules.ts). */
+function clientPatterns(kind: 'exclude' | 'default exclude' | 'include', patterns: readonly string[]): string[] {
   const vetted = vetRules(patterns);
   const bad = vetted.rejected[0];
   if (bad) throw new Error(`${kind} pattern ${JSON.stringify(patterns[bad.line - 1])}: ${bad.why}`);
@@ -348,6 +382,19 @@ async function realPathInside(abs: string, realRoot: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * Why a file's text looks minified or generated ("minified or generated: 98% of its 87,012 characters on lines
+ * over 2,000 characters"), or null.
+ */
+export function minifiedDetail(text: string): string | null {
+  if (text.length < MINIFIED_MIN_CHARS) return null;
+  let onLongLines = 0;
+  for (const line of text.split(/\r\n?|\n/)) if (line.length > MINIFIED_LINE_CHARS) onLongLines += line.length;
+  if (onLongLines * 2 <= text.length) return null;
+  const count = (n: number) => n.toLocaleString('en-US');
+  return `minified or generated: ${Math.round((100 * onLongLines) / text.length)}% of its ${count(text.length)} characters on lines over ${count(MINIFIED_LINE_CHARS)} characters`;
 }
 
 type ReadOutcome = { size: number; sha256: string; text: string } | { reason: SkipReason; detail: string };
@@ -402,6 +449,28 @@ async function gitignoreRule(levels: IgnoreLevel[], rel: string, pace: Pace): Pr
 
 function matches(rules: Ignore, rel: string): boolean {
   return isRepresentable(rel) && rules.ignores(rel);
+}
+
+/**
+ * Patterns matched against files only. `ignore` also matches a file by the folders above it, so `NEWS` (a
+ * changelog) would take every file of `src/news/` (code); here a pattern counts only when it names the file.
+ */
+interface FileRules {
+  /** All the patterns, negations included: a file none of them ignores is not looked at further. */
+  all: Ignore;
+  each: Array<{ pattern: string; rules: Ignore }>;
+}
+
+function fileRules(patterns: string[]): FileRules {
+  return { all: ignore().add(patterns), each: patterns.map((pattern) => ({ pattern, rules: ignore().add(pattern) })) };
+}
+
+/** The pattern (quoted) that names the file `rel` itself, not a folder above it; or null. */
+function fileRule(rules: FileRules, rel: string): string | null {
+  if (!matches(rules.all, rel)) return null;
+  const parent = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/') + 1) : null;
+  const own = rules.each.find((e) => e.rules.ignores(rel) && !(parent !== null && e.rules.ignores(parent)));
+  return own ? JSON.stringify(own.pattern) : null;
 }
 
 /** `ignore` throws on paths it cannot represent (e.g. names with a backslash); those match no rule. */

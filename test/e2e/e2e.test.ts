@@ -3,12 +3,14 @@
  * VS Code (code-server) with the packaged .vsix installed and the real engine process. Open a copy of
  * samples/demo-workspace, accept the offer to read it, read the chat's welcome, ask from the palette, ask in
  * the sidebar chat, stop a running answer, click a citation; then switch to the shipped default model (stopping
- * its first read once) and ask again: the answers list their sources, verified citations are links and
+ * its first read once; the finished read is announced, Files in Memory lists what was read and skipped, and a
+ * Refresh with nothing changed says so) and ask again: the answers list their sources, verified citations are links and
  * unverified ones are marked, a file the model writes is a code block with Copy and Insert at cursor, an answer
- * cut off at its length says so and continues, Regenerate replaces an answer; choose WebGPU where there is no
+ * cut off at its length says so and continues, Regenerate replaces an answer, a follow-up sees the conversation
+ * until New topic, Ask about Selection and `#file` / `@file` re-read what they name; choose WebGPU where there is no
  * GPU and use the CPU from the header, break and fix the model setting, clear the conversation and undo it;
  * summarise a file from the explorer's context menu, open the summary as markdown, reload and find the memory
- * (and the conversation, sources included) still there.
+ * (and the conversation, sources, context and topic dividers included) still there.
  *
  * Screenshots of every step go to test/artifacts/e2e/ (git-ignored). A step that fails prints the page's frames,
  * the editor tabs, the focus and the logs to stderr and leaves a screenshot and the logs there (workbench.ts).
@@ -29,6 +31,8 @@ import { WEBVIEW_TIMEOUT_MS, contextMenuCommand, diagnose, explorerRow, gesture,
 /** Answered from the workspace index (a verified citation of the definition), whatever the model. */
 const QUESTION_PALETTE = 'Where is `retryWithBackoff` defined?';
 const QUESTION_SIDEBAR = 'What does src/queue.ts:24 do?';
+/** The palette's placeholder: the example question `index/suggest` finds in the demo workspace. */
+const PALETTE_EXAMPLE = 'Where is `parseDuration` defined?';
 /** A question the model must write the answer of (nothing in the index answers it). */
 const QUESTION_GENERATED = 'How are failed jobs retried?';
 /** A question no code of the workspace matches. */
@@ -41,6 +45,8 @@ const QUESTION_JSDOC = 'Show the JSDoc of `JobQueue`';
 const SHORT_ANSWER = 32;
 /** Long enough for the shipped model to reach the doc comment in its JSDoc answer. */
 const JSDOC_ANSWER = 64;
+/** The answer length for the follow-up, selection and file-reference steps: short, so they are quick on a CPU. */
+const FOLLOW_UP_ANSWER = 48;
 
 let server: CodeServer;
 let browser: Browser;
@@ -125,6 +131,19 @@ async function showFamulus(): Promise<void> {
   });
 }
 
+/**
+ * A notification whose message matches `text`: its toast while it shows, else its entry in the Notifications
+ * centre (a toast hides after some seconds).
+ */
+async function notification(text: RegExp, timeoutMs = 60_000): Promise<Locator> {
+  const toast = page.locator('.notification-toast', { hasText: text });
+  if (await toast.waitFor({ timeout: timeoutMs }).then(() => true, () => false)) return toast;
+  await runCommand('Notifications: Show Notifications');
+  const entry = page.locator('.notifications-center .notification-list-item', { hasText: text });
+  await entry.waitFor({ timeout: 10_000 });
+  return entry;
+}
+
 /** Waits for an answer to end (any way) and returns how. */
 async function ended(answer: Locator, timeoutMs = 180_000): Promise<string> {
   await answer.locator('xpath=self::*[@data-status="done" or @data-status="cancelled" or @data-status="error"]').waitFor({ timeout: timeoutMs });
@@ -143,6 +162,18 @@ async function askInChat(chat: Frame, question: string): Promise<Locator> {
   const answer = chat.locator('.entry.assistant').nth(before);
   await answer.locator('xpath=self::*[@data-status="done"]').waitFor({ timeout: 180_000 });
   return answer;
+}
+
+/**
+ * Starts a new topic, so the next question is asked alone: the steps that check what the shipped model writes
+ * (greedily, so always the same) ask their question without the conversation before it, which would change it.
+ */
+async function newTopic(chat: Frame): Promise<void> {
+  const button = chat.locator('#new-topic');
+  if (await button.isDisabled()) return;
+  const dividers = await chat.locator('.topic-divider').count();
+  await button.click();
+  await chat.locator('.topic-divider').nth(dividers).waitFor({ timeout: 15_000 });
 }
 
 /** Clicks a link that opens a workspace file and checks that the file's tab shows, at the link's line. */
@@ -216,6 +247,9 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     // The command's input box, not the palette it replaces in the same widget.
     await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Famulus: Ask about This Workspace' }).waitFor({ state: 'visible' });
     const box = page.locator('.quick-input-widget input');
+    // The example question names a definition of this workspace, from its index.
+    assert.equal(await box.getAttribute('placeholder'), PALETTE_EXAMPLE);
+    await screenshot(page, '04a-palette-placeholder');
     await box.fill(QUESTION_PALETTE);
     await page.keyboard.press('Enter');
     const chat = await webviewFrame('#log');
@@ -307,8 +341,37 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     await screenshot(page, '09-default-model-ready');
   });
 
+  step('the default model: the read says when it is done, Files in Memory lists what was read and skipped, a Refresh with nothing changed says so', async () => {
+    const chat = await webviewFrame('#question');
+    // Once per workspace and model: this model's first complete read is told, with what is now in memory.
+    const done = await notification(new RegExp(`Famulus has read ${workspaceFiles} files \\([\\d,]+ tokens\\) of “${path.basename(workspace)}”\\.`));
+    assert.deepEqual(await done.locator('.monaco-button').allTextContents(), ['Ask a question', 'Show files']);
+    await screenshot(page, '09b-read-done-notification');
+    await done.getByRole('button', { name: 'Show files' }).click();
+    await page.locator('.quick-input-widget .quick-input-title', { hasText: `Famulus: Files in Memory — ${workspaceFiles} files, ` }).waitFor({ state: 'visible' });
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'src/queue.ts' }).filter({ hasText: /[\d,]+ tokens/ }).waitFor();
+    await screenshot(page, '09c-files-in-memory');
+    // The changelog: skipped by default, with the pattern that matched.
+    await page.locator('.quick-input-widget input').fill('CHANGELOG');
+    const skipped = page.locator('.quick-input-list .monaco-list-row', { hasText: 'CHANGELOG.md' });
+    await skipped.filter({ hasText: 'skipped by default' }).filter({ hasText: 'matches the default exclude "CHANGELOG.md"' }).waitFor();
+    await screenshot(page, '09d-files-in-memory-skipped');
+    await page.keyboard.press('Escape');
+    await runCommand('Notifications: Clear All Notifications');
+    // Refresh with nothing changed: nothing is read, and the header and a notification say so.
+    assert.equal(((await chat.locator('#read').textContent()) ?? '').trim(), 'Refresh');
+    await chat.locator('#read').click();
+    const upToDate = /^Memory is up to date: nothing changed since /;
+    await chat.locator('#memory-problem-text', { hasText: upToDate }).waitFor({ timeout: 60_000 });
+    await notification(/Famulus: Memory is up to date: nothing changed since /);
+    await chat.locator('#memory-status', { hasText: `Memory ready — ${workspaceFiles} files` }).waitFor();
+    await screenshot(page, '09e-refresh-nothing-changed');
+    await runCommand('Notifications: Clear All Notifications');
+  });
+
   step('the default model: an answer lists its sources, and a citation it cannot verify is marked, not linked', async () => {
     const chat = await webviewFrame('#question');
+    await newTopic(chat);
     const answer = await askInChat(chat, QUESTION_GENERATED);
     const sources = answer.locator('.grounding .sources a.source');
     assert.ok((await sources.count()) > 0, 'the code re-read for the answer is listed');
@@ -343,6 +406,7 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     setServerSetting('famulus.answerLength', SHORT_ANSWER);
     await page.waitForTimeout(3_000); // VS Code reads the changed settings file
     const chat = await webviewFrame('#question');
+    await newTopic(chat);
     const answer = await askInChat(chat, QUESTION_FILE);
     const block = answer.locator('.body .code-block').first();
     await block.waitFor();
@@ -395,12 +459,92 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     // A doc comment the model writes is code, not a bullet list of its ` * ` lines.
     setServerSetting('famulus.answerLength', JSDOC_ANSWER);
     await page.waitForTimeout(3_000);
+    await newTopic(chat);
     const doc = await askInChat(chat, QUESTION_JSDOC);
     const quoted = await doc.locator('.body pre code').allTextContents();
     assert.ok(quoted.some((c) => /^\s*\/\*\*\n\s+\* \S/.test(c)), `a doc comment in a code block: ${JSON.stringify(quoted)}`);
     assert.equal(await doc.locator('.body li').count(), 0, 'no list items');
     await doc.scrollIntoViewIfNeeded();
     await screenshot(page, '12e-doc-comment-as-code');
+    setServerSetting('famulus.answerLength', 4096);
+  });
+
+  step('the default model: a follow-up sees the conversation, and New topic starts afresh with a divider', async () => {
+    setServerSetting('famulus.answerLength', FOLLOW_UP_ANSWER);
+    await page.waitForTimeout(3_000);
+    const chat = await webviewFrame('#question');
+    const newTopic = chat.locator('#new-topic');
+    const dividers = await chat.locator('.topic-divider').count();
+    await newTopic.click();
+    await chat.locator('.topic-divider').nth(dividers).waitFor({ timeout: 15_000 });
+    assert.equal(await newTopic.isDisabled(), true, 'nothing to start right after a new topic');
+    const what = await askInChat(chat, 'What does `reclaimExpired` do?');
+    assert.match(await what.locator('.body').innerText(), /Puts every job whose lease has run out back in the queue/);
+    // "it" is what the conversation is about: the index answers where it is defined.
+    const where = await askInChat(chat, 'Where is it defined?');
+    assert.match(await where.locator('.body').innerText(), /`?reclaimExpired`? is defined at src\/queue\.ts:65/);
+    await where.locator('.body a.citation', { hasText: 'src/queue.ts:65' }).first().waitFor();
+    // A follow-up the model answers: the earlier turns were streamed before it, and its footer says how many.
+    const called = await askInChat(chat, 'and where is it called?');
+    assert.match((await called.locator('.footer').textContent()) ?? '', /follows 2 earlier turns/);
+    await called.scrollIntoViewIfNeeded();
+    await screenshot(page, '12e1-follow-up-conversation');
+  });
+
+  step('Ask about Selection (Ctrl+Alt+A): the selected lines are a removable chip, the input has focus, the answer is about them', async () => {
+    // The quick input opened by F1 goes to a file when its text has no `>`, and to a line after `:`.
+    const quickInput = async (text: string) => {
+      await page.keyboard.press('F1');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible' });
+      await input.fill(text);
+    };
+    await quickInput('src/queue.ts');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'queue.ts' }).first().waitFor();
+    await page.keyboard.press('Enter');
+    await page.locator('.tabs-container .tab.active', { hasText: 'queue.ts', hasNotText: 'test' }).waitFor({ timeout: 30_000 });
+    await quickInput(':64');
+    await page.keyboard.press('Enter');
+    await statusBar(/Ln 64, Col 1/, 15_000);
+    for (let i = 0; i < 6; i++) await page.keyboard.press('Shift+ArrowDown');
+    await statusBar(/\(6 selected\)|6 lines selected|Ln 70, Col 1/, 15_000);
+    await page.keyboard.press('Control+Alt+A');
+    const chat = await webviewFrame('#question');
+    const chip = chat.locator('#context-chips .chip.attached', { hasText: 'src/queue.ts:64-69' });
+    await chip.waitFor({ timeout: 30_000 });
+    await chat.locator('#question:focus').waitFor({ timeout: 15_000 });
+    // The file is offered too, off until clicked.
+    await chat.locator('#context-chips button.chip.offered', { hasText: '+ src/queue.ts · current file' }).waitFor();
+    await screenshot(page, '12e2-ask-about-selection-chip');
+    const answers = await chat.locator('.entry.assistant').count();
+    await page.keyboard.type('What does this do?');
+    await page.keyboard.press('Enter');
+    const answer = chat.locator('.entry.assistant').nth(answers);
+    assert.equal(await ended(answer), 'done');
+    assert.match(await answer.locator('.body').innerText(), /JobQueue\.reclaimExpired.*src\/queue\.ts:65.*doc comment: Puts every job whose lease/s);
+    await chat.locator('.entry.user').last().locator('.asked-context .chip', { hasText: 'src/queue.ts:64-69 · selection' }).waitFor();
+    assert.equal(await chip.count(), 0, 'the selection went with that question');
+    await answer.scrollIntoViewIfNeeded();
+    await screenshot(page, '12e3-ask-about-selection-answer');
+  });
+
+  step('#file and @file in the question: each shown resolved or not found while typing, and re-read with the question', async () => {
+    const chat = await webviewFrame('#question');
+    await chat.locator('#question').fill('How does @server.ts use #src/queue.ts and @nope.ts?');
+    await chat.locator('#context-chips .chip', { hasText: '@server.ts → src/server.ts' }).waitFor({ timeout: 15_000 });
+    await chat.locator('#context-chips .chip', { hasText: '#src/queue.ts → src/queue.ts' }).waitFor();
+    await chat.locator('#context-chips .chip.unresolved', { hasText: '@nope.ts: no such file in the workspace' }).waitFor();
+    await screenshot(page, '12e4-file-references-typed');
+    const answers = await chat.locator('.entry.assistant').count();
+    await chat.locator('#question').press('Enter');
+    const answer = chat.locator('.entry.assistant').nth(answers);
+    assert.equal(await ended(answer), 'done');
+    const asked = chat.locator('.entry.user').last().locator('.asked-context');
+    assert.deepEqual(await asked.locator('.chip').allTextContents(), ['src/server.ts · reference', 'src/queue.ts · reference', '⚠ @nope.ts: not found']);
+    const sources = await answer.locator('.sources li').allTextContents();
+    assert.ok(sources.some((t) => /^src\/server\.ts:1-\d+ .*\(your context\)/.test(t)), sources.join(' | '));
+    await answer.scrollIntoViewIfNeeded();
+    await screenshot(page, '12e5-file-references-answer');
     setServerSetting('famulus.answerLength', 4096);
   });
 
@@ -509,6 +653,8 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     assert.ok((await chat.locator('.entry.assistant .sources a.source').count()) > 0, 'the sources survived the reload');
     assert.ok((await chat.locator('.entry.assistant .unverified-citation').count()) > 0, 'the unverified marks survived the reload');
     assert.equal(await chat.locator('.entry.assistant .nothing-found').count(), 1);
+    assert.ok((await chat.locator('.topic-divider').count()) >= 1, 'the topic boundaries survived the reload');
+    assert.ok((await chat.locator('.asked-context .chip').count()) > 0, "the questions' context survived the reload");
     await screenshot(page, '15-after-reload');
   });
 });

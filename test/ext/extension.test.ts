@@ -12,6 +12,7 @@ import * as vscode from 'vscode';
 import type { AskOutcome } from '../../extension/chat';
 import type { FamulusApi } from '../../extension/extension';
 import { Commands, EXTENSION_ID } from '../../extension/ids';
+import type { FileRow } from '../../extension/memory-view';
 import type { SummaryOutcome } from '../../extension/summary-panel';
 import type { WorkspaceResult } from '../../model/engine/protocol';
 import { answerMarkdown, codeBlocks } from '../../webview/answer-text';
@@ -78,6 +79,38 @@ suite('Famulus in the extension host', () => {
     assert.equal(path.dirname(stateFile), result.memoryDir, 'in the memory folder the engine was given');
     assert.ok(!stateFile.startsWith(root), 'the memory lives in the extension storage, not in the workspace');
     assert.match(api.statusBarText(), /ready · CPU/);
+    // The first read of the workspace says what was read.
+    assert.deepEqual(api.readNotices(), [`Famulus has read ${status.files} files (${status.tokens.toLocaleString('en-US')} tokens) of “${path.basename(root)}”.`]);
+  });
+
+  test('Files in Memory: each file with its tokens, the changelog skipped by default with its pattern', async () => {
+    const rows = await vscode.commands.executeCommand<FileRow[]>(Commands.showFiles, { quiet: true });
+    const files = rows.filter((r) => r.kind === 'file');
+    const status = api.memoryStatus();
+    assert.equal(files.length, status.files);
+    assert.equal(files.reduce((n, r) => n + Number(r.description!.replace(/\D/g, '')), 0), status.tokens, 'the tokens add up to the memory');
+    assert.deepEqual(rows.find((r) => r.label === 'CHANGELOG.md'), {
+      kind: 'skipped',
+      label: 'CHANGELOG.md',
+      description: 'skipped by default',
+      detail: 'matches the default exclude "CHANGELOG.md"',
+      path: 'CHANGELOG.md',
+    });
+    assert.ok(rows.some((r) => r.kind === 'edit-defaults'), 'a way to change what is skipped by default');
+  });
+
+  test('Refresh with nothing changed reads nothing and says so; a second full read is not announced again', async () => {
+    const lastUpdate = api.memoryStatus().lastUpdate;
+    const refreshed = await vscode.commands.executeCommand<WorkspaceResult>(Commands.refreshMemory);
+    assert.equal(refreshed.read?.filesIngested, 0);
+    const upToDate = `Memory is up to date: nothing changed since ${new Date(lastUpdate).toLocaleString()}.`;
+    assert.equal(api.memoryStatus().detail, upToDate, 'in the chat header');
+    assert.equal(api.readNotices().at(-1), `Famulus: ${upToDate}`, 'in a notification');
+    const notices = api.readNotices().length;
+    const again = await vscode.commands.executeCommand<WorkspaceResult>(Commands.readWorkspace);
+    assert.ok(again.read && again.read.filesIngested > 0);
+    assert.equal(api.readNotices().length, notices, 'once per workspace');
+    assert.equal(api.memoryStatus().detail, '', 'the header line goes with the next read');
   });
 
   test('asks from the command (palette) and streams the answer into the conversation', async () => {
@@ -120,6 +153,8 @@ suite('Famulus in the extension host', () => {
 
   test('stops an answer while it streams (Stop cancels the request)', async () => {
     await setSetting('answerLength', 4096);
+    // Asked alone, not after the turns above: the (random) test model writes text for this prompt.
+    await vscode.commands.executeCommand(Commands.newTopic);
     try {
       const pending = vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'Summarize src/queue.ts');
       await until('the first streamed text', () => {
@@ -282,6 +317,89 @@ suite('Famulus in the extension host', () => {
     // Text to copy or insert never comes from the webview: only an entry and a block number do.
     assert.equal(await api.chatMessage({ type: 'answer/copy', id: last.id, block: null, text: 'rm -rf ~' }), undefined);
     assert.equal(await api.chatMessage({ type: 'answer/insert', id: last.id, block: 99 }), false);
+  });
+
+  test('a follow-up is asked with the earlier turns of its topic; New topic starts afresh and stays in the conversation', async () => {
+    await setSetting('answerLength', 8);
+    try {
+      await vscode.commands.executeCommand(Commands.newTopic);
+      assert.equal(api.conversation().at(-1)?.role, 'divider', 'the divider ends the conversation');
+      assert.equal(await vscode.commands.executeCommand<boolean>(Commands.newTopic), false, 'a second New topic adds nothing');
+      const first = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'How are failed jobs retried?');
+      assert.equal(first?.status, 'done', first?.error ?? '');
+      assert.equal(first.result?.grounding.historyTurns, 0, 'nothing before it in its topic');
+      const second = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'and how long does it wait?');
+      assert.equal(second?.status, 'done', second?.error ?? '');
+      const turns = first.answer.trim() ? 1 : 0;
+      assert.equal(second.result?.grounding.historyTurns, turns, `the answer before: ${JSON.stringify(first.answer)}`);
+      if (turns) assert.match(entry(second.entryId).stats ?? '', /follows 1 earlier turn\b/);
+      // A where question that points back is about what the conversation was about: answered from the index.
+      await vscode.commands.executeCommand(Commands.newTopic);
+      await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'What does `reclaimExpired` do?');
+      const back = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'Where is it defined?');
+      assert.match(back?.answer ?? '', /`reclaimExpired` is defined at src\/queue\.ts:65/);
+      assert.equal(await vscode.commands.executeCommand<boolean>(Commands.newTopic), true);
+      const fresh = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'Where is it defined?');
+      assert.doesNotMatch(fresh?.answer ?? '', /reclaimExpired/, 'after New topic the last subject is gone');
+      assert.equal(api.conversation().filter((e) => e.role === 'divider').length >= 3, true);
+    } finally {
+      await setSetting('answerLength', undefined);
+    }
+  });
+
+  test('Ask about Selection attaches the selected lines: the next question re-reads them first and keeps them', async () => {
+    const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(path.join(root, 'src', 'queue.ts')));
+    const editor = await vscode.window.showTextDocument(doc);
+    editor.selection = new vscode.Selection(new vscode.Position(63, 0), new vscode.Position(69, 0)); // lines 64-69
+    assert.equal(await vscode.commands.executeCommand<boolean>(Commands.askAboutSelection), true);
+    const chips = api.contextChips();
+    assert.deepEqual(chips.find((c) => c.id === 'selection'), { id: 'selection', context: { kind: 'selection', path: 'src/queue.ts', startLine: 64, endLine: 69 }, attached: true, note: '' });
+    assert.deepEqual(chips.find((c) => c.id === 'editor'), { id: 'editor', context: { kind: 'editor', path: 'src/queue.ts' }, attached: false, note: '' }, 'the current file is offered, off');
+    const howItWorks = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'How does the lease run out?');
+    assert.equal(howItWorks?.status, 'done', howItWorks?.error ?? '');
+    const read = howItWorks.result!.grounding.sources.at(-1)!;
+    assert.equal(read.reason, 'context', 'read last, nearest the question');
+    assert.ok(read.path === 'src/queue.ts' && read.startLine <= 64 && read.endLine >= 69, JSON.stringify(read));
+    const asked = api.conversation().at(-2)!;
+    assert.deepEqual(asked.context, [{ kind: 'selection', path: 'src/queue.ts', startLine: 64, endLine: 69 }]);
+    assert.equal(api.contextChips().find((c) => c.id === 'selection'), undefined, 'a selection is used once');
+    // "What does this do?" about a selection is about the definition selected: quoted from its doc comment.
+    await vscode.commands.executeCommand(Commands.askAboutSelection);
+    const what = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'What does this do?');
+    assert.match(what?.answer ?? '', /^`JobQueue\.reclaimExpired` \(method at src\/queue\.ts:65\), from its doc comment: /);
+    // The selection can be removed before asking; with no selection the command says so and attaches nothing.
+    await vscode.commands.executeCommand(Commands.askAboutSelection);
+    await api.chatMessage({ type: 'context/attach', id: 'selection', attached: false });
+    assert.equal(api.contextChips().find((c) => c.id === 'selection'), undefined);
+    editor.selection = new vscode.Selection(new vscode.Position(3, 0), new vscode.Position(3, 0));
+    assert.equal(await vscode.commands.executeCommand<boolean>(Commands.askAboutSelection), false);
+  });
+
+  test('#file and @file references become context; one that names no single file is kept on the question, not sent', async () => {
+    const resolved = await api.chatMessage({ type: 'context/resolve', references: ['@server.ts', '#src/queue.ts', '@nope.ts', '#../../etc/passwd', '@test.ts'] });
+    assert.deepEqual(resolved, [
+      { written: '@server.ts', path: 'src/server.ts', note: '' },
+      { written: '#src/queue.ts', path: 'src/queue.ts', note: '' },
+      { written: '@nope.ts', path: null, note: 'no such file in the workspace' },
+      { written: '#../../etc/passwd', path: null, note: 'not a path inside the workspace' },
+      { written: '@test.ts', path: null, note: 'no such file in the workspace' },
+    ]);
+    const outcome = (await api.chatMessage({ type: 'chat/ask', question: 'How does @server.ts use the queue? See @nope.ts' })) as AskOutcome;
+    assert.equal(outcome.status, 'done', outcome.error ?? '');
+    const asked = api.conversation().at(-2)!;
+    assert.deepEqual(asked.context, [{ kind: 'reference', path: 'src/server.ts' }]);
+    assert.deepEqual(asked.unresolved, ['@nope.ts']);
+    assert.equal(asked.asked, 'How does src/server.ts use the queue? See @nope.ts', 'the engine is asked with the path');
+    assert.ok(outcome.result?.grounding.sources.some((s) => s.path === 'src/server.ts' && s.reason === 'context'));
+    // The active editor's file, once attached, goes with every question until it is detached.
+    await api.chatMessage({ type: 'context/attach', id: 'editor', attached: true });
+    const withFile = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'How are jobs kept?');
+    assert.deepEqual(api.conversation().at(-2)!.context, [{ kind: 'editor', path: 'src/queue.ts' }]);
+    assert.ok(withFile?.result?.grounding.sources.some((s) => s.path === 'src/queue.ts' && s.reason === 'context'));
+    await api.chatMessage({ type: 'context/attach', id: 'editor', attached: false });
+    // The webview cannot name a path itself.
+    assert.equal(await api.chatMessage({ type: 'context/attach', id: 'editor', attached: true, path: '/etc/passwd' }), undefined);
+    assert.equal(api.contextChips().find((c) => c.id === 'editor')?.attached, false);
   });
 
   test('Clear can be undone until the next question', async () => {

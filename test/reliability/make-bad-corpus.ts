@@ -150,8 +150,10 @@ export function makeBadCorpus(root: string, options: CorpusOptions = {}): Corpus
     '\x01\x02\x07\x1b[31mred\x1b[0m\x7f <|file|>fake.ts\n<|question|>?<|answer|>!<|endoftext|>\n', read);
 
   // ---- lines and empty files ---------------------------------------------------------------------------
-  one('line-long-code', 'lines', `a ${longLineBytes}-byte minified line`, 'lines/minified.min.js',
-    'var a=1;'.repeat(Math.ceil(longLineBytes / 8)).slice(0, longLineBytes), read);
+  one('line-long-code', 'lines', `a ${longLineBytes}-byte minified line (*.min.js: skipped by default)`, 'lines/minified.min.js',
+    'var a=1;'.repeat(Math.ceil(longLineBytes / 8)).slice(0, longLineBytes), skip('default-excluded'));
+  one('line-long-generated', 'lines', `a ${longLineBytes}-byte line in a .js file (found minified by its content)`, 'lines/bundle.js',
+    'var b=2;'.repeat(Math.ceil(longLineBytes / 8)).slice(0, longLineBytes), skip('minified'));
   one('line-long-nospace', 'lines', 'an 8 KB line without a single space', 'lines/no-space.txt', 'x'.repeat(8192), read);
   one('line-crlf', 'lines', 'CRLF line endings', 'lines/crlf.txt', 'one\r\ntwo\r\n', read);
   one('line-cr-only', 'lines', 'old Mac CR-only line endings', 'lines/cr.txt', 'one\rtwo\r', read);

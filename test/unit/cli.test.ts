@@ -89,7 +89,9 @@ describe('famulus CLI', () => {
     assert.equal(r.stateFile, path.join(ws, '.famulus/state.fams'));
     assert.equal(r.device.provider, 'cpu');
     assert.equal(r.model.dir, TINY);
-    assert.equal(r.ingest.filesIngested, filesBefore.length);
+    // Every file but the changelog, which is skipped by default (model/workspace/default-excludes.ts).
+    assert.deepEqual(r.ingest.skipped.map((s: { path: string; reason: string }) => [s.path, s.reason]), [['CHANGELOG.md', 'default-excluded']]);
+    assert.equal(r.ingest.filesIngested, filesBefore.length - 1);
     assert.ok(r.tokensIngested > 5000, `${r.tokensIngested} tokens`);
     assert.equal(r.tokensIngested, r.ingest.tokensIngested);
     assert.ok(r.tokensPerSecond.ingest > 0);
@@ -127,6 +129,18 @@ describe('famulus CLI', () => {
     assert.match(quoted.stderr, /\(quoted from the code, [\d.]+ s\)/);
     assert.match(quoted.stdout, /^`loadConfig` \(function at src\/config\.ts:\d+\), from its doc comment: /);
     assert.match(quoted.stdout, /\nsources \(quoted from the code\): src\/config\.ts:\d+-\d+ \(loadConfig\)\nverified: src\/config\.ts:\d+ /);
+  });
+
+  it('ask with follow-ups: each later question sees the turns before it; --context is re-read first and listed', () => {
+    const r = famulusJson(['ask', ws, 'How are failed jobs retried?', 'and where is that called?', '--max-tokens', '4', '--context', path.join(ws, 'src/server.ts:70-80')]);
+    assert.deepEqual(r.answers.map((a: any) => a.question), ['How are failed jobs retried?', 'and where is that called?']);
+    assert.equal(r.answers[0].grounding.historyTurns, 0);
+    assert.equal(r.answers[1].grounding.historyTurns, 1);
+    assert.ok(r.answers[1].grounding.historyTokens > 0);
+    for (const a of r.answers) assert.deepEqual(a.grounding.sources.at(-1), { path: 'src/server.ts', startLine: 70, endLine: 80, reason: 'context' });
+    const text = famulus(['ask', ws, 'q?', '--max-tokens', '1', '--context', 'nowhere/else.ts', '--device', 'cpu', '--model', TINY]);
+    assert.equal(text.code, 1);
+    assert.match(text.stderr, /params\.context\[0\]\.path: .*nowhere\/else\.ts is not a file inside the open workspace/);
   });
 
   it('a changed file makes ask read that file on top of the saved memory and save it again', async () => {
@@ -228,7 +242,7 @@ describe('famulus CLI', () => {
 
   it('BAD CALL - wrong arguments exit 1 with a clear message', () => {
     const cases: Array<[string[], RegExp, NodeJS.ProcessEnv?]> = [
-      [['ask', ws], /ask takes <dir> "<question>", got 1 argument/],
+      [['ask', ws], /ask takes <dir> "<question>" \["<follow-up>" \.\.\.\], got 1 argument/],
       [['ingest', '/nonexistent/folder'], /no such folder: \/nonexistent\/folder/],
       [['summarize', path.join(ws, 'nope.ts')], /no such file: .*nope\.ts/],
       [['frobnicate'], /unknown command "frobnicate"/],
@@ -236,6 +250,8 @@ describe('famulus CLI', () => {
       [['ingest', ws], /FAMULUS_DEVICE must be auto, cpu or webgpu, got "tpu"/, { FAMULUS_DEVICE: 'tpu' }],
       [['ask', ws, 'q', '--top-p', '1.5'], /--top-p must be a number in \(0, 1\], got "1\.5"/],
       [['ask', ws, 'q', '--max-tokens', 'many'], /--max-tokens must be a whole number/],
+      [['ask', ws, 'q', '--context', 'a.ts:9-3'], /--context a\.ts:9-3: lines must be 1 or more, the end not before the start/],
+      [['ask', ws, 'q', ''], /a question is empty/],
       [['status', '--nope'], /Unknown option '--nope'/],
     ];
     for (const [args, message, env] of cases) {

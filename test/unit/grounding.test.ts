@@ -8,7 +8,8 @@ import { before, describe, it } from 'node:test';
 import { WorkspaceIndex, type Definition } from '../../model/index';
 import { headerText, leadSentences, locationText, rankDefinitions } from '../../model/engine/answers';
 import { checkCitations } from '../../model/engine/citations';
-import { analyseQuestion, retrieve, retrieveFile, type RetrievalIO } from '../../model/engine/retrieval';
+import type { ContextRef } from '../../model/engine/protocol';
+import { analyseHistory, analyseQuestion, definitionAt, leansOnConversation, retrieve, retrieveFile, subjectOf, type RetrievalIO } from '../../model/engine/retrieval';
 
 const QUEUE_TS = [
   "import { sleep } from './util';", // 1
@@ -86,9 +87,17 @@ describe('retrieval and citations over a workspace index', () => {
     assert.deepEqual(analyseQuestion('Where is ../../etc/passwd?', index).paths, [], 'paths that climb out are never files');
   });
 
+  it('a backticked name is looked up even when it is an English word (`of`, `or`); the same word unmarked is not', async () => {
+    const maybe = await WorkspaceIndex.create();
+    await maybe.addFile('src/maybe.ts', 'export function of<T>(value: T) {\n  return { value };\n}\nexport function or<T>(a: T, b: T) {\n  return a ?? b;\n}\n', 'sha-maybe');
+    assert.deepEqual(analyseQuestion('Where is `of` defined?', maybe).identifiers, ['of']);
+    assert.deepEqual(analyseQuestion('What does `or` do?', maybe).identifiers, ['or']);
+    assert.deepEqual(analyseQuestion('Where is the list of jobs or the queue?', maybe).identifiers, []);
+  });
+
   it('re-reads the definition a question names, with its doc comment, last (nearest the question)', async () => {
     const q = 'What does `retryWithBackoff` do?';
-    const r = await retrieve(q, analyseQuestion(q, index), index, 10_000, io);
+    const r = await retrieve({ question: q, analysis: analyseQuestion(q, index) }, index, 10_000, io);
     const last = r.chunks[r.chunks.length - 1]!;
     assert.equal(last.path, 'src/queue.ts');
     assert.equal(last.reason, 'definition');
@@ -101,21 +110,102 @@ describe('retrieval and citations over a workspace index', () => {
   it('stays within the budget, merges spans of one file that touch, and cuts the first chunk to fit', async () => {
     const q = 'What does `retryWithBackoff` do?';
     for (const budget of [40, 80, 200]) {
-      const r = await retrieve(q, analyseQuestion(q, index), index, budget, io);
+      const r = await retrieve({ question: q, analysis: analyseQuestion(q, index) }, index, budget, io);
       assert.ok(r.tokens <= budget, `${r.tokens} tokens > budget ${budget}`);
       assert.ok(r.chunks.length >= 1, `budget ${budget} keeps at least the head of the definition`);
       const spans = r.chunks.filter((c) => c.path === 'src/queue.ts').map((c) => [c.startLine, c.endLine] as const).sort((a, b) => a[0] - b[0]);
       for (let i = 1; i < spans.length; i++) assert.ok(spans[i]![0] > spans[i - 1]![1] + 1, `spans ${JSON.stringify(spans)} overlap or touch`);
     }
-    const none = await retrieve(q, analyseQuestion(q, index), index, 0, io);
+    const none = await retrieve({ question: q, analysis: analyseQuestion(q, index) }, index, 0, io);
     assert.deepEqual(none.chunks, []);
   });
 
   it('says when nothing relevant is found', async () => {
     const q = 'zzqx wvvy?';
-    const r = await retrieve(q, analyseQuestion(q, index), index, 2048, io);
+    const r = await retrieve({ question: q, analysis: analyseQuestion(q, index) }, index, 2048, io);
     assert.equal(r.nothingFound, true);
     assert.deepEqual(r.chunks, []);
+  });
+
+  it('a follow-up that names nothing is retrieved from the names of the last turns: their definitions, then where they are used', async () => {
+    const turns = [
+      { question: 'What does `summarize_runs` do?', answer: 'It returns the mean and the best time of the runs.' },
+      { question: 'What does `retryWithBackoff` do?', answer: 'Retries a task; it waits with `sleep` between tries.' },
+    ];
+    const followUp = analyseHistory(turns, index);
+    // The newest turn first, its question before its answer; the older turn after.
+    assert.deepEqual(followUp, { identifiers: ['retryWithBackoff', 'sleep', 'summarize_runs'], paths: [] });
+    const q = 'and where is it called?';
+    const analysis = analyseQuestion(q, index);
+    assert.deepEqual(analysis.identifiers, [], 'the follow-up names nothing itself');
+    const alone = await retrieve({ question: q, analysis }, index, 10_000, io);
+    assert.ok(!alone.chunks.some((c) => c.reason === 'definition'), 'without the history no definition is re-read');
+    const r = await retrieve({ question: q, analysis, followUp }, index, 10_000, io);
+    const defs = r.chunks.filter((c) => c.reason === 'definition').map((c) => c.definition);
+    assert.deepEqual(defs.slice(-3), ['summarize_runs', 'sleep', 'retryWithBackoff'], 'least relevant first: the newest turn\'s name is last');
+    assert.equal(r.chunks[r.chunks.length - 1]!.definition, 'retryWithBackoff');
+  });
+
+  it("a question's own names come before the last turns' names; a question that does not lean on the conversation uses none", async () => {
+    const followUp = analyseHistory([{ question: 'What does `summarize_runs` do?', answer: 'It averages.' }], index);
+    const retrieved = async (q: string) => {
+      const r = await retrieve({ question: q, analysis: analyseQuestion(q, index), followUp }, index, 10_000, io);
+      return r.chunks.filter((c) => c.reason === 'definition').map((c) => c.definition);
+    };
+    assert.deepEqual(await retrieved('And how does `Queue.push` compare to it?'), ['summarize_runs', 'Queue.push'], 'the question\'s definition nearest the question');
+    assert.deepEqual(await retrieved('What does `Queue.push` do?'), ['Queue.push'], 'a new question, asked as if alone');
+    const hello = await retrieve({ question: 'Hello?', analysis: analyseQuestion('Hello?', index), followUp }, index, 10_000, io);
+    assert.equal(hello.nothingFound, true);
+    assert.equal(leansOnConversation('and where is it called?'), true);
+    assert.equal(leansOnConversation('What about the tests?'), true);
+    assert.equal(leansOnConversation('How are failed jobs retried?'), false);
+    // Only the last two turns count.
+    const old = analyseHistory([{ question: 'What does `sleep` do?', answer: '' }, { question: 'q', answer: 'a' }, { question: 'r', answer: 'b' }], index);
+    assert.deepEqual(old.identifiers, []);
+  });
+
+  it("a question that points back is about the code pointed at, else the last turns' subject; one that names its own is about that", () => {
+    const followUp = analyseHistory([{ question: 'What does `retryWithBackoff` do?', answer: 'Retries.' }], index);
+    const subject = (q: string, context: ContextRef[] = []) => subjectOf(q, analyseQuestion(q, index), { followUp, context }, index);
+    assert.equal(subject('Where is it defined?'), 'retryWithBackoff');
+    assert.equal(subject('What does `Queue` do?'), 'Queue');
+    assert.equal(subject('Where is `nowhere_fn` defined?'), null, 'a name the index does not define is not replaced');
+    assert.equal(subject('Where are jobs defined?'), null, 'no word points back');
+    assert.equal(subjectOf('What does it do?', analyseQuestion('What does it do?', index), { followUp: { identifiers: [], paths: [] }, context: [] }, index), null);
+    // With code pointed at, "this" is the definition it shows: the first that starts in it, else the one around it.
+    assert.equal(subject('What does this do?', [{ path: 'src/queue.ts', startLine: 9, endLine: 21 }]), 'retryWithBackoff');
+    assert.equal(subject('What does this do?', [{ path: 'src/queue.ts', startLine: 27, endLine: 27 }]), 'Queue.push');
+    assert.equal(subject('What does this do?', [{ path: 'src/queue.ts', startLine: 22, endLine: 29 }]), 'Queue');
+    assert.equal(subject('What does this do?', [{ path: 'src/queue.ts' }]), null, 'a whole file is no one definition');
+    assert.equal(definitionAt({ path: 'README.md', startLine: 1, endLine: 2 }, index), null);
+  });
+
+  it('context the user gave is re-read first in priority, nearest the question, and cut to its head when it does not fit', async () => {
+    const q = 'What does `retryWithBackoff` do?';
+    const analysis = analyseQuestion(q, index);
+    const r = await retrieve({ question: q, analysis, context: [{ path: 'tools/stats.py', startLine: 3, endLine: 6 }, { path: 'src/util.ts' }] }, index, 10_000, io);
+    const last = r.chunks.slice(-2);
+    assert.deepEqual(last.map((c) => [c.path, c.startLine, c.endLine, c.reason]), [
+      ['src/util.ts', 1, 3, 'context'],
+      ['tools/stats.py', 3, 6, 'context'],
+    ], 'the first context entry is the last thing read before the question');
+    assert.ok(r.chunks.some((c) => c.reason === 'definition' && c.definition === 'retryWithBackoff'), 'retrieval fills the rest');
+    // A span larger than the budget: its head that fits, and where it was to end.
+    const cut = await retrieve({ question: q, analysis, context: [{ path: 'src/big.ts', startLine: 11 }] }, index, 100, io);
+    assert.equal(cut.chunks.length, 1, 'the context took the whole budget');
+    const only = cut.chunks[0]!;
+    assert.equal(only.reason, 'context');
+    assert.equal(only.startLine, 11);
+    assert.ok(only.endLine > 11 && only.endLine < 400, `cut at ${only.endLine}`);
+    assert.equal(only.requestedEndLine, 400);
+    assert.ok(cut.tokens <= 100);
+    // A second context entry gets what the first left, cut too.
+    const two = await retrieve({ question: q, analysis, context: [{ path: 'src/util.ts' }, { path: 'src/big.ts' }] }, index, 120, io);
+    assert.deepEqual(two.chunks.map((c) => [c.path, c.reason, c.requestedEndLine !== undefined]), [
+      ['src/big.ts', 'context', true],
+      ['src/util.ts', 'context', false],
+    ]);
+    assert.ok(two.tokens <= 120);
   });
 
   it('a file too long to re-read whole is its head and outline', async () => {

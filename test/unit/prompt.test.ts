@@ -2,7 +2,19 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
-import { answerStopTokens, fileChunkText, fileChunkTokens, questionTokens, questions, rereadChunkText, rereadChunkTokens } from '../../model/engine/prompt';
+import {
+  answerStopTokens,
+  fileChunkText,
+  fileChunkTokens,
+  historyTokens,
+  questionTokens,
+  questions,
+  rereadChunkText,
+  rereadChunkTokens,
+  turnText,
+  turnTokens,
+} from '../../model/engine/prompt';
+import type { Turn } from '../../model/engine/protocol';
 import { FamTokenizer, loadModelDir } from '../../model/loader';
 import { tokenizerJson } from './loader-fixtures';
 
@@ -43,6 +55,32 @@ describe('prompt layout (docs/prompt-format.md)', () => {
     assert.equal(questions.summarize('src/app.ts'), 'Summarize src/app.ts');
   });
 
+  it('an earlier turn is <|question|>Q<|answer|>A<|endoftext|>, Q and A encoded apart as training does', () => {
+    const turn = { question: ' What does `drain` do? ', answer: 'Runs the due jobs.\n' };
+    const ids = turnTokens(tok, turn);
+    assert.deepEqual(ids, [2, ...tok.encode('What does `drain` do?'), 3, ...tok.encode('Runs the due jobs.'), 0]);
+    assert.equal(tok.decode(ids), turnText(turn));
+  });
+
+  it('the history keeps the most recent turns that fit the budget, whole, oldest dropped first, in order', () => {
+    const turns: Turn[] = [1, 2, 3, 4].map((n) => ({ question: `question ${n}?`, answer: `answer number ${n}` }));
+    const sizes = turns.map((t) => turnTokens(tok, t).length);
+    const all = historyTokens(tok, turns, 1 << 20);
+    assert.equal(all.turns, 4);
+    assert.deepEqual(all.tokens, turns.flatMap((t) => turnTokens(tok, t)));
+    // Room for the last two and a half: the last two, the third from last is dropped whole.
+    const two = historyTokens(tok, turns, sizes[2]! + sizes[3]! + Math.floor(sizes[1]! / 2));
+    assert.equal(two.turns, 2);
+    assert.equal(tok.decode(two.tokens), turnText(turns[2]!) + turnText(turns[3]!));
+    // An older turn that would fit is not kept once a newer one did not: the turns kept are the latest ones.
+    const big: Turn = { question: 'long?', answer: 'x '.repeat(500) };
+    const gap = historyTokens(tok, [turns[0]!, big, turns[3]!], sizes[0]! + sizes[3]! + 1);
+    assert.equal(gap.turns, 1);
+    assert.equal(tok.decode(gap.tokens), turnText(turns[3]!));
+    assert.deepEqual(historyTokens(tok, turns, sizes[3]! - 1), { tokens: [], turns: 0 }, 'a last turn larger than the budget: none');
+    assert.deepEqual(historyTokens(tok, [], 512), { tokens: [], turns: 0 });
+  });
+
   it('EXPECTED FAILURE - a tokenizer without the Famulus special tokens cannot lay out a workspace', () => {
     const plain = FamTokenizer.fromJSON(tokenizerJson({ specials: false }), undefined, { source: 'plain/tokenizer.json', requireSpecials: false });
     assert.throws(() => fileChunkTokens(plain, 'a.ts', 'x'), /plain\/tokenizer\.json: the tokenizer has no Famulus special tokens/);
@@ -54,6 +92,7 @@ describe('prompt layout golden cases, shared with model/train/prompt.py', () => 
   const golden = JSON.parse(readFileSync(path.resolve(__dirname, '../fixtures/prompt-golden.json'), 'utf8')) as {
     files: Array<{ path: string; text: string; expected: string }>;
     rereads: Array<{ path: string; startLine: number; endLine: number; lines: string; expected: string }>;
+    histories: Array<{ turns: Turn[]; expected: string }>;
   };
 
   it('a file chunk is written as training writes it', () => {
@@ -67,6 +106,17 @@ describe('prompt layout golden cases, shared with model/train/prompt.py', () => 
       const ids = rereadChunkTokens(tok, c.path, c.startLine, c.endLine, c.lines);
       assert.equal(ids[0], 1, '<|file|> is id 1');
       assert.deepEqual(ids.slice(1), tok.encode(c.expected));
+    }
+  });
+
+  it('earlier turns are written as training writes them (model/train/prompt.py history_text)', async () => {
+    const tok = (await loadModelDir(path.resolve(__dirname, '../fixtures/tiny'))).tokenizer;
+    assert.ok(golden.histories.length >= 3);
+    for (const c of golden.histories) {
+      assert.equal(c.turns.map(turnText).join(''), c.expected);
+      const history = historyTokens(tok, c.turns, 1 << 20);
+      assert.equal(history.turns, c.turns.length);
+      assert.equal(tok.decode(history.tokens), c.expected);
     }
   });
 });

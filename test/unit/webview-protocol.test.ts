@@ -179,7 +179,7 @@ describe('webview protocol: EXPECTED FAILURE', () => {
     assert.match(refusal(parseToWebview, withSource({ path: '' })).message, /sources\[0\]\.path: expected a non-empty string/);
     assert.match(refusal(parseToWebview, withSource({ startLine: 0 })).message, /sources\[0\]\.startLine: expected an integer in \[1/);
     assert.match(refusal(parseToWebview, withSource({ endLine: 17 })).message, /sources\[0\]\.endLine: expected a line ≥ startLine 18/);
-    assert.match(refusal(parseToWebview, withSource({ reason: 'guess' })).message, /sources\[0\]\.reason: expected one of definition \| file/);
+    assert.match(refusal(parseToWebview, withSource({ reason: 'guess' })).message, /sources\[0\]\.reason: expected one of context \| definition \| file/);
     assert.match(refusal(parseToWebview, withSource({ href: 'javascript:alert(1)' })).message, /sources\[0\]\.href: unknown field/);
     assert.match(refusal(parseToWebview, withCitation({ verified: 'yes' })).message, /citations\[0\]\.verified: expected a boolean/);
     assert.match(refusal(parseToWebview, withCitation({ line: -1 })).message, /citations\[0\]\.line: expected an integer in \[0/);

@@ -1,7 +1,8 @@
 /**
  * The sidebar chat: a header with the memory status, the model and device, a problem with its action, and
  * reading progress; the conversation (markdown answers streaming in; once an answer ends, its verified
- * citations as links, its sources, its controls: ./answer-view.ts), and a composer.
+ * citations as links, its sources, its controls: ./answer-view.ts; a line where a new topic starts), and a
+ * composer with the context of the next question as chips (./context-chips.ts) and a New topic button.
  * Enter sends, Shift+Enter adds a line, Escape stops.
  * The conversation belongs to the extension (it sends `chat/init` after `ready`); the webview keeps only its
  * draft and scroll position in `setState`.
@@ -10,9 +11,11 @@ import '../common.css';
 import './chat.css';
 import { openLinksOnClick, renderGrounding } from '../grounding';
 import { createMarkdownRenderer } from '../markdown';
-import { ACTION_LABELS, READ_BUTTON, type ChatEntry, type MemoryView, type ProgressView, type ToWebviewMessage } from '../protocol';
+import { ACTION_LABELS, READ_BUTTON, type ChatEntry, type ContextChip, type MemoryView, type ProgressView, type ReferenceView, type ToWebviewMessage } from '../protocol';
+import { findReferences } from '../references';
 import { connect, formatCount, formatSeconds } from '../vscode-api';
 import { addCodeActions, answerActions, cutOffNotice, onAnswerControl } from './answer-view';
+import { askedContext, composerChips, onChipAction } from './context-chips';
 
 interface ViewState {
   draft: string;
@@ -43,6 +46,8 @@ const input = $<HTMLTextAreaElement>('question');
 const sendButton = $<HTMLButtonElement>('send');
 const stopButton = $<HTMLButtonElement>('stop');
 const readButton = $<HTMLButtonElement>('read');
+const newTopicButton = $<HTMLButtonElement>('new-topic');
+const chipsBox = $('context-chips');
 
 interface Shown {
   entry: ChatEntry;
@@ -55,6 +60,11 @@ const entries = new Map<string, Shown>();
 let busyId: string | null = null;
 let memory: MemoryView | null = null;
 let renderPending = new Set<string>();
+/** The context chips the extension offers, the draft's references and what the extension resolved them to. */
+let chips: ContextChip[] = [];
+let references: string[] = [];
+const resolved = new Map<string, ReferenceView>();
+let referenceTimer: ReturnType<typeof setTimeout> | null = null;
 
 // ---- view state ---------------------------------------------------------------------------------------------
 
@@ -64,6 +74,8 @@ const saveState = () => channel.setState({ draft: input.value, scrollTop: log.sc
 input.addEventListener('input', () => {
   saveState();
   autosize();
+  if (referenceTimer) clearTimeout(referenceTimer);
+  referenceTimer = setTimeout(lookUpReferences, REFERENCE_DELAY_MS);
 });
 log.addEventListener('scroll', saveState, { passive: true });
 
@@ -74,6 +86,9 @@ function autosize(): void {
 
 // ---- composer ---------------------------------------------------------------------------------------------
 
+/** How long typing pauses before the draft's `#file` / `@file` references are looked up. */
+const REFERENCE_DELAY_MS = 250;
+
 function send(): void {
   const question = input.value.trim();
   if (!question) return;
@@ -81,6 +96,37 @@ function send(): void {
   input.value = '';
   autosize();
   saveState();
+  lookUpReferences();
+}
+
+/** Asks the extension to resolve the draft's references it has not resolved yet, and shows them. */
+function lookUpReferences(): void {
+  referenceTimer = null;
+  references = findReferences(input.value);
+  const unknown = references.filter((r) => !resolved.has(r));
+  if (unknown.length > 0) channel.post('context/resolve', { references: unknown });
+  showChips();
+}
+
+function showChips(): void {
+  chipsBox.replaceChildren(...composerChips(document, chips, references, resolved));
+  chipsBox.hidden = chipsBox.childElementCount === 0;
+}
+
+onChipAction(chipsBox, (id, attached) => {
+  channel.post('context/attach', { id, attached });
+  input.focus();
+});
+newTopicButton.addEventListener('click', () => {
+  channel.post('chat/newTopic', {});
+  input.focus();
+});
+
+/** New topic has nothing to do on an empty conversation, or right after a new topic. */
+function updateNewTopic(): void {
+  const items = log.querySelectorAll('.entry, .topic-divider');
+  const last = items[items.length - 1];
+  newTopicButton.disabled = !last || last.classList.contains('topic-divider');
 }
 
 input.addEventListener('keydown', (e) => {
@@ -127,6 +173,18 @@ openLinksOnClick(log, (path, line) => channel.post('citation/open', { path, line
 // ---- rendering ---------------------------------------------------------------------------------------------
 
 function addEntry(entry: ChatEntry): void {
+  emptyHint.hidden = true;
+  if (entry.role === 'divider') {
+    const divider = document.createElement('div');
+    divider.className = 'topic-divider';
+    divider.setAttribute('role', 'separator');
+    divider.setAttribute('aria-label', 'New topic: the questions below do not see the conversation above');
+    divider.dataset.id = entry.id;
+    divider.textContent = 'New topic';
+    log.append(divider);
+    updateNewTopic();
+    return;
+  }
   const article = document.createElement('article');
   article.className = `entry ${entry.role}`;
   article.dataset.id = entry.id;
@@ -141,7 +199,7 @@ function addEntry(entry: ChatEntry): void {
   log.append(article);
   entries.set(entry.id, { entry: { ...entry }, body, after, article });
   renderEntry(entry.id);
-  emptyHint.hidden = true;
+  updateNewTopic();
 }
 
 /** The entry before `id` is a question: its answer can be asked again. */
@@ -154,11 +212,17 @@ function renderEntry(id: string): void {
   const item = entries.get(id);
   if (!item) return;
   const { entry, body, after, article } = item;
+  article.dataset.status = entry.status ?? 'done';
+  article.setAttribute('aria-busy', entry.status === 'streaming' ? 'true' : 'false');
+  if (entry.role === 'user') {
+    body.replaceChildren(md.renderPlain(entry.text));
+    after.replaceChildren(...[askedContext(document, entry)].filter((e): e is HTMLElement => e !== null));
+    return;
+  }
   const ended = entry.status !== 'streaming';
-  if (entry.role === 'user') body.replaceChildren(md.renderPlain(entry.text));
   // Citations are checked when the answer ends: until then a `path:line` is plain text, then only verified ones link.
-  else body.replaceChildren(md.render(entry.text || (ended ? '*(no answer)*' : ''), ended ? (entry.grounding?.citations ?? []) : undefined));
-  if (entry.role === 'assistant' && ended && entry.status !== 'error') addCodeActions(document, body);
+  body.replaceChildren(md.render(entry.text || (ended ? '*(no answer)*' : ''), ended ? (entry.grounding?.citations ?? []) : undefined));
+  if (ended && entry.status !== 'error') addCodeActions(document, body);
   const asked = answersQuestion(item);
   const footer = document.createElement('div');
   footer.className = 'footer';
@@ -172,8 +236,6 @@ function renderEntry(id: string): void {
       answerActions(document, entry, asked),
     ].filter((e): e is HTMLElement => e !== null),
   );
-  article.dataset.status = entry.status ?? 'done';
-  article.setAttribute('aria-busy', entry.status === 'streaming' ? 'true' : 'false');
 }
 
 /** Streaming re-renders at most once per frame. */
@@ -244,6 +306,7 @@ function handle(m: ToWebviewMessage): void {
       for (const e of m.entries) addEntry(e);
       emptyHint.hidden = m.entries.length > 0;
       log.append(emptyHint);
+      updateNewTopic();
       showMemory(m.memory);
       showProgress(m.progress);
       setBusy(m.busyId);
@@ -290,6 +353,12 @@ function handle(m: ToWebviewMessage): void {
     case 'chat/focusInput':
       input.focus();
       return;
+    case 'chat/context':
+      chips = m.chips;
+      return showChips();
+    case 'chat/references':
+      for (const r of m.references) resolved.set(r.written, r);
+      return showChips();
     default:
       // Summary messages are not for this view.
       return;
@@ -299,3 +368,5 @@ function handle(m: ToWebviewMessage): void {
 channel.onMessage(handle);
 autosize();
 channel.post('ready', {});
+// A draft kept from before shows its references once the extension listens.
+lookUpReferences();

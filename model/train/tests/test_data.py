@@ -268,3 +268,177 @@ def test_passkey_depth_range_places_every_key_there(corpus, depth, side):
         windows = np.lib.stride_tricks.sliding_window_view(ids, len(marker))
         at = int(np.flatnonzero((windows == np.asarray(marker)).all(axis=1))[0]) / len(ids)
         assert at < 0.3 if side == "front" else at > 0.7, (at, len(ids))  # the head is ~200 ids
+
+
+# ---------------------------------------------------------------- re-read samples (tasks.reread_sample, data.RereadData)
+
+LIB = '''/**
+ * Cookie helpers for the server.
+ */
+
+/**
+ * Parse a cookie header into a map of names to values.
+ * @param header the raw header
+ */
+export function parseCookies(header: string) {
+  return {};
+}
+
+export function serialize(name: string, value: string) {
+  return name + "=" + value;
+}
+'''
+# The variant: the doc comment of parseCookies (lines 5-8) deleted; parseCookies is then on line 5.
+LIB_STRIP = [[5, 8]]
+
+
+def lib_entry(kind="which", truth_in=True):
+    return {"type": "q", "package": "p", "kind": kind, "budget": 2048,
+            "question": "Which function does this: Parse a cookie header into a map of names to values.",
+            "chunks": [["src/lib.ts", 9, 11, "search"], ["src/lib.ts", 5, 7, "definition"]],
+            "answer": "parseCookies at src/lib.ts:5",
+            "truth": {"path": "src/lib.ts", "line": 5, "name": "parseCookies", "qname": "parseCookies",
+                      "defKind": "function", "doc": [5, 8]}, "truthIn": truth_in}
+
+
+def test_variant_text_deletes_the_doc_comment():
+    v = tasks.variant_text(LIB, LIB_STRIP)
+    assert "Parse a cookie header" not in v
+    assert v.split("\n")[4] == "export function parseCookies(header: string) {"
+    assert tasks.variant_text(LIB, []) == LIB
+
+
+def test_reread_sample_is_window_then_chunks_then_question_then_answer():
+    v = tasks.variant_text(LIB, LIB_STRIP)
+    context = prompt.file_ids(TOK, "src/other.ts", "export const x = 1;\n")
+    s = tasks.reread_sample(TOK, context, lib_entry(), {"src/lib.ts": v})
+    lines = v.split("\n")
+    expected = (context + prompt.reread_ids(TOK, "src/lib.ts", 9, 11, "\n".join(lines[8:11]))
+                + prompt.reread_ids(TOK, "src/lib.ts", 5, 7, "\n".join(lines[4:7]))
+                + prompt.question_ids(TOK, lib_entry()["question"]) + prompt.answer_ids(TOK, "parseCookies at src/lib.ts:5"))
+    assert s.ids.tolist() == expected
+    text = TOK.decode(s.ids.tolist())
+    assert "<|file|>src/lib.ts:5-7\nexport function parseCookies(header: string) {\n  return {};\n}\n<|question|>" in text
+    assert "Parse a cookie header into" not in text[:text.index("<|question|>")]  # the answer is nowhere before
+    answer, _, _ = answer_and_question(s)
+    assert answer == "parseCookies at src/lib.ts:5<|endoftext|>"
+    assert (s.mask[:len(s.ids) - len(TOK.encode("parseCookies at src/lib.ts:5").ids) - 1] == 0).all()
+
+
+def test_reread_missing_leaves_the_definition_out_and_says_so():
+    v = tasks.variant_text(LIB, LIB_STRIP)
+    s = tasks.reread_sample(TOK, [], lib_entry(), {"src/lib.ts": v}, missing=True)
+    answer, _, text = answer_and_question(s)
+    assert "src/lib.ts:5-7" not in text and "src/lib.ts:9-11" in text
+    assert answer == prompt.NOT_REREAD_ANSWER + "<|endoftext|>"
+    # retrieval missed it (truthIn false): the same answer with the chunks as retrieved
+    s = tasks.reread_sample(TOK, [], lib_entry(truth_in=False), {"src/lib.ts": v})
+    assert answer_and_question(s)[0] == prompt.NOT_REREAD_ANSWER + "<|endoftext|>"
+    missing = {**lib_entry("what-missing"), "question": "What does `frobnicate` do?",
+               "truth": {"path": "", "line": 0, "name": "frobnicate", "qname": "frobnicate", "defKind": ""}}
+    s = tasks.reread_sample(TOK, [], missing, {"src/lib.ts": v})
+    assert answer_and_question(s)[0] == "No definition of `frobnicate` is in the workspace index.<|endoftext|>"
+
+
+def test_whole_file_chunk_is_the_plain_file_layout():
+    v = tasks.variant_text(LIB, [[1, 4]])
+    entry = {**lib_entry("summarize"), "question": "Summarize src/lib.ts", "answer": "Cookie helpers for the server.",
+             "chunks": [["src/lib.ts", 1, len(v.split("\n")), "whole"]]}
+    s = tasks.reread_sample(TOK, [], entry, {"src/lib.ts": v})
+    assert s.ids.tolist()[:len(prompt.file_ids(TOK, "src/lib.ts", v))] == prompt.file_ids(TOK, "src/lib.ts", v)
+    assert "Cookie helpers" not in TOK.decode(s.ids.tolist()).split("<|question|>")[0]
+
+
+def test_long_lines_are_cut_as_javascript_counts_them():
+    assert tasks.cap_line("a" * 2000) == "a" * 2000
+    assert tasks.cap_line("a" * 2500) == "a" * 2000 + "…"
+    assert tasks.cap_line("😀" * 1500) == "😀" * 1000 + "…"  # two UTF-16 units each
+    assert tasks.chunk_lines("x\n" + "b" * 3000 + "\ny\n", 2, 3) == "b" * 2000 + "…\ny"
+
+
+def test_excluded_packages_hold_the_test_split_and_the_qa_packages():
+    qa = json.loads((Path(__file__).resolve().parents[3] / "test/eval/qa-questions.json").read_text())
+    for name in ["fastify", "marked", "dayjs", "commander", "ws", "stdlib/asyncio", "networkx"] + \
+            [p["name"] for p in qa["packages"]]:
+        assert name in data.EXCLUDED_PACKAGES, name
+
+
+def write_corpus(d, packages):
+    with open(d / "train.jsonl", "w") as f:
+        for p in packages:
+            f.write(json.dumps(p) + "\n")
+    tokens, table, start = [], [], 0
+    for pi, p in enumerate(packages):
+        for path, text in p["files"]:
+            ids = prompt.file_ids(TOK, path, text)
+            tokens += ids
+            table.append((pi, start, len(ids)))
+            start += len(ids)
+    np.save(d / "train.tokens.npy", np.asarray(tokens, np.uint16))
+    np.save(d / "train.files.npy", np.asarray(table, np.int64))
+    return data.Corpus(str(d), str(d), "train")
+
+
+@pytest.fixture()
+def reread_corpus(tmp_path):
+    """A train split with a package `p` (src/lib.ts among others) and the QA package `sax`, and a dump of both."""
+    other = "export const x = 1;\n" * 20
+    corpus = write_corpus(tmp_path, [
+        {"package": "p", "files": [["src/a.ts", other], ["src/lib.ts", LIB], ["src/z.ts", other]]},
+        {"package": "sax", "files": [["lib/sax.js", LIB]]},
+    ])
+    sha = lambda t: __import__("hashlib").sha1(t.encode()).hexdigest()[:10]  # noqa: E731
+    records = [{"type": "package", "package": "p", "strip": {"src/lib.ts": LIB_STRIP}, "sha1": {"src/lib.ts": sha(LIB)}},
+               lib_entry(), lib_entry(truth_in=False),
+               {**lib_entry("what"), "question": "What does `parseCookies` do?",
+                "answer": "Parse a cookie header into a map of names to values."},
+               {**lib_entry("where"), "question": "Where is `serialize` defined?", "answer": "src/lib.ts:9",
+                "truth": {"path": "src/lib.ts", "line": 9, "name": "serialize", "qname": "serialize", "defKind": "function"}},
+               {**lib_entry("where"), "truthIn": False},  # a where-question whose definition was not re-read: unused
+               {"type": "package", "package": "sax", "strip": {}, "sha1": {"lib/sax.js": sha(LIB)}},
+               {**lib_entry(), "package": "sax", "chunks": [["lib/sax.js", 1, 3, "search"]],
+                "truth": {**lib_entry()["truth"], "path": "lib/sax.js"}}]
+    dump = tmp_path / "reread.jsonl"
+    dump.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return corpus, dump
+
+
+def test_reread_data_keeps_matching_texts_and_never_an_excluded_package(reread_corpus, tmp_path):
+    corpus, dump = reread_corpus
+    assert corpus.pkg_weights[corpus.package_of["sax"]] == 0  # a QA package: no LM documents either
+    rd = data.RereadData(str(dump), corpus)
+    assert rd.counts() == {"where": 1, "what": 1, "what-missing": 0, "which-hit": 1, "which-miss": 1, "summarize": 0}
+    assert all(q["package"] == "p" for qs in rd.by_kind.values() for q in qs)
+    # A file whose text is not the one the dump read: its questions are dropped.
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(dump.read_text().replace('"sha1": {"src/lib.ts": "', '"sha1": {"src/lib.ts": "0'))
+    assert sum(data.RereadData(str(bad), corpus).counts().values()) == 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_reread_documents_of_the_mix(reread_corpus, seed):
+    corpus, dump = reread_corpus
+    mix = data.MixConfig(task_prob=1.0, passkey=0.0, where=0.0, what=0.0, summarize=0.0, reread_which=1.0,
+                         reread_what=1.0, reread_where=1.0, reread_missing=0.3, task_tokens=(10, 400),
+                         reread_file=str(dump))
+    make = data.DocMaker(corpus, TOK, seed=seed, mix=mix)
+    rng = np.random.default_rng(seed)
+    seen = set()
+    for _ in range(30):
+        s = make.task(rng)
+        answer, question, text = answer_and_question(s)
+        before = text[:text.index("<|question|>")]
+        assert "Parse a cookie header" not in before and "lib/sax.js" not in text
+        assert before.count("<|file|>src/lib.ts:") >= 1 or answer.startswith("No definition")
+        assert set(np.unique(s.mask).tolist()) <= {0, tasks.LOSS_TASK}
+        seen.add(answer)
+    assert "parseCookies at src/lib.ts:5<|endoftext|>" in seen
+
+
+def test_window_with_holds_the_file(reread_corpus):
+    corpus, _ = reread_corpus
+    rng = np.random.default_rng(0)
+    for target in (1, 50, 200, 10_000):
+        for _ in range(10):
+            first, end = corpus.window_with(rng, target, 1)
+            assert first <= 1 < end <= 3
