@@ -44,11 +44,8 @@ export function docText(name: string, defs: Definition[], short = false): string
   return `\`${name}\` (${where}), from its doc comment: ${leadSentences(documented.doc)}`;
 }
 
-/**
- * The first paragraph of a doc text, at most two sentences: tags (`@param`), Sphinx fields (`:param x:`) and
- * later paragraphs are left out.
- */
-export function leadSentences(doc: string): string {
+/** A doc text's first paragraph on one line: it ends at a blank line, a tag (`@param`) or a Sphinx field (`:param x:`). */
+export function firstParagraph(doc: string): string {
   const paragraph: string[] = [];
   for (const raw of doc.split('\n')) {
     const line = raw.trim();
@@ -58,7 +55,15 @@ export function leadSentences(doc: string): string {
     }
     paragraph.push(line);
   }
-  const text = paragraph.join(' ').replace(/\s+/g, ' ');
+  return paragraph.join(' ').replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * The first paragraph of a doc text, at most two sentences: tags (`@param`), Sphinx fields (`:param x:`) and
+ * later paragraphs are left out.
+ */
+export function leadSentences(doc: string): string {
+  const text = firstParagraph(doc);
   // A sentence ends at . ! or ? before a space or the end: `state.fams` and `v1.2` go on.
   let end = text.length;
   let sentences = 0;

@@ -48,12 +48,13 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { docText, headerText, leadSentences } from '../engine/answers';
+import { docText, firstParagraph, headerText, leadSentences } from '../engine/answers';
 import { fileChunkTokens, questions, questionTokens, rereadChunkTokens } from '../engine/prompt';
 import { DEFAULT_REREAD_TOKENS } from '../engine/protocol';
 import { analyseQuestion, retrieve, retrieveFile, type Retrieval, type RetrievalIO } from '../engine/retrieval';
 import { WorkspaceIndex, type Definition } from '../index';
 import { FamTokenizer } from '../loader';
+import { seededRandom } from '../runtime/sampling';
 import { walkWorkspace } from '../workspace/walker';
 
 const REPO = path.resolve(__dirname, '../..');
@@ -154,16 +155,9 @@ export interface PackageRecord {
 
 // ------------------------------------------------------------------------------------------- small helpers
 
-/** mulberry32: a seeded PRNG, so a dump is reproducible. */
+/** A seeded generator per package, so a dump is reproducible. */
 function rngFor(seed: number, name: string): () => number {
-  let a = (seed ^ parseInt(createHash('sha1').update(name).digest('hex').slice(0, 8), 16)) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return seededRandom(seed ^ parseInt(createHash('sha1').update(name).digest('hex').slice(0, 8), 16));
 }
 
 function shuffle<T>(items: T[], rand: () => number): T[] {
@@ -208,16 +202,7 @@ function firstSentence(lead: string): string {
  * cut at a sentence end (tags such as `@file` end it); null when the first sentence alone is too long.
  */
 export function summaryOf(body: string, sentences = 3, maxChars = 400): string | null {
-  const paragraph: string[] = [];
-  for (const raw of body.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || /^[@:]\w/.test(line)) {
-      if (paragraph.length > 0 || /^[@:]\w/.test(line)) break;
-      continue;
-    }
-    paragraph.push(line);
-  }
-  const text = paragraph.join(' ').replace(/\s+/g, ' ').trim();
+  const text = firstParagraph(body);
   let end = -1;
   let n = 0;
   for (const m of text.matchAll(/[.!?]+(?=\s|$)/g)) {
