@@ -85,6 +85,32 @@ export function code(seed: number, lines: number): string {
   return Array.from({ length: lines }, (_, i) => `export const v${seed}_${i} = ${(seed * 31 + i * 7) % 1000}; // line ${i}`).join('\n') + '\n';
 }
 
+/**
+ * Asks `engine/status` over and over (a pause of `pauseMs` between replies) until `stop()`, which resolves to the
+ * slowest reply and the number of replies: how long the engine kept a client waiting while it worked.
+ */
+export function probeStatus(engine: EngineClient, pauseMs: number): { stop(): Promise<{ maxMs: number; replies: number }> } {
+  let maxMs = 0;
+  let replies = 0;
+  let probing = true;
+  const loop = (async () => {
+    while (probing) {
+      const t = performance.now();
+      await engine.request('engine/status', {});
+      maxMs = Math.max(maxMs, performance.now() - t);
+      replies++;
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
+  })().catch(() => undefined); // a reply still pending when a stuck engine is stopped
+  return {
+    async stop() {
+      probing = false;
+      await loop;
+      return { maxMs, replies };
+    },
+  };
+}
+
 /** A JSON-RPC `engine/status` request with this id, framed as the engine reads it. */
 export function statusFrame(id: number): string {
   const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'engine/status', params: {} });

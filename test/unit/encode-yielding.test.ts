@@ -7,12 +7,11 @@
 import { strict as assert } from 'node:assert';
 import { promises as fs, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import type { EngineProcess } from '../../model/engine/client';
 import type { ReadChunk } from '../../model/engine/protocol';
 import { FamTokenizer, safePieces } from '../../model/loader/tokenizer';
-import { REPO, TINY, code, rng, tempDir, tinyEngine, writeFigures } from '../reliability/helpers';
+import { REPO, TINY, code, probeStatus, rng, tempDir, tinyEngine, writeFigures } from '../reliability/helpers';
 
 const DEFAULT = path.join(REPO, 'model/weights/default');
 const tokenizerOf = (dir: string) => FamTokenizer.fromFiles(path.join(dir, 'tokenizer.json'), false, path.join(dir, 'tokenizer_config.json'));
@@ -88,18 +87,7 @@ describe('the engine encodes a 1 MiB file without holding engine/status', () => 
   });
 
   it('engine/status answers within a second from the walk to the first progress of the read', async () => {
-    let statusMaxMs = 0;
-    let replies = 0;
-    let probing = true;
-    const probe = (async () => {
-      while (probing) {
-        const t = performance.now();
-        await engine.request('engine/status', {});
-        statusMaxMs = Math.max(statusMaxMs, performance.now() - t);
-        replies++;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    })();
+    const probe = probeStatus(engine, 20);
     const controller = new AbortController();
     const stream = engine.stream('workspace/open', { root: dir, mode: 'fresh' }, { signal: controller.signal });
     let walked = false;
@@ -111,8 +99,7 @@ describe('the engine encodes a 1 MiB file without holding engine/status', () => 
         break;
       }
     }
-    probing = false;
-    await probe;
+    const { maxMs: statusMaxMs, replies } = await probe.stop();
     await stream.result.catch(() => undefined);
     await writeFigures('encode-yielding', { fileBytes: (await fs.stat(path.join(dir, 'big.ts'))).size, statusReplies: replies, statusMaxMs: Math.round(statusMaxMs) });
     assert.ok(walked);

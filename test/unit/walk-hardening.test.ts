@@ -15,7 +15,7 @@ import type { ReadChunk } from '../../model/engine/protocol';
 import { RULE_LIMITS } from '../../model/workspace/ignore-rules';
 import { MAX_DEPTH, walkWorkspace, type WalkResult } from '../../model/workspace/walker';
 import { makeHostileIgnores, type HostileCase } from '../reliability/make-hostile-ignores';
-import { REPO, tempDir, tinyEngine, writeFigures } from '../reliability/helpers';
+import { REPO, probeStatus, tempDir, tinyEngine, writeFigures } from '../reliability/helpers';
 
 const skipOf = (r: WalkResult, p: string) => r.skipped.find((s) => s.path === p);
 
@@ -176,18 +176,7 @@ describe('engine: the hostile .gitignore corpus, with engine/status answering th
     const figures: Array<{ id: string; walkSeconds: number; files: number; skipped: number; statusMaxMs: number; statusReplies: number }> = [];
     const failures: string[] = [];
     for (const c of cases) {
-      let statusMaxMs = 0;
-      let statusReplies = 0;
-      let probing = true;
-      const probe = (async () => {
-        while (probing) {
-          const t = performance.now();
-          await engine.request('engine/status', {});
-          statusMaxMs = Math.max(statusMaxMs, performance.now() - t);
-          statusReplies++;
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
-      })().catch(() => undefined); // a reply still pending when a stuck engine is stopped
+      const probe = probeStatus(engine, 50);
       const started = performance.now();
       let walkSeconds = NaN;
       const controller = new AbortController();
@@ -198,7 +187,7 @@ describe('engine: the hostile .gitignore corpus, with engine/status answering th
           if (chunk.kind === 'walked') {
             walked = chunk;
             walkSeconds = (performance.now() - started) / 1000;
-            probing = false;
+            void probe.stop(); // the walk is what is measured
             controller.abort();
           }
         }
@@ -206,13 +195,13 @@ describe('engine: the hostile .gitignore corpus, with engine/status answering th
       })();
       const bound = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), CASE_BOUND_S * 1000));
       const outcome = await Promise.race([run, bound]);
-      probing = false;
+      const probed = probe.stop();
       if (outcome === 'timeout') {
         failures.push(`${c.id}: not done within ${CASE_BOUND_S} s`);
         controller.abort();
         break; // the engine is stuck in this walk: the rest cannot be measured
       }
-      await probe;
+      const { maxMs: statusMaxMs, replies: statusReplies } = await probed;
       figures.push({ id: c.id, walkSeconds, files: walked!.filesTotal, skipped: walked!.skipped.length, statusMaxMs, statusReplies });
       if (statusMaxMs >= 1000) failures.push(`${c.id}: engine/status took ${statusMaxMs.toFixed(0)} ms`);
       // A path can be reported twice: a .gitignore whose rules are not applied may also be too large to read.

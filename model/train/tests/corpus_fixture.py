@@ -1,5 +1,6 @@
-"""A corpus split written as build_corpus.py and tokenizer.py write one, for tests that run the scripts reading it
-(train.py, eval/symbols.py) on a few made-up files."""
+"""Test helpers for the training code: a corpus split written as build_corpus.py and tokenizer.py write one, for
+tests that run the scripts reading it (train.py, eval/symbols.py, data.py) on a few made-up files, and a byte
+tokenizer that stands in for the BPE where only the layout matters."""
 
 from __future__ import annotations
 
@@ -25,3 +26,25 @@ def write_split(d: Path, split: str, tok, packages: dict) -> None:
                 tokens += ids
     np.save(d / f"{split}.tokens.npy", np.asarray(tokens, np.uint16))
     np.save(d / f"{split}.files.npy", np.asarray(table, np.int64))
+
+
+class ByteTok:
+    """Ids = UTF-8 bytes + 4, so ids 0..3 stay the special tokens: enough to check where the specials go."""
+
+    class Enc:
+        def __init__(self, ids):
+            self.ids = ids
+
+    def encode(self, s, add_special_tokens=False):
+        return self.Enc([b + 4 for b in s.encode("utf-8")])
+
+    @staticmethod
+    def decode(ids):
+        out, buf = "", bytearray()
+        for i in ids:
+            if i < 4:
+                out += buf.decode("utf-8") + prompt.SPECIAL_TOKENS[i]
+                buf = bytearray()
+            else:
+                buf.append(i - 4)
+        return out + buf.decode("utf-8")

@@ -20,26 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import data  # noqa: E402
 import prompt  # noqa: E402
 import tasks  # noqa: E402
-
-
-class ByteTok:
-    class Enc:
-        def __init__(self, ids):
-            self.ids = ids
-
-    def encode(self, s, add_special_tokens=False):
-        return self.Enc([b + 4 for b in s.encode("utf-8")])
-
-    def decode(self, ids):
-        specials = prompt.SPECIAL_TOKENS
-        out, buf = "", bytearray()
-        for i in ids:
-            if i < 4:
-                out += buf.decode("utf-8") + specials[i]
-                buf = bytearray()
-            else:
-                buf.append(i - 4)
-        return out + buf.decode("utf-8")
+from corpus_fixture import ByteTok, write_split  # noqa: E402
 
 
 TOK = ByteTok()
@@ -163,25 +144,18 @@ def test_passkey_file_text_lays_out_as_build(depth):
     assert as_file == s.ids.tolist()
 
 
+def write_corpus(d, packages):
+    """A train split of `packages` ({"package", "files"} records, as build_corpus.py writes them) in `d`."""
+    write_split(d, "train", TOK, {p["package"]: p["files"] for p in packages})
+    return data.Corpus(str(d), str(d), "train")
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """A two-package corpus in the files build_corpus.py and tokenizer.py write."""
     d = tmp_path_factory.mktemp("corpus")
-    packages = [{"package": "a", "files": [[f"a/m{i}.py", PY] for i in range(6)]},
-                {"package": "b", "files": [[f"b/c{i}.ts", TS] for i in range(4)]}]
-    with open(d / "train.jsonl", "w") as f:
-        for p in packages:
-            f.write(json.dumps(p) + "\n")
-    tokens, table, start = [], [], 0
-    for pi, p in enumerate(packages):
-        for path, text in p["files"]:
-            ids = prompt.file_ids(TOK, path, text)
-            tokens += ids
-            table.append((pi, start, len(ids)))
-            start += len(ids)
-    np.save(d / "train.tokens.npy", np.asarray(tokens, np.uint16))
-    np.save(d / "train.files.npy", np.asarray(table, np.int64))
-    return data.Corpus(str(d), str(d), "train")
+    return write_corpus(d, [{"package": "a", "files": [[f"a/m{i}.py", PY] for i in range(6)]},
+                            {"package": "b", "files": [[f"b/c{i}.ts", TS] for i in range(4)]}])
 
 
 def test_window_stays_in_one_package(corpus):
@@ -363,20 +337,6 @@ def test_excluded_packages_hold_the_test_split_and_the_qa_packages():
         assert name in data.EXCLUDED_PACKAGES, name
 
 
-def write_corpus(d, packages):
-    with open(d / "train.jsonl", "w") as f:
-        for p in packages:
-            f.write(json.dumps(p) + "\n")
-    tokens, table, start = [], [], 0
-    for pi, p in enumerate(packages):
-        for path, text in p["files"]:
-            ids = prompt.file_ids(TOK, path, text)
-            tokens += ids
-            table.append((pi, start, len(ids)))
-            start += len(ids)
-    np.save(d / "train.tokens.npy", np.asarray(tokens, np.uint16))
-    np.save(d / "train.files.npy", np.asarray(table, np.int64))
-    return data.Corpus(str(d), str(d), "train")
 
 
 @pytest.fixture()

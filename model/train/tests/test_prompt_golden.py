@@ -7,6 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import prompt  # noqa: E402
+from corpus_fixture import ByteTok  # noqa: E402
 
 GOLDEN = json.loads((Path(__file__).resolve().parents[3] / "test" / "fixtures" / "prompt-golden.json").read_text())
 
@@ -19,28 +20,6 @@ def test_file_text_matches_golden():
 def test_reread_text_matches_golden():
     for case in GOLDEN["rereads"]:
         assert prompt.reread_text(case["path"], case["startLine"], case["endLine"], case["lines"]) == case["expected"]
-
-
-class ByteTok:
-    """Ids = UTF-8 bytes + 4, so ids 0..3 stay the special tokens: enough to check where the specials go."""
-
-    class Enc:
-        def __init__(self, ids):
-            self.ids = ids
-
-    def encode(self, s, add_special_tokens=False):
-        return self.Enc([b + 4 for b in s.encode("utf-8")])
-
-    @staticmethod
-    def decode(ids):
-        out, buf = "", bytearray()
-        for i in ids:
-            if i < 4:
-                out += buf.decode("utf-8") + prompt.SPECIAL_TOKENS[i]
-                buf = bytearray()
-            else:
-                buf.append(i - 4)
-        return out + buf.decode("utf-8")
 
 
 def test_history_text_matches_golden():
