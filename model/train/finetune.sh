@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sourced by the GPU fine-tune jobs (fig3a.sh, ladder.sh) after their own settings: the call's deadline, the
-# corpus (prepare.sh), and the helpers both need to be resumable over calls. The caller's $1 is the call's length
+# Sourced by the GPU fine-tune job (ladder.sh) after its own settings: the call's deadline, the
+# corpus (prepare.sh), and the helpers it needs to be resumable over calls. The caller's $1 is the call's length
 # in seconds; INIT is the weights it starts from.
 set -euo pipefail
 export PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True

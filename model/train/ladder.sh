@@ -18,7 +18,7 @@
 # ROWS - 1 blocks back), and scales with B what depends on it: PassKey prompts of PASSKEY_BLOCKS (2B-8B tokens:
 # keys 1-7 blocks back) unless the rung sets its own, and Repeat gaps of 2B-16B. After each rung, PassKey at
 # EVAL_BLOCKS times B tokens (key at the start and in the middle); after the last, the whole evaluation (as
-# fig3a.sh gives a candidate). Resumable like fig3a.sh: a trained rung is not trained again, one with a checkpoint
+# finetune.sh's evaluate_candidate). Resumable: a trained rung is not trained again, one with a checkpoint
 # resumes, a measured file is not measured again. A rung that a call's deadline cuts is probed at the same lengths
 # (20 trials a cell, finetune.sh's probe) before the call ends.
 # Results: $W/$NAME/<rung>/{train_log.jsonl,passkey.json,probe-<step>.json,export/} (<rung>: b<B>, or b<B>-k<LO>-<HI>

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepares what /tmp/famulus lacks on the GPU machine (sourced by gpu_call.sh and fig3a.sh, which set T, W, at):
+# Prepares what /tmp/famulus lacks on the GPU machine (sourced by gpu_call.sh and finetune.sh, which set T, W, at):
 # the corpus (build_corpus.py: this machine's Python + the npm pack carried from the development machine), then
 # the tokenizer and the encoded splits (tokenizer.py; TOKENIZER_DIR reuses a tokenizer, so the shipped model's
 # ids stay valid).

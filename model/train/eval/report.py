@@ -68,7 +68,7 @@ def main():
     ap.add_argument("--model", nargs=2, action="append", default=[], metavar=("LABEL", "DIR"))
     ap.add_argument("--log", nargs=2, action="append", default=[], metavar=("LABEL", "JSONL"))
     ap.add_argument("--logs", choices=("stages", "variants"), default="stages",
-                    help="stages: each log continues the previous one; variants: all start at 0 (fig3a.sh)")
+                    help="stages: each log continues the previous one; variants: all start at 0 (docs/results/fig3a.md)")
     args = ap.parse_args()
     models = [{"label": label, **{k: read_json(Path(d) / f"{k}.json") for k in ("passkey", "heldout", "symbols")}}
               for label, d in args.model]

@@ -1,4 +1,4 @@
-"""eval/passkey.py's contract with fig3a.sh, on the tiny fixture model (CPU):
+"""eval/passkey.py's contract with its callers (ladder.sh, finetune.sh, reread_call.sh), on the tiny fixture model (CPU):
 
     python3 -m pytest model/train/tests/test_passkey.py -q
 """

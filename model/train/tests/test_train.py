@@ -1,4 +1,4 @@
-"""Tests of train.py on the CPU: the conversion of exported weights to another memory layout (Fig. 3a, fig3a.sh),
+"""Tests of train.py on the CPU: the conversion of exported weights to another memory layout (Fig. 3a, ladder.sh),
 the loss and gradient rules, and what each call writes to train_log.jsonl.
 
     python3 -m pytest model/train/tests/test_train.py -q
