@@ -59,6 +59,7 @@ function about(info: EngineInfo): string {
   const d = info.device;
   return [
     `Model: ${m.dir} (id ${m.modelId.slice(0, 12)}, ${m.layers} layers, width ${m.hiddenSize})`,
+    `Memory: ${m.memoryMode}`,
     `Device: ${d.provider}, ${d.adapter}, ${d.dtype}`,
     d.fallbackReason ? `WebGPU not used: ${d.fallbackReason}` : '',
   ]

@@ -1,7 +1,7 @@
 /**
- * config.json of a Famulus model: a Llama-style decoder config (Hugging Face field names) plus the three FAM
- * fields of docs/fam.md (fam_length F, block_size B, memory_segments m). The Python twin is
- * `FamConfig` in model/train/fam.py; both read and write the same snake_case names.
+ * config.json of a Famulus model: a Llama-family decoder config (Hugging Face field names; the families of
+ * MODEL_FAMILIES) plus the three FAM fields of docs/fam.md (fam_length F, block_size B, memory_segments m). The
+ * Python twin is `FamConfig` in model/train/fam.py; both read and write the same snake_case names.
  */
 import { ModelFileError } from './errors';
 
@@ -35,6 +35,16 @@ export interface FamConfig {
   fam_residual: FamResidual;
   /** d: head size, when the file states it; otherwise hidden_size / num_attention_heads. Use headDim(). */
   head_dim?: number;
+  /** The decoder family (config.json's model_type): which extra tensors the layers have (MODEL_FAMILIES). */
+  model_type: ModelFamily;
+  /** q_proj, k_proj and v_proj add a bias (Qwen2 always; Llama and Qwen3 when attention_bias is true). */
+  qkv_bias: boolean;
+  /** o_proj adds a bias (Llama and Qwen3 when attention_bias is true). */
+  o_bias: boolean;
+  /** Q and K are RMS-normed per head (weights [d]) before RoPE (Qwen3). */
+  qk_norm: boolean;
+  /** Llama 3's RoPE frequency scaling; absent means the plain frequencies of rope_theta. */
+  rope_scaling?: Llama3RopeScaling;
   /** Token ids that end generation; config.json may hold one id or a list. */
   eos_token_id?: number | number[];
   bos_token_id?: number;
@@ -95,9 +105,63 @@ export const CONFIG_DEFAULTS = {
   fam_residual: 'after_first',
 } as const;
 
+/**
+ * The decoder families the engine runs, as data: what a family's layers hold beyond the plain Llama decoder
+ * (RMSNorm, RoPE, GQA, SwiGLU), read from Hugging Face's modeling code for each model_type. SmolLM2 is model_type
+ * "llama". fam.py's MODEL_FAMILIES is the twin.
+ * - qkvBias / oBias: 'attention_bias' follows that config field (default false); 'always' / 'never' are fixed by
+ *   the family, whatever the field says.
+ * - slidingWindow: the config field of a sliding attention window, and the switch that turns it on where the
+ *   family has one. This engine's block/memory layout (block_size, memory_segments) replaces the window, so it is
+ *   noted, not used: within one block (shorter than any real window) the math is the same.
+ */
+export interface FamilyTraits {
+  qkvBias: 'attention_bias' | 'always' | 'never';
+  oBias: 'attention_bias' | 'never';
+  qkNorm: boolean;
+  slidingWindow?: { field: string; switch?: string };
+}
+export const MODEL_FAMILIES = {
+  llama: { qkvBias: 'attention_bias', oBias: 'attention_bias', qkNorm: false },
+  mistral: { qkvBias: 'never', oBias: 'never', qkNorm: false, slidingWindow: { field: 'sliding_window' } },
+  qwen2: { qkvBias: 'always', oBias: 'never', qkNorm: false, slidingWindow: { field: 'sliding_window', switch: 'use_sliding_window' } },
+  qwen3: { qkvBias: 'attention_bias', oBias: 'attention_bias', qkNorm: true, slidingWindow: { field: 'sliding_window', switch: 'use_sliding_window' } },
+} as const satisfies Record<string, FamilyTraits>;
+export type ModelFamily = keyof typeof MODEL_FAMILIES;
+
+/** The family fields of a plain Llama config (what parseFamConfig makes of one without attention_bias). */
+export const PLAIN_LLAMA = { model_type: 'llama', qkv_bias: false, o_bias: false, qk_norm: false } as const;
+
+/**
+ * Llama 3.x RoPE scaling (rope_scaling.rope_type "llama3"): low frequencies are divided by `factor`, high ones
+ * kept, the band between blended (rope.ts ropeInvFreq). The only scaling this engine runs; others are refused.
+ */
+export interface Llama3RopeScaling {
+  rope_type: 'llama3';
+  factor: number;
+  low_freq_factor: number;
+  high_freq_factor: number;
+  original_max_position_embeddings: number;
+}
+
 /** d: the head size. */
 export function headDim(cfg: FamConfig): number {
   return cfg.head_dim ?? cfg.hidden_size / cfg.num_attention_heads;
+}
+
+/**
+ * What the model remembers of what it read, in words for the CLI and the status view: a trained FAM, or, with
+ * fam_length 0 (a checkpoint never fine-tuned with FAM), only its attention window, the paper's BSWA.
+ */
+export function memoryModeText(cfg: FamConfig): string {
+  const B = cfg.block_size;
+  const m = cfg.memory_segments;
+  if (cfg.fam_length > 0) {
+    return `FAM: ${cfg.fam_length} rows of trained working memory per layer, plus exact attention to the current ` +
+      `block of ${B} tokens${m > 0 ? ` and the ${m} before it` : ''}`;
+  }
+  return `no trained working memory (FAM length 0, block sliding-window attention): answers use the last ` +
+    `${B}${m > 0 ? ` to ${(m + 1) * B}` : ' or fewer'} tokens read and the re-read`;
 }
 
 /** A list of ids from eos_token_id (empty when the config names none). */
@@ -113,11 +177,17 @@ type Json = Record<string, unknown>;
  * ModelFileError that names `source` (the file), each field and the value seen.
  */
 export function parseFamConfig(json: unknown, source: string): FamConfig {
+  return readFamConfig(json, source).config;
+}
+
+/** parseFamConfig, plus notes on fields that were read but not used (a sliding window the blocks replace). */
+export function readFamConfig(json: unknown, source: string): { config: FamConfig; notes: string[] } {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new ModelFileError(source, `${source}: config must be a JSON object, got ${describe(json)}`);
   }
   const raw = json as Json;
   const problems: string[] = [];
+  const notes: string[] = [];
   const fail = (field: string, want: string): void => {
     problems.push(`"${field}" must be ${want}, got ${describe(raw[field])}`);
   };
@@ -160,7 +230,11 @@ export function parseFamConfig(json: unknown, source: string): FamConfig {
       : positiveInt('num_key_value_heads');
   const intermediate_size = positiveInt('intermediate_size');
   const rms_norm_eps = positiveFloat('rms_norm_eps', CONFIG_DEFAULTS.rms_norm_eps);
-  const rope_theta = positiveFloat('rope_theta', CONFIG_DEFAULTS.rope_theta);
+  // transformers 5 keeps rope_theta inside rope_parameters.
+  const ropeParameters = raw.rope_parameters as Json | null | undefined;
+  const rope_theta = raw.rope_theta === undefined && typeof ropeParameters?.rope_theta === 'number'
+    ? ropeParameters.rope_theta
+    : positiveFloat('rope_theta', CONFIG_DEFAULTS.rope_theta);
   let tie_word_embeddings: boolean = CONFIG_DEFAULTS.tie_word_embeddings;
   if (raw.tie_word_embeddings !== undefined && raw.tie_word_embeddings !== null) {
     if (typeof raw.tie_word_embeddings === 'boolean') tie_word_embeddings = raw.tie_word_embeddings;
@@ -218,11 +292,32 @@ export function parseFamConfig(json: unknown, source: string): FamConfig {
   }
 
   // Fields that change the math this engine implements: refuse rather than compute something else.
-  if (raw.model_type !== undefined && raw.model_type !== 'llama') fail('model_type', '"llama"');
+  const families = Object.keys(MODEL_FAMILIES) as ModelFamily[];
+  const model_type = oneOf('model_type', families, 'llama');
+  const family: FamilyTraits = MODEL_FAMILIES[model_type];
+  let attentionBias = false;
+  if (raw.attention_bias !== undefined && raw.attention_bias !== null) {
+    if (typeof raw.attention_bias === 'boolean') attentionBias = raw.attention_bias;
+    else fail('attention_bias', 'true or false');
+  }
+  const bias = (rule: FamilyTraits['qkvBias']): boolean => (rule === 'attention_bias' ? attentionBias : rule === 'always');
+  if (attentionBias && family.qkvBias !== 'attention_bias') {
+    notes.push(`attention_bias ignored: ${model_type} fixes its biases (q/k/v ${family.qkvBias}, o_proj ${family.oBias})`);
+  }
+  const window = family.slidingWindow;
+  if (window && raw[window.field] !== undefined && raw[window.field] !== null && (!window.switch || raw[window.switch] === true)) {
+    notes.push(`${window.field} ${JSON.stringify(raw[window.field])} not used: blocks of block_size ${block_size} ` +
+      `tokens with memory_segments ${memory_segments} past blocks replace the sliding window`);
+  }
   if (raw.hidden_act !== undefined && raw.hidden_act !== 'silu') fail('hidden_act', '"silu" (SwiGLU)');
-  if (raw.rope_scaling !== undefined && raw.rope_scaling !== null) fail('rope_scaling', 'null (no RoPE scaling)');
-  if (raw.attention_bias !== undefined && raw.attention_bias !== false) fail('attention_bias', 'false');
   if (raw.mlp_bias !== undefined && raw.mlp_bias !== false) fail('mlp_bias', 'false');
+  const rope_scaling = parseRopeScaling(raw, problems);
+  if (raw.layer_types !== undefined && raw.layer_types !== null) {
+    const types = raw.layer_types;
+    if (!Array.isArray(types) || types.some((t) => t !== 'full_attention')) {
+      fail('layer_types', 'a list of "full_attention" (per-layer sliding windows are not run)');
+    }
+  }
 
   if (problems.length > 0) {
     throw new ModelFileError(source, `${source}: invalid config:\n  - ${problems.join('\n  - ')}`);
@@ -242,11 +337,54 @@ export function parseFamConfig(json: unknown, source: string): FamConfig {
     memory_segments,
     fam_positions,
     fam_residual,
+    model_type,
+    qkv_bias: bias(family.qkvBias),
+    o_bias: bias(family.oBias),
+    qk_norm: family.qkNorm,
   };
+  if (rope_scaling) cfg.rope_scaling = rope_scaling;
   if (head_dim !== undefined) cfg.head_dim = head_dim;
   if (eos_token_id !== undefined) cfg.eos_token_id = eos_token_id;
   if (bos_token_id !== undefined) cfg.bos_token_id = bos_token_id;
-  return cfg;
+  return { config: cfg, notes };
+}
+
+/**
+ * rope_scaling (or transformers 5's rope_parameters): null, rope_type "default", or "llama3" with its four numbers.
+ * Any other scaling (linear, dynamic, yarn, longrope) is refused by name: it would change every position's angle.
+ */
+function parseRopeScaling(raw: Json, problems: string[]): Llama3RopeScaling | undefined {
+  const field = raw.rope_parameters !== undefined && raw.rope_parameters !== null ? 'rope_parameters' : 'rope_scaling';
+  const v = raw[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) {
+    problems.push(`"${field}" must be null or an object, got ${describe(v)}`);
+    return undefined;
+  }
+  const r = v as Json;
+  const type = r.rope_type ?? r.type;
+  if (type === 'default' || type === undefined) return undefined;
+  if (type !== 'llama3') {
+    problems.push(`"${field}" type ${describe(type)} is not run by this engine (only "llama3" or "default")`);
+    return undefined;
+  }
+  const num = (k: string): number => {
+    const x = r[k];
+    if (typeof x === 'number' && Number.isFinite(x) && x > 0) return x;
+    problems.push(`"${field}.${k}" must be a positive number, got ${describe(x)}`);
+    return NaN;
+  };
+  const scaling: Llama3RopeScaling = {
+    rope_type: 'llama3',
+    factor: num('factor'),
+    low_freq_factor: num('low_freq_factor'),
+    high_freq_factor: num('high_freq_factor'),
+    original_max_position_embeddings: num('original_max_position_embeddings'),
+  };
+  if (!(scaling.high_freq_factor > scaling.low_freq_factor)) {
+    problems.push(`"${field}.high_freq_factor" ${scaling.high_freq_factor} must exceed low_freq_factor ${scaling.low_freq_factor}`);
+  }
+  return scaling;
 }
 
 /** A value as it appeared in the JSON, for error messages. */

@@ -2,6 +2,7 @@
  * Model files: config.json, safetensors weights and tokenizer.json, read and checked (see model-dir.ts for the
  * directory layout).
  */
+export * from './chat-template';
 export * from './config';
 export * from './errors';
 export * from './half';

@@ -2,13 +2,14 @@
  * A model is a directory:
  *   config.json                                    FamConfig (./config.ts)
  *   model.safetensors | model.safetensors.index.json + shards   weights (./safetensors.ts, checked by ./weights.ts)
- *   tokenizer.json [+ tokenizer_config.json]       Hugging Face tokenizer (./tokenizer.ts)
+ *   tokenizer.json [+ tokenizer_config.json]       Hugging Face tokenizer (./tokenizer.ts), with the chat template
+ *   [chat_template.jinja]                          of tokenizer_config.json or this file (./chat-template.ts)
  * loadModelDir reads and checks all of it and names the model by a hash of its bytes.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FamConfig, parseFamConfig } from './config';
+import { FamConfig, readFamConfig } from './config';
 import { ModelFileError } from './errors';
 import { WeightTensor, readCheckpointDir } from './safetensors';
 import { FamTokenizer } from './tokenizer';
@@ -53,7 +54,7 @@ export async function loadModelDir(dir: string): Promise<LoadedModel> {
 
   const configPath = path.join(abs, 'config.json');
   const configBytes = readRequired(configPath, 'config.json');
-  const config = parseFamConfig(parseJson(configBytes, configPath), configPath);
+  const { config, notes: configNotes } = readFamConfig(parseJson(configBytes, configPath), configPath);
 
   const tokenizerPath = path.join(abs, 'tokenizer.json');
   const tokenizerBytes = readRequired(tokenizerPath, 'tokenizer.json');
@@ -61,9 +62,11 @@ export async function loadModelDir(dir: string): Promise<LoadedModel> {
   const tokenizerConfig = fs.existsSync(tokenizerConfigPath)
     ? parseJson(fs.readFileSync(tokenizerConfigPath), tokenizerConfigPath)
     : undefined;
+  const templateFile = path.join(abs, 'chat_template.jinja');
   const tokenizer = FamTokenizer.fromJSON(parseJson(tokenizerBytes, tokenizerPath), tokenizerConfig, {
     source: tokenizerPath,
     requireSpecials: config.fam_length > 0,
+    ...(fs.existsSync(templateFile) && { chatTemplateFile: fs.readFileSync(templateFile, 'utf8') }),
   });
   if (tokenizer.vocabSize > config.vocab_size) {
     throw new ModelFileError(
@@ -74,7 +77,7 @@ export async function loadModelDir(dir: string): Promise<LoadedModel> {
   }
 
   const weights = readCheckpointDir(abs);
-  const notes = checkWeightTable(config, weights.tensors, weights.files.length === 1 ? weights.files[0]!.path : abs);
+  const notes = [...configNotes, ...checkWeightTable(config, weights.tensors, weights.files.length === 1 ? weights.files[0]!.path : abs)];
 
   const weightParts = weights.files
     .map((f) => ({ name: path.basename(f.path), bytes: f.bytes }))

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { ChatTemplate } from './chat-template';
 import { ModelFileError } from './errors';
 
 /** Ids of the Famulus special tokens (docs/prompt-format.md). */
@@ -51,6 +52,8 @@ export interface TokenizerOptions {
   source: string;
   /** The model is a Famulus model (fam_length > 0): the four special tokens must exist. */
   requireSpecials: boolean;
+  /** The text of a chat_template.jinja beside the tokenizer, used when tokenizer_config.json has no chat_template. */
+  chatTemplateFile?: string;
 }
 
 export class FamTokenizer {
@@ -58,6 +61,10 @@ export class FamTokenizer {
   readonly vocabSize: number;
   /** The Famulus special tokens; undefined for a plain tokenizer that lacks them. */
   readonly specials: FamSpecialTokens | undefined;
+  /** The model's chat template (tokenizer_config.json), if it has one. */
+  readonly chatTemplate: ChatTemplate | undefined;
+  /** Ids of tokenizer.json's added tokens marked special (control tokens such as <|im_end|>). */
+  readonly specialIds: ReadonlySet<number>;
   /** Whether the faster BPE memo (see fastBpeCache) is in place; false means the library's own LRU is used. */
   readonly fastBpeCache: boolean;
   /** Whether encodeYielding may cut a text (the pre-tokenizer is one whose pre-tokens never span `x\n|y`). */
@@ -69,7 +76,11 @@ export class FamTokenizer {
     readonly source: string,
     requireSpecials: boolean,
     json: object,
+    chatTemplate: ChatTemplate | undefined,
   ) {
+    this.chatTemplate = chatTemplate;
+    const added = (json as { added_tokens?: { id?: unknown; special?: unknown }[] }).added_tokens;
+    this.specialIds = new Set(Array.isArray(added) ? added.filter((t) => t.special === true && typeof t.id === 'number').map((t) => t.id as number) : []);
     this.cutsSafely = cutsSafely(json);
     let maxId = -1;
     for (const [token, id] of lib.get_vocab(true)) if (token !== undefined && id > maxId) maxId = id;
@@ -109,7 +120,8 @@ export class FamTokenizer {
     } catch (e) {
       throw new ModelFileError(opts.source, `${opts.source}: the tokenizer library refused it: ${(e as Error).message}`);
     }
-    return new FamTokenizer(lib, opts.source, opts.requireSpecials, tokenizerJson);
+    const chatTemplate = ChatTemplate.fromTokenizerConfig(config as Record<string, unknown>, opts.source, opts.chatTemplateFile);
+    return new FamTokenizer(lib, opts.source, opts.requireSpecials, tokenizerJson, chatTemplate);
   }
 
   /** Reads tokenizer.json and, when `configPath` exists, tokenizer_config.json. */

@@ -26,6 +26,16 @@ export function expectedTensorTable(cfg: FamConfig): Map<string, number[]> {
     t.set(`${p}self_attn.k_proj.weight`, [G * d, D]);
     t.set(`${p}self_attn.v_proj.weight`, [G * d, D]);
     t.set(`${p}self_attn.o_proj.weight`, [D, H * d]);
+    if (cfg.qkv_bias) {
+      t.set(`${p}self_attn.q_proj.bias`, [H * d]);
+      t.set(`${p}self_attn.k_proj.bias`, [G * d]);
+      t.set(`${p}self_attn.v_proj.bias`, [G * d]);
+    }
+    if (cfg.o_bias) t.set(`${p}self_attn.o_proj.bias`, [D]);
+    if (cfg.qk_norm) {
+      t.set(`${p}self_attn.q_norm.weight`, [d]);
+      t.set(`${p}self_attn.k_norm.weight`, [d]);
+    }
     t.set(`${p}post_attention_layernorm.weight`, [D]);
     t.set(`${p}mlp.gate_proj.weight`, [I, D]);
     t.set(`${p}mlp.up_proj.weight`, [I, D]);
@@ -85,7 +95,8 @@ export function checkWeightTable(cfg: FamConfig, tensors: ReadonlyMap<string, We
     throw new ModelFileError(
       source,
       `${source}: the weights do not match config.json (L=${cfg.num_hidden_layers}, D=${cfg.hidden_size}, ` +
-        `V=${cfg.vocab_size}, F=${cfg.fam_length}, tie_word_embeddings=${cfg.tie_word_embeddings}):\n  ` +
+        `V=${cfg.vocab_size}, F=${cfg.fam_length}, tie_word_embeddings=${cfg.tie_word_embeddings}, ` +
+        `model_type=${cfg.model_type}, q/k/v bias=${cfg.qkv_bias}, o_proj bias=${cfg.o_bias}, q/k norm=${cfg.qk_norm}):\n  ` +
         parts.join('\n  '),
     );
   }

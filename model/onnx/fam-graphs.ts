@@ -34,6 +34,12 @@ export interface FamDims {
   memSegments: number; // m
   eps: number;
   tied: boolean;
+  /** q/k/v projections add a bias (Qwen2, or attention_bias). */
+  qkvBias: boolean;
+  /** o_proj adds a bias (attention_bias). */
+  oBias: boolean;
+  /** Q and K are RMS-normed per head before RoPE (Qwen3). */
+  qkNorm: boolean;
 }
 
 /** A weight as stored in the checkpoint (Hugging Face layout, e.g. Linear weights [out, in]). */
@@ -66,15 +72,23 @@ export const IO = {
 
 type Arr = Float32Array | Uint16Array;
 
-/** Per-layer weights rearranged for the graphs, already in the compute dtype. */
+/**
+ * Per-layer weights rearranged for the graphs, already in the compute dtype. 1/sqrt(d) is folded into Q: into
+ * wqkv's Q columns and bqkv's Q part, or, with q/k norms, into qNorm (a norm would undo a scale before it).
+ */
 interface LayerWeights {
   inNorm: Arr; // [D]
-  wqkv: Arr; // [D, (H+2G)d], Q columns pre-scaled by 1/sqrt(d)
+  wqkv: Arr; // [D, (H+2G)d]
+  bqkv?: Arr; // [(H+2G)d]
+  qNorm?: Arr; // [d]
+  kNorm?: Arr; // [d]
   wo: Arr; // [H*d, D]
+  bo?: Arr; // [D]
   postNorm: Arr; // [D]
   wgu: Arr; // [D, 2I] gate then up
   wdown: Arr; // [I, D]
 }
+type LayerKey = keyof LayerWeights;
 
 /**
  * Where the graphs get their weights: embedded as initializers (each session holds its own copy; the CPU EP
@@ -108,18 +122,27 @@ export class PreparedWeights {
     const { hidden: D, heads: H, kvHeads: G, headDim: d, ffn: I } = dims;
     const cast = (a: Float32Array): Arr => (dtype === 'float16' ? toHalf(a) : a);
     const scale = 1 / Math.sqrt(d);
+    const qScale = dims.qkNorm ? 1 : scale;
     for (let l = 0; l < dims.layers; l++) {
-      const p = `model.layers.${l}`;
-      const q = src.get(`${p}.self_attn.q_proj.weight`).map((x) => x * scale); // [H*d, D]
-      const qkv = concatRows([q, src.get(`${p}.self_attn.k_proj.weight`), src.get(`${p}.self_attn.v_proj.weight`)]);
-      const gu = concatRows([src.get(`${p}.mlp.gate_proj.weight`), src.get(`${p}.mlp.up_proj.weight`)]);
+      const p = `model.layers.${l}.`;
+      const get = (name: string) => src.get(p + name);
+      const q = get('self_attn.q_proj.weight').map((x) => x * qScale); // [H*d, D]
+      const qkv = concatRows([q, get('self_attn.k_proj.weight'), get('self_attn.v_proj.weight')]);
+      const gu = concatRows([get('mlp.gate_proj.weight'), get('mlp.up_proj.weight')]);
       this.layers.push({
-        inNorm: cast(src.get(`${p}.input_layernorm.weight`)),
+        inNorm: cast(get('input_layernorm.weight')),
         wqkv: cast(transpose(qkv, (H + 2 * G) * d, D)),
-        wo: cast(transpose(src.get(`${p}.self_attn.o_proj.weight`), D, H * d)),
-        postNorm: cast(src.get(`${p}.post_attention_layernorm.weight`)),
+        ...(dims.qkvBias && { bqkv: cast(concatRows([get('self_attn.q_proj.bias').map((x) => x * qScale),
+          get('self_attn.k_proj.bias'), get('self_attn.v_proj.bias')])) }),
+        ...(dims.qkNorm && {
+          qNorm: cast(get('self_attn.q_norm.weight').map((x) => x * scale)),
+          kNorm: cast(get('self_attn.k_norm.weight')),
+        }),
+        wo: cast(transpose(get('self_attn.o_proj.weight'), D, H * d)),
+        ...(dims.oBias && { bo: cast(get('self_attn.o_proj.bias')) }),
+        postNorm: cast(get('post_attention_layernorm.weight')),
         wgu: cast(transpose(gu, 2 * I, D)),
-        wdown: cast(transpose(src.get(`${p}.mlp.down_proj.weight`), D, I)),
+        wdown: cast(transpose(get('mlp.down_proj.weight'), D, I)),
       });
     }
     this.embed = cast(src.get('model.embed_tokens.weight'));
@@ -133,24 +156,30 @@ export class PreparedWeights {
     const { vocab: V, hidden: D } = this.dims;
     const out: GraphWeight[] = [];
     this.layers.forEach((lw, l) => {
-      for (const key of Object.keys(lw) as (keyof LayerWeights)[]) out.push(this.layerWeight(l, key));
+      for (const key of Object.keys(lw) as LayerKey[]) out.push(this.layerWeight(l, key));
     });
     out.push({ name: 'embed', dims: [V, D], data: this.embed }, { name: 'final_norm', dims: [D], data: this.finalNorm });
     if (!this.dims.tied) out.push({ name: 'lm_head', dims: [V, D], data: this.lmHead });
     return out;
   }
 
-  layerWeight(l: number, key: keyof LayerWeights): GraphWeight {
+  layerWeight(l: number, key: LayerKey): GraphWeight {
     const { hidden: D, heads: H, kvHeads: G, headDim: d, ffn: I } = this.dims;
-    const dims: Record<keyof LayerWeights, number[]> = {
+    const dims: Record<LayerKey, number[]> = {
       inNorm: [D],
       wqkv: [D, (H + 2 * G) * d],
+      bqkv: [(H + 2 * G) * d],
+      qNorm: [d],
+      kNorm: [d],
       wo: [H * d, D],
+      bo: [D],
       postNorm: [D],
       wgu: [D, 2 * I],
       wdown: [I, D],
     };
-    return { name: `layers.${l}.${key}`, dims: dims[key], data: this.layers[l]![key] };
+    const data = this.layers[l]![key];
+    if (!data) throw new Error(`layer ${l} has no ${key} (the config says the family has none)`);
+    return { name: `layers.${l}.${key}`, dims: dims[key], data };
   }
 }
 
@@ -200,13 +229,23 @@ class FamGraph {
   }
 
   /** One weight of layer l. */
-  weight(l: number, key: keyof LayerWeights): string {
+  weight(l: number, key: LayerKey): string {
     return this.param(this.w.layerWeight(l, key));
   }
 
   /** x [rows, K] times the projection weight `key` of layer l → [rows, N]. */
   project(x: string, l: number, key: 'wqkv' | 'wo' | 'wgu' | 'wdown'): string {
     return this.g.op('MatMul', [x, this.weight(l, key)]);
+  }
+
+  /** x + the bias `key` of layer l, when the family has that bias. */
+  bias(x: string, l: number, key: 'bqkv' | 'bo'): string {
+    return this.w.layers[l]![key] ? this.g.op('Add', [x, this.weight(l, key)]) : x;
+  }
+
+  /** Qwen3's per-head RMSNorm of q [n, H, d] or k [n, G, d] over d, when the family has it. */
+  headNorm(x: string, l: number, key: 'qNorm' | 'kNorm'): string {
+    return this.w.layers[l]![key] ? this.rmsNorm(x, this.weight(l, key)) : x;
   }
 
   scalar(v: number): string {
@@ -240,10 +279,10 @@ class FamGraph {
   qkv(xNormed: string, l: number, cos: string, sin: string): { q: string; k: string; v: string } {
     const { heads: H, kvHeads: G, headDim: d } = this.dims;
     const g = this.g;
-    const fused = this.project(xNormed, l, 'wqkv'); // [n, (H+2G)d]
+    const fused = this.bias(this.project(xNormed, l, 'wqkv'), l, 'bqkv'); // [n, (H+2G)d]
     const [q, k, v] = g.opN('Split', [fused, g.ints([H * d, G * d, G * d])], 3, { axis: 1 });
-    const q3 = g.op('Reshape', [q!, g.ints([0, H, d])]);
-    const k3 = g.op('Reshape', [k!, g.ints([0, G, d])]);
+    const q3 = this.headNorm(g.op('Reshape', [q!, g.ints([0, H, d])]), l, 'qNorm');
+    const k3 = this.headNorm(g.op('Reshape', [k!, g.ints([0, G, d])]), l, 'kNorm');
     const v3 = g.op('Reshape', [v!, g.ints([0, G, d])]);
     return { q: this.rope(q3, cos, sin), k: this.rope(k3, cos, sin), v: v3 };
   }
@@ -252,10 +291,10 @@ class FamGraph {
   kvOnly(xNormed: string, l: number, cos: string, sin: string): { k: string; v: string } {
     const { heads: H, kvHeads: G, headDim: d } = this.dims;
     const g = this.g;
-    const fused = this.project(xNormed, l, 'wqkv');
+    const fused = this.bias(this.project(xNormed, l, 'wqkv'), l, 'bqkv');
     const kv = g.op('Slice', [fused, g.ints([H * d]), g.ints([(H + 2 * G) * d]), g.ints([1])]);
     const [k, v] = g.opN('Split', [kv, g.ints([G * d, G * d])], 2, { axis: 1 });
-    const k3 = g.op('Reshape', [k!, g.ints([0, G, d])]);
+    const k3 = this.headNorm(g.op('Reshape', [k!, g.ints([0, G, d])]), l, 'kNorm');
     const v3 = g.op('Reshape', [v!, g.ints([0, G, d])]);
     return { k: this.rope(k3, cos, sin), v: v3 };
   }
@@ -283,7 +322,7 @@ class FamGraph {
     const probs = g.op('Softmax', [scores], { axis: -1 });
     const ctx = g.op('MatMul', [probs, vh]); // [H, n, d]
     const rows = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [1, 0, 2] }), g.ints([0, H * d])]); // [n, H*d]
-    return this.project(rows, l, 'wo'); // [n, D]
+    return this.bias(this.project(rows, l, 'wo'), l, 'bo'); // [n, D]
   }
 
   /** Keys [S, G, d] → [H, d, S] and values → [H, S, d]; query head h reads key/value head floor(h / (H/G)). */

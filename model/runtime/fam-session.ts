@@ -22,7 +22,7 @@ import {
   type WeightPlacement,
 } from '../onnx/fam-graphs';
 import { float16BitsToFloat32 as fromHalf, float32ToFloat16Bits as toHalf } from '../loader/half';
-import { ropeTables } from './rope';
+import { ropeInvFreq, ropeTables } from './rope';
 import { copyGraph, probeGraph } from '../onnx/utility-graphs';
 import { isRepeatingLoop, penalizeRepeats, sampleToken, seededRandom } from './sampling';
 import type { DeviceChoice, DeviceInfo, GenerateOptions, GenerateResult, IngestProgress } from './types';
@@ -99,6 +99,9 @@ function dimsOf(model: ModelWeights): FamDims {
     memSegments: c.memory_segments,
     eps: c.rms_norm_eps,
     tied: c.tie_word_embeddings,
+    qkvBias: c.qkv_bias,
+    oBias: c.o_bias,
+    qkNorm: c.qk_norm,
   };
 }
 
@@ -110,6 +113,8 @@ export class FamSession {
   private famKvSession?: ort.InferenceSession;
   private readback?: { key: string; session: ort.InferenceSession };
   private readonly dtype: 'float32' | 'float16';
+  /** RoPE frequencies of the config (rope.ts ropeInvFreq). */
+  private readonly invFreq: number[];
 
   private constructor(
     readonly model: ModelWeights,
@@ -124,6 +129,7 @@ export class FamSession {
     this.weights = weights;
     this.dims = weights.dims;
     this.dtype = weights.dtype;
+    this.invFreq = ropeInvFreq(model.config);
   }
 
   /** Builds the graphs and opens sessions on the chosen device: 'auto' tries WebGPU, then CPU. */
@@ -229,13 +235,13 @@ export class FamSession {
 
   /** A fresh state: the FAM initialised through all layers (App. B.1), an empty memory ring, no tokens. */
   async initialState(): Promise<FamState> {
-    const { layers: L, famLength: F, headDim: d } = this.dims;
+    const { layers: L, famLength: F } = this.dims;
     let fam: ort.Tensor[] = [];
     if (F > 0) {
       const embeddings = new ort.Tensor(this.dtype, this.weights.famEmbeddings!, [F, this.dims.hidden]); // fam[0]
       fam = [embeddings];
       if (L > 1) {
-        const { cos, sin } = ropeTables(Array.from({ length: F }, (_, i) => i), d, this.model.config.rope_theta);
+        const { cos, sin } = ropeTables(Array.from({ length: F }, (_, i) => i), this.invFreq);
         // Kept open: device tensors it returned may depend on its allocator.
         this.initSession ??= await FamSession.open(buildInitGraph(this.weights, cos, sin), this.sessionOptions, this.perLayer(IO.fam).slice(1));
         const out = await this.run('init', this.initSession, { [IO.famEmbeddings]: embeddings });
@@ -406,6 +412,9 @@ export class FamSession {
     const { layers, famLength, hidden, blockSize, memSegments } = this.dims;
     const { fam, memK, memV } = state.buffers;
     const host = await this.toHost([...fam, ...memK, ...memV]);
+    // Without a FAM (F = 0) or a ring (m = 0) a layer holds an empty array: the snapshot keeps one per layer.
+    const perLayer = (arrays: (Float32Array | Uint16Array)[]) => (arrays.length > 0 ? arrays
+      : Array.from({ length: layers }, () => (this.dtype === 'float16' ? new Uint16Array(0) : new Float32Array(0))));
     return {
       modelId: this.model.modelId,
       dtype: this.dtype,
@@ -417,9 +426,9 @@ export class FamSession {
       blockSize,
       blocks: state.blocks,
       pending: state.pending.slice(),
-      fam: host.slice(0, fam.length),
-      memK: host.slice(fam.length, fam.length + memK.length),
-      memV: host.slice(fam.length + memK.length),
+      fam: perLayer(host.slice(0, fam.length)),
+      memK: perLayer(host.slice(fam.length, fam.length + memK.length)),
+      memV: perLayer(host.slice(fam.length + memK.length)),
       meta,
     };
   }
@@ -444,9 +453,9 @@ export class FamSession {
       blocks: snap.blocks,
       pending: snap.pending.slice(),
       buffers: new StateBuffers(
-        snap.fam.map((a) => tensor(a, [famLength, hidden])),
-        snap.memK.map((a) => tensor(a, [memSegments * blockSize, this.kvDim])),
-        snap.memV.map((a) => tensor(a, [memSegments * blockSize, this.kvDim])),
+        famLength > 0 ? snap.fam.map((a) => tensor(a, [famLength, hidden])) : [],
+        memSegments > 0 ? snap.memK.map((a) => tensor(a, [memSegments * blockSize, this.kvDim])) : [],
+        memSegments > 0 ? snap.memV.map((a) => tensor(a, [memSegments * blockSize, this.kvDim])) : [],
       ),
     };
   }
@@ -544,7 +553,7 @@ export class FamSession {
 
   private ropeFeeds(positions: number[]): Feeds {
     const d = this.dims.headDim;
-    const { cos, sin } = ropeTables(positions, d, this.model.config.rope_theta);
+    const { cos, sin } = ropeTables(positions, this.invFreq);
     return {
       [IO.ropeCos]: this.floatTensor(cos, [positions.length, 1, d]),
       [IO.ropeSin]: this.floatTensor(sin, [positions.length, 1, d]),

@@ -5,9 +5,33 @@
  * sin carries rotate_half's sign: its first half is negated, so the graph computes
  * x*cos + [x2, x1]*sin with no negation op.
  */
-export function ropeTables(positions: number[], headDim: number, theta: number): { cos: Float32Array; sin: Float32Array } {
-  const half = headDim / 2;
-  const invFreq = Array.from({ length: half }, (_, i) => 1 / theta ** ((2 * i) / headDim));
+import { headDim, type FamConfig } from '../loader';
+
+/**
+ * The d/2 rotation frequencies of a config: theta^(-2i/d), and with Llama 3 scaling (rope_scaling "llama3")
+ * wavelengths longer than original_max_position_embeddings / low_freq_factor divided by `factor`, shorter than
+ * original / high_freq_factor kept, and the band between blended linearly in original/wavelength
+ * (Llama 3 paper's long-context recipe). fam.py's rope_inv_freq is the twin.
+ */
+export function ropeInvFreq(cfg: FamConfig): number[] {
+  const d = headDim(cfg);
+  const base = Array.from({ length: d / 2 }, (_, i) => 1 / cfg.rope_theta ** ((2 * i) / d));
+  const s = cfg.rope_scaling;
+  if (!s) return base;
+  const original = s.original_max_position_embeddings;
+  return base.map((f) => {
+    const wavelength = (2 * Math.PI) / f;
+    if (wavelength < original / s.high_freq_factor) return f;
+    if (wavelength > original / s.low_freq_factor) return f / s.factor;
+    const smooth = (original / wavelength - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+    return (1 - smooth) * (f / s.factor) + smooth * f;
+  });
+}
+
+/** cos/sin [positions.length, d] for the frequencies `invFreq` (d/2 of them). */
+export function ropeTables(positions: number[], invFreq: readonly number[]): { cos: Float32Array; sin: Float32Array } {
+  const half = invFreq.length;
+  const headDim = 2 * half;
   const cos = new Float32Array(positions.length * headDim);
   const sin = new Float32Array(positions.length * headDim);
   positions.forEach((p, r) => {

@@ -10,6 +10,10 @@ This one file serves both training (batched, differentiable, gradients flow thro
 fixtures (batch 1, float32). Parameter names follow Hugging Face's LlamaForCausalLM, plus one FAM tensor:
 `model.fam_embeddings` [F, D], the learned initial FAM (the soft prompt of App. B.1).
 
+The decoder itself may be any of the Llama-family layouts of MODEL_FAMILIES (Llama 2/3.x, SmolLM2, Mistral,
+Qwen2/2.5, Qwen3): q/k/v and o_proj biases, Qwen3's per-head q/k RMSNorm, an explicit head_dim and Llama 3 RoPE
+scaling, each written here from the published architecture (model/loader/config.ts is the TypeScript twin).
+
 Letters used in shape comments: b batch, B block size, F FAM length, m memory segments, D model width,
 H query heads, G key/value heads, d head size, V vocabulary.
 """
@@ -28,6 +32,16 @@ import torch.nn.functional as F_
 
 FAM_POSITIONS = ("block_end", "before_block")
 FAM_RESIDUALS = ("after_first", "none")
+
+# What each model_type adds to the plain Llama layer (config.ts MODEL_FAMILIES is the twin). Biases: "attention_bias"
+# follows that config field, "always"/"never" are fixed by the family. qk_norm: Qwen3's per-head RMSNorm of q and k
+# (weights [d]) before RoPE.
+MODEL_FAMILIES = {
+    "llama": {"qkv_bias": "attention_bias", "o_bias": "attention_bias", "qk_norm": False},
+    "mistral": {"qkv_bias": "never", "o_bias": "never", "qk_norm": False},
+    "qwen2": {"qkv_bias": "always", "o_bias": "never", "qk_norm": False},
+    "qwen3": {"qkv_bias": "attention_bias", "o_bias": "attention_bias", "qk_norm": True},
+}
 
 
 @dataclass
@@ -58,15 +72,40 @@ class FamConfig:
     bos_token_id: Optional[int] = None
     eos_token_id: Optional[int] = 0
     architectures: tuple = ("FamForCausalLM",)
-    model_type: str = "llama"
+    model_type: str = "llama"  # a key of MODEL_FAMILIES
+    attention_bias: bool = False
+    head_dim: int = 0  # d; 0 means hidden_size // num_attention_heads (Qwen3 states its own)
+    # None, or Llama 3's {"rope_type": "llama3", "factor", "low_freq_factor", "high_freq_factor",
+    # "original_max_position_embeddings"} (rope_inv_freq).
+    rope_scaling: Optional[dict] = None
+
+    def _bias(self, key: str) -> bool:
+        rule = MODEL_FAMILIES[self.model_type][key]
+        return self.attention_bias if rule == "attention_bias" else rule == "always"
 
     @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_attention_heads
+    def qkv_bias(self) -> bool:
+        return self._bias("qkv_bias")
+
+    @property
+    def o_bias(self) -> bool:
+        return self._bias("o_bias")
+
+    @property
+    def qk_norm(self) -> bool:
+        return MODEL_FAMILIES[self.model_type]["qk_norm"]
 
     def __post_init__(self):
-        assert self.hidden_size % self.num_attention_heads == 0, (
-            f"hidden_size {self.hidden_size} not divisible by num_attention_heads {self.num_attention_heads}")
+        assert self.model_type in MODEL_FAMILIES, (
+            f"model_type {self.model_type!r}: expected one of {', '.join(MODEL_FAMILIES)}")
+        if self.rope_scaling is not None and self.rope_scaling.get("rope_type", self.rope_scaling.get("type")) == "default":
+            self.rope_scaling = None
+        assert self.rope_scaling is None or self.rope_scaling.get("rope_type", self.rope_scaling.get("type")) == "llama3", (
+            f"rope_scaling {self.rope_scaling!r}: only llama3 scaling is implemented")
+        if not self.head_dim:
+            assert self.hidden_size % self.num_attention_heads == 0, (
+                f"hidden_size {self.hidden_size} not divisible by num_attention_heads {self.num_attention_heads}")
+            self.head_dim = self.hidden_size // self.num_attention_heads
         assert self.num_attention_heads % self.num_key_value_heads == 0, (
             f"num_attention_heads {self.num_attention_heads} not divisible by "
             f"num_key_value_heads {self.num_key_value_heads}")
@@ -89,17 +128,32 @@ class FamConfig:
     def to_json(self) -> dict:
         d = asdict(self)
         d["architectures"] = list(self.architectures)
-        d["head_dim"] = self.head_dim
         return d
 
 
-def rope_cos_sin(positions: torch.Tensor, head_dim: int, theta: float, device=None):
+def rope_inv_freq(head_dim: int, theta: float, scaling: Optional[dict] = None) -> torch.Tensor:
+    """The d/2 rotation frequencies theta^(-2i/d), float64. Llama 3 scaling: wavelengths longer than
+    original_max_position_embeddings / low_freq_factor are slowed by `factor`, shorter than
+    original / high_freq_factor kept, and the band between blended linearly in original / wavelength."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))  # [d/2]
+    if scaling is None:
+        return inv_freq
+    factor, low, high = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"]
+    original = scaling["original_max_position_embeddings"]
+    wavelength = 2 * math.pi / inv_freq
+    smooth = (original / wavelength - low) / (high - low)
+    blended = (1 - smooth) * inv_freq / factor + smooth * inv_freq
+    out = torch.where(wavelength > original / low, inv_freq / factor, blended)
+    return torch.where(wavelength < original / high, inv_freq, out)
+
+
+def rope_cos_sin(positions: torch.Tensor, head_dim: int, theta: float, device=None, scaling: Optional[dict] = None):
     """cos/sin tables [n, d] for integer positions [n]; angles computed in float64 (ours), then cast to float32.
 
     Float64 keeps angles exact up to millions of tokens; the TypeScript engine computes them the same way.
     Layout is Hugging Face Llama's (rotate_half): the d/2 frequencies repeated twice.
     """
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))  # [d/2]
+    inv_freq = rope_inv_freq(head_dim, theta, scaling)  # [d/2]
     angles = positions.to(torch.float64).cpu()[:, None] * inv_freq[None, :]  # [n, d/2]
     emb = torch.cat([angles, angles], dim=-1)  # [n, d]
     return emb.cos().to(torch.float32).to(device), emb.sin().to(torch.float32).to(device)
@@ -149,16 +203,19 @@ class Attention(nn.Module):
         super().__init__()
         D, H, G, d = cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
         self.H, self.G, self.d = H, G, d
-        self.q_proj = nn.Linear(D, H * d, bias=False)
-        self.k_proj = nn.Linear(D, G * d, bias=False)
-        self.v_proj = nn.Linear(D, G * d, bias=False)
-        self.o_proj = nn.Linear(H * d, D, bias=False)
+        self.q_proj = nn.Linear(D, H * d, bias=cfg.qkv_bias)
+        self.k_proj = nn.Linear(D, G * d, bias=cfg.qkv_bias)
+        self.v_proj = nn.Linear(D, G * d, bias=cfg.qkv_bias)
+        self.o_proj = nn.Linear(H * d, D, bias=cfg.o_bias)
+        # Qwen3: each head's q and k RMS-normed over d before RoPE.
+        self.q_norm = RMSNorm(d, cfg.rms_norm_eps) if cfg.qk_norm else nn.Identity()
+        self.k_norm = RMSNorm(d, cfg.rms_norm_eps) if cfg.qk_norm else nn.Identity()
 
     def qkv(self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
         """h [b, n, D] (already normed) -> q [b, H, n, d], k/v [b, G, n, d], RoPE applied to q and k."""
         b, n, _ = h.shape
-        q = self.q_proj(h).view(b, n, self.H, self.d).transpose(1, 2)
-        k = self.k_proj(h).view(b, n, self.G, self.d).transpose(1, 2)
+        q = self.q_norm(self.q_proj(h).view(b, n, self.H, self.d)).transpose(1, 2)
+        k = self.k_norm(self.k_proj(h).view(b, n, self.G, self.d)).transpose(1, 2)
         v = self.v_proj(h).view(b, n, self.G, self.d).transpose(1, 2)
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
 
@@ -289,7 +346,7 @@ class FamForCausalLM(nn.Module):
         any shift gives the same result)."""
         cfg, dev = self.cfg, self.device()
         x = self.model.fam_embeddings.unsqueeze(0).expand(batch, -1, -1)  # [b, F, D]
-        cos, sin = rope_cos_sin(torch.arange(cfg.fam_length), cfg.head_dim, cfg.rope_theta, dev)
+        cos, sin = rope_cos_sin(torch.arange(cfg.fam_length), cfg.head_dim, cfg.rope_theta, dev, cfg.rope_scaling)
         fam = []
         for layer in self.model.layers:
             fam.append(x)
@@ -310,7 +367,7 @@ class FamForCausalLM(nn.Module):
         p0 = state.blocks * B + position_offset
         pos = torch.arange(p0, p0 + B)
         positions = torch.cat([fam_positions(cfg, p0), pos])
-        cos, sin = rope_cos_sin(positions, cfg.head_dim, cfg.rope_theta, dev)
+        cos, sin = rope_cos_sin(positions, cfg.head_dim, cfg.rope_theta, dev, cfg.rope_scaling)
         mem_valid = min(state.blocks, m) * B
         mask = block_mask(Fn, B, mem_valid, mem_valid, dev)  # the ring holds only the valid blocks
         x = self.model.embed_tokens(input_ids)

@@ -17,6 +17,10 @@ tokenizer_config.json) plus what the reference computed on them (expected.safete
   decoder, and the logits Hugging Face's LlamaForCausalLM gives for one block (the anchor that ties fam.py to a
   known model).
 
+- families/<name>/: tiny random checkpoints of today's open families (Llama 3.x, Qwen2.5, Qwen3, SmolLM2, Mistral)
+  in their own file formats, with tokenizers and chat templates written in family_fixtures.py, and fam.py's logits
+  for them with FAM length 0. `--only families` makes just these (the others need the repo corpus as it was).
+
 Each folder's README.md documents every tensor name. The math is that of docs/fam.md (section names are
 quoted where the code follows one); the tests of fam.py itself are in tests/test_fam.py.
 """
@@ -34,6 +38,7 @@ from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from fam import FamConfig, FamForCausalLM, FamState, RMSNorm
+from family_fixtures import make_families
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = 20240417  # the paper's arXiv month, nothing more
@@ -318,10 +323,16 @@ def make_tiny_llama(out: Path, tok: Tokenizer, tiny_weights: Dict[str, torch.Ten
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(REPO / "test" / "fixtures"), help="folder that gets tiny/ and tiny-llama/")
+    ap.add_argument("--only", choices=["all", "families"], default="all",
+                    help="families: only families/ (needs no transformers)")
     args = ap.parse_args()
     torch.set_default_dtype(torch.float32)
     torch.use_deterministic_algorithms(True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, fixtures into {args.out}")
+    print("families/")
+    make_families(Path(args.out) / "families")
+    if args.only == "families":
+        return
 
     tok, corpus = train_tokenizer(TINY.vocab_size)
     print(f"tokenizer: {tok.get_vocab_size()} tokens, trained on {len(corpus)} files "

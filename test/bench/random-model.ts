@@ -3,7 +3,7 @@
  * (benchmarks and the GPU checks use these; nothing is written to disk).
  */
 import { createHash } from 'node:crypto';
-import type { FamConfig } from '../../model/loader';
+import { PLAIN_LLAMA, type FamConfig } from '../../model/loader';
 import type { FamSession, FamState, ModelWeights } from '../../model/runtime/fam-session';
 
 /** The shape of the shipped default model (model/weights/default/config.json), for random models of its size. */
@@ -23,6 +23,7 @@ export const DEFAULT_SIZE: FamConfig = {
   fam_positions: 'before_block',
   fam_residual: 'none',
   eos_token_id: 0,
+  ...PLAIN_LLAMA,
 };
 
 /** About 150M parameters, for the benchmark's large row. */

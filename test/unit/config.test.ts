@@ -10,7 +10,10 @@ import {
   famResidualScale,
   headDim,
   parseFamConfig,
+  PLAIN_LLAMA,
+  readFamConfig,
 } from '../../model/loader';
+import { ropeInvFreq } from '../../model/runtime/rope';
 import { DEFAULT_SIZE } from '../bench/random-model';
 
 const SRC = '/models/x/config.json';
@@ -70,6 +73,7 @@ describe('UnitTests - parseFamConfig()', () => {
       fam_residual: 'after_first',
       head_dim: 64,
       eos_token_id: 0,
+      ...PLAIN_LLAMA,
     });
     assert.equal(headDim(cfg), 64);
     assert.deepEqual(eosTokenIds(cfg), [0]);
@@ -167,10 +171,48 @@ describe('UnitTests - parseFamConfig()', () => {
   });
 
   it('EXPECTED FAILURE - fields that would change the math are refused, not ignored', () => {
-    assertRejects({ ...famJson(), rope_scaling: { rope_type: 'llama3', factor: 8 } }, /"rope_scaling" must be null/);
-    assertRejects({ ...famJson(), model_type: 'qwen2' }, /"model_type" must be "llama", got "qwen2"/);
+    assertRejects({ ...famJson(), rope_scaling: { rope_type: 'linear', factor: 8 } }, /"rope_scaling" type "linear" is not run by this engine/);
+    assertRejects({ ...famJson(), rope_scaling: { rope_type: 'llama3', factor: 8 } }, /"rope_scaling\.low_freq_factor" must be a positive number, got nothing/);
+    assertRejects({ ...famJson(), rope_parameters: { rope_type: 'yarn', factor: 4 } }, /"rope_parameters" type "yarn"/);
+    assertRejects({ ...famJson(), model_type: 'gemma' }, /"model_type" must be "llama" or "mistral" or "qwen2" or "qwen3", got "gemma"/);
     assertRejects({ ...famJson(), hidden_act: 'gelu' }, /"hidden_act" must be "silu"/);
-    assertRejects({ ...famJson(), attention_bias: true }, /"attention_bias" must be false/);
+    assertRejects({ ...famJson(), mlp_bias: true }, /"mlp_bias" must be false/);
+    assertRejects({ ...famJson(), attention_bias: 'yes' }, /"attention_bias" must be true or false/);
+    assertRejects({ ...famJson(), layer_types: ['full_attention', 'sliding_attention'] }, /"layer_types" must be a list of "full_attention"/);
+  });
+
+  it('reads each family: biases, q/k norms, head_dim and Llama 3 RoPE scaling as the family defines them', () => {
+    const plain = { ...famJson(), fam_length: undefined, architectures: undefined };
+    const read = (over: Record<string, unknown>) => readFamConfig({ ...plain, ...over }, SRC);
+    assert.deepEqual(pick(read({ model_type: 'qwen2' }).config), { model_type: 'qwen2', qkv_bias: true, o_bias: false, qk_norm: false });
+    assert.deepEqual(pick(read({ model_type: 'qwen3', head_dim: 128 }).config), { model_type: 'qwen3', qkv_bias: false, o_bias: false, qk_norm: true });
+    assert.equal(headDim(read({ model_type: 'qwen3', head_dim: 128 }).config), 128);
+    assert.deepEqual(pick(read({ model_type: 'llama', attention_bias: true }).config), { model_type: 'llama', qkv_bias: true, o_bias: true, qk_norm: false });
+    const mistral = read({ model_type: 'mistral', sliding_window: 4096, attention_bias: true });
+    assert.deepEqual(pick(mistral.config), { model_type: 'mistral', qkv_bias: false, o_bias: false, qk_norm: false });
+    assert.match(mistral.notes.join('\n'), /sliding_window 4096 not used: blocks of block_size 1024 tokens/);
+    assert.match(mistral.notes.join('\n'), /attention_bias ignored: mistral fixes its biases/);
+    assert.deepEqual(read({ model_type: 'qwen2', sliding_window: 32768, use_sliding_window: false }).notes, []);
+    const scaling = { rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
+    assert.deepEqual(read({ rope_scaling: scaling, rope_theta: 500000 }).config.rope_scaling, scaling);
+    // transformers 5 writes rope_parameters, theta included.
+    const v5 = read({ rope_theta: undefined, rope_parameters: { ...scaling, rope_theta: 500000 } }).config;
+    assert.deepEqual([v5.rope_theta, v5.rope_scaling], [500000, scaling]);
+    assert.equal(read({ rope_scaling: { type: 'default' } }).config.rope_scaling, undefined);
+  });
+
+  it('Llama 3 RoPE scaling keeps high frequencies, divides low ones by the factor and blends the band between', () => {
+    // theta 10000, d 8: frequencies 1, 0.1, 0.01, 0.001, wavelengths 6.3, 63, 628, 6283. Original 256 with
+    // factors 1 and 4: wavelengths under 64 kept, over 256 divided by 8; 63 < 64 kept too.
+    const cfg = { ...parseFamConfig(famJson(), SRC), hidden_size: 32, num_attention_heads: 4, head_dim: undefined };
+    const scaled = ropeInvFreq({ ...cfg, rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 256 } });
+    const want = [1, 0.1, 0.01 / 8, 0.001 / 8];
+    scaled.forEach((f, i) => assert.ok(Math.abs(f - want[i]!) < 1e-12, `frequency ${i}: ${f} vs ${want[i]}`));
+    // Original 1024: wavelength 628 lies in the band (256, 1024), smooth = (1024/628.3 - 1) / 3.
+    const band = ropeInvFreq({ ...cfg, rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 1024 } });
+    const smooth = (1024 / (2 * Math.PI / 0.01) - 1) / 3;
+    assert.ok(Math.abs(band[2]! - ((1 - smooth) * 0.01 / 8 + smooth * 0.01)) < 1e-12);
+    assert.deepEqual(ropeInvFreq(cfg).map((f) => +f.toPrecision(12)), [1, 0.1, 0.01, 0.001]);
   });
 
   it('EXPECTED FAILURE - every problem is reported in one error', () => {
@@ -182,3 +224,7 @@ describe('UnitTests - parseFamConfig()', () => {
     );
   });
 });
+
+function pick(c: { model_type: string; qkv_bias: boolean; o_bias: boolean; qk_norm: boolean }) {
+  return { model_type: c.model_type, qkv_bias: c.qkv_bias, o_bias: c.o_bias, qk_norm: c.qk_norm };
+}

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type FamConfig, expectedTensorTable, writeSafetensors, type TensorToWrite } from '../../model/loader';
+import { type FamConfig, PLAIN_LLAMA, expectedTensorTable, writeSafetensors, type TensorToWrite } from '../../model/loader';
 
 export const SPECIALS = ['<|endoftext|>', '<|file|>', '<|question|>', '<|answer|>'];
 
@@ -84,6 +84,7 @@ export function tinyConfig(over: Partial<FamConfig> = {}): FamConfig {
     fam_positions: 'block_end',
     fam_residual: 'after_first',
     eos_token_id: 0,
+    ...PLAIN_LLAMA,
     ...over,
   };
 }
@@ -128,7 +129,7 @@ export function writeModelDir(
   opts: { tensors?: [string, TensorToWrite][]; tokenizer?: Record<string, unknown> } = {},
 ): string {
   const dir = tempDir('famulus-model-');
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ model_type: 'llama', ...cfg }, null, 1));
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg, null, 1));
   writeSafetensors(path.join(dir, 'model.safetensors'), opts.tensors ?? randomWeights(cfg));
   fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(opts.tokenizer ?? tokenizerJson()));
   return dir;

@@ -15,7 +15,8 @@ import type { FilesResult } from '../../model/engine/protocol';
 import { SKIP_REASONS } from '../../model/workspace/walker';
 import { READ_BUTTON } from '../../webview/protocol';
 
-const model = { dir: '/ext/model/weights/default', modelId: 'f5efb32370c1440ea49b9725d421', layers: 6, hiddenSize: 512, vocabSize: 16000, blockSize: 1024, famLength: 64, memorySegments: 1 };
+const model = { dir: '/ext/model/weights/default', modelId: 'f5efb32370c1440ea49b9725d421', layers: 6, hiddenSize: 512, vocabSize: 16000, blockSize: 1024, famLength: 64, memorySegments: 1,
+  memoryMode: 'FAM: 64 rows of trained working memory per layer, plus exact attention to the current block of 1024 tokens and the 1 before it' };
 const cpu = { provider: 'cpu', adapter: 'AMD EPYC (x64), 2 threads', dtype: 'float32' } as const;
 const info = (over: Partial<EngineInfo> = {}): EngineInfo => ({ model, device: cpu, builtIn: true, requested: 'cpu', generation: 1, pid: 7, ...over });
 const ready = { phase: 'ready', files: 12, tokens: 7062, lastUpdate: '2026-12-04T18:12:23Z', detail: '' } as const;

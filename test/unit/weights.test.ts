@@ -80,7 +80,7 @@ describe('UnitTests - checkWeightTable()', () => {
       (e: unknown) => {
         assert.ok(e instanceof ModelFileError);
         assert.equal(e.file, '/m/model.safetensors');
-        assert.match(e.message, /^\/m\/model\.safetensors: the weights do not match config\.json \(L=2, D=16, V=300, F=4, tie_word_embeddings=false\)/);
+        assert.match(e.message, /^\/m\/model\.safetensors: the weights do not match config\.json \(L=2, D=16, V=300, F=4, tie_word_embeddings=false, model_type=llama, q\/k\/v bias=false, o_proj bias=false, q\/k norm=false\)/);
         assert.match(e.message, /missing \(2\):\n {4}lm_head\.weight \[300, 16\]\n {4}model\.fam_embeddings \[4, 16\]/);
         assert.match(e.message, /wrong shape \(1\):\n {4}model\.layers\.1\.mlp\.down_proj\.weight: file has \[24, 16\], config needs \[16, 24\]/);
         assert.match(e.message, /wrong dtype \(1\):\n {4}model\.norm\.weight: I64, weights must be F32, F16, BF16/);
