@@ -35,7 +35,8 @@ export class MemoryStatusBar extends Disposable {
         text = '$(loading~spin) Famulus: starting';
         break;
       case 'ready':
-        text = `$(book) Famulus: ready${device ? ` · ${device}` : ''}`;
+        // Where the memory came from, when from the team's CI ("CI abc1234 +3": its commit and the local changes).
+        text = `$(book) Famulus: ready${device ? ` · ${device}` : ''}${this.memory?.originBadge ? ` · ${this.memory.originBadge}` : ''}`;
         break;
       case 'error':
         text = '$(error) Famulus: engine error';

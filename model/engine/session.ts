@@ -22,10 +22,11 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { BUNDLE_INDEX_ROOT, encodeBundle, type VerifiedBundle } from '../bundle';
 import { WorkspaceIndex, readIndexFile, writeIndexFile, type IndexMeta } from '../index';
 import type { FamTokenizer, LoadedModel } from '../loader';
 import type { FamSession, FamState } from '../runtime/fam-session';
-import { StateFileError, readStateFile, tokenCount, writeStateFile } from '../state';
+import { StateFileError, encodeState, readStateFile, tokenCount, writeStateFile } from '../state';
 import { broadRootReason, isInside } from '../workspace/paths';
 import { SKIP_REASONS, readTextFile, walkWorkspace, type SkippedEntry, type WalkedFile, type WalkResult } from '../workspace/walker';
 import { isCancellation } from './cancellation';
@@ -38,6 +39,7 @@ import {
   v,
   type Check,
   type FilesResult,
+  type MemoryOrigin,
   type ReadChunk,
   type ReadMode,
   type ReadSummary,
@@ -70,6 +72,12 @@ interface WalkRecord {
   skippedTotal: number;
 }
 
+/**
+ * The bundle a memory started from (MemoryOrigin without what is derived): its first `readings` files are the
+ * bundle's, the later ones were read here.
+ */
+type OriginRecord = Omit<MemoryOrigin, 'localChanges'> & { readings: number };
+
 /** What the memory has read: stored in the state's meta, so a saved state says what it holds. */
 interface Manifest {
   root: string;
@@ -77,6 +85,8 @@ interface Manifest {
   files: ReadFile[];
   /** The last walk's skips; absent in a state saved before engines kept them. */
   walk?: WalkRecord;
+  /** Set when the memory started as a bundle (workspace/import) and has not been read from scratch since. */
+  origin?: OriginRecord;
 }
 
 const manifestCheck: Check<Manifest> = v.object({
@@ -100,12 +110,23 @@ const manifestCheck: Check<Manifest> = v.object({
       skippedTotal: v.number({ integer: true, min: 0 }),
     }),
   ),
+  origin: v.optional(
+    v.object({
+      kind: v.literal('bundle'),
+      commit: v.nullable(v.string({ nonEmpty: true })),
+      source: v.string({ nonEmpty: true }),
+      sha256: v.string({ nonEmpty: true }),
+      importedAt: v.string({ nonEmpty: true }),
+      readings: v.number({ integer: true, min: 0 }),
+    }),
+  ),
 });
 
 /** The memory held for the workspace: the FAM state, what it has read, and the index of those files. */
-interface Memory extends Manifest {
+interface Memory extends Omit<Manifest, 'walk' | 'origin'> {
   state: FamState;
   index: WorkspaceIndex;
+  origin: OriginRecord | null;
 }
 
 /** What the session needs of the engine: the loaded model and its runtime. */
@@ -205,6 +226,54 @@ export class WorkspaceSession {
     return yield* this.readAndSave(mode, signal, this.emptyResult());
   }
 
+  /**
+   * workspace/import: a verified bundle (model/bundle/verify.ts) becomes the memory, replacing what is held;
+   * then what differs on disk is read on top of it, exactly as an update of a memory read here would, and the
+   * memory is saved (sealed with this user's key). The bundle's index names no folder: its search is built from
+   * the files here that are as the bundle read them.
+   */
+  async *adopt(bundle: VerifiedBundle, source: string, signal: AbortSignal): AsyncGenerator<ReadChunk, WorkspaceResult> {
+    await this.checkBroadRoot();
+    const started = performance.now();
+    const state = await this.loaded.session.restore(bundle.snapshot);
+    const index = await WorkspaceIndex.fromBody(bundle.index, this.root);
+    const files = bundle.manifest.files.map(({ path: p, sha256, bytes, tokens }) => ({ path: p, sha256, bytes, tokens }));
+    const now = new Date().toISOString();
+    const origin: OriginRecord = { kind: 'bundle', commit: bundle.manifest.commit, source, sha256: bundle.sha256, importedAt: now, readings: files.length };
+    this.setMemory({ root: this.root, lastUpdate: now, files, state, index, origin });
+    this.lastWalk = null;
+    const result = this.emptyResult();
+    result.restored = { seconds: secondsSince(started) };
+    yield { kind: 'restored', state: this.summary()!, seconds: result.restored.seconds };
+    return yield* this.readAndSave('read', signal, result, true);
+  }
+
+  /**
+   * The held memory as the bytes of a bundle (model/bundle/format.ts): the state and index sealed 'unkeyed',
+   * the index for no folder, and nothing of this machine (no path, no time) in it.
+   */
+  async bundle(commit: string | null, tokenizerSha256: string): Promise<{ bytes: Uint8Array; files: number; tokens: number }> {
+    const ws = this.memory;
+    if (!ws) throw new EngineError('no-state', `nothing of ${this.root} is in memory yet: read it first (workspace/open)`);
+    const { model, session } = this.loaded;
+    const state = encodeState(await session.snapshot(ws.state, {}), 'unkeyed');
+    const key = walkerKey(this.walker);
+    const index = ws.index.serialize({ modelId: model.modelId, walkerKey: key, root: BUNDLE_INDEX_ROOT }, 'unkeyed');
+    let tokens = 0;
+    const files = ws.files.map((f) => {
+      const start = tokens;
+      tokens += f.tokens;
+      return { ...f, start };
+    });
+    const manifest = { modelId: model.modelId, tokenizerSha256, walker: { sha256: key, settings: this.walker }, commit, tokens, files };
+    return { bytes: encodeBundle({ manifest, state, index }), files: files.length, tokens };
+  }
+
+  /** The walker settings' key (the index's walkerKey, a bundle's walker hash). */
+  get walkerKey(): string {
+    return walkerKey(this.walker);
+  }
+
   /** workspace/forget: drops the held memory and deletes the saved files. */
   async forget(): Promise<string[]> {
     this.setMemory(null);
@@ -269,6 +338,7 @@ export class WorkspaceSession {
       // docs/fam.md: per layer F*D + 2*m*B*D_kv numbers, whatever was read.
       stateBytes: layers * (famLength * hidden + 2 * memSegments * blockSize * session.kvDim) * elementBytes,
       lastUpdate: ws.lastUpdate,
+      origin: ws.origin && originOf(ws),
     };
   }
 
@@ -300,8 +370,8 @@ export class WorkspaceSession {
       return { ok: false, problem: `the saved memory in ${file} cannot be used: ${(err as Error).message}` };
     }
     const { index, problem } = await this.restoreIndex(manifest.files);
-    const { walk, ...read } = manifest;
-    this.setMemory({ ...read, root: this.root, state, index });
+    const { walk, origin, ...read } = manifest;
+    this.setMemory({ ...read, root: this.root, state, index, origin: origin ?? null });
     this.lastWalk = walk ?? null;
     return problem ? { ok: true, indexProblem: problem } : { ok: true };
   }
@@ -331,6 +401,14 @@ export class WorkspaceSession {
     return { index, problem: `the saved index in ${this.indexFile} was rebuilt (${problem})` };
   }
 
+  /** Refuses to read the filesystem root, the home folder or a folder above it, unless the client allowed it. */
+  private async checkBroadRoot(): Promise<void> {
+    const broad = this.allowBroadRoot ? null : await broadRootReason(this.root);
+    if (broad) {
+      throw new EngineError('invalid-request', `${this.root} is ${broad}: reading it would read every file in it. Open a project folder instead.`);
+    }
+  }
+
   private indexMeta(): IndexMeta {
     return { modelId: this.loaded.model.modelId, walkerKey: walkerKey(this.walker), root: this.root };
   }
@@ -341,7 +419,13 @@ export class WorkspaceSession {
     const ws = this.memory;
     if (!file || !ws) return null;
     const started = performance.now();
-    const manifest: Manifest = { root: ws.root, lastUpdate: ws.lastUpdate, files: ws.files, ...(this.lastWalk ? { walk: this.lastWalk } : {}) };
+    const manifest: Manifest = {
+      root: ws.root,
+      lastUpdate: ws.lastUpdate,
+      files: ws.files,
+      ...(this.lastWalk ? { walk: this.lastWalk } : {}),
+      ...(ws.origin ? { origin: ws.origin } : {}),
+    };
     const snap = await this.loaded.session.snapshot(ws.state, { [MANIFEST_KEY]: manifest });
     try {
       await makeFolder(path.dirname(file));
@@ -358,17 +442,17 @@ export class WorkspaceSession {
 
   // ---- reading -------------------------------------------------------------------------------------------
 
-  /** Walks, reads what the plan says, and saves when the memory changed (also after a cancel). */
-  private async *readAndSave(mode: 'read' | 'fresh', signal: AbortSignal, result: WorkspaceResult): AsyncGenerator<ReadChunk, WorkspaceResult> {
-    const broad = this.allowBroadRoot ? null : await broadRootReason(this.root);
-    if (broad) {
-      throw new EngineError('invalid-request', `${this.root} is ${broad}: reading it would read every file in it. Open a project folder instead.`);
-    }
+  /**
+   * Walks, reads what the plan says, and saves when the memory changed (also after a cancel), or always with
+   * `mustSave` (a memory adopted from a bundle is new to the disk even when nothing differs).
+   */
+  private async *readAndSave(mode: 'read' | 'fresh', signal: AbortSignal, result: WorkspaceResult, mustSave = false): AsyncGenerator<ReadChunk, WorkspaceResult> {
+    await this.checkBroadRoot();
     const held = this.memory;
     const read = yield* this.read(mode === 'fresh', signal);
     if (read === null) return { ...result, cancelled: true, state: this.summary() };
     // Every file read, and a fresh start, replaces the memory object: only then is there something to save.
-    if (this.memory !== held) {
+    if (mustSave || this.memory !== held) {
       try {
         result.saved = await this.save();
       } catch (err) {
@@ -400,11 +484,11 @@ export class WorkspaceSession {
 
     // From here the memory is this walk's: the held one, or an empty one, then one checkpoint per file.
     if (plan.fromScratch) {
-      const fresh = { root: this.root, lastUpdate: new Date().toISOString(), files: [], state: await session.initialState() };
+      const fresh = { root: this.root, lastUpdate: new Date().toISOString(), files: [], state: await session.initialState(), origin: null };
       this.setMemory({ ...fresh, index: await WorkspaceIndex.create() });
     }
     const memory = this.memory!;
-    const { files, index } = memory;
+    const { files, index, origin } = memory;
     // Files gone from the walk leave the index at once (their text stays in the FAM until a full re-read).
     const walked = new Set(walk.files.map((f) => f.path));
     for (const f of index.files()) if (!walked.has(f.path)) index.removeFile(f.path);
@@ -450,7 +534,7 @@ export class WorkspaceSession {
         indexSeconds += secondsSince(indexStarted);
         tokensDone += tokens.length;
         bytesDone += file.size;
-        this.setMemory({ root: this.root, lastUpdate: new Date().toISOString(), files, state, index });
+        this.setMemory({ root: this.root, lastUpdate: new Date().toISOString(), files, state, index, origin });
         const now = performance.now();
         if (now - lastProgress >= PROGRESS_INTERVAL_MS || k === plan.toRead.length - 1) {
           lastProgress = now;
@@ -506,6 +590,18 @@ interface ReadPlan {
 /** Each path's last reading: path → sha256 of the text the memory holds for it now. */
 function latestReadings(files: ReadFile[]): Map<string, string> {
   return new Map(files.map((f) => [f.path, f.sha256]));
+}
+
+/**
+ * Where a memory that started as a bundle stands: the paths read here since (new and changed files), and the
+ * bundle's latest readings the index no longer holds (deleted here, or left out by this walk's settings).
+ */
+function originOf(ws: Memory): MemoryOrigin {
+  const { readings, ...origin } = ws.origin!;
+  const changed = new Set(ws.files.slice(readings).map((f) => f.path));
+  const indexed = new Set(ws.index.files().map((f) => f.path));
+  for (const f of ws.files.slice(0, readings)) if (!indexed.has(f.path)) changed.add(f.path);
+  return { ...origin, localChanges: changed.size };
 }
 
 /** The walker settings as a key: an index made under other settings indexes other files. */

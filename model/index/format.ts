@@ -44,6 +44,7 @@ import {
   seal,
   writeOpening,
   type SavedFormat,
+  type Sealer,
 } from '../state/container';
 import { NotRegularFileError, readRegularFile } from '../state/file-io';
 import { ENGINE_VERSION } from '../state/state-file';
@@ -60,7 +61,7 @@ export interface IndexMeta {
   root: string;
 }
 
-export type IndexFileErrorReason = 'not-found' | 'not-regular' | 'version' | 'mismatch' | 'bad-magic' | 'truncated' | 'corrupt' | 'untrusted';
+export type IndexFileErrorReason = 'not-found' | 'not-regular' | 'version' | 'mismatch' | 'bad-magic' | 'truncated' | 'corrupt' | 'untrusted' | 'too-large';
 
 export class IndexFileError extends Error {
   override readonly name = 'IndexFileError';
@@ -101,7 +102,14 @@ interface IndexHeader extends IndexMeta {
   bodyBytes: number;
 }
 
-export function encodeIndexFile(meta: IndexMeta, body: IndexBody): Uint8Array {
+/** How an index file is decoded: who sealed it (see Sealer), and the most its body may inflate to. */
+export interface IndexDecodeOptions {
+  sealer?: Sealer;
+  /** Bytes of inflated JSON at most, whatever the compressed size (a bundle from elsewhere is capped). */
+  maxInflatedBytes?: number;
+}
+
+export function encodeIndexFile(meta: IndexMeta, body: IndexBody, sealer: Sealer = 'user'): Uint8Array {
   const compressed = deflateRawSync(JSON.stringify(body));
   const header: IndexHeader = {
     modelId: meta.modelId,
@@ -118,14 +126,16 @@ export function encodeIndexFile(meta: IndexMeta, body: IndexBody): Uint8Array {
   const out = new Uint8Array(end + SEAL_BYTES);
   writeOpening(out, FORMAT, headerBytes);
   out.set(compressed, PREFIX_BYTES + headerBytes.length);
-  seal(out, end);
+  seal(out, end, sealer);
   return out;
 }
 
 /** The body of an index file, after every check in the order the file comment gives. */
-export function decodeIndexFile(bytes: Uint8Array, expect: IndexMeta, source = 'index'): IndexBody {
-  const fail = (reason: IndexFileErrorReason, msg: string): IndexFileError =>
-    new IndexFileError(reason, `${source}: ${msg}; delete it and read the workspace again to rebuild it`);
+export function decodeIndexFile(bytes: Uint8Array, expect: IndexMeta, source = 'index', opts: IndexDecodeOptions = {}): IndexBody {
+  const sealer = opts.sealer ?? 'user';
+  // A file from elsewhere is not this user's to delete: it is refused, and its maker makes it again.
+  const redo = sealer === 'user' ? 'delete it and read the workspace again to rebuild it' : 'it is refused';
+  const fail = (reason: IndexFileErrorReason, msg: string): IndexFileError => new IndexFileError(reason, `${source}: ${msg}; ${redo}`);
 
   const { header: parsed, headerBytes } = readFilePrefix(bytes, FORMAT, fail);
   const header = parsed as IndexHeader;
@@ -138,7 +148,7 @@ export function decodeIndexFile(bytes: Uint8Array, expect: IndexMeta, source = '
     const reason = bytes.length < end + SEAL_BYTES && !checksumHolds(bytes) ? 'truncated' : 'corrupt';
     throw fail(reason, `${bytes.length} bytes, the header describes ${end + SEAL_BYTES}`);
   }
-  checkSeal(bytes, end, fail);
+  checkSeal(bytes, end, fail, sealer);
   for (const key of ['modelId', 'walkerKey', 'root'] as const) {
     if (header[key] !== expect[key]) {
       const made = `${key} ${JSON.stringify(header[key])}, not ${JSON.stringify(expect[key])}`;
@@ -147,9 +157,12 @@ export function decodeIndexFile(bytes: Uint8Array, expect: IndexMeta, source = '
   }
   let json: Buffer;
   try {
-    json = inflateRawSync(bytes.subarray(PREFIX_BYTES + headerBytes, end), { maxOutputLength: MAX_INFLATION * header.bodyBytes + 1024 });
+    const maxOutputLength = Math.min(MAX_INFLATION * header.bodyBytes + 1024, opts.maxInflatedBytes ?? Infinity);
+    json = inflateRawSync(bytes.subarray(PREFIX_BYTES + headerBytes, end), { maxOutputLength });
   } catch (e) {
-    throw fail('corrupt', `body cannot be inflated (${(e as Error).message})`);
+    // Past the inflation cap: a bomb, or a body larger than a file from elsewhere may have.
+    const tooLarge = (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+    throw fail(tooLarge ? 'too-large' : 'corrupt', `body cannot be inflated (${(e as Error).message})`);
   }
   // Each file, definition and chunk is a few JSON values: a body with more than its counts allow is refused unparsed.
   const shape = jsonShapeProblem(json, { maxDepth: 8, maxValues: 16 + 20 * header.files + 8 * header.definitions + 6 * header.chunks });

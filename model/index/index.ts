@@ -3,7 +3,7 @@
  * chunks for BM25 search; saved beside the FAM state in a file of its own. Node only, no `vscode`.
  */
 export { WorkspaceIndex, readIndexFile, writeIndexFile, type IndexedFile, type SearchHit } from './workspace-index';
-export { FORMAT_VERSION, IndexFileError, type IndexFileErrorReason, type IndexMeta } from './format';
+export { FORMAT_VERSION, IndexFileError, decodeIndexFile, type IndexBody, type IndexFileErrorReason, type IndexMeta } from './format';
 export type { Definition, DefinitionKind } from './definitions';
 export type { Chunk, ChunkKind } from './chunks';
 export { codeTerms } from './terms';

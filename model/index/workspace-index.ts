@@ -8,6 +8,7 @@ import { readTextFile } from '../workspace/walker';
 import { chunkFile, searchFields, splitLines, type Chunk, type ChunkPiece } from './chunks';
 import { parseDefinitions, type Definition, type DefinitionKind, type ParsedDefinitions } from './definitions';
 import { writeFileAtomic } from '../state/state-file';
+import type { Sealer } from '../state/container';
 import { decodeIndexFile, encodeIndexFile, readIndexBytes, type IndexBody, type IndexMeta } from './format';
 import { hasGrammar, languageOf, loadGrammars, type Grammars } from './grammars';
 import { codeTerms } from './terms';
@@ -136,7 +137,7 @@ export class WorkspaceIndex {
   }
 
   /** The index file's bytes: deterministic for the same content (files in path order; chunk ids are not stored). */
-  serialize(meta: IndexMeta): Uint8Array {
+  serialize(meta: IndexMeta, sealer: Sealer = 'user'): Uint8Array {
     const body: IndexBody = {
       files: this.sortedEntries().map(({ file, definitions, pieces }) => ({
         ...file,
@@ -144,7 +145,7 @@ export class WorkspaceIndex {
         chunks: pieces.map((c) => [c.startLine, c.endLine, c.kind, c.owner]),
       })),
     };
-    return encodeIndexFile(meta, body);
+    return encodeIndexFile(meta, body, sealer);
   }
 
   /**
@@ -153,12 +154,16 @@ export class WorkspaceIndex {
    * sha256, or gone) keeps its definitions and chunks but is left out of the search until it is added again.
    */
   static async deserialize(bytes: Uint8Array, expect: IndexMeta, source?: string): Promise<WorkspaceIndex> {
-    const body = decodeIndexFile(bytes, expect, source);
+    return WorkspaceIndex.fromBody(decodeIndexFile(bytes, expect, source), expect.root);
+  }
+
+  /** An index from a checked body (decodeIndexFile), its search built from the files under `root` (see deserialize). */
+  static async fromBody(body: IndexBody, root: string): Promise<WorkspaceIndex> {
     const index = await WorkspaceIndex.create();
     let next = 0;
     const readNext = async (): Promise<void> => {
       for (let f = body.files[next++]; f; f = body.files[next++]) {
-        const read = await readTextFile(path.join(expect.root, f.path), Number.MAX_SAFE_INTEGER);
+        const read = await readTextFile(path.join(root, f.path), Number.MAX_SAFE_INTEGER);
         const lines = 'text' in read && read.sha256 === f.sha256 ? splitLines(read.text) : null;
         const file = indexedFile(f.path, f.sha256, f.lines, f.language, f.parseError);
         const definitions = f.definitions.map(([name, qualifiedName, kind, startLine, endLine, doc]): Definition => ({

@@ -10,7 +10,8 @@
  *   ...            the format's own body
  *   E        32    HMAC-SHA256 of bytes [0, E) keyed with this user's key (./user-key.ts): tells a file this
  *                  user's engine did not write (committed into a workspace by someone else, or from another
- *                  machine), which is never trusted, however well it checks out otherwise
+ *                  machine), which is never trusted, however well it checks out otherwise; zeros in a
+ *                  file made elsewhere on purpose (a memory bundle: Sealer 'unkeyed')
  *   E+32     32    SHA-256 of bytes [0, E+32), the MAC included: tells a damaged file
  *
  * The header is bounded before it is parsed: a hostile header (40 MB of nested brackets took the engine to
@@ -123,9 +124,22 @@ export function readFilePrefix(bytes: Uint8Array, format: SavedFormat, fail: Fai
   }
 }
 
-/** Writes the seal of bytes [0, end) at `end`: this user's MAC, then the checksum of everything before it. */
-export function seal(out: Uint8Array, end: number): void {
-  out.set(createHmac('sha256', userKey()).update(out.subarray(0, end)).digest(), end);
+/**
+ * Who vouches for a file. 'user': this user's key (the memory's own files). 'unkeyed': nobody, its MAC slot is
+ * zeros: a file made on another machine (a memory bundle, model/bundle/), which no key of this user can vouch
+ * for; it is trusted only after every check of its contents, and sealed with this user's key when it is saved.
+ */
+export type Sealer = 'user' | 'unkeyed';
+
+const UNKEYED_MAC = new Uint8Array(MAC_BYTES);
+
+function macOf(bytes: Uint8Array, sealer: Sealer): Uint8Array {
+  return sealer === 'user' ? createHmac('sha256', userKey()).update(bytes).digest() : UNKEYED_MAC;
+}
+
+/** Writes the seal of bytes [0, end) at `end`: the MAC (see Sealer), then the checksum of everything before it. */
+export function seal(out: Uint8Array, end: number, sealer: Sealer = 'user'): void {
+  out.set(macOf(out.subarray(0, end), sealer), end);
   out.set(createHash('sha256').update(out.subarray(0, end + MAC_BYTES)).digest(), end + MAC_BYTES);
 }
 
@@ -135,14 +149,21 @@ export function checksumHolds(bytes: Uint8Array): boolean {
   return at >= 0 && createHash('sha256').update(bytes.subarray(0, at)).digest().equals(bytes.subarray(at));
 }
 
-/** Checks the seal at `end`: the checksum ('corrupt' when damaged), then the MAC ('untrusted': not this user's). */
-export function checkSeal(bytes: Uint8Array, end: number, fail: Fail): void {
+/**
+ * Checks the seal at `end`: the checksum ('corrupt' when damaged), then the MAC ('untrusted': not this user's).
+ * An 'unkeyed' file's MAC slot must be zeros, so that one content has one encoding.
+ */
+export function checkSeal(bytes: Uint8Array, end: number, fail: Fail, sealer: Sealer = 'user'): void {
   const stored = bytes.subarray(end + MAC_BYTES, end + SEAL_BYTES);
   const actual = createHash('sha256').update(bytes.subarray(0, end + MAC_BYTES)).digest();
   if (!actual.equals(stored)) {
     throw fail('corrupt', `checksum mismatch (stored ${hex(stored).slice(0, 16)}..., computed ${actual.toString('hex').slice(0, 16)}...)`);
   }
-  const mac = createHmac('sha256', userKey()).update(bytes.subarray(0, end)).digest();
+  if (sealer === 'unkeyed') {
+    if (bytes.subarray(end, end + MAC_BYTES).some((b) => b !== 0)) throw fail('corrupt', 'the MAC slot of an unkeyed file is not zeros');
+    return;
+  }
+  const mac = macOf(bytes.subarray(0, end), sealer);
   if (!timingSafeEqual(mac, bytes.subarray(end, end + MAC_BYTES))) {
     throw fail(
       'untrusted',

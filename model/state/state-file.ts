@@ -41,6 +41,7 @@ import {
   seal,
   writeOpening,
   type SavedFormat,
+  type Sealer,
 } from './container';
 import { NotRegularFileError, readRegularFile, writeFileAtomic } from './file-io';
 import { type StateSnapshot, snapshotProblems, valueProblem } from './snapshot';
@@ -152,21 +153,24 @@ export function encodedStateSize(snap: StateSnapshot): number {
   return layoutOf(header.bytes.length, header.arrays).end + SEAL_BYTES;
 }
 
-/** The state as the bytes of a state file. */
-export function encodeState(snap: StateSnapshot): Uint8Array {
+/** The state as the bytes of a state file, sealed with this user's key unless `sealer` says otherwise. */
+export function encodeState(snap: StateSnapshot, sealer: Sealer = 'user'): Uint8Array {
   const header = headerOf(snap);
   const all = [snap.pending, ...snap.fam, ...snap.memK, ...snap.memV];
   const { offsets, end } = layoutOf(header.bytes.length, header.arrays);
   const out = new Uint8Array(end + SEAL_BYTES); // zero-filled: the padding is zeros
   writeOpening(out, FORMAT, header.bytes);
   all.forEach((a, i) => out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), offsets[i]!));
-  seal(out, end);
+  seal(out, end, sealer);
   return out;
 }
 
-/** A state from the bytes of a state file; the arrays are copies. See readStateFile for the checks. */
-export function decodeState(bytes: Uint8Array, expectedModelId?: string, vocabSize?: number): StateSnapshot {
-  return decode(bytes, 'state', expectedModelId, vocabSize, false);
+/**
+ * A state from the bytes of a state file; the arrays are copies. See readStateFile for the checks; `sealer`
+ * 'unkeyed' takes one made elsewhere (a bundle's) whose MAC slot is zeros.
+ */
+export function decodeState(bytes: Uint8Array, expectedModelId?: string, vocabSize?: number, sealer: Sealer = 'user', source = 'state'): StateSnapshot {
+  return decode(bytes, source, expectedModelId, vocabSize, false, sealer);
 }
 
 /**
@@ -197,11 +201,19 @@ export async function readStateFile(file: string, expectedModelId?: string, voca
         : `${file}: cannot read the saved state (${(e as Error).message}); fix access to it or re-ingest the workspace`,
     );
   }
-  return decode(bytes, file, expectedModelId, vocabSize, true);
+  return decode(bytes, file, expectedModelId, vocabSize, true, 'user');
 }
 
-function decode(bytes: Uint8Array, source: string, expectedModelId: string | undefined, vocabSize: number | undefined, share: boolean): StateSnapshot {
-  const redo = 'delete it and re-ingest the workspace';
+function decode(
+  bytes: Uint8Array,
+  source: string,
+  expectedModelId: string | undefined,
+  vocabSize: number | undefined,
+  share: boolean,
+  sealer: Sealer,
+): StateSnapshot {
+  // A file from elsewhere is not this user's to delete: it is refused, and its maker makes it again.
+  const redo = sealer === 'user' ? 'delete it and re-ingest the workspace' : 'it is refused';
   const fail = (reason: StateFileErrorReason, msg: string): StateFileError =>
     new StateFileError(reason, `${source}: ${msg}; ${redo}`);
 
@@ -216,7 +228,7 @@ function decode(bytes: Uint8Array, source: string, expectedModelId: string | und
     const reason = bytes.length < end + SEAL_BYTES && !checksumHolds(bytes) ? 'truncated' : 'corrupt';
     throw fail(reason, `${bytes.length} bytes, the header describes ${end + SEAL_BYTES}`);
   }
-  checkSeal(bytes, end, fail);
+  checkSeal(bytes, end, fail, sealer);
   if (expectedModelId !== undefined && header.modelId !== expectedModelId) {
     throw fail(
       'model-mismatch',

@@ -1,0 +1,56 @@
+/**
+ * Team memory in VS Code (docs/team-memory.md): where this folder's bundle is (`famulus.teamMemory.source` with
+ * `${commit}` replaced by the HEAD commit that VS Code's built-in git extension reports), and when to use it:
+ * when the folder has no memory, or one that came from another commit's bundle. The engine fetches and checks
+ * it (workspace/import). Never called in Restricted Mode.
+ */
+import * as vscode from 'vscode';
+import { COMMIT_PLACEHOLDER, describeSource, expandSource, parseSource } from '../model/bundle/source';
+import type { StateSummary } from '../model/engine/protocol';
+
+/** The part of the git extension's API (vscode.git, getAPI(1)) used here. */
+interface GitApi {
+  getRepository(uri: vscode.Uri): { rootUri: vscode.Uri; state: { HEAD?: { commit?: string } } } | null;
+  openRepository?(root: vscode.Uri): Thenable<{ state: { HEAD?: { commit?: string } } } | null>;
+}
+
+/** The HEAD commit of the folder's git repository, or null (no git extension, no repository, no commit yet). */
+export async function headCommit(folder: vscode.Uri): Promise<string | null> {
+  const ext = vscode.extensions.getExtension<{ getAPI(version: 1): GitApi }>('vscode.git');
+  if (!ext) return null;
+  const api = (ext.isActive ? ext.exports : await ext.activate()).getAPI(1);
+  // Repositories are discovered after activation: ask for this folder's, and open it if it is not known yet.
+  const repo = api.getRepository(folder) ?? (await api.openRepository?.(folder)) ?? null;
+  return repo?.state.HEAD?.commit ?? null;
+}
+
+/**
+ * The bundle source for this folder now (a relative path taken from the folder), or null when the setting is
+ * empty. Throws a BundleError when `${commit}` has no value or the source is not allowed (a scheme, plain http).
+ */
+export async function bundleSourceFor(folder: vscode.Uri, template: string): Promise<string | null> {
+  if (template === '') return null;
+  const commit = template.includes(COMMIT_PLACEHOLDER) ? await headCommit(folder) : null;
+  const source = parseSource(expandSource(template, commit), folder.fsPath);
+  return source.kind === 'file' ? source.path : source.url.href;
+}
+
+/** Whether a team bundle should replace what the folder holds: nothing, or another bundle than `source`'s. */
+export function wantsBundle(state: StateSummary | null, source: string): boolean {
+  if (!state || state.files === 0) return true;
+  return state.origin !== null && state.origin.source !== describeSource(parseSource(source));
+}
+
+/** "memory from CI at abc1234 + 3 local changes" */
+export function originText(state: StateSummary | null): string {
+  const o = state?.origin;
+  if (!o) return '';
+  const changes = o.localChanges === 1 ? '1 local change' : `${o.localChanges} local changes`;
+  return `memory from CI at ${o.commit ? o.commit.slice(0, 7) : o.sha256.slice(0, 7)} + ${changes}`;
+}
+
+/** The status bar's short form: "CI abc1234 +3". */
+export function originBadge(state: StateSummary | null): string {
+  const o = state?.origin;
+  return o ? `CI ${o.commit ? o.commit.slice(0, 7) : o.sha256.slice(0, 7)} +${o.localChanges}` : '';
+}
