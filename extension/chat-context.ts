@@ -4,11 +4,12 @@
  * question, resolved against the workspace's files. The chat shows the first two as chips it can attach or
  * remove (webview/protocol.ts ContextChip) and each reference as resolved or not while it is typed.
  *
- * Only files of the workspace folder are ever offered or resolved; the engine checks every path again.
+ * Only files of the workspace folder are ever offered or resolved; the engine checks every path again. A file
+ * open with unsaved changes is sent with the editor's text, so the lines asked about are the lines shown.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { ContextRef } from '../model/engine/protocol';
+import { MAX_CONTEXT_TEXT, type ContextRef } from '../model/engine/protocol';
 import { isInside } from '../model/workspace/paths';
 import { findReferences, questionWithPaths } from '../webview/references';
 import type { ContextChip, ContextChipId, ContextView, ReferenceView } from '../webview/protocol';
@@ -27,7 +28,8 @@ export interface TakenContext {
 /** Files that match a `@name` reference looked at, at most. */
 const MATCHES = 20;
 
-const UNSAVED = 'unsaved changes: the saved file is read';
+const UNSAVED = "unsaved changes: the editor's text is read";
+const UNSAVED_TOO_LONG = `unsaved changes, too long to send (over ${MAX_CONTEXT_TEXT} characters): the saved file is read`;
 
 export class ChatContext extends Disposable {
   private selection: { context: ContextView; note: string } | null = null;
@@ -59,7 +61,7 @@ export class ChatContext extends Disposable {
     const chips: ContextChip[] = [];
     if (this.selection) chips.push({ id: 'selection', context: this.selection.context, attached: true, note: this.selection.note });
     if (this.editor) {
-      chips.push({ id: 'editor', context: this.editor.context, attached: this.editorAttached, note: this.editor.document.isDirty ? UNSAVED : '' });
+      chips.push({ id: 'editor', context: this.editor.context, attached: this.editorAttached, note: unsavedNote(this.editor.document) });
     }
     return chips;
   }
@@ -75,7 +77,7 @@ export class ChatContext extends Disposable {
     const { start, end } = editor.selection;
     // A selection that ends at the start of a line does not include that line.
     const endLine = end.character === 0 && end.line > start.line ? end.line : end.line + 1;
-    this.selection = { context: { kind: 'selection', path: file, startLine: start.line + 1, endLine }, note: editor.document.isDirty ? UNSAVED : '' };
+    this.selection = { context: { kind: 'selection', path: file, startLine: start.line + 1, endLine }, note: unsavedNote(editor.document) };
     this.changed.fire();
     return null;
   }
@@ -142,6 +144,28 @@ export class ChatContext extends Disposable {
     return unresolved(`${matches.length >= MATCHES ? `${MATCHES} or more` : matches.length} files match (${shown}${matches.length > 3 ? ', …' : ''}): write more of the path`);
   }
 
+  /**
+   * A question's context as the engine takes it (AskRequest.context), as the editors show it now: a file open
+   * with unsaved changes carries the editor's text, which the engine re-reads instead of the file on disk.
+   */
+  refs(context: readonly ContextView[]): ContextRef[] {
+    const wanted = new Set(context.map((c) => c.path));
+    const unsaved = new Map<string, string>();
+    for (const document of vscode.workspace.textDocuments) {
+      const file = document.isDirty ? this.workspacePath(document) : null;
+      if (file === null || !wanted.has(file)) continue;
+      const text = document.getText();
+      // Longer than the engine takes: the saved file is read (the chip says so).
+      if (text.length <= MAX_CONTEXT_TEXT) unsaved.set(file, text);
+    }
+    return context.map(({ path: p, startLine, endLine }) => ({
+      path: p,
+      ...(startLine !== undefined ? { startLine } : {}),
+      ...(endLine !== undefined ? { endLine } : {}),
+      ...(unsaved.has(p) ? { text: unsaved.get(p)! } : {}),
+    }));
+  }
+
   /** The root-relative path of a document of the workspace folder on disk, or null. */
   private workspacePath(document: vscode.TextDocument): string | null {
     if (!this.folder || document.uri.scheme !== 'file' || !isInside(this.folder.uri.fsPath, document.uri.fsPath)) return null;
@@ -158,11 +182,8 @@ export class ChatContext extends Disposable {
   }
 }
 
-/** A question's context as the engine takes it (AskRequest.context). */
-export function contextRefs(context: readonly ContextView[]): ContextRef[] {
-  return context.map(({ path: p, startLine, endLine }) => ({
-    path: p,
-    ...(startLine !== undefined ? { startLine } : {}),
-    ...(endLine !== undefined ? { endLine } : {}),
-  }));
+/** What a chip says about its document's unsaved changes, or ''. */
+function unsavedNote(document: vscode.TextDocument): string {
+  if (!document.isDirty) return '';
+  return document.getText().length <= MAX_CONTEXT_TEXT ? UNSAVED : UNSAVED_TOO_LONG;
 }

@@ -30,7 +30,7 @@ import {
   type ToWebviewMessage,
 } from '../webview/protocol';
 import { copyText, insertAtCursor } from './answer-actions';
-import { contextRefs, type ChatContext } from './chat-context';
+import type { ChatContext } from './chat-context';
 import { openCitation } from './citation-open';
 import { ContinuedAnswer } from './continued-answer';
 import { ContextKeys, StateKeys, Views } from './ids';
@@ -232,7 +232,7 @@ export class ChatController extends Disposable {
       if (answer.status === 'done' && answer.text.trim()) history.unshift({ question: question.asked ?? question.text, answer: answer.text });
       i--;
     }
-    return { question: user.asked ?? user.text, history, context: contextRefs(user.context ?? []) };
+    return { question: user.asked ?? user.text, history, context: this.context.refs(user.context ?? []) };
   }
 
   /**

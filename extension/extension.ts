@@ -176,6 +176,8 @@ export function activate(context: vscode.ExtensionContext): FamulusApi {
   });
 
   command(Commands.readWorkspace, (): Promise<WorkspaceResult> => needMemory().read({ fresh: true }));
+  // Fetches the team's bundle now (famulus.teamMemory.source), whatever the folder holds.
+  command(Commands.useTeamMemory, () => needMemory().useTeamMemory({ force: true }));
   command(Commands.refreshMemory, (): Promise<WorkspaceResult> => needMemory().read({ fresh: false }));
 
   command(Commands.forgetMemory, async (opts?: { confirm?: boolean }) => {

@@ -25,6 +25,7 @@ export const Commands = {
   undoClearConversation: 'famulus.undoClearConversation',
   goToDefinition: 'famulus.goToDefinition',
   showFiles: 'famulus.showFiles',
+  useTeamMemory: 'famulus.useTeamMemory',
 } as const;
 export type CommandId = (typeof Commands)[keyof typeof Commands];
 
@@ -45,6 +46,7 @@ export const CommandTitles: Record<CommandId, string> = {
   [Commands.undoClearConversation]: 'Undo Clear Conversation',
   [Commands.goToDefinition]: 'Go to Definition in Memory',
   [Commands.showFiles]: 'Show Files in Memory',
+  [Commands.useTeamMemory]: 'Use Team Memory',
 };
 
 export const Views = {
@@ -73,6 +75,8 @@ export const Settings = {
   temperature: 'temperature',
   repeatPenalty: 'repeatPenalty',
   rereadTokens: 'rereadTokens',
+  historyTokens: 'historyTokens',
+  teamMemorySource: 'teamMemory.source',
 } as const;
 export type SettingKey = (typeof Settings)[keyof typeof Settings];
 
@@ -88,6 +92,8 @@ export const ContextKeys = {
 export const StateKeys = {
   conversation: 'famulus.conversation',
   offeredRead: 'famulus.offeredRead',
+  /** The last reason a team-memory bundle was not used, told once (a new reason is told again). */
+  teamMemoryProblem: 'famulus.teamMemoryProblem',
   /** The model id of the last read announced as done ("Famulus has read N files…"): once per workspace and model. */
   announcedRead: 'famulus.announcedRead',
 } as const;

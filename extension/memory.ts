@@ -32,6 +32,7 @@ import { Debouncer, Disposable, toAbortSignal } from './lifecycle';
 import { READ_DONE_ACTIONS, nothingChanged, presentMemory, readDoneMessage, readStoppedDetail, upToDateDetail } from './memory-view';
 import { explainProblem } from './problems';
 import * as settings from './settings';
+import { bundleSourceFor, originBadge, originText, wantsBundle } from './team-memory';
 import { showProblem } from './webview-commands';
 
 export type Phase = MemoryView['phase'];
@@ -42,6 +43,8 @@ export class WorkspaceMemory extends Disposable {
   private tokens = 0;
   private lastUpdate = '';
   private detail = '';
+  /** What the engine said it holds, last time it said (its origin: a team bundle, or read here). */
+  private summary: StateSummary | null = null;
   private progressView: ProgressView | null = null;
   /** The engine generation this folder was opened in, and that opening (a restarted engine holds nothing). */
   private opened: { generation: number; done: Promise<EngineProcess> } | null = null;
@@ -85,6 +88,11 @@ export class WorkspaceMemory extends Disposable {
     return this.files > 0;
   }
 
+  /** "CI abc1234 +3" when the memory came from a team bundle, else ''. */
+  get originBadge(): string {
+    return originBadge(this.summary);
+  }
+
   /** The notifications finished reads showed, oldest first. */
   get readNotices(): readonly string[] {
     return this.notices;
@@ -104,7 +112,56 @@ export class WorkspaceMemory extends Disposable {
       this.set({ phase: 'error', detail: firstLines((err as Error).message) });
       throw err;
     }
-    if (!this.hasMemory) await this.offerFirstRead();
+    const team = await this.useTeamMemory();
+    if (team === 'failed' && !this.hasMemory && settings.readOnOpen(this.folder.uri) !== 'never') {
+      void this.read({ fresh: false }).catch((err: Error) => this.reportError('Reading the workspace failed', err));
+    } else if (!this.hasMemory) await this.offerFirstRead();
+  }
+
+  /**
+   * Brings the team's bundle (`famulus.teamMemory.source`) in when the folder has no memory, or one from another
+   * bundle (another commit), or always with `force`: the engine fetches and checks it, adopts it, reads what
+   * differs here and saves. 'failed' when it could not be used: the reason is shown once (a new reason again).
+   */
+  async useTeamMemory(opts: { force?: boolean } = {}): Promise<'used' | 'not-needed' | 'failed'> {
+    const template = settings.teamMemorySource(this.folder.uri);
+    if (template === '' || !vscode.workspace.isTrusted) return 'not-needed';
+    let source: string | null;
+    try {
+      source = await bundleSourceFor(this.folder.uri, template);
+    } catch (err) {
+      await this.teamMemoryFailed((err as Error).message);
+      return 'failed';
+    }
+    if (source === null || (!opts.force && !wantsBundle(this.summary, source))) return 'not-needed';
+    const client = await this.ensureOpen();
+    const previous = this.summary;
+    this.set({ phase: 'updating', detail: '' });
+    try {
+      const request = { root: this.folder.uri.fsPath, walker: settings.walkerOptions(this.folder.uri), source };
+      const stream = client.stream('workspace/import', this.storage ? { ...request, memoryDir: this.storage.fsPath } : request);
+      for await (const _ of stream) void _;
+      const result = await stream.result;
+      this.reportSaveProblem(result);
+      const said = originText(result.state) || 'The team bundle was too far from this folder, so it was read here from scratch.';
+      this.log.info(`team memory ${result.bundle.source} (${result.bundle.bytes} bytes, checked in ${result.bundle.verifySeconds.toFixed(2)} s): ${said}`);
+      this.showState(result.state, said);
+      await this.workspaceState.update(StateKeys.teamMemoryProblem, undefined);
+      return 'used';
+    } catch (err) {
+      this.showState(previous, '');
+      if (isCancellation(err)) throw err;
+      await this.teamMemoryFailed((err as Error).message);
+      return 'failed';
+    }
+  }
+
+  private async teamMemoryFailed(reason: string): Promise<void> {
+    this.log.warn(`team memory not used: ${reason}`);
+    if (this.workspaceState.get<string>(StateKeys.teamMemoryProblem) === reason) return;
+    await this.workspaceState.update(StateKeys.teamMemoryProblem, reason);
+    this.notices.push(`Famulus: the team memory was not used: ${reason}`);
+    void vscode.window.showWarningMessage(`Famulus: the team memory was not used (${firstLines(reason)}); the workspace is read here instead.`);
   }
 
   private async offerFirstRead(): Promise<void> {
@@ -354,7 +411,7 @@ export class WorkspaceMemory extends Disposable {
     this.requireTrusted();
     const client = await this.ensureOpen();
     this.requireMemory();
-    const stream = client.stream('engine/ask', { question, options, reread: settings.reread(), ...conversation }, { signal });
+    const stream = client.stream('engine/ask', { question, options, reread: settings.reread(), ...settings.history(), ...conversation }, { signal });
     yield* stream;
     return await stream.result;
   }
@@ -407,6 +464,7 @@ export class WorkspaceMemory extends Disposable {
 
   /** Shows what the engine holds: ready with its numbers, or empty. */
   private showState(state: StateSummary | null, detail: string): void {
+    this.summary = state;
     this.set({
       phase: state && state.files > 0 ? 'ready' : 'empty',
       files: state?.files ?? 0,

@@ -1,6 +1,6 @@
 /** The extension's settings (package.json `contributes.configuration`), read into the engine's request shapes. */
 import * as vscode from 'vscode';
-import { DEFAULT_REPETITION_PENALTY, type DeviceChoice, type GenerationSettings, type RereadSettings, type WalkerOptions } from '../model/engine/protocol';
+import { DEFAULT_REPETITION_PENALTY, type AskRequest, type DeviceChoice, type GenerationSettings, type RereadSettings, type WalkerOptions } from '../model/engine/protocol';
 import { DEFAULT_EXCLUDES } from '../model/workspace/default-excludes';
 import { MAX_ANSWER_TOKENS, type Sampling } from '../webview/protocol';
 import { SECTION, Settings } from './ids';
@@ -27,6 +27,11 @@ export function readOnOpen(folder: vscode.Uri): ReadOnOpen {
   return v === 'always' || v === 'never' ? v : 'ask';
 }
 
+/** `famulus.teamMemory.source`: a path or URL of the team's bundles (may hold `${commit}`), or '' for none. */
+export function teamMemorySource(folder: vscode.Uri): string {
+  return (config(folder).get<string>(Settings.teamMemorySource, '') ?? '').trim();
+}
+
 export function updateOnChange(folder: vscode.Uri): boolean {
   return config(folder).get<boolean>(Settings.updateOnChange, true);
 }
@@ -51,6 +56,18 @@ export function reread(): RereadSettings {
   const tokens = clampInt(config().get<number>(Settings.rereadTokens, 0), 0, 1 << 20);
   return tokens > 0 ? { tokens } : {};
 }
+
+/**
+ * The budget of earlier turns a follow-up is asked with: `famulus.historyTokens`, 0 = the engine's default for
+ * the device (DEFAULT_HISTORY_TOKENS).
+ */
+export function history(): Pick<AskRequest, 'historyTokens'> {
+  const tokens = clampInt(config().get<number>(Settings.historyTokens, 0), 0, MAX_HISTORY_TOKENS);
+  return tokens > 0 ? { historyTokens: tokens } : {};
+}
+
+/** The most `famulus.historyTokens` takes (package.json's maximum): the chat sends its last 16 turns at most. */
+const MAX_HISTORY_TOKENS = 65536;
 
 /**
  * Walker options: `famulus.exclude` plus the folder's `files.exclude` globs (those set to true), on top of the

@@ -6,6 +6,7 @@
  * Text for the terminal can come from a hostile workspace (file names, .gitignore rules, answers): its control
  * characters are printed escaped (`\x1b`), never raw.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, promises as fs, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -23,11 +24,13 @@ import {
   MEMORY_FILES,
   type AnswerResult,
   type AskRequest,
+  type BundleResult,
   type ContextRef,
   type DeviceChoice,
   type DeviceInfo,
   type GenerationSettings,
   type Grounding,
+  type ImportResult,
   type LoadModelResult,
   type ReadMode,
   type ReadSummary,
@@ -44,9 +47,15 @@ const USAGE = `famulus: reads a whole workspace into a FAM model's working memor
 Usage:
   famulus                              demo: ingest samples/demo-workspace, ask, summarise
   famulus ingest <dir>                 read <dir> into memory and save it (default in <dir>/.famulus/)
+  famulus ingest <dir> --bundle <file> the same, then write the memory as a bundle file for others
+                                       (docs/team-memory.md); with the git commit of <dir>
+  famulus import <file|url> <dir>      check a bundle, make it the memory of <dir>, and read only the
+                                       files that differ from it (https; http only from localhost)
   famulus ask <dir> "<question>" ["<follow-up>" ...]
                                        answer from the saved memory of <dir> (read first if needed); each
-                                       follow-up is asked with the questions and answers before it
+                                       later question is asked with the questions and answers before it,
+                                       unless it names its own subject (a definition or file of <dir>) and
+                                       does not point back (it, this, and …), as in the chat
   famulus summarize <file>             summarise a file of the workspace that contains it (or, when no
                                        saved memory holds it, that file alone; nothing is saved)
   famulus status [<dir>]               model, device, and the saved memory of <dir> (default: .)
@@ -66,6 +75,8 @@ Options:
   --history-tokens <n>  most tokens of earlier questions and answers a follow-up sees (default:
                         ${DEFAULT_HISTORY_TOKENS.cpu} on a CPU, ${DEFAULT_HISTORY_TOKENS.webgpu} on a GPU)
   --fresh               read the workspace from scratch instead of reusing the saved memory
+  --bundle <file>       (ingest) write the memory as a bundle to <file>
+  --commit <sha>        (ingest --bundle) the commit recorded in the bundle (default: git HEAD of <dir>)
   --no-default-excludes read changelogs, lock files, minified and generated files too (skipped by default)
   --allow-broad-root    read <dir> even when it is / or your home folder (or a folder above it)
   --json                print one JSON object on stdout
@@ -98,6 +109,10 @@ interface Flags {
   /** --context: code re-read before each question, paths absolute. */
   context: ContextRef[];
   historyTokens?: number;
+  /** --bundle: where ingest writes the memory as a bundle. */
+  bundle?: string;
+  /** --commit: the commit a bundle records. */
+  commit?: string;
 }
 
 /** Seconds of each phase, for --json and the summary lines. */
@@ -121,6 +136,8 @@ interface Report {
   state: StateSummary | null;
   ingest: (ReadSummary & { cancelled: boolean }) | null;
   answers: Array<{ question: string; answer: string } & AnswerResult>;
+  /** The bundle ingest --bundle wrote, or the one import used; null for other commands. */
+  bundle: BundleResult | ImportResult['bundle'] | null;
   timings: Timings;
   notes: string[];
 }
@@ -146,6 +163,8 @@ async function main(argv: string[]): Promise<number> {
         'reread-tokens': { type: 'string' },
         context: { type: 'string', multiple: true },
         'history-tokens': { type: 'string' },
+        bundle: { type: 'string' },
+        commit: { type: 'string' },
         json: { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -226,6 +245,11 @@ function readFlags(values: Record<string, string | string[] | boolean | undefine
   };
   if (historyTokens !== undefined) flags.historyTokens = historyTokens;
   if (typeof values.memory === 'string') flags.memory = path.resolve(values.memory);
+  if (typeof values.bundle === 'string') flags.bundle = path.resolve(values.bundle);
+  if (typeof values.commit === 'string') {
+    if (!/^[0-9a-f]{7,64}$/.test(values.commit)) throw new UsageError(`--commit takes a git commit id (hex), got "${values.commit}"`);
+    flags.commit = values.commit;
+  }
   if (typeof values.model === 'string') flags.model = path.resolve(values.model);
   return flags;
 }
@@ -249,6 +273,11 @@ function commandFor(command: string | undefined, args: string[]): (cli: Cli) => 
       const asked = args.slice(1).map((q) => q.trim());
       if (asked.some((q) => !q)) throw new UsageError('a question is empty');
       return (cli) => cli.askCommand(root, asked);
+    }
+    case 'import': {
+      expect(2, '<file|url> <dir>');
+      const root = existingDir(args[1]!);
+      return (cli) => cli.importCommand(args[0]!, root);
     }
     case 'summarize': {
       expect(1, '<file>');
@@ -355,31 +384,35 @@ class Cli {
     this.timings.modelLoadSeconds = secondsSince(t);
     const d = this.model.device;
     this.note(`device: ${d.provider} (${d.adapter}, ${d.dtype})${d.fallbackReason ? `; WebGPU skipped: ${d.fallbackReason}` : ''}`);
+    this.note(`memory: ${this.model.model.memoryMode}`);
     return { engine: this.engine, model: this.model };
   }
 
   // ---- workspace memory -----------------------------------------------------------------------------
 
   /**
-   * Opens `root` in the engine, which restores its saved memory and (unless `mode` is 'restore') reads what is
-   * new or changed and saves; progress on stderr. An interrupted read keeps and saves what was read, so the
-   * next run continues from there.
+   * Opens `root` in the engine, which restores its saved memory (or, with `bundle`, checks that bundle and
+   * makes it the memory) and (unless `mode` is 'restore') reads what is new or changed and saves; progress on
+   * stderr. An interrupted read keeps and saves what was read, so the next run continues from there.
    */
-  private async open(root: string, memoryDir: string | null, mode: ReadMode, report: Report): Promise<WorkspaceResult> {
+  private async open(root: string, memoryDir: string | null, mode: ReadMode, report: Report, bundle?: string): Promise<WorkspaceResult> {
     const { engine } = await this.connect();
     const progress = new ProgressLine();
     const request = {
       root,
-      mode,
       ...(memoryDir === null ? {} : { memoryDir }),
       ...(this.flags.allowBroadRoot ? { allowBroadRoot: true } : {}),
       ...(this.flags.readAll ? { walker: { defaultExcludes: [], skipMinified: false } } : {}),
     };
-    const stream = engine.stream('workspace/open', request, { signal: this.interrupt.signal });
+    const stream =
+      bundle === undefined
+        ? engine.stream('workspace/open', { ...request, mode }, { signal: this.interrupt.signal })
+        : engine.stream('workspace/import', { ...request, source: bundle }, { signal: this.interrupt.signal });
     for await (const chunk of stream) {
       if (chunk.kind === 'restored') {
         this.timings.stateLoadSeconds = chunk.seconds;
-        progress.done(`memory restored: ${chunk.state.files} files, ${formatCount(chunk.state.tokens)} tokens (${chunk.seconds.toFixed(2)} s)`);
+        const what = bundle === undefined ? 'memory restored' : 'bundle checked and adopted';
+        progress.done(`${what}: ${chunk.state.files} files, ${formatCount(chunk.state.tokens)} tokens (${chunk.seconds.toFixed(2)} s)`);
       } else if (chunk.kind === 'walked') {
         const reused = chunk.filesReused > 0 ? `, ${chunk.filesReused} unchanged in memory` : '';
         progress.done(`walked ${root}: ${chunk.filesTotal} files (${formatBytes(chunk.bytesTotal)})${reused}, ${chunk.skipped.length} skipped`);
@@ -393,6 +426,7 @@ class Cli {
       }
     }
     const result = await stream.result;
+    if (bundle !== undefined) report.bundle = (result as ImportResult).bundle;
     if (result.restoreProblem) this.note(result.restoreProblem);
     const read = result.read;
     if (read) {
@@ -452,6 +486,7 @@ class Cli {
       state: null,
       ingest: null,
       answers: [],
+      bundle: null,
       timings: this.timings,
       notes: this.notes,
     };
@@ -483,6 +518,14 @@ class Cli {
     const opened = await this.open(root, memoryDir, this.flags.fresh ? 'fresh' : 'read', report);
     // Saving is what ingest is for.
     if (opened.saveProblem) throw new Error(`the workspace was read but its memory was not saved: ${opened.saveProblem}`);
+    if (this.flags.bundle) {
+      const commit = this.flags.commit ?? gitHead(root);
+      const written = await this.engine!.request('workspace/bundle', { file: this.flags.bundle, ...(commit ? { commit } : {}) });
+      this.timings.bundleSeconds = written.seconds;
+      report.bundle = written;
+      this.note(`bundle written: ${written.file} (${formatBytes(written.bytes)}, ${written.files} files, ${formatCount(written.tokens)} tokens` +
+        `${written.commit ? `, commit ${written.commit.slice(0, 12)}` : ', no git commit'}; sha256 ${written.sha256.slice(0, 16)}...)`);
+    }
     await this.finish(report);
     if (!this.flags.json) {
       const s = report.state!;
@@ -493,7 +536,25 @@ class Cli {
     }
   }
 
-  /** Asks the questions in turn, each later one as a follow-up that sees the questions and answers before it. */
+  /**
+   * Makes a bundle (a path or URL) the memory of `root` after checking it, then reads what differs here; says
+   * how far the workspace is from the bundle ("memory from the bundle at abc1234 + 3 local changes").
+   */
+  async importCommand(bundle: string, root: string): Promise<void> {
+    const memoryDir = this.memoryDirFor(root);
+    await this.checkRoot(root);
+    await this.connect();
+    const report = this.newReport('import', root, memoryDir);
+    const opened = await this.open(root, memoryDir, 'read', report, bundle);
+    if (opened.saveProblem) throw new Error(`the bundle was imported but the memory was not saved: ${opened.saveProblem}`);
+    await this.finish(report);
+    if (!this.flags.json) process.stdout.write(`${oneLine(originLine(report.state!))}; saved to ${report.stateFile}\n`);
+  }
+
+  /**
+   * Asks the questions in turn, each later one with the questions and answers before it: the engine decides
+   * which of them it sees (retrieval.ts conversationOf, the rule the chat's questions follow too).
+   */
   async askCommand(root: string, asked: string[]): Promise<void> {
     const memoryDir = this.memoryDirFor(root);
     await this.checkRoot(root);
@@ -582,7 +643,8 @@ class Cli {
     await this.finish(report);
     if (!this.flags.json) {
       const m = report.model;
-      const lines = [`model:  ${m.dir} (${m.modelId.slice(0, 12)})`, `device: ${report.device.provider} (${report.device.adapter}, ${report.device.dtype})`];
+      const lines = [`model:  ${m.dir} (${m.modelId.slice(0, 12)})`, `        ${this.model!.model.memoryMode}`,
+        `device: ${report.device.provider} (${report.device.adapter}, ${report.device.dtype})`];
       const s = report.state;
       if (s) {
         lines.push(
@@ -590,6 +652,7 @@ class Cli {
           `        ${s.root}: ${s.files} files, ${formatCount(s.tokens)} tokens (${s.blocks} blocks + ${s.pendingTokens}), ` +
             `working memory ${formatBytes(s.stateBytes)}, read ${s.lastUpdate}`,
         );
+        lines.push(`origin: ${originLine(s)}`);
       } else {
         lines.push(`memory: none for ${root}`);
       }
@@ -651,6 +714,24 @@ class Cli {
       `${answersLine(report.answers)}; working memory ${formatBytes(report.stateBytes ?? 0)}, state file ${formatBytes(report.stateFileBytes ?? 0)}`);
     out(`timings: model load ${fmt(t.modelLoadSeconds)} s, read ${fmt(t.ingestSeconds)} s, save ${fmt(t.saveSeconds)} s, ` +
       `answers ${fmt(t.answerSeconds)} s, total ${fmt(t.totalSeconds)} s`);
+  }
+}
+
+/** Where a memory came from, in words: "memory from the bundle at abc1234 + 3 local changes", or read here. */
+function originLine(s: StateSummary): string {
+  const o = s.origin;
+  if (!o) return `memory read here: ${s.files} files, ${formatCount(s.tokens)} tokens`;
+  const changes = o.localChanges === 1 ? '1 local change' : `${o.localChanges} local changes`;
+  return `memory from the bundle ${o.commit ? `at ${o.commit.slice(0, 7)}` : `${o.sha256.slice(0, 12)} (no commit)`} + ${changes} (${o.source})`;
+}
+
+/** The git HEAD commit of `dir`, or null when it is not in a git repository (or git is not installed). */
+function gitHead(dir: string): string | null {
+  try {
+    const out = execFileSync('git', ['-C', dir, 'rev-parse', '--verify', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
+    return /^[0-9a-f]{40,64}$/.test(out) ? out : null;
+  } catch {
+    return null;
   }
 }
 

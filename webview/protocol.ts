@@ -91,7 +91,7 @@ export interface ContextChip {
   context: ContextView;
   /** Sent with the next question. The selection is attached when it is offered; the active editor's file is not. */
   attached: boolean;
-  /** A word about it, e.g. that the editor has unsaved changes (the engine reads the saved file), or ''. */
+  /** A word about it, e.g. that the editor has unsaved changes (which the question reads), or ''. */
   note: string;
 }
 export const CONTEXT_CHIPS = ['selection', 'editor'] as const;

@@ -12,15 +12,16 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { defaultModelDir, loadModelDir, type LoadedModel } from '../loader';
+import { defaultModelDir, loadModelDir, memoryModeText, type LoadedModel } from '../loader';
 import { FamSession, type FamState } from '../runtime/fam-session';
 import type { DeviceChoice, GenerateResult } from '../runtime/types';
 import { readTextFile } from '../workspace/walker';
+import { checkedBundle, importedInfo, writeBundleFile } from './bundles';
 import { isCancellation } from './cancellation';
 import type { EngineHandlers, RequestContext } from './dispatch';
 import { docText, headerText, locationText } from './answers';
 import { checkCitations } from './citations';
-import { answerStopTokens, fileChunkTokensYielding, historyTokens, questionTokens, questions } from './prompt';
+import { answerStopTokens, conversationStartTokens, fileChunkTokensYielding, historyTokens, questionTokens, questions } from './prompt';
 import {
   DEFAULT_HISTORY_TOKENS,
   DEFAULT_MAX_NEW_TOKENS,
@@ -33,6 +34,8 @@ import {
   type ContextRef,
   type EngineStatus,
   type ForgetResult,
+  type ImportRequest,
+  type ImportResult,
   type GenerationSettings,
   type Grounding,
   type LoadModelRequest,
@@ -49,7 +52,7 @@ import {
   type WorkspaceResult,
   type WorkspaceStatus,
 } from './protocol';
-import { analyseHistory, analyseQuestion, retrieve, retrieveFile, subjectOf, type RereadChunk } from './retrieval';
+import { analyseQuestion, conversationOf, retrieve, retrieveFile, subjectOf, type ContextSpan, type RereadChunk } from './retrieval';
 import { WorkspaceSession } from './session';
 import { suggestQuestions } from './suggest';
 import { secondsSince, streamWhile } from './streams';
@@ -89,6 +92,8 @@ export class Engine {
     'workspace/status': async () => this.workspaceStatus(),
     // Reads what the memory holds, so it answers at once too, even while a read runs.
     'workspace/files': async () => this.requireWorkspace().files(),
+    'workspace/bundle': (data, ctx) => this.queued('workspace/bundle', ctx, () => writeBundleFile(this.requireWorkspace(), this.requireModel(), data)),
+    'workspace/import': (data, ctx) => this.queuedStream('workspace/import', ctx, () => this.importBundle(data, ctx.signal)),
     'engine/ask': (data, ctx) => this.queuedStream('engine/ask', ctx, () => this.ask(data, ctx.signal)),
     'engine/summarize': (data, ctx) => this.queuedStream('engine/summarize', ctx, () => this.summarize(data, ctx.signal)),
     // Look-ups in the index answer at once, like the status: they read, and never wait behind a long read.
@@ -230,6 +235,12 @@ export class Engine {
    * holds); anything else closes it first.
    */
   private async *open(req: OpenRequest, signal: AbortSignal): AsyncGenerator<ReadChunk, WorkspaceResult> {
+    const ws = await this.sessionFor(req);
+    return yield* ws.open(req.mode ?? 'read', signal);
+  }
+
+  /** The session of the folder a request names, kept when it is the open one (see open). */
+  private async sessionFor(req: Pick<OpenRequest, 'root' | 'memoryDir' | 'walker' | 'allowBroadRoot'>): Promise<WorkspaceSession> {
     const loaded = this.requireModel();
     const root = path.resolve(req.root);
     const memoryDir = req.memoryDir === undefined ? null : path.resolve(req.memoryDir);
@@ -243,7 +254,23 @@ export class Engine {
       open.setWalker(req.walker);
     }
     this.workspace!.allowBroadRoot = req.allowBroadRoot === true;
-    return yield* this.workspace!.open(req.mode ?? 'read', signal);
+    return this.workspace!;
+  }
+
+  /**
+   * Opens a workspace from a memory bundle: gets it and checks it first (a failure changes nothing, not even
+   * the open session), then the session adopts it, reads what differs here, and saves.
+   */
+  private async *importBundle(req: ImportRequest, signal: AbortSignal): AsyncGenerator<ReadChunk, ImportResult> {
+    const loaded = this.requireModel();
+    // A folder that is not there fails before a download, not after it.
+    const root = path.resolve(req.root);
+    const stat = await fs.stat(root).catch(() => null);
+    if (!stat?.isDirectory()) throw new EngineError('not-found', `${root} is not a folder`);
+    const checked = await checkedBundle(loaded, req.source, signal);
+    const ws = await this.sessionFor(req);
+    const result = yield* ws.adopt(checked.verified, checked.source, signal);
+    return { ...result, bundle: importedInfo(checked, ws) };
   }
 
   private update(req: UpdateRequest, signal: AbortSignal): AsyncGenerator<ReadChunk, WorkspaceResult> {
@@ -275,8 +302,7 @@ export class Engine {
     const { tokenizer } = loaded.model;
     const context = await contextSpans(ws, req.context ?? []);
     const analysis = analyseQuestion(req.question, index);
-    const turns = req.history ?? [];
-    const followUp = analyseHistory(turns, index);
+    const { turns, followUp } = conversationOf(req.question, analysis, req.history ?? [], index);
     const rereading = req.reread?.enabled !== false;
     const retrieval = rereading
       ? await retrieve({ question: req.question, analysis, context, followUp }, index, this.rereadBudget(req.reread), ws.rereadIO(tokenizer))
@@ -326,7 +352,7 @@ export class Engine {
     const history = historyTokens(tokenizer, turns, this.historyBudget(req.historyTokens));
     const before = [...history.tokens, ...retrieval.chunks.flatMap((c) => c.tokens)];
     const timing = { started, leadSeconds, retrievalSeconds };
-    const { result, text } = yield* this.answerFrom(loaded, state, before, questionTokens(tokenizer, question), req.options ?? {}, signal, timing);
+    const { result, text } = yield* this.answerFrom(loaded, state, before, questionTokens(tokenizer, question), req.options ?? {}, signal, timing, req.reread);
     return { ...result, grounding: grounding(lead + text, undefined, history) };
   }
 
@@ -369,7 +395,7 @@ export class Engine {
     }
     const reread = retrieval.chunks.flatMap((c) => c.tokens);
     const prompt = questionTokens(tokenizer, questions.summarize(relPath));
-    const { result, text } = yield* this.answerFrom(loaded, state, reread, prompt, req.options ?? {}, signal, { started, leadSeconds: null, retrievalSeconds });
+    const { result, text } = yield* this.answerFrom(loaded, state, reread, prompt, req.options ?? {}, signal, { started, leadSeconds: null, retrievalSeconds }, req.reread);
     return { path: relPath, ...result, grounding: grounding(text, false) };
   }
 
@@ -389,9 +415,9 @@ export class Engine {
   }
 
   /**
-   * Streams `before` (earlier turns, re-read code) into a copy of `state`, then generates after `prompt`,
-   * streaming text as the tokens come. Returns the answer's measurements and its text (kept here for checking,
-   * never sent twice).
+   * Streams `before` (earlier turns, re-read code) into a copy of `state` (a fresh state with `memory: 'blank'`),
+   * then generates after `prompt`, streaming text as the tokens come. Returns the answer's measurements and its
+   * text (kept here for checking, never sent twice).
    * `timing.leadSeconds`: when text was already sent before the model's, the first text came then.
    */
   private async *answerFrom(
@@ -402,12 +428,20 @@ export class Engine {
     settings: GenerationSettings,
     signal: AbortSignal,
     timing: { started: number; leadSeconds: number | null; retrievalSeconds: number },
+    reread?: RereadSettings,
   ): AsyncGenerator<TextDelta, { result: Omit<AnswerResult, 'grounding'>; text: string }> {
     const { started, leadSeconds, retrievalSeconds } = timing;
     const rereadStarted = performance.now();
+    // A chat template's opening comes before the turns and the re-read code (prompt-format.md).
+    before = [...conversationStartTokens(model.tokenizer), ...before];
     let copy: FamState | null = null;
     try {
-      if (before.length > 0) copy = await session.ingest(state, before, { signal });
+      const base = reread?.memory === 'blank' ? await session.initialState() : state;
+      try {
+        copy = before.length > 0 || base !== state ? await session.ingest(base, before, { signal }) : null;
+      } finally {
+        if (base !== state) session.release(base);
+      }
     } catch (err) {
       if (!isCancellation(err)) throw err;
       return { result: { ...emptyAnswer(started, leadSeconds, retrievalSeconds), stopReason: 'cancelled', cancelled: true }, text: '' };
@@ -473,24 +507,41 @@ function toSource(chunk: RereadChunk): Source {
 }
 
 /**
- * An ask's context as root-relative spans. A path outside the workspace (or a link out of it) is refused as an
- * invalid request; a file that cannot be read as text is not-found, with the reason.
+ * An ask's context as root-relative spans with the lines of their files: each file is read once, and a file the
+ * request sends the text of (an editor's unsaved changes, for any of its entries) is not read at all, only checked
+ * to be a file. A path outside the workspace (or a link out of it) is refused as an invalid request; a file that
+ * cannot be read as text is not-found, with the reason.
  */
-async function contextSpans(ws: WorkspaceSession, refs: readonly ContextRef[]): Promise<ContextRef[]> {
-  const spans: ContextRef[] = [];
+async function contextSpans(ws: WorkspaceSession, refs: readonly ContextRef[]): Promise<ContextSpan[]> {
+  const rels: string[] = [];
+  const texts = new Map<string, string>();
   for (const [i, ref] of refs.entries()) {
     const rel = await ws.relativeFile(ref.path).catch((err: unknown) => {
       if (err instanceof EngineError && err.code === 'not-found') throw new EngineError('invalid-request', `engine/ask: params.context[${i}].path: ${err.message}`);
       throw err;
     });
-    const read = await readTextFile(path.join(ws.root, rel));
-    if ('reason' in read) throw new EngineError('not-found', `cannot re-read ${rel} for the question: ${read.reason} (${read.detail})`);
-    const span: ContextRef = { path: rel };
+    rels.push(rel);
+    if (ref.text !== undefined && !texts.has(rel)) texts.set(rel, ref.text);
+  }
+  const lines = new Map<string, string[]>();
+  for (const rel of new Set(rels)) {
+    const abs = path.join(ws.root, rel);
+    let text = texts.get(rel);
+    if (text !== undefined) {
+      if (!(await fs.stat(abs).catch(() => null))?.isFile()) throw new EngineError('not-found', `cannot re-read ${rel} for the question: no such file`);
+    } else {
+      const read = await readTextFile(abs);
+      if ('reason' in read) throw new EngineError('not-found', `cannot re-read ${rel} for the question: ${read.reason} (${read.detail})`);
+      text = read.text;
+    }
+    lines.set(rel, text.split(/\r?\n/));
+  }
+  return refs.map((ref, i) => {
+    const span: ContextSpan = { path: rels[i]!, lines: lines.get(rels[i]!)!, edited: texts.has(rels[i]!) };
     if (ref.startLine !== undefined) span.startLine = ref.startLine;
     if (ref.endLine !== undefined) span.endLine = ref.endLine;
-    spans.push(span);
-  }
-  return spans;
+    return span;
+  });
 }
 
 function modelSummary(model: LoadedModel): ModelSummary {
@@ -504,6 +555,7 @@ function modelSummary(model: LoadedModel): ModelSummary {
     blockSize: c.block_size,
     famLength: c.fam_length,
     memorySegments: c.memory_segments,
+    memoryMode: memoryModeText(c),
   };
 }
 

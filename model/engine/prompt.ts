@@ -6,17 +6,32 @@
  *   <|question|>Q<|answer|>A<|endoftext|>         earlier turns of the conversation, oldest first
  *   <|file|>src/app.ts:12-30\n<lines 12-30>\n  re-read code before a question: a path with its line span
  *   <|question|>Where is `x` defined?<|answer|>   then the model writes the answer and <|endoftext|>
+ *
+ * A model whose tokenizer lacks these special tokens but has a chat template (Llama 3, Qwen, Mistral...) is laid
+ * out by ./chat-prompt.ts instead: each function below hands such a tokenizer to it.
  */
 import type { FamSpecialTokens, FamTokenizer } from '../loader';
+import { ChatPrompt } from './chat-prompt';
 import type { Turn } from './protocol';
 
 /** The four special ids; a tokenizer without them (a plain Llama one) cannot lay out a workspace. */
 function specials(tokenizer: FamTokenizer): FamSpecialTokens {
   if (!tokenizer.specials) {
     throw new Error(`${tokenizer.source}: the tokenizer has no Famulus special tokens (<|file|>, <|question|>, ` +
-      '<|answer|>, <|endoftext|>), so it cannot read a workspace or answer questions (docs/prompt-format.md)');
+      '<|answer|>, <|endoftext|>) and no chat template, so it cannot read a workspace or answer questions ' +
+      '(docs/prompt-format.md)');
   }
   return tokenizer.specials;
+}
+
+const chatPrompts = new WeakMap<FamTokenizer, ChatPrompt>();
+
+/** The chat-template layout of a tokenizer without Famulus's special tokens; undefined for Famulus's layout. */
+export function chatPromptOf(tokenizer: FamTokenizer): ChatPrompt | undefined {
+  if (tokenizer.specials || !tokenizer.chatTemplate) return undefined;
+  let chat = chatPrompts.get(tokenizer);
+  if (!chat) chatPrompts.set(tokenizer, (chat = new ChatPrompt(tokenizer, tokenizer.chatTemplate)));
+  return chat;
 }
 
 /** The text after `<|file|>`: the path, a newline, then the file's text ending with exactly one newline. */
@@ -28,11 +43,15 @@ export function fileChunkText(path: string, text: string): string {
 
 /** `<|file|>` + encode(path + '\n' + text + '\n'). `path` is workspace-relative with forward slashes. */
 export function fileChunkTokens(tokenizer: FamTokenizer, path: string, text: string): number[] {
+  const chat = chatPromptOf(tokenizer);
+  if (chat) return chat.fileChunk(path, text);
   return [specials(tokenizer).file, ...tokenizer.encode(fileChunkText(path, text))];
 }
 
 /** fileChunkTokens, yielding to the event loop while a large file is encoded (engine/status keeps answering). */
 export async function fileChunkTokensYielding(tokenizer: FamTokenizer, path: string, text: string): Promise<number[]> {
+  const chat = chatPromptOf(tokenizer);
+  if (chat) return chat.fileChunkYielding(path, text);
   return [specials(tokenizer).file, ...(await tokenizer.encodeYielding(fileChunkText(path, text)))];
 }
 
@@ -47,11 +66,15 @@ export function rereadChunkText(path: string, startLine: number, endLine: number
 
 /** `<|file|>` + encode(rereadChunkText(...)). */
 export function rereadChunkTokens(tokenizer: FamTokenizer, path: string, startLine: number, endLine: number, lines: string): number[] {
+  const chat = chatPromptOf(tokenizer);
+  if (chat) return chat.rereadChunk(path, startLine, endLine, lines);
   return [specials(tokenizer).file, ...tokenizer.encode(rereadChunkText(path, startLine, endLine, lines))];
 }
 
 /** `<|question|>` + encode(question) + `<|answer|>`: the prompt after which the model writes its answer. */
 export function questionTokens(tokenizer: FamTokenizer, question: string): number[] {
+  const chat = chatPromptOf(tokenizer);
+  if (chat) return chat.question(question);
   const { question: q, answer: a } = specials(tokenizer);
   return [q, ...tokenizer.encode(question), a];
 }
@@ -70,6 +93,8 @@ export function turnText(turn: Turn): string {
 
 /** `<|question|>` + encode(Q) + `<|answer|>` + encode(A) + `<|endoftext|>`: Q and A are encoded apart, as in training. */
 export function turnTokens(tokenizer: FamTokenizer, turn: Turn): number[] {
+  const chat = chatPromptOf(tokenizer);
+  if (chat) return chat.turn(turn);
   return [...questionTokens(tokenizer, turn.question.trim()), ...tokenizer.encode(turn.answer.trim()), specials(tokenizer).endoftext];
 }
 
@@ -98,7 +123,15 @@ export function historyTokens(tokenizer: FamTokenizer, turns: readonly Turn[], b
 
 /** Tokens that end an answer. */
 export function answerStopTokens(tokenizer: FamTokenizer): number[] {
-  return [specials(tokenizer).endoftext];
+  return chatPromptOf(tokenizer)?.stopTokens() ?? [specials(tokenizer).endoftext];
+}
+
+/**
+ * Tokens streamed before the conversation (earlier turns, re-read code, question): the chat template's opening;
+ * nothing in Famulus's own layout.
+ */
+export function conversationStartTokens(tokenizer: FamTokenizer): number[] {
+  return chatPromptOf(tokenizer)?.conversationStart() ?? [];
 }
 
 /** The questions of the training task mix (model/train/tasks.py), worded exactly as trained. */

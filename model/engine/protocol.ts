@@ -61,6 +61,8 @@ export interface ModelSummary {
   blockSize: number;
   famLength: number;
   memorySegments: number;
+  /** What the model remembers of what it read, in words: FAM, or BSWA when famLength is 0 (config.ts memoryModeText). */
+  memoryMode: string;
 }
 
 /** The workspace state the engine holds: what it has read, and how big its working memory is. */
@@ -76,6 +78,23 @@ export interface StateSummary {
   stateBytes: number;
   /** ISO time of the last ingest, or of the ingest that produced a loaded state. */
   lastUpdate: string;
+  /** Where the memory came from: a bundle made elsewhere (and what was read here since), or null: read here. */
+  origin: MemoryOrigin | null;
+}
+
+/** A memory that started as a bundle (docs/team-memory.md): which one, and how far this workspace is from it. */
+export interface MemoryOrigin {
+  kind: 'bundle';
+  /** The git commit the bundle was made at, or null when its maker knew none. */
+  commit: string | null;
+  /** The bundle's path or URL (without its query). */
+  source: string;
+  /** SHA-256 of the bundle. */
+  sha256: string;
+  /** ISO time it was imported. */
+  importedAt: string;
+  /** Files read or dropped here since: new, changed and deleted ones. */
+  localChanges: number;
 }
 
 export interface EngineStatus {
@@ -136,6 +155,55 @@ export interface UpdateRequest {
   mode?: Exclude<ReadMode, 'restore'>;
   /** New walker settings for this and later updates (the open request's stay otherwise). */
   walker?: WalkerOptions;
+}
+
+/** `workspace/bundle`: writes the open workspace's memory as a bundle (model/bundle/format.ts). */
+export interface BundleRequest {
+  /** The bundle file to write (absolute); replaced atomically. */
+  file: string;
+  /** The git commit the workspace is at, recorded in the bundle. */
+  commit?: string;
+}
+
+export interface BundleResult {
+  file: string;
+  bytes: number;
+  sha256: string;
+  files: number;
+  tokens: number;
+  commit: string | null;
+  seconds: number;
+}
+
+/**
+ * `workspace/import`: opens a workspace from a bundle: checks it (nothing is changed if any check fails:
+ * 'bundle-rejected'; 'bundle-unavailable' when it cannot be had), makes it the workspace's memory, reads what
+ * differs on disk (new, changed and deleted files, as workspace/update does), and saves.
+ */
+export interface ImportRequest {
+  root: string;
+  memoryDir?: string;
+  walker?: WalkerOptions;
+  allowBroadRoot?: boolean;
+  /** A bundle's path, or an https URL (plain http to localhost only). */
+  source: string;
+}
+
+export interface ImportResult extends WorkspaceResult {
+  bundle: {
+    /** The path or URL (without its query). */
+    source: string;
+    commit: string | null;
+    sha256: string;
+    bytes: number;
+    /** Readings in the bundle, and its tokens. */
+    files: number;
+    tokens: number;
+    /** The bundle was read with this workspace's walker settings (else the read here decides what is in). */
+    walkerMatches: boolean;
+    fetchSeconds: number;
+    verifySeconds: number;
+  };
 }
 
 /** The files a memory folder holds, named once for every client. */
@@ -285,6 +353,11 @@ export interface RereadSettings {
   enabled?: boolean;
   /** Most tokens of re-read code; default DEFAULT_REREAD_TOKENS for the device. */
   tokens?: number;
+  /**
+   * What the re-read is streamed into: 'workspace' (default), a copy of the workspace's memory; 'blank', a fresh
+   * state that has read nothing (for comparison: what the memory adds to the re-read, docs/results/qa-kinds.md).
+   */
+  memory?: 'workspace' | 'blank';
 }
 
 /**
@@ -318,6 +391,12 @@ export interface ContextRef {
   path: string;
   startLine?: number;
   endLine?: number;
+  /**
+   * The file's text as the user sees it, when that is not what is on disk (an editor with unsaved changes), at
+   * most MAX_CONTEXT_TEXT characters: the question re-reads this file, at every span, from this text instead of
+   * the disk, and its lines are those of this text. Sources and citations still name the workspace path.
+   */
+  text?: string;
 }
 
 export interface AskRequest {
@@ -325,8 +404,11 @@ export interface AskRequest {
   options?: GenerationSettings;
   reread?: RereadSettings;
   /**
-   * The conversation's earlier turns, oldest first: the most recent that fit `historyTokens` are streamed, in
-   * the question/answer layout, before the re-read code; and the names of the last turns feed retrieval.
+   * The conversation's earlier turns, oldest first. The question is asked as their follow-up unless it names its
+   * own subject (a definition or file of the workspace) and does not lean on them (retrieval.ts conversationOf,
+   * the one rule for every client): then the most recent turns that fit `historyTokens` are streamed, in the
+   * question/answer layout, before the re-read code, and for a question that leans on them the names of the
+   * last turns feed retrieval.
    */
   history?: Turn[];
   /** Most tokens of earlier turns streamed; default DEFAULT_HISTORY_TOKENS for the device; 0: none. */
@@ -459,6 +541,8 @@ export type ToEngineProtocol = {
   'workspace/forget': [ForgetRequest, ForgetResult];
   'workspace/status': [WorkspaceStatusRequest, WorkspaceStatus];
   'workspace/files': [FilesRequest, FilesResult];
+  'workspace/bundle': [BundleRequest, BundleResult];
+  'workspace/import': [ImportRequest, AsyncGenerator<ReadChunk, ImportResult>];
   'engine/ask': [AskRequest, AsyncGenerator<TextDelta, AnswerResult>];
   'engine/summarize': [SummarizeRequest, AsyncGenerator<TextDelta, SummarizeResult>];
   'index/definitions': [DefinitionsRequest, DefinitionsResult];
@@ -489,6 +573,8 @@ export const STREAMING: { readonly [K in MessageType]: K extends StreamingType ?
   'workspace/forget': false,
   'workspace/status': false,
   'workspace/files': false,
+  'workspace/bundle': false,
+  'workspace/import': true,
   'engine/ask': true,
   'engine/summarize': true,
   'index/definitions': false,
@@ -524,6 +610,10 @@ export type ErrorCode =
   | 'model-error'
   | 'not-found'
   | 'io-error'
+  /** A memory bundle failed a check (workspace/import); nothing was changed. */
+  | 'bundle-rejected'
+  /** A memory bundle could not be had (no such file, HTTP error, time limit). */
+  | 'bundle-unavailable'
   | 'cancelled'
   /** The engine process exited (reported by the client to every pending request). */
   | 'engine-crashed'
@@ -559,7 +649,8 @@ export class EngineError extends Error {
 
 // ---------------------------------------------------------------------------------------------- validation
 
-const walkerOptions: Check<WalkerOptions> = v.object({
+/** Also checks the walker settings a memory bundle records (model/bundle/format.ts). */
+export const walkerOptions: Check<WalkerOptions> = v.object({
   excludes: v.optional(v.array(v.string({ nonEmpty: true }))),
   includes: v.optional(v.array(v.string({ nonEmpty: true }))),
   useDefaultExcludes: v.optional(v.boolean()),
@@ -581,18 +672,26 @@ const generationSettings: Check<GenerationSettings> = v.object({
 const rereadSettings: Check<RereadSettings> = v.object({
   enabled: v.optional(v.boolean()),
   tokens: v.optional(v.number({ integer: true, min: 0, max: 1 << 20 })),
+  memory: v.optional(v.literal('workspace', 'blank')),
 });
 
 /** Most earlier turns and context entries one question may carry; the longest text of a turn. */
 export const MAX_HISTORY_TURNS = 100;
 export const MAX_CONTEXT = 50;
 export const MAX_TURN_TEXT = 100_000;
+/** The longest `ContextRef.text`: the walker's default largest file (DEFAULT_MAX_FILE_BYTES), in characters. */
+export const MAX_CONTEXT_TEXT = 1024 * 1024;
 
 const turn: Check<Turn> = v.object({ question: v.string({ max: MAX_TURN_TEXT }), answer: v.string({ max: MAX_TURN_TEXT }) });
 
 const line = v.number({ integer: true, min: 1, max: 1_000_000_000 });
 const contextRef: Check<ContextRef> = (value, at) => {
-  const ref = v.object({ path: v.string({ nonEmpty: true, max: 4096 }), startLine: v.optional(line), endLine: v.optional(line) })(value, at);
+  const ref = v.object({
+    path: v.string({ nonEmpty: true, max: 4096 }),
+    startLine: v.optional(line),
+    endLine: v.optional(line),
+    text: v.optional(v.string({ max: MAX_CONTEXT_TEXT })),
+  })(value, at);
   if (ref.startLine !== undefined && ref.endLine !== undefined && ref.endLine < ref.startLine) {
     return fail(`${at}.endLine`, `a line ≥ startLine ${ref.startLine}`, ref.endLine);
   }
@@ -618,6 +717,14 @@ export const requestChecks: { readonly [K in MessageType]: Check<RequestOf<K>> }
   'workspace/forget': v.object({}),
   'workspace/status': v.object({}),
   'workspace/files': v.object({}),
+  'workspace/bundle': v.object({ file: v.string({ nonEmpty: true }), commit: v.optional(v.string({ nonEmpty: true, max: 64 })) }),
+  'workspace/import': v.object({
+    root: v.string({ nonEmpty: true }),
+    memoryDir: v.optional(v.string({ nonEmpty: true })),
+    walker: v.optional(walkerOptions),
+    allowBroadRoot: v.optional(v.boolean()),
+    source: v.string({ nonEmpty: true, max: 8192 }),
+  }),
   'engine/ask': v.object({
     question: v.string({ nonEmpty: true }),
     options: v.optional(generationSettings),

@@ -113,15 +113,48 @@ export function leansOnConversation(question: string): boolean {
   return REFERS_BACK.test(question) || GOES_ON.test(question);
 }
 
+/** What of the conversation a question is asked with. */
+export interface Conversation {
+  /** The earlier turns streamed before it (within their budget), oldest first; none for a question asked alone. */
+  turns: readonly Turn[];
+  /** The last turns' names and files retrieval looks up after the question's own. */
+  followUp: FollowUp;
+}
+
+const NO_FOLLOW_UP: FollowUp = { identifiers: [], paths: [] };
+
+/**
+ * The one rule for what a question sees of the conversation before it, whichever client sends the turns (the
+ * chat those of the question's topic, the CLI the questions before it on its command line):
+ * - a question that names its own subject (a name the index defines, a workspace file) and does not lean on the
+ *   conversation ("What does `sleep` do?") starts afresh: asked alone, turns about something else take no room;
+ * - any other question is a follow-up and sees the earlier turns: one that names nothing ("How often?") as much
+ *   as one that points back or goes on ("and where is it called?", "how does `push` compare to it?");
+ * - of those, the ones that lean on the conversation also re-read what its last turns named.
+ */
+export function conversationOf(question: string, analysis: QuestionAnalysis, turns: readonly Turn[], index: WorkspaceIndex): Conversation {
+  const leans = leansOnConversation(question);
+  const namesOwn = analysis.identifiers.length > 0 || analysis.paths.length > 0;
+  if (namesOwn && !leans) return { turns: [], followUp: NO_FOLLOW_UP };
+  return { turns, followUp: leans ? analyseHistory(turns, index) : NO_FOLLOW_UP };
+}
+
 /**
  * The name a where/what question is about: the first it names; else, when it points back ("What does this
  * do?", "Where is it defined?"), the definition the user pointed at when the question comes with code (the
- * first context entry), or the first name of the last turns; null when there is none.
+ * first context entry; none for unsaved code, whose lines the index does not know), or the first name of the
+ * last turns; null when there is none.
  */
-export function subjectOf(question: string, analysis: QuestionAnalysis, about: { followUp: FollowUp; context: readonly ContextRef[] }, index: WorkspaceIndex): string | null {
+export function subjectOf(
+  question: string,
+  analysis: QuestionAnalysis,
+  about: { followUp: FollowUp; context: readonly (ContextRef & { edited?: boolean })[] },
+  index: WorkspaceIndex,
+): string | null {
   if (analysis.identifiers.length > 0) return analysis.identifiers[0]!;
   if (analysis.paths.length > 0 || analysis.unknown.length > 0 || !REFERS_BACK.test(question)) return null;
-  if (about.context.length > 0) return definitionAt(about.context[0]!, index);
+  const pointedAt = about.context[0];
+  if (pointedAt) return pointedAt.edited ? null : definitionAt(pointedAt, index);
   return about.followUp.identifiers[0] ?? null;
 }
 
@@ -150,13 +183,26 @@ function findFile(word: string, files: string[]): string | null {
   return endings.length === 1 ? endings[0]! : null;
 }
 
+/**
+ * Code the user pointed at, root-relative, with the lines of its file as the question sees them: the editor's
+ * unsaved text when the request carried it (ContextRef.text), else the file as it was read from disk, once.
+ */
+export interface ContextSpan extends Omit<ContextRef, 'text'> {
+  lines: string[];
+  /** The lines came with the request (unsaved changes): the index, of the saved files, may place them elsewhere. */
+  edited: boolean;
+}
+
 /** What retrieval works from: the question, and what the request says beside it. */
 export interface RetrievalQuery {
   question: string;
   analysis: QuestionAnalysis;
-  /** Code the user pointed at (root-relative paths), most important first: it gets the budget before anything retrieval finds. */
-  context?: readonly ContextRef[];
-  /** The names and files of the last turns, looked up after the question's own when it leans on the conversation. */
+  /**
+   * Code the user pointed at, most important first: it gets the budget before anything retrieval finds, and its
+   * lines are the version of its file every span of this question re-reads.
+   */
+  context?: readonly ContextSpan[];
+  /** The names and files of the last turns (conversationOf), looked up after the question's own. */
   followUp?: FollowUp;
 }
 
@@ -200,14 +246,15 @@ interface Candidate {
 
 /**
  * Chooses and packs what to re-read for a question: the context the user gave, the definitions and files the
- * question names, then (for a question that leans on the conversation) those the last turns named, then lexical
- * matches. Such a question that names nothing itself is searched for together with the last turns' names,
+ * question names, then (for a question that leans on the conversation: `query.followUp`) those the last turns
+ * named, then lexical matches. Such a question that names nothing itself is searched for together with the last turns' names,
  * which finds where they are used.
  */
 export async function retrieve(query: RetrievalQuery, index: WorkspaceIndex, budget: number, io: RetrievalIO): Promise<Retrieval> {
   const { question, analysis } = query;
-  const followUp = query.followUp && leansOnConversation(question) ? query.followUp : { identifiers: [], paths: [] };
-  const lines = new Map<string, string[] | null>();
+  const followUp = query.followUp ?? NO_FOLLOW_UP;
+  // The context's files are read already (or come from the editor): one version of each file per question.
+  const lines = new Map<string, string[] | null>((query.context ?? []).map((c) => [c.path, c.lines]));
   const linesOf = async (p: string) => {
     if (!lines.has(p)) lines.set(p, await io.readLines(p));
     return lines.get(p)!;

@@ -21,13 +21,10 @@
  * and the report scores the packages the fixes never saw apart from the others (docs/grounded-answers.md, "How
  * the index was measured, round by round").
  */
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { promisify } from 'node:util';
 import { EngineClient, type EngineProcess } from '../../model/engine/client';
 import { rankDefinitions } from '../../model/engine/answers';
 import { questions as questionText } from '../../model/engine/prompt';
@@ -35,11 +32,8 @@ import { analyseQuestion } from '../../model/engine/retrieval';
 import type { AnswerResult, LoadModelResult, RereadSettings } from '../../model/engine/protocol';
 import { WorkspaceIndex } from '../../model/index';
 import { walkWorkspace } from '../../model/workspace/walker';
+import { count, fetchPackage, percentile, readFixture, REPO, round, type Location, type TruthPackage } from './packages';
 
-const run = promisify(execFile);
-const REPO = path.resolve(__dirname, '../..');
-const QUESTIONS_FILE = path.join(REPO, 'test/eval/qa-questions.json');
-const CACHE = path.join(REPO, 'test/eval/.cache');
 const OUT = path.join(REPO, 'docs/results/qa');
 const MODEL_DIR = path.join(REPO, 'model/weights/default');
 const MAX_NEW_TOKENS = 48;
@@ -53,32 +47,6 @@ const MODES = {
 type Mode = keyof typeof MODES;
 const MODE_NAMES = Object.keys(MODES) as Mode[];
 const ENGINE_MODES: Record<Exclude<Mode, 'bm25'>, RereadSettings | undefined> = { reread: undefined, memory: { enabled: false } };
-
-// ---------------------------------------------------------------------------------------------- the fixture
-
-interface Location {
-  path: string;
-  /** 1-based. */
-  line: number;
-}
-
-interface TruthQuestion {
-  name: string;
-  /** What kind of definition it is (function, class, method, …): for reading the results by kind. */
-  kind: string;
-  /** Every place the name is defined; an answer naming any of them is right. */
-  definitions: Array<Location & { text: string }>;
-}
-
-interface TruthPackage {
-  name: string;
-  version: string;
-  /** Gitignore-style patterns of the files read (the walker's includes), relative to the package root. */
-  include: string[];
-  /** Its misses were used to fix the workspace index (model/index/): its numbers are no longer held out for the index. */
-  usedForIndexFixes: boolean;
-  questions: TruthQuestion[];
-}
 
 // ---------------------------------------------------------------------------------------------- the results
 
@@ -174,10 +142,7 @@ interface Report {
 async function main(): Promise<void> {
   const started = new Date().toISOString();
   const loadAverageAtStart = os.loadavg().map((l) => round(l, 2));
-  const fixture = JSON.parse(await fs.readFile(QUESTIONS_FILE, 'utf8')) as { packages: TruthPackage[] };
-  for (const pkg of fixture.packages) {
-    if (typeof pkg.usedForIndexFixes !== 'boolean') throw new Error(`${pkg.name}: the fixture must say whether it was used to fix the index (usedForIndexFixes)`);
-  }
+  const fixture = await readFixture();
 
   // Fetch and check every package before the engine starts: a wrong truth line stops the run here.
   const roots = new Map<string, { root: string; tarballSha256: string }>();
@@ -280,23 +245,6 @@ async function main(): Promise<void> {
     await engine.shutdown();
     await fs.rm(memoryRoot, { recursive: true, force: true });
   }
-}
-
-/** `npm pack name@version` into the cache (once), unpacked beside it; returns the package's root folder. */
-async function fetchPackage(pkg: TruthPackage): Promise<{ root: string; tarballSha256: string }> {
-  const dir = path.join(CACHE, `${pkg.name}-${pkg.version}`);
-  const tarball = path.join(CACHE, `${pkg.name}-${pkg.version}.tgz`);
-  await fs.mkdir(CACHE, { recursive: true });
-  if (!(await exists(tarball))) {
-    process.stdout.write(`npm pack ${pkg.name}@${pkg.version}\n`);
-    await run('npm', ['pack', `${pkg.name}@${pkg.version}`, '--pack-destination', CACHE, '--silent']);
-  }
-  if (!(await exists(path.join(dir, 'package')))) {
-    await fs.mkdir(dir, { recursive: true });
-    await run('tar', ['xzf', tarball, '-C', dir]);
-  }
-  const tarballSha256 = createHash('sha256').update(await fs.readFile(tarball)).digest('hex');
-  return { root: path.join(dir, 'package'), tarballSha256 };
 }
 
 /** Every truth line must be the fixture's source line in the unpacked package (the version is the one pinned). */
@@ -528,27 +476,6 @@ function bm25Why(q: QuestionResult): string {
 
 function citationText(c: Location | null): string {
   return c ? `${c.path}:${c.line}` : '-';
-}
-
-function count<T>(xs: T[], f: (x: T) => boolean): number {
-  return xs.filter(f).length;
-}
-
-/** Nearest-rank percentile. */
-function percentile(xs: number[], p: number): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted.length === 0 ? 0 : sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]!;
-}
-
-function round(x: number, digits: number): number {
-  return Number(x.toFixed(digits));
-}
-
-async function exists(p: string): Promise<boolean> {
-  return fs.access(p).then(
-    () => true,
-    () => false,
-  );
 }
 
 main().catch((err: unknown) => {

@@ -232,7 +232,7 @@ suite('Famulus in the extension host', () => {
     // The model by its name and the device in a word; the id and the adapter only in the tooltip's text.
     assert.equal(view.model, 'tiny');
     assert.equal(view.device, 'CPU');
-    assert.match(view.about, /^Model: .*tiny \(id [0-9a-f]{12}, \d+ layers, width \d+\)\nDevice: cpu, /);
+    assert.match(view.about, /^Model: .*tiny \(id [0-9a-f]{12}, \d+ layers, width \d+\)\nMemory: FAM: .+\nDevice: cpu, /);
     assert.ok(!Number.isNaN(Date.parse(view.lastUpdate)));
   });
 
@@ -347,6 +347,37 @@ suite('Famulus in the extension host', () => {
     }
   });
 
+  test('famulus.historyTokens bounds the turns a follow-up is asked with; a question that names its own subject is asked alone', async () => {
+    const ask = async (question: string) => {
+      const outcome = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, question);
+      assert.equal(outcome?.status, 'done', outcome?.error ?? '');
+      return outcome;
+    };
+    // The turns of the topic so far: finished answers with some text.
+    const turnsSoFar = () => {
+      const all = api.conversation();
+      const topic = all.slice(all.map((e) => e.role).lastIndexOf('divider') + 1);
+      return topic.filter((e) => e.role === 'assistant' && e.status === 'done' && e.text.trim()).length;
+    };
+    await setSetting('answerLength', 8);
+    try {
+      await vscode.commands.executeCommand(Commands.newTopic);
+      await ask('How are failed jobs retried?');
+      const own = await ask('How is `JobQueue` built?');
+      assert.equal(own.result?.grounding.historyTurns, 0, 'it names a definition of its own and does not point back');
+      await setSetting('historyTokens', 1);
+      const bounded = await ask('and how long does it wait?');
+      assert.equal(bounded.result?.grounding.historyTurns, 0, 'no turn fits in 1 token');
+      await setSetting('historyTokens', 8192);
+      const expected = turnsSoFar();
+      const wide = await ask('and then?');
+      assert.equal(wide.result?.grounding.historyTurns, expected, 'every turn of the topic fits');
+    } finally {
+      await setSetting('historyTokens', undefined);
+      await setSetting('answerLength', undefined);
+    }
+  });
+
   test('Ask about Selection attaches the selected lines: the next question re-reads them first and keeps them', async () => {
     const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(path.join(root, 'src', 'queue.ts')));
     const editor = await vscode.window.showTextDocument(doc);
@@ -400,6 +431,52 @@ suite('Famulus in the extension host', () => {
     // The webview cannot name a path itself.
     assert.equal(await api.chatMessage({ type: 'context/attach', id: 'editor', attached: true, path: '/etc/passwd' }), undefined);
     assert.equal(api.contextChips().find((c) => c.id === 'editor')?.attached, false);
+  });
+
+  test("unsaved changes are what a question reads: a selection and the current file go with the editor's text", async () => {
+    const file = path.join(root, 'src', 'server.ts');
+    const saved = fs.readFileSync(file, 'utf8');
+    const savedLines = saved.split(/\r?\n/).length;
+    // VS Code for the web saves after a delay by default: the changes must stay unsaved.
+    const files = vscode.workspace.getConfiguration('files');
+    await files.update('autoSave', 'off', vscode.ConfigurationTarget.Global);
+    const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
+    const editor = await vscode.window.showTextDocument(doc);
+    try {
+      // Lines that exist only in the editor, after the file's last line.
+      const added = ['/** Only in the editor, not saved. */', 'export function unsavedHelper(): number {', '  return 42;', '}'];
+      const first = doc.lineCount; // 0-based index of the first added line
+      assert.ok(await editor.edit((e) => e.insert(doc.lineAt(doc.lineCount - 1).range.end, `\n${added.join('\n')}`)));
+      assert.equal(doc.isDirty, true);
+      editor.selection = new vscode.Selection(new vscode.Position(first, 0), new vscode.Position(first + added.length - 1, 1));
+      assert.equal(await vscode.commands.executeCommand<boolean>(Commands.askAboutSelection), true);
+      const chip = api.contextChips().find((c) => c.id === 'selection');
+      assert.deepEqual(chip?.context, { kind: 'selection', path: 'src/server.ts', startLine: first + 1, endLine: first + added.length });
+      assert.match(chip?.note ?? '', /unsaved changes: the editor's text is read/);
+      const outcome = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'How does this work?');
+      assert.equal(outcome?.status, 'done', outcome?.error ?? '');
+      const read = outcome.result!.grounding.sources.find((s) => s.reason === 'context');
+      assert.ok(read, JSON.stringify(outcome.result!.grounding.sources));
+      // On disk the file ends at line savedLines: lines past it were read from the editor, under the workspace path.
+      assert.ok(first + added.length > savedLines);
+      assert.ok(read.path === 'src/server.ts' && read.startLine <= first + 1 && read.endLine === first + added.length, JSON.stringify(read));
+      // The current file, attached, is its unsaved text too: all of its lines.
+      await api.chatMessage({ type: 'context/attach', id: 'editor', attached: true });
+      assert.match(api.contextChips().find((c) => c.id === 'editor')?.note ?? '', /unsaved changes/);
+      const whole = await vscode.commands.executeCommand<AskOutcome>(Commands.ask, 'How are jobs kept?');
+      assert.equal(whole?.status, 'done', whole?.error ?? '');
+      const wholeRead = whole.result!.grounding.sources.find((s) => s.reason === 'context' && s.path === 'src/server.ts');
+      assert.equal(wholeRead?.requestedEndLine ?? wholeRead?.endLine, doc.lineCount, JSON.stringify(wholeRead));
+      assert.equal(fs.readFileSync(file, 'utf8'), saved, 'nothing was saved');
+    } finally {
+      await api.chatMessage({ type: 'context/attach', id: 'editor', attached: false });
+      await vscode.window.showTextDocument(doc);
+      await vscode.commands.executeCommand('workbench.action.files.revert');
+      await files.update('autoSave', undefined, vscode.ConfigurationTarget.Global);
+      if (fs.readFileSync(file, 'utf8') !== saved) fs.writeFileSync(file, saved);
+    }
+    assert.equal(doc.isDirty, false);
+    assert.equal(api.contextChips().find((c) => c.id === 'editor')?.note, '', 'saved again: the note is gone');
   });
 
   test('Clear can be undone until the next question', async () => {

@@ -8,13 +8,13 @@ import { strict as assert } from 'node:assert';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import { EngineClient } from '../../model/engine/client';
 import { serveEngine } from '../../model/engine/dispatch';
 import { Engine } from '../../model/engine/engine';
 import { createInProcessPair } from '../../model/engine/messenger';
-import { turnTokens } from '../../model/engine/prompt';
-import { DEFAULT_HISTORY_TOKENS, type AnswerResult, type AskRequest, type Turn } from '../../model/engine/protocol';
+import { rereadChunkTokens, turnTokens } from '../../model/engine/prompt';
+import { DEFAULT_HISTORY_TOKENS, MAX_CONTEXT_TEXT, type AnswerResult, type AskRequest, type Turn } from '../../model/engine/protocol';
 import { loadModelDir, type FamTokenizer } from '../../model/loader';
 import { rejection } from './engine-errors';
 
@@ -98,6 +98,17 @@ describe('engine/ask: follow-ups and context (tiny model)', () => {
     assert.ok(fitted.grounding.historyTokens <= DEFAULT_HISTORY_TOKENS.cpu);
   });
 
+  it('a question that names its own subject and does not lean on the turns is asked alone: none of them is streamed', async () => {
+    const history: Turn[] = [{ question: 'What is in src/server.ts?', answer: 'It starts a timer.' }];
+    const own = await ask({ question: 'How is JobQueue built?', history });
+    assert.equal(own.grounding.historyTurns, 0, 'a new question, whatever came before');
+    assert.equal(own.grounding.historyTokens, 0);
+    const leaning = await ask({ question: 'How does JobQueue relate to it?', history });
+    assert.equal(leaning.grounding.historyTurns, 1, 'it points back: a follow-up');
+    const elliptic = await ask({ question: 'How often?', history });
+    assert.equal(elliptic.grounding.historyTurns, 1, 'names nothing: a follow-up');
+  });
+
   it("a follow-up that names nothing re-reads what the last turn named: its definition, and where it is used", async () => {
     const history: Turn[] = [{ question: 'What does `drain` do?', answer: 'Runs every job that is due.' }];
     const result = await ask({ question: 'and where is it called?', history });
@@ -142,6 +153,41 @@ describe('engine/ask: follow-ups and context (tiny model)', () => {
     assert.equal((await stream.result).grounding.sources[0]?.definition, 'JobQueue.drain');
   });
 
+  it("re-reads a file's unsaved text instead of the disk: its lines, its tokens, under the workspace path", async () => {
+    // Lines 4-6 as an editor with unsaved changes shows them; on disk the file has 5 lines and line 4 is other code.
+    const text = [...SERVER_TS.split('\n').slice(0, 3), '// drain twice as often', 'setInterval(() => queue.drain(), 500);', 'export const unsavedOnly = true;', ''].join('\n');
+    const expected = rereadChunkTokens(tokenizer, 'src/server.ts', 4, 6, text.split('\n').slice(3, 6).join('\n')).length;
+    const onDisk = rereadChunkTokens(tokenizer, 'src/server.ts', 4, 5, SERVER_TS.split('\n').slice(3, 5).join('\n')).length;
+    assert.notEqual(expected, onDisk);
+    for (const p of ['src/server.ts', path.join(root, 'src', 'server.ts')]) {
+      const result = await ask({ question: 'What happens here?', context: [{ path: p, startLine: 4, endLine: 6, text }], reread: { tokens: expected } });
+      assert.deepEqual(result.grounding.sources, [{ path: 'src/server.ts', startLine: 4, endLine: 6, reason: 'context' }], 'line 6 exists only in the unsaved text');
+      assert.equal(result.grounding.rereadTokens, expected, 'the unsaved lines were re-read');
+    }
+    // Another entry of the same file without text reads the same unsaved version.
+    const both = await ask({ question: 'What happens here?', context: [{ path: 'src/server.ts', startLine: 6, endLine: 6 }, { path: 'src/server.ts', startLine: 4, endLine: 6, text }] });
+    assert.ok(both.grounding.sources.some((s) => s.path === 'src/server.ts' && s.endLine === 6), JSON.stringify(both.grounding.sources));
+    // The disk is unchanged, and read as it is without text.
+    assert.equal(await fs.readFile(path.join(root, 'src', 'server.ts'), 'utf8'), SERVER_TS);
+    const saved = await ask({ question: 'What happens here?', context: [{ path: 'src/server.ts', startLine: 4, endLine: 6 }], reread: { tokens: onDisk } });
+    assert.deepEqual(saved.grounding.sources, [{ path: 'src/server.ts', startLine: 4, endLine: 5, reason: 'context' }]);
+  });
+
+  it('reads each context file once, however many entries name it', async () => {
+    const readFile = fs.readFile.bind(fs);
+    const spy = mock.method(fs, 'readFile', (...args: unknown[]) => (readFile as (...a: unknown[]) => Promise<unknown>)(...args));
+    try {
+      await ask({ question: 'What happens here?', context: [{ path: 'src/server.ts', startLine: 3, endLine: 4 }, { path: 'src/server.ts' }] });
+      const reads = spy.mock.calls.filter((c) => String(c.arguments[0]).endsWith(path.join('src', 'server.ts')));
+      assert.equal(reads.length, 1);
+      spy.mock.resetCalls();
+      await ask({ question: 'What happens here?', context: [{ path: 'src/server.ts', text: SERVER_TS }] });
+      assert.equal(spy.mock.calls.filter((c) => String(c.arguments[0]).endsWith(path.join('src', 'server.ts'))).length, 0, 'its text came with the request');
+    } finally {
+      spy.mock.restore();
+    }
+  });
+
   it('BAD CALL - a context path outside the workspace is an invalid request; a file that is not text is not-found', async () => {
     const outside = await rejection(ask({ question: 'q', context: [{ path: '../elsewhere.ts' }] }), 'invalid-request');
     assert.match(outside.message, /params\.context\[0\]\.path: \.\.\/elsewhere\.ts is not a file inside the open workspace/);
@@ -150,6 +196,10 @@ describe('engine/ask: follow-ups and context (tiny model)', () => {
     const binary = await rejection(ask({ question: 'q', context: [{ path: 'logo.png' }] }), 'not-found');
     assert.match(binary.message, /cannot re-read logo\.png/);
     await rejection(ask({ question: 'q', context: [{ path: 'src/missing.ts' }] }), 'not-found');
+    // Text does not make a path good: it must name a file of the workspace.
+    await rejection(ask({ question: 'q', context: [{ path: '../elsewhere.ts', text: 'x' }] }), 'invalid-request');
+    assert.match((await rejection(ask({ question: 'q', context: [{ path: 'src/missing.ts', text: 'x' }] }), 'not-found')).message, /cannot re-read src\/missing\.ts/);
+    await rejection(ask({ question: 'q', context: [{ path: 'src', text: 'x' }] }), 'not-found');
   });
 
   it('BAD CALL - malformed history and context are refused by the request check, naming the field', async () => {
@@ -157,6 +207,8 @@ describe('engine/ask: follow-ups and context (tiny model)', () => {
     assert.match((await bad({ question: 'q', context: [{ path: 'src/queue.ts', startLine: 5, endLine: 2 }] })).message, /context\[0\]\.endLine/);
     assert.match((await bad({ question: 'q', context: [{ path: 'src/queue.ts', startLine: 0 }] })).message, /context\[0\]\.startLine/);
     assert.match((await bad({ question: 'q', context: [{ path: '' }] })).message, /context\[0\]\.path/);
+    assert.match((await bad({ question: 'q', context: [{ path: 'src/queue.ts', text: 'x'.repeat(MAX_CONTEXT_TEXT + 1) }] })).message, /context\[0\]\.text/);
+    assert.match((await bad({ question: 'q', context: [{ path: 'src/queue.ts', text: 7 }] })).message, /context\[0\]\.text/);
     assert.match((await bad({ question: 'q', history: [{ question: 'a' }] })).message, /history\[0\]\.answer/);
     assert.match((await bad({ question: 'q', history: [{ question: 'a', answer: 'b', extra: 1 }] })).message, /history\[0\]/);
     assert.match((await bad({ question: 'q', historyTokens: -1 })).message, /historyTokens/);

@@ -42,7 +42,7 @@ describe('chat context: #file and @file references', () => {
 
 describe('chat context: chips', () => {
   const selection: ContextChip = { id: 'selection', context: { kind: 'selection', path: 'src/queue.ts', startLine: 18, endLine: 21 }, attached: true, note: '' };
-  const editor: ContextChip = { id: 'editor', context: { kind: 'editor', path: 'src/server.ts' }, attached: false, note: 'unsaved changes: the saved file is read' };
+  const editor: ContextChip = { id: 'editor', context: { kind: 'editor', path: 'src/server.ts' }, attached: false, note: "unsaved changes: the editor's text is read" };
 
   it('labels a span path:start-end, one line path:line, a whole file by its path', () => {
     assert.equal(contextLabel({ kind: 'selection', path: 'a.ts', startLine: 3, endLine: 9 }), 'a.ts:3-9');

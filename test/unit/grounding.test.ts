@@ -9,7 +9,18 @@ import { WorkspaceIndex, type Definition } from '../../model/index';
 import { headerText, leadSentences, locationText, rankDefinitions } from '../../model/engine/answers';
 import { checkCitations } from '../../model/engine/citations';
 import type { ContextRef } from '../../model/engine/protocol';
-import { analyseHistory, analyseQuestion, definitionAt, leansOnConversation, retrieve, retrieveFile, subjectOf, type RetrievalIO } from '../../model/engine/retrieval';
+import {
+  analyseHistory,
+  analyseQuestion,
+  conversationOf,
+  definitionAt,
+  leansOnConversation,
+  retrieve,
+  retrieveFile,
+  subjectOf,
+  type ContextSpan,
+  type RetrievalIO,
+} from '../../model/engine/retrieval';
 
 const QUEUE_TS = [
   "import { sleep } from './util';", // 1
@@ -63,6 +74,12 @@ const FILES: Record<string, string> = { 'src/big.ts': BIG_TS, 'src/queue.ts': QU
 const io: RetrievalIO = {
   readLines: async (p) => (p in FILES ? FILES[p]!.split('\n') : null),
   tokenize: (p, _start, _end, text) => new Array(Math.ceil((p.length + 12 + text.length) / 4)).fill(0),
+};
+
+/** Context as the engine hands it to retrieval: the file's lines read from disk (FILES), or the editor's `text`. */
+const span = (ref: ContextRef): ContextSpan => {
+  const { text, ...rest } = ref;
+  return { ...rest, lines: (text ?? FILES[ref.path]!).split('\n'), edited: text !== undefined };
 };
 
 describe('retrieval and citations over a workspace index', () => {
@@ -147,21 +164,55 @@ describe('retrieval and citations over a workspace index', () => {
   });
 
   it("a question's own names come before the last turns' names; a question that does not lean on the conversation uses none", async () => {
-    const followUp = analyseHistory([{ question: 'What does `summarize_runs` do?', answer: 'It averages.' }], index);
-    const retrieved = async (q: string) => {
-      const r = await retrieve({ question: q, analysis: analyseQuestion(q, index), followUp }, index, 10_000, io);
-      return r.chunks.filter((c) => c.reason === 'definition').map((c) => c.definition);
+    const turns = [{ question: 'What does `summarize_runs` do?', answer: 'It averages.' }];
+    const retrieve_ = (q: string) => {
+      const analysis = analyseQuestion(q, index);
+      return retrieve({ question: q, analysis, followUp: conversationOf(q, analysis, turns, index).followUp }, index, 10_000, io);
     };
+    const retrieved = async (q: string) => (await retrieve_(q)).chunks.filter((c) => c.reason === 'definition').map((c) => c.definition);
     assert.deepEqual(await retrieved('And how does `Queue.push` compare to it?'), ['summarize_runs', 'Queue.push'], 'the question\'s definition nearest the question');
     assert.deepEqual(await retrieved('What does `Queue.push` do?'), ['Queue.push'], 'a new question, asked as if alone');
-    const hello = await retrieve({ question: 'Hello?', analysis: analyseQuestion('Hello?', index), followUp }, index, 10_000, io);
-    assert.equal(hello.nothingFound, true);
+    assert.equal((await retrieve_('Hello?')).nothingFound, true);
     assert.equal(leansOnConversation('and where is it called?'), true);
     assert.equal(leansOnConversation('What about the tests?'), true);
     assert.equal(leansOnConversation('How are failed jobs retried?'), false);
     // Only the last two turns count.
     const old = analyseHistory([{ question: 'What does `sleep` do?', answer: '' }, { question: 'q', answer: 'a' }, { question: 'r', answer: 'b' }], index);
     assert.deepEqual(old.identifiers, []);
+  });
+
+  it('one rule for the conversation: a question that names its own subject and does not lean on the turns is asked alone; any other sees them', () => {
+    const turns = [
+      { question: 'What does `retryWithBackoff` do?', answer: 'Retries a task; it waits with `sleep` between tries.' },
+      { question: 'How often?', answer: 'Five times.' },
+    ];
+    const asked = (q: string) => conversationOf(q, analyseQuestion(q, index), turns, index);
+    // Names its own subject (a definition, a file) and leans on nothing: a new question, whatever came before.
+    for (const q of ['What does `Queue.push` do?', 'Where is summarize_runs defined?', 'Summarize tools/stats.py']) {
+      assert.deepEqual(asked(q), { turns: [], followUp: { identifiers: [], paths: [] } }, q);
+    }
+    // Names nothing: a follow-up that sees the turns; only one that leans on them re-reads what they named.
+    assert.deepEqual(asked('Why five?'), { turns, followUp: { identifiers: [], paths: [] } });
+    assert.deepEqual(asked('and where is it called?'), { turns, followUp: { identifiers: ['retryWithBackoff', 'sleep'], paths: [] } });
+    // Names its own subject and leans on the turns: a follow-up too.
+    assert.equal(asked('How does `Queue.push` compare to it?').turns, turns);
+    // A backticked name the index does not define names no subject of the workspace.
+    assert.equal(asked('Where is `nowhere_fn` defined?').turns, turns);
+  });
+
+  it('unsaved context text is the version of its file every span of the question re-reads; the index does not place a selection in it', async () => {
+    const edited = ['// an unsaved note', ...UTIL_TS.split('\n'), 'export const added = 1;'].join('\n');
+    const q = 'What does `sleep` do?';
+    const analysis = analyseQuestion(q, index);
+    const r = await retrieve({ question: q, analysis, context: [span({ path: 'src/util.ts', startLine: 4, endLine: 5, text: edited })] }, index, 10_000, io);
+    const util = r.chunks.filter((c) => c.path === 'src/util.ts');
+    assert.deepEqual(util.map((c) => [c.startLine, c.endLine]), [[1, 5]], 'the selection (4-5: line 5 exists only unsaved) merged with the definition the index places at 1-3');
+    assert.equal(util[0]!.text, edited, 'both read from the unsaved text, not the file on disk');
+    assert.equal(util[0]!.reason, 'context');
+    // "What does this do?" about unsaved lines: the index (of the saved file) cannot say which definition they are.
+    const about = (context: ContextSpan[]) => subjectOf('What does this do?', analyseQuestion('What does this do?', index), { followUp: { identifiers: ['Queue'], paths: [] }, context }, index);
+    assert.equal(about([span({ path: 'src/util.ts', startLine: 1, endLine: 3 })]), 'sleep');
+    assert.equal(about([span({ path: 'src/util.ts', startLine: 1, endLine: 3, text: edited })]), null);
   });
 
   it("a question that points back is about the code pointed at, else the last turns' subject; one that names its own is about that", () => {
@@ -183,7 +234,7 @@ describe('retrieval and citations over a workspace index', () => {
   it('context the user gave is re-read first in priority, nearest the question, and cut to its head when it does not fit', async () => {
     const q = 'What does `retryWithBackoff` do?';
     const analysis = analyseQuestion(q, index);
-    const r = await retrieve({ question: q, analysis, context: [{ path: 'tools/stats.py', startLine: 3, endLine: 6 }, { path: 'src/util.ts' }] }, index, 10_000, io);
+    const r = await retrieve({ question: q, analysis, context: [span({ path: 'tools/stats.py', startLine: 3, endLine: 6 }), span({ path: 'src/util.ts' })] }, index, 10_000, io);
     const last = r.chunks.slice(-2);
     assert.deepEqual(last.map((c) => [c.path, c.startLine, c.endLine, c.reason]), [
       ['src/util.ts', 1, 3, 'context'],
@@ -191,7 +242,7 @@ describe('retrieval and citations over a workspace index', () => {
     ], 'the first context entry is the last thing read before the question');
     assert.ok(r.chunks.some((c) => c.reason === 'definition' && c.definition === 'retryWithBackoff'), 'retrieval fills the rest');
     // A span larger than the budget: its head that fits, and where it was to end.
-    const cut = await retrieve({ question: q, analysis, context: [{ path: 'src/big.ts', startLine: 11 }] }, index, 100, io);
+    const cut = await retrieve({ question: q, analysis, context: [span({ path: 'src/big.ts', startLine: 11 })] }, index, 100, io);
     assert.equal(cut.chunks.length, 1, 'the context took the whole budget');
     const only = cut.chunks[0]!;
     assert.equal(only.reason, 'context');
@@ -200,7 +251,7 @@ describe('retrieval and citations over a workspace index', () => {
     assert.equal(only.requestedEndLine, 400);
     assert.ok(cut.tokens <= 100);
     // A second context entry gets what the first left, cut too.
-    const two = await retrieve({ question: q, analysis, context: [{ path: 'src/util.ts' }, { path: 'src/big.ts' }] }, index, 120, io);
+    const two = await retrieve({ question: q, analysis, context: [span({ path: 'src/util.ts' }), span({ path: 'src/big.ts' })] }, index, 120, io);
     assert.deepEqual(two.chunks.map((c) => [c.path, c.reason, c.requestedEndLine !== undefined]), [
       ['src/big.ts', 'context', true],
       ['src/util.ts', 'context', false],

@@ -44,7 +44,7 @@ describe('protocol: valid requests', () => {
     assert.deepEqual(Object.keys(requestChecks).sort(), Object.keys(STREAMING).sort());
     assert.deepEqual(
       Object.entries(STREAMING).filter(([, s]) => s).map(([k]) => k).sort(),
-      ['engine/ask', 'engine/summarize', 'workspace/open', 'workspace/update'],
+      ['engine/ask', 'engine/summarize', 'workspace/import', 'workspace/open', 'workspace/update'],
     );
   });
 });
