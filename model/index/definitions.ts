@@ -166,6 +166,7 @@ function walk(root: Node, language: ParsedLanguage, path: string, lines: string[
 function definitionOf(m: Match, place: Place, language: ParsedLanguage, path: string, lines: string[]): FoundDefinition {
   const kind = m.kind === 'function' && place.inClass ? 'method' : m.kind;
   const { doc, firstRow } = docOf(m.node, language, lines);
+  const borrowed = doc === '' && m.docFrom ? docOf(m.docFrom, language, lines).doc : doc;
   return {
     name: m.name,
     qualifiedName: [...place.scope, ...(m.qualifier ?? []), m.name].join('.'),
@@ -173,7 +174,7 @@ function definitionOf(m: Match, place: Place, language: ParsedLanguage, path: st
     path,
     startLine: m.nameNode.startPosition.row + 1,
     endLine: Math.max(endRow(m.node), m.nameNode.startPosition.row) + 1,
-    doc: m.doc ?? doc,
+    doc: m.doc ?? borrowed,
     firstLine: Math.min(firstRow, m.nameNode.startPosition.row) + 1,
   };
 }

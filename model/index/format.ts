@@ -19,7 +19,9 @@
  * Version 2 added the MAC; a version 1 index is refused and rebuilt. Version 3 has the same layout: its JavaScript
  * definitions include those made by expressions (`module.exports = function pack`, `proxy.m = function` and
  * `this.x.m = function` inside functions, methods of objects handed to calls, each link of an assignment chain),
- * so a version 2 index, which lacks them for the files it holds, is rebuilt from the files too.
+ * so a version 2 index, which lacks them for the files it holds, is rebuilt from the files too. Version 4 adds
+ * entries of named objects that hold methods (and qualifies those methods by them), exports under another name
+ * (`exports.X = Y`), and prototype properties holding values, so a version 3 index is rebuilt the same way.
  *
  * Neither the files' text nor the BM25 index is stored: the search is rebuilt from the files on disk when the
  * index is read (WorkspaceIndex.deserialize). Measured on 4.1 MB of JavaScript, TypeScript and Python (express,
@@ -49,7 +51,7 @@ import {
 import { NotRegularFileError, readRegularFile } from '../state/file-io';
 import { ENGINE_VERSION } from '../state/state-file';
 
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 const FORMAT: SavedFormat = { magic: 'FAMI', version: FORMAT_VERSION, what: 'index' };
 /** Deflate shrinks this JSON 3-6 times (indexes of model/, typescript/lib, marked); one that inflates 64-fold is a bomb. */
 const MAX_INFLATION = 64;

@@ -24,6 +24,8 @@ export interface Match {
   members?: boolean;
   /** The doc when it is not a comment above (a Python docstring). */
   doc?: string;
+  /** Where the doc comment is when the definition has none of its own: an alias `exports.X = Y` documents as Y. */
+  docFrom?: Node;
   /** It says itself what it belongs to (`X.prototype.m = function`): a member even inside a function body. */
   explicitMember?: boolean;
 }
@@ -167,8 +169,11 @@ function thisOwner(node: Node): string[] | undefined {
  * defines the function by its own name (pack), as `module.exports = class Pack …` does the class.
  * Inside a function only functions and classes count, and they do on any object: `proxy.m = function …` on a
  * local object (proxy.m), `this.m = function …` and `this.parser.onend = function …` (qualified by what `this`
- * is: Parser.m, Parser.parser.onend); any other assignment there sets a value. `exports.X = X` re-exports a
- * definition made elsewhere, and is none itself; nor is TypeScript's `exports.X = void 0` that declares it.
+ * is: Parser.m, Parser.parser.onend); any other assignment there sets a value. Outside one, a prototype's
+ * property holding a value is a field (`Codec.prototype.bomAware = true`: Codec.bomAware), as in a class.
+ * `exports.X = X` re-exports a definition made elsewhere, and is none itself; nor is TypeScript's
+ * `exports.X = void 0` that declares it. `exports.X = Y`, Y a function or class declared beside it, exports Y
+ * under another name: an alias of Y's kind, where X is written, documented as Y.
  */
 const jsAssignment: Rule = (node, place) => {
   if (node.parent?.type !== 'expression_statement') return undefined;
@@ -207,8 +212,34 @@ function assignmentLink(link: Node, value: Node | null, statement: Node, place: 
   const qualified = { ...base, qualifier: path.filter((p) => p !== 'prototype' && !PROTOTYPE_ALIAS.test(p)) };
   if (isFunction) return isMethod ? { ...qualified, kind: 'method', explicitMember: true } : { ...qualified, kind: 'function' };
   if (isClass) return { ...qualified, kind: 'class', members: true };
-  const exported = path[0] === 'exports' || object.text === 'module.exports';
-  if (exported && !place.inFunction && value?.type !== 'identifier' && !isPlaceholder(value)) return { ...qualified, kind: 'variable' };
+  if (place.inFunction || !value) return undefined;
+  // `X.prototype.write = write` only hands a function defined elsewhere to the prototype, as `exports.X = X` does.
+  const sameName = value.type === 'identifier' && value.text === property.text;
+  if (isMethod) return sameName ? undefined : { ...qualified, kind: 'field' };
+  if (path[0] !== 'exports' && object.text !== 'module.exports') return undefined;
+  if (value.type !== 'identifier') return isPlaceholder(value) ? undefined : { ...qualified, kind: 'variable' };
+  const aliased = sameName ? undefined : declaredBeside(statement, value.text);
+  return aliased && { ...qualified, kind: aliased.kind, docFrom: aliased.node };
+}
+
+/**
+ * The function or class `name` declared in the block that holds `statement` (before or after it: declarations
+ * are hoisted, and CommonJS often exports first), by `function`, `class` or a variable holding one.
+ */
+function declaredBeside(statement: Node, name: string): { kind: 'function' | 'class'; node: Node } | undefined {
+  for (const s of statement.parent?.parent?.namedChildren ?? []) {
+    if (!s) continue;
+    if (s.type === 'function_declaration' || s.type === 'generator_function_declaration' || s.type === 'class_declaration') {
+      if (s.childForFieldName('name')?.text === name) return { kind: s.type === 'class_declaration' ? 'class' : 'function', node: s };
+    } else if (s.type === 'lexical_declaration' || s.type === 'variable_declaration') {
+      for (const d of s.namedChildren) {
+        if (d?.type !== 'variable_declarator' || d.childForFieldName('name')?.text !== name) continue;
+        const value = unwrap(d.childForFieldName('value'));
+        if (value && JS_FUNCTIONS.has(value.type)) return { kind: 'function', node: d };
+        if (value?.type === 'class') return { kind: 'class', node: d };
+      }
+    }
+  }
   return undefined;
 }
 
@@ -270,20 +301,18 @@ const jsDefiningCall: Rule = (node) => {
  * `Object.assign(Foo.prototype, { bar () {…} })` (Foo.bar), when written as methods (`name () {}` or
  * `name: function`): an arrow there is a callback handed over (`result.match({ Ok: (v) => … })`). Nor are a
  * property descriptor's `get`/`set`/`value` (`Object.defineProperty`, `Object.create`), nor a re-export getter
- * (`get foo () { return m.foo }`, `foo: function () { return foo }`).
+ * (`get foo () { return m.foo }`, `foo: function () { return foo }`). An entry of a named object that is an
+ * object holding methods is a namespace of them (objectEntry).
  */
 const jsObjectMethod: Rule = (node, place) => {
-  if (node.parent?.type !== 'object') return undefined;
-  const key = node.type === 'pair' ? node.childForFieldName('key') : node.childForFieldName('name');
-  if (!key || (key.type !== 'property_identifier' && key.type !== 'identifier')) return undefined;
+  const key = objectKey(node);
+  if (!key) return undefined;
   const fn = node.type === 'pair' ? unwrap(node.childForFieldName('value')) : node;
+  if (fn?.type === 'object') return objectEntry(node, key, fn, place);
   if (!fn || (node.type === 'pair' && !JS_FUNCTIONS.has(fn.type))) return undefined;
-  const object = node.parent;
-  const owner = unwrap(object)?.parent;
+  const object = node.parent!;
+  const owner = object.parent;
   const method = { name: key.text, nameNode: key, node, kind: 'method' as const, explicitMember: true };
-  if (owner?.type === 'variable_declarator' && owner.childForFieldName('name')?.type === 'identifier') {
-    return { ...method, qualifier: [owner.childForFieldName('name')!.text] };
-  }
   if (owner?.type === 'arguments') {
     const call = owner.parent;
     const callee = call?.childForFieldName('function') ?? call?.childForFieldName('constructor');
@@ -292,14 +321,57 @@ const jsObjectMethod: Rule = (node, place) => {
     const target = first && first.id !== object.id ? prototypeOwner(first) : null;
     return { ...method, qualifier: target ?? [] };
   }
-  if (place.inFunction) return owner?.type === 'return_statement' ? { ...method, qualifier: [] } : undefined;
-  if (owner?.type === 'assignment_expression' && IDENTIFIER_PATH.test(owner.childForFieldName('left')?.text ?? '')) {
-    const left = owner.childForFieldName('left')!.text;
-    const qualifier = left === 'module.exports' || left === 'exports' ? [] : left.split('.').filter((p) => p !== 'prototype');
-    return { ...method, qualifier };
-  }
-  return undefined;
+  const qualifier = namedObjectQualifier(object, place);
+  return qualifier && { ...method, qualifier };
 };
+
+/** The key of an entry (`name: …`) or method (`name () {}`) of an object literal, when it is a plain name. */
+function objectKey(node: Node): Node | undefined {
+  if (node.parent?.type !== 'object') return undefined;
+  const key = node.type === 'pair' ? node.childForFieldName('key') : node.childForFieldName('name');
+  return key && (key.type === 'property_identifier' || key.type === 'identifier') ? key : undefined;
+}
+
+/**
+ * How the methods of an object literal are qualified when it is named where it stands: `const X = {…}` (X),
+ * `return {…}` (nothing: what a factory makes), at module level `Foo.prototype = {…}` (Foo) and
+ * `module.exports = {…}` (nothing); an entry of such an object that is a namespace (objectEntry) qualifies
+ * its methods itself. Undefined when the object is not named (a value, an object handed to a call).
+ */
+function namedObjectQualifier(object: Node, place: Place): string[] | undefined {
+  const owner = object.parent;
+  if (owner?.type === 'variable_declarator' && owner.childForFieldName('name')?.type === 'identifier') return [owner.childForFieldName('name')!.text];
+  // What a factory makes; a return is always inside a function, whatever mode the walk is in there.
+  if (owner?.type === 'return_statement') return [];
+  if (owner?.type === 'pair') {
+    const key = objectKey(owner);
+    return key && objectEntry(owner, key, object, place) ? [] : undefined;
+  }
+  const left = owner?.type === 'assignment_expression' && !place.inFunction ? owner.childForFieldName('left')!.text : '';
+  if (!IDENTIFIER_PATH.test(left)) return undefined;
+  return left === 'module.exports' || left === 'exports' ? [] : left.split('.').filter((p) => p !== 'prototype');
+}
+
+/**
+ * An entry of a named object whose value is an object holding methods (`module.exports = { gb18030: { table:
+ * function … } }`): a namespace, the variable gb18030, and its methods are gb18030.table. An entry holding data
+ * (`encodeAdd: { '€': 0xA2E3 }`) is a value, as `limit: 3` is.
+ */
+function objectEntry(entry: Node, key: Node, value: Node, place: Place): Match | undefined {
+  const qualifier = holdsMethods(value) ? namedObjectQualifier(entry.parent!, place) : undefined;
+  // The walk qualifies what is inside by the entry, and reads it as members, not as a value's body.
+  return qualifier && { name: key.text, nameNode: key, node: entry, kind: 'variable', qualifier, members: true, explicitMember: true };
+}
+
+/** An object literal with a method (`m () {}`, `m: function`, `m: () =>`) among its entries, or in an entry that is an object. */
+function holdsMethods(object: Node): boolean {
+  return object.namedChildren.some((c) => {
+    if (!c || !objectKey(c)) return false;
+    if (c.type === 'method_definition') return true;
+    const value = unwrap(c.childForFieldName('value'));
+    return !!value && (JS_FUNCTIONS.has(value.type) || (value.type === 'object' && holdsMethods(value)));
+  });
+}
 
 /** A class field; one holding a function is a method. */
 const jsField =

@@ -253,7 +253,7 @@ const compose = (f, g) => (x) => f(g(x));
     assert.deepEqual(at('onfire'), [['Pool.timer.onfire', 'method', 20]], "this in a class's method is the class");
     assert.deepEqual(at('late'), [['late', 'method', 21]], 'this in an anonymous function names nothing');
     assert.deepEqual(at('width'), [['Alt.width', 'method', 24], ['Seq.width', 'method', 25]], 'each link of a chain defines');
-    assert.deepEqual([...at('first'), ...at('second'), ...at('third'), ...at('Third')], [], 'exports set to void 0, or to a name, define nothing');
+    assert.deepEqual([...at('first'), ...at('second'), ...at('third'), ...at('Third')], [], 'exports set to void 0, or to a name not declared beside them, define nothing');
     assert.deepEqual(at('secure'), [['Request.secure', 'method', 28]], 'a call that hands a prototype, a name and a function');
     assert.deepEqual(at('ip'), [['Request.ip', 'method', 29]], 'Object.defineProperty on a prototype');
     assert.deepEqual(at('data'), [], 'a name handed with a function, but to no prototype');
@@ -261,6 +261,96 @@ const compose = (f, g) => (x) => f(g(x));
     assert.deepEqual([...at('helper'), ...at('shared')], [], 'getters that hand out a name defined elsewhere re-export it');
     index.removeFile('assigned.js');
     index.removeFile('store.js');
+  });
+
+  it('JavaScript namespaces: an entry of a named object that holds methods, and those methods, qualified by it', () => {
+    const js = code`
+'use strict'
+const formats = {
+  // Comma-separated values, with a header row.
+  csv: {
+    extension: '.csv',
+    parse: function (text) { return text.split('\n') },
+    writer: {
+      open (path) {},
+    },
+    options: { quote: '"' },
+  },
+  json: 'application/json',
+  plain: { extension: '.txt' },
+}
+module.exports = {
+  metrics: {
+    kind: 'counter',
+    metrics: function () { return [] },
+  },
+}
+function track () {
+  const events = { click: { handle () {} } }
+  register({ hooks: { start () {} } })
+  return { stats: { reset () {} }, total: 0 }
+}
+`;
+    expectDefinitions('lib/formats.js', js, 'javascript', [
+      ['constant', 'formats', 'formats', 2, 14, ''],
+      ['variable', 'csv', 'formats.csv', 4, 11, 'Comma-separated values, with a header row.'],
+      ['method', 'parse', 'formats.csv.parse', 6, 6, ''],
+      // An entry holding only an entry that holds methods is a namespace too; one holding data (options, plain) is none.
+      ['variable', 'writer', 'formats.csv.writer', 7, 9, ''],
+      ['method', 'open', 'formats.csv.writer.open', 8, 8, ''],
+      ['variable', 'metrics', 'metrics', 16, 19, ''],
+      ['method', 'metrics', 'metrics.metrics', 18, 18, ''],
+      ['function', 'track', 'track', 21, 25, ''],
+      // Inside a function: a named object's and a returned object's; not those of an object handed to a call (hooks).
+      ['variable', 'click', 'events.click', 22, 22, ''],
+      ['method', 'handle', 'events.click.handle', 22, 22, ''],
+      ['variable', 'stats', 'stats', 24, 24, ''],
+      ['method', 'reset', 'stats.reset', 24, 24, ''],
+    ]);
+    index.removeFile('lib/formats.js');
+  });
+
+  it('JavaScript exports under another name are aliases of the local definition; prototype values are fields', () => {
+    const js = code`
+'use strict'
+exports._lru = LruCache
+
+/** A cache that forgets the least recently used entry first. */
+function LruCache (size) {
+  this.size = size
+}
+LruCache.prototype.evicts = true
+LruCache.prototype.capacity = LruCache.prototype.limit = 64
+LruCache.prototype.get = get
+function get (key) {}
+exports.LruCache = LruCache
+exports.Store = exports.MemoryStore = MemoryStore
+class MemoryStore {}
+const encode = (value) => JSON.stringify(value)
+module.exports.serialize = encode
+exports.fetch = fetchRemote
+function clear (cache) {
+  exports.cleared = LruCache
+  Cache.prototype.hits = 0
+}
+`;
+    expectDefinitions('lib/cache.js', js, 'javascript', [
+      // Where the exported name is written, of the kind of what it names, with its doc comment.
+      ['function', '_lru', 'exports._lru', 2, 2, 'A cache that forgets the least recently used entry first.'],
+      ['function', 'LruCache', 'LruCache', 5, 7, 'A cache that forgets the least recently used entry first.'],
+      ['field', 'evicts', 'LruCache.evicts', 8, 8, ''],
+      ['field', 'capacity', 'LruCache.capacity', 9, 9, ''],
+      ['field', 'limit', 'LruCache.limit', 9, 9, ''],
+      // `prototype.get = get` and `exports.MemoryStore = MemoryStore` hand over a definition of the same name.
+      ['function', 'get', 'get', 11, 11, ''],
+      ['class', 'Store', 'exports.Store', 13, 13, ''],
+      ['class', 'MemoryStore', 'MemoryStore', 14, 14, ''],
+      ['function', 'encode', 'encode', 15, 15, ''],
+      ['function', 'serialize', 'module.exports.serialize', 16, 16, ''],
+      // fetchRemote is not declared here; inside a function, exports and prototype values are set, not defined.
+      ['function', 'clear', 'clear', 18, 21, ''],
+    ]);
+    index.removeFile('lib/cache.js');
   });
 
   it('TypeScript: interfaces, types, enums, exported consts, classes, namespaces, overloads', () => {
