@@ -9,9 +9,12 @@ import { COMMIT_PLACEHOLDER, describeSource, expandSource, parseSource } from '.
 import type { StateSummary } from '../model/engine/protocol';
 
 /** The part of the git extension's API (vscode.git, getAPI(1)) used here. */
+interface GitRepository {
+  getCommit(ref: string): Thenable<{ hash: string }>;
+}
 interface GitApi {
-  getRepository(uri: vscode.Uri): { rootUri: vscode.Uri; state: { HEAD?: { commit?: string } } } | null;
-  openRepository?(root: vscode.Uri): Thenable<{ state: { HEAD?: { commit?: string } } } | null>;
+  getRepository(uri: vscode.Uri): GitRepository | null;
+  openRepository?(root: vscode.Uri): Thenable<GitRepository | null>;
 }
 
 /** The HEAD commit of the folder's git repository, or null (no git extension, no repository, no commit yet). */
@@ -21,7 +24,14 @@ export async function headCommit(folder: vscode.Uri): Promise<string | null> {
   const api = (ext.isActive ? ext.exports : await ext.activate()).getAPI(1);
   // Repositories are discovered after activation: ask for this folder's, and open it if it is not known yet.
   const repo = api.getRepository(folder) ?? (await api.openRepository?.(folder)) ?? null;
-  return repo?.state.HEAD?.commit ?? null;
+  if (!repo) return null;
+  // Asked of git now, not read from the repository's state: that is refreshed a moment after .git changes (and
+  // after a repository is opened), so just after a commit or a checkout it names the commit before, or none.
+  try {
+    return (await repo.getCommit('HEAD')).hash;
+  } catch {
+    return null; // HEAD names no commit yet
+  }
 }
 
 /**

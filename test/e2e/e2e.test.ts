@@ -2,7 +2,8 @@
  * End-to-end: what a new user does, in a real browser (Debian's chromium through playwright-core) on a real
  * VS Code (code-server) with the packaged .vsix installed and the real engine process. Open a copy of
  * samples/demo-workspace, accept the offer to read it, read the chat's welcome, ask from the palette, ask in
- * the sidebar chat, stop a running answer, click a citation; then switch to the shipped default model (stopping
+ * the sidebar chat, stop a running answer, click a citation, take the team's memory from a bundle CI made (served by
+ * a loopback HTTP server in the test; the status bar says where it came from); then switch to the shipped default model (stopping
  * its first read once; the finished read is announced, Files in Memory lists what was read and skipped, and a
  * Refresh with nothing changed says so) and ask again: the answers list their sources, verified citations are links and
  * unverified ones are marked, a file the model writes is a code block with Copy and Insert at cursor, an answer
@@ -26,6 +27,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Frame, Locator, Page } from 'playwright-core';
 import { ARTIFACTS, REPO, copyWorkspace, installVsix, launchBrowser, screenshot, startCodeServer, type CodeServer } from './code-server';
 import { writeEndlessTinyModel } from './endless-model';
+import { ciBundle, serveBundles } from './team-bundles';
 import { WEBVIEW_TIMEOUT_MS, contextMenuCommand, diagnose, explorerRow, gesture, webviewFrame as findWebviewFrame } from './workbench';
 
 /** Answered from the workspace index (a verified citation of the definition), whatever the model. */
@@ -47,6 +49,8 @@ const SHORT_ANSWER = 32;
 const JSDOC_ANSWER = 64;
 /** The answer length for the follow-up, selection and file-reference steps: short, so they are quick on a CPU. */
 const FOLLOW_UP_ANSWER = 48;
+/** The commit the team's CI records in its bundle. */
+const TEAM_COMMIT = 'abc1234def567890abc1234def567890abc12345';
 
 let server: CodeServer;
 let browser: Browser;
@@ -315,6 +319,33 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     const chat = await webviewFrame('#log');
     await opensAtItsLine(chat.locator('.entry.assistant a.citation', { hasText: 'src/queue.ts:18' }).first());
     await screenshot(page, '08-citation-opened');
+  });
+
+  step("uses the team's memory: a bundle CI made, fetched over HTTP, brought up to date, and the status bar says where it came from", async () => {
+    const bundles = new Map<string, Buffer>();
+    const ci = await serveBundles(bundles);
+    try {
+      setServerSetting('famulus.teamMemory.source', `${ci.origin}/famulus/memory.famb`);
+      // CI read the workspace before README.md was added: the one local change the laptop reads on top.
+      const checkout = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'famulus-ci-checkout-')), 'ci');
+      fs.cpSync(workspace, checkout, { recursive: true });
+      fs.rmSync(path.join(checkout, 'README.md'));
+      const model = baseSettings['famulus.modelPath'];
+      bundles.set('/famulus/memory.famb', await ciBundle({ cli: path.join(REPO, 'dist', 'cli.js'), checkout, model, commit: TEAM_COMMIT }));
+      await page.waitForTimeout(3_000); // VS Code reads the changed settings file
+      await runCommand('Famulus: Use Team Memory');
+      const famulusItem = page.locator('.statusbar-item', { hasText: 'Famulus: ready' }).first();
+      await statusBar(/Famulus: ready · CPU · CI abc1234 \+1$/);
+      assert.equal((await famulusItem.innerText()).trim(), 'Famulus: ready · CPU · CI abc1234 +1');
+      assert.deepEqual(ci.requests, ['/famulus/memory.famb']);
+      const chat = await webviewFrame('#question');
+      await chat.locator('#memory-problem-text', { hasText: 'memory from CI at abc1234 + 1 local change' }).waitFor({ timeout: 15_000 });
+      await chat.locator('#memory-status', { hasText: `Memory ready — ${workspaceFiles} files` }).waitFor();
+      await screenshot(page, '08a-team-memory-from-ci');
+    } finally {
+      setServerSetting('famulus.teamMemory.source', '');
+      await ci.close();
+    }
   });
 
   step('switches to the shipped default model and reads the workspace again for it', async () => {
