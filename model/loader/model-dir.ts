@@ -28,6 +28,9 @@ export interface LoadedModel {
   notes: string[];
 }
 
+/** Bytes hashed per Hash#update call: it refuses more than 2 GiB at once. */
+const HASH_PIECE = 1 << 30;
+
 /**
  * sha256 (hex) over the files that define the model, in this order: config.json, every weight file sorted by
  * file name, tokenizer.json. Each part enters the hash as `<file name>\n<byte length>\n<bytes>`, so bytes cannot
@@ -37,7 +40,8 @@ export function modelIdOf(parts: { name: string; bytes: Uint8Array }[]): string 
   const h = createHash('sha256');
   for (const p of parts) {
     h.update(`${p.name}\n${p.bytes.byteLength}\n`);
-    h.update(p.bytes);
+    // One fp16 file of a 1.5B model is already 3.1 GB.
+    for (let at = 0; at < p.bytes.byteLength; at += HASH_PIECE) h.update(p.bytes.subarray(at, at + HASH_PIECE));
   }
   return h.digest('hex');
 }

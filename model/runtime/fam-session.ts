@@ -8,7 +8,7 @@
  */
 import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
-import { eosTokenIds, famPositions, famResidualScale, headDim, type FamConfig } from '../loader';
+import { eosTokenIds, expectedTensorTable, famPositions, famResidualScale, headDim, type FamConfig } from '../loader';
 import type { StateSnapshot } from '../state';
 import {
   IO,
@@ -69,12 +69,31 @@ export interface SessionOptions {
   threads?: number;
   /**
    * How graphs get their weights (default: 'inputs' on WebGPU, one uploaded copy shared by every session;
-   * 'initializers' on CPU, where onnxruntime prepacks constant matrices at the price of a copy per session).
+   * 'initializers' on CPU, where onnxruntime prepacks constant matrices at the price of a copy per session,
+   * unless they do not fit in one ONNX file: see defaultPlacement).
    */
   weights?: WeightPlacement;
 }
 
 type Feeds = Record<string, ort.Tensor>;
+
+/**
+ * onnxruntime parses a model from one protobuf, which cannot exceed 2 GiB: what weights may take of it, 64 MiB
+ * left for the graphs' other constants (masks, shapes).
+ */
+const PROTOBUF_LIMIT_BYTES = 2 ** 31 - 64 * 2 ** 20;
+
+/**
+ * Where the weights go when the caller does not say: inputs on WebGPU (one upload for every session); on the
+ * CPU initializers, which onnxruntime prepacks, while float32 weights fit in one graph (Qwen2.5-0.5B's 1.98 GB
+ * does, 1.5B's 6.2 GB does not; those are fed as inputs, unpacked: docs/perf.md, "Sizes and devices").
+ */
+export function defaultPlacement(provider: DeviceChoice, cfg: FamConfig): WeightPlacement {
+  if (provider === 'webgpu') return 'inputs';
+  let elements = 0;
+  for (const shape of expectedTensorTable(cfg).values()) elements += shape.reduce((a, b) => a * b, 1);
+  return elements * Float32Array.BYTES_PER_ELEMENT <= PROTOBUF_LIMIT_BYTES ? 'initializers' : 'inputs';
+}
 
 /** What the runtime needs of a model: its config, its weights and its identity (a LoadedModel is one). */
 export interface ModelWeights {
@@ -132,6 +151,11 @@ export class FamSession {
     this.invFreq = ropeInvFreq(model.config);
   }
 
+  /** Where the graphs get their weights (SessionOptions.weights, or the default chosen for the model's size). */
+  get weightPlacement(): WeightPlacement {
+    return this.weights.placement;
+  }
+
   /** Builds the graphs and opens sessions on the chosen device: 'auto' tries WebGPU, then CPU. */
   static async create(model: ModelWeights, opts: SessionOptions): Promise<FamSession> {
     const dims = dimsOf(model);
@@ -144,10 +168,13 @@ export class FamSession {
         // A one-node probe first, so a missing GPU costs milliseconds, not a full graph build.
         if (provider === 'webgpu') await (await ort.InferenceSession.create(probeGraph(), sessionOptions)).release();
         // On the GPU every session reads one uploaded copy of the weights; on the CPU each session embeds its
-        // own, which lets onnxruntime prepack the matrices.
+        // own, which lets onnxruntime prepack the matrices, as long as they fit in a graph (defaultPlacement).
         const weights = new PreparedWeights(dims, source, provider === 'webgpu' ? 'float16' : 'float32',
-          opts.weights ?? (provider === 'webgpu' ? 'inputs' : 'initializers'));
-        const weightFeeds = weights.placement === 'inputs' ? await FamSession.upload(weights, sessionOptions) : {};
+          opts.weights ?? defaultPlacement(provider, model.config));
+        const weightFeeds = weights.placement === 'initializers' ? {}
+          : provider === 'webgpu' ? await FamSession.upload(weights, sessionOptions)
+          // Host tensors are views of the prepared arrays: onnxruntime reads them where they are.
+          : Object.fromEntries(weights.all().map((w) => [w.name, new ort.Tensor(weights.dtype, w.data, w.dims)]));
         const layers = Array.from({ length: dims.layers }, (_, l) => l);
         const stateOut = layers.flatMap((l) => [
           ...(dims.famLength > 0 ? [IO.newFam(l)] : []),

@@ -1,10 +1,15 @@
 /**
  * The benchmark (`npm run bench`; on the GPU machine `node out/tools/bench.js --device webgpu`, see docs/perf.md).
  * Rows, each in a child process of its own so that its peak RSS is its own:
- *   tiny     the test fixture (test/fixtures/tiny)
- *   default  the shipped model (model/weights/default), or random weights of its config.json when the weight
- *            shards are not there (the GPU machine gets no shards: the upload limit)
- *   large    random weights of LARGE_SIZE (~150M parameters)
+ *   tiny          the test fixture (test/fixtures/tiny)
+ *   default       the shipped model (model/weights/default), or random weights of its config.json when the weight
+ *                 shards are not there (the GPU machine gets no shards: the upload limit)
+ *   large         random weights of LARGE_SIZE (~130M parameters)
+ *   qwen2.5-0.5b, qwen2.5-1.5b
+ *                 random weights of those published shapes (random-model.ts), run as the engine runs such a
+ *                 checkpoint without trained FAM: BSWA, block 1024, no memory segments
+ *   load-qwen2.5-1.5b-fp16
+ *                 not a speed row: the loader's peak RSS on a 1.5B fp16 checkpoint against its file size (runLoadCheck)
  * Per row: ingest tok/s at 4k, 64k and 1M tokens (cumulative from the first timed token, plus the rate of the
  * span since the previous point), peak RSS and GPU memory at each point, decode ms/token after 1k tokens and
  * after the longest context reached, state snapshot/encode/write/read/restore ms and bytes, and the FLOPs
@@ -13,11 +18,12 @@
  * products of one block step (an ONNX graph of MatMuls of the model's shapes), expressed in tok/s. Tokenizer
  * MB/s on the repository's own .ts sources (they travel to the GPU machine, node_modules does not).
  *
- * Timing: one warm-up block (and a warm-up decode) before any timed span; every timed ingest span ends with a
+ * Timing: 1k warm-up tokens (and a warm-up decode) before any timed span; every timed ingest span ends with a
  * run that reads logits back to the host, since on WebGPU run() may return before the GPU has finished.
  *
  * Output: test/bench/results/<machine>-<date>.json and .md (machine = slug of the CPU or GPU name), and the
- * markdown table on stdout. Options: --device cpu|webgpu, --rows tiny,default,large, --out <dir>,
+ * markdown table on stdout. Options: --device cpu|webgpu, --rows tiny,default,large (the default; any of the
+ * rows above), --out <dir>,
  * --budget-scale <x> (multiplies every row's time budget), --torch <json> (a PyTorch result file from
  * test/bench/torch_ceiling.py, merged into the report).
  */
@@ -26,24 +32,77 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { FamTokenizer, loadModelDir, packageRoot, parseFamConfig, type FamConfig } from '../../model/loader';
+import { FamTokenizer, expectedTensorTable, loadModelDir, packageRoot, parseFamConfig, writeSafetensors, type FamConfig, type TensorToWrite } from '../../model/loader';
 import { encodeState, readStateFile, writeStateFile } from '../../model/state';
 import { FamSession, type FamState, type ModelWeights } from '../../model/runtime/fam-session';
 import { GraphBuilder } from '../../model/onnx/builder';
 import { float32ToFloat16Bits } from '../../model/loader/half';
-import { LARGE_SIZE, ingestLcgTokens, lcgTokens, parameterCount, randomModel } from './random-model';
+import {
+  LARGE_SIZE,
+  QWEN2_5_0_5B,
+  QWEN2_5_1_5B,
+  QWEN2_5_JSON,
+  ingestLcgTokens,
+  lcgTokens,
+  parameterCount,
+  randomModel,
+} from './random-model';
 
 type Device = 'cpu' | 'webgpu';
-type RowName = 'tiny' | 'default' | 'large';
 
 const ROOT = packageRoot(__dirname); // from the sources and from out/tools/ alike
 const CHECKPOINTS = [4096, 65536, 1048576];
 
-/** Seconds of timed ingest a row may spend, per device (CPU: the whole bench must stay within 5 minutes on 2 cores). */
-const BUDGET_S: Record<Device, Record<RowName, number>> = {
-  cpu: { tiny: 20, default: 60, large: 20 },
-  webgpu: { tiny: 15, default: 25, large: 45 },
-};
+interface RowSpec {
+  /** Seconds of timed ingest the row may spend: a point whose projected time exceeds it is skipped. */
+  budget: Record<Device, number>;
+  /** Tokens each decode measurement generates. */
+  decodeTokens: Record<Device, number>;
+  /** Why the products ceiling is not measured on a device, where it is not. */
+  noCeiling: Partial<Record<Device, string>>;
+  model(): Promise<{ model: ModelWeights; source: string }>;
+}
+
+const BSWA = 'BSWA, as the loader runs a checkpoint without FAM fields: fam_length 0, block_size 1024, memory_segments 0';
+
+/**
+ * The speed rows. CPU budgets: tiny, default and large together stay within 5 minutes on 2 cores; there the Qwen
+ * rows' budget stops them after the 4k point (which always runs), and they decode a handful of tokens.
+ */
+const ROWS = {
+  tiny: {
+    budget: { cpu: 20, webgpu: 15 },
+    decodeTokens: { cpu: 32, webgpu: 32 },
+    noCeiling: {},
+    model: async () => ({ model: await loadModelDir(path.join(ROOT, 'test/fixtures/tiny')), source: 'test/fixtures/tiny (trained fixture)' }),
+  },
+  default: { budget: { cpu: 60, webgpu: 25 }, decodeTokens: { cpu: 32, webgpu: 32 }, noCeiling: {}, model: defaultModel },
+  large: {
+    budget: { cpu: 20, webgpu: 45 },
+    // ~0.1-0.2 s a token on the CPU.
+    decodeTokens: { cpu: 8, webgpu: 32 },
+    noCeiling: { cpu: 'large row on the CPU: the products graph (0.6 GB of float32 weights) takes minutes to build; see the default row' },
+    model: async () => ({ model: randomModel(LARGE_SIZE, 5), source: 'random weights, LARGE_SIZE' }),
+  },
+  'qwen2.5-0.5b': {
+    budget: { cpu: 60, webgpu: 90 },
+    decodeTokens: { cpu: 16, webgpu: 32 },
+    noCeiling: { cpu: 'its products graph (1.4 GB of float32 weights) takes minutes to build on 2 cores' },
+    model: async () => ({ model: randomModel(QWEN2_5_0_5B, 11), source: `random weights, Qwen2.5-0.5B's shape; ${BSWA}` }),
+  },
+  'qwen2.5-1.5b': {
+    budget: { cpu: 60, webgpu: 90 },
+    // ~0.2-0.6 s a token on the CPU; fewer than 8 are mostly noise on a shared machine.
+    decodeTokens: { cpu: 8, webgpu: 32 },
+    noCeiling: {
+      cpu: 'its products graph (5.2 GB of float32 weights) does not fit in one ONNX graph (2 GiB)',
+      webgpu: 'its products graph (2.6 GB of float16 weights) does not fit in one ONNX graph (2 GiB)',
+    },
+    model: async () => ({ model: randomModel(QWEN2_5_1_5B, 13), source: `random weights, Qwen2.5-1.5B's shape; ${BSWA}` }),
+  },
+} satisfies Record<string, RowSpec>;
+type RowName = keyof typeof ROWS;
+const LOAD_ROW = 'load-qwen2.5-1.5b-fp16';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -222,9 +281,8 @@ async function decodeMs(session: FamSession, state: FamState, tokens: number): P
   return { msPerToken: (times[times.length - 1]! - times[0]!) / (times.length - 1), tokens: times.length };
 }
 
-async function modelFor(row: RowName): Promise<{ model: ModelWeights; source: string }> {
-  if (row === 'tiny') return { model: await loadModelDir(path.join(ROOT, 'test/fixtures/tiny')), source: 'test/fixtures/tiny (trained fixture)' };
-  if (row === 'large') return { model: randomModel(LARGE_SIZE, 5), source: 'random weights, LARGE_SIZE' };
+/** The shipped model, or random weights of its config when its shards are not there. */
+async function defaultModel(): Promise<{ model: ModelWeights; source: string }> {
   const dir = path.join(ROOT, 'model/weights/default');
   const index = path.join(dir, 'model.safetensors.index.json');
   const shards = fs.existsSync(index)
@@ -238,35 +296,33 @@ async function modelFor(row: RowName): Promise<{ model: ModelWeights; source: st
 
 /** One row, run in this (child) process. */
 async function runRow(row: RowName, device: Device, budgetScale: number): Promise<Record<string, unknown>> {
-  const { model, source } = await modelFor(row);
+  const spec: RowSpec = ROWS[row];
+  const { model, source } = await spec.model();
   const cfg = model.config;
-  const budget = BUDGET_S[device][row] * budgetScale;
+  const budget = spec.budget[device] * budgetScale;
   const result: Record<string, unknown> = { row, source, parameters: parameterCount(cfg), config: cfg, flopsPerToken: flopsPerToken(cfg) };
   const gpuBefore = gpuMemMiB();
   const c0 = performance.now();
   const session = await FamSession.create(model, { device });
   result.createSeconds = (performance.now() - c0) / 1000;
   result.device = session.device;
+  result.weightPlacement = session.weightPlacement;
   result.gpuMemBeforeMiB = gpuBefore;
   const V = cfg.vocab_size;
   const B = cfg.block_size;
 
   let state = await session.initialState();
-  // Warm-up: one block and one short decode, so graph start-up stays out of the numbers.
-  const warm = await session.ingest(state, lcgTokens(B, V, 1));
-  await decodeMs(session, warm, 2);
-  session.release(warm);
-
   const points: Point[] = [];
   const skipped: string[] = [];
   const decode: Record<string, unknown> = {};
   const chunk = Math.max(B, Math.floor(16384 / B) * B);
-  // Decode is timed over this many tokens (fewer for the large model on the CPU: ~0.1-0.2 s each there).
-  const decodeTokens = device === 'cpu' && row === 'large' ? 8 : 32;
+  const decodeTokens = spec.decodeTokens[device];
   let done = 0;
-  // Decode after 1k tokens: measured on its own state, outside the timed ingest.
+  // Warm-up, outside the timed ingest: 1k tokens and a short decode, so graph start-up stays out of the
+  // numbers; the same state then gives decode after 1k (states are immutable).
   {
     const s1k = await session.ingest(state, lcgTokens(1024, V, 7));
+    await decodeMs(session, s1k, 2);
     decode.after1k = { context: 1024, ...(await decodeMs(session, s1k, decodeTokens)) };
     session.release(s1k);
   }
@@ -330,18 +386,81 @@ async function runRow(row: RowName, device: Device, budgetScale: number): Promis
   session.release(state);
   await session.dispose();
 
-  try {
-    if (device === 'cpu' && row === 'large') {
-      // Building and prepacking its ~0.6 GB float32 products graph takes minutes on 2 cores: over the CPU budget.
-      result.productsCeilingSkipped = 'large row on the CPU: the products graph (0.6 GB of float32 weights) takes minutes to build; see the default row';
-    } else {
+  const noCeiling = spec.noCeiling[device];
+  if (noCeiling) {
+    result.productsCeilingSkipped = noCeiling;
+  } else {
+    try {
       result.productsCeiling = await productsCeiling(cfg, device, device === 'webgpu' ? 3 : Math.min(5, budget / 6));
+    } catch (err) {
+      result.productsCeilingError = String(err instanceof Error ? err.message : err).split('\n')[0];
     }
-  } catch (err) {
-    result.productsCeilingError = String(err instanceof Error ? err.message : err).split('\n')[0];
   }
   result.peakRssMiB = peakRssMiB();
   return result;
+}
+
+/**
+ * Issue 23's memory target: loading a 1.5B-class fp16 checkpoint keeps peak RSS under 1.5x its file size.
+ * Random weights of Qwen2.5-1.5B's shape are written as one fp16 model.safetensors (3.1 GB, as published) to a
+ * temporary folder by one child process, then read by loadModelDir in another (loadProbe). Both are children
+ * of this small process: a process forked from the writer would start with the writer's peak RSS.
+ */
+function runLoadCheck(): Record<string, unknown> {
+  const cfg = QWEN2_5_1_5B;
+  const fileBytes = parameterCount(cfg) * 2;
+  const result: Record<string, unknown> = { row: LOAD_ROW, kind: 'load', parameters: parameterCount(cfg), target: 1.5 };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'famulus-load-'));
+  try {
+    const { bavail, bsize } = fs.statfsSync(dir);
+    if (bavail * bsize < fileBytes * 1.1) {
+      result.skipped = `${os.tmpdir()} has ${(bavail * bsize / 1e9).toFixed(1)} GB free, the checkpoint needs ${(fileBytes / 1e9).toFixed(1)} GB`;
+      return result;
+    }
+    Object.assign(result, runChild(['--write-checkpoint', dir]));
+    log(`  ${LOAD_ROW}: wrote ${(Number(result.fileBytes) / 1e9).toFixed(2)} GB in ${Number(result.writeSeconds).toFixed(0)} s, loading...`);
+    const probe = runChild(['--load-probe', dir]) as { peakRssMiB: number };
+    return Object.assign(result, probe, { ratio: (probe.peakRssMiB * 2 ** 20) / Number(result.fileBytes) });
+  } catch (err) {
+    return { ...result, error: err instanceof Error ? err.message : String(err) };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The load check's model folder: Qwen2.5-1.5B's config.json, random fp16 weights, any small tokenizer. */
+function writeCheckpoint(dir: string): Record<string, unknown> {
+  const t0 = performance.now();
+  const cfg = QWEN2_5_1_5B;
+  const table = expectedTensorTable(cfg);
+  const tensors: [string, TensorToWrite][] = [...randomModel(cfg, 13).tensors].map(([name, t]) =>
+    [name, { dtype: 'F16', shape: table.get(name)!, data: float32ToFloat16Bits(t.toFloat32()) }]);
+  const file = path.join(dir, 'model.safetensors');
+  writeSafetensors(file, tensors);
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...QWEN2_5_JSON['1.5b'], torch_dtype: 'float16' }, null, 1));
+  // The check is about the weights: any tokenizer with ids below vocab_size will do.
+  fs.copyFileSync(path.join(ROOT, 'test/fixtures/tiny/tokenizer.json'), path.join(dir, 'tokenizer.json'));
+  return { fileBytes: fs.statSync(file).size, writeSeconds: (performance.now() - t0) / 1000 };
+}
+
+/** The loader alone on a model folder, in this fresh process: peak RSS before and after loadModelDir. */
+async function loadProbe(dir: string): Promise<Record<string, unknown>> {
+  const rssBeforeMiB = peakRssMiB();
+  const t0 = performance.now();
+  const model = await loadModelDir(dir);
+  return { loadSeconds: (performance.now() - t0) / 1000, tensors: model.tensors.size, rssBeforeMiB, peakRssMiB: peakRssMiB() };
+}
+
+/** Runs this script in a child process with `args` and returns the JSON it writes to --result. */
+function runChild(args: string[]): Record<string, unknown> {
+  const tmp = path.join(os.tmpdir(), `famulus-bench-${process.pid}-${Date.now()}.json`);
+  try {
+    const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, ...args, '--result', tmp], { stdio: ['ignore', 'inherit', 'inherit'] });
+    if (r.status !== 0 || !fs.existsSync(tmp)) throw new Error(`child exited with ${r.status ?? r.signal}`);
+    return JSON.parse(fs.readFileSync(tmp, 'utf8')) as Record<string, unknown>;
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
 }
 
 /** Tokenizer encode speed on the repository's own TypeScript sources, one encode call per file. */
@@ -388,7 +507,8 @@ function markdown(report: Record<string, any>): string {
   lines.push(`Device: ${report.device}; ${report.hardware}; onnxruntime-node ${report.ort}; node ${report.node}; load average at start ${report.loadAverage}.`, '');
   lines.push('| row | params | provider | MFLOP/token | 4k tok/s | 64k tok/s | 1M tok/s | peak RSS MiB (4k/64k/1M) | GPU MiB (4k/64k/1M) | decode ms/tok after 1k | after longest (ctx) | products ceiling tok/s | ingest / ceiling | state bytes | save / load ms |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
-  for (const r of report.rows as Record<string, any>[]) {
+  const speedRows = (report.rows as Record<string, any>[]).filter((r) => r.kind !== 'load');
+  for (const r of speedRows) {
     if (r.error) {
       lines.push(`| ${r.row} | | | | failed: ${String(r.error).split('\n')[0]} |`);
       continue;
@@ -396,7 +516,8 @@ function markdown(report: Record<string, any>): string {
     const at = (n: number) => (r.points as Point[]).find((p) => p.tokens === n);
     const best = (r.points as Point[])[r.points.length - 1];
     const st = r.state;
-    lines.push(`| ${r.row} | ${(r.parameters / 1e6).toFixed(1)}M | ${r.device.provider} ${r.device.dtype} | ${(r.flopsPerToken.total / 1e6).toFixed(2)} | ` +
+    const placement = r.device.provider === 'cpu' && r.weightPlacement === 'inputs' ? ', weights as inputs' : '';
+    lines.push(`| ${r.row} | ${(r.parameters / 1e6).toFixed(1)}M | ${r.device.provider} ${r.device.dtype}${placement} | ${(r.flopsPerToken.total / 1e6).toFixed(2)} | ` +
       `${k(at(4096)?.tokPerSec)} | ${k(at(65536)?.tokPerSec)} | ${k(at(1048576)?.tokPerSec)} | ` +
       `${CHECKPOINTS.map((c) => f0(at(c)?.peakRssMiB)).join(' / ')} | ${CHECKPOINTS.map((c) => f0(at(c)?.gpuMemMiB)).join(' / ')} | ` +
       `${f0(r.decode.after1k.msPerToken)} | ${f0(r.decode.afterLongest.msPerToken)} (${k(r.decode.afterLongest.context)}) | ` +
@@ -406,13 +527,22 @@ function markdown(report: Record<string, any>): string {
       `${st.bytes} | ${f0(st.snapshotMs + st.encodeMs + st.writeMs)} / ${f0(st.readMs + st.restoreMs)} |`);
   }
   lines.push('');
-  for (const r of report.rows as Record<string, any>[]) {
+  for (const r of speedRows) {
     if (r.skipped?.length) lines.push(`- ${r.row}: skipped ${r.skipped.join('; ')}`);
     if (r.productsCeilingSkipped) lines.push(`- ${r.row}: products ceiling skipped: ${r.productsCeilingSkipped}`);
     if (r.productsCeilingError) lines.push(`- ${r.row}: products ceiling failed: ${r.productsCeilingError}`);
     if (r.source) lines.push(`- ${r.row}: ${r.source}; session create ${r.createSeconds?.toFixed(1)} s`);
     for (const p of (r.points ?? []) as Point[]) {
       lines.push(`- ${r.row} at ${k(p.tokens)}: span ${k(p.spanTokPerSec)} tok/s of wall time, ${k(p.spanTokPerCpuSec)} tok/s of process CPU time, load average ${p.loadAverage}`);
+    }
+  }
+  for (const r of (report.rows as Record<string, any>[]).filter((x) => x.kind === 'load')) {
+    if (r.skipped) lines.push(`- ${r.row}: skipped: ${r.skipped}`);
+    else if (r.error) lines.push(`- ${r.row}: failed: ${r.error}`);
+    else {
+      lines.push(`- ${r.row}: loadModelDir on a ${(r.fileBytes / 1e9).toFixed(2)} GB fp16 model.safetensors (${(r.parameters / 1e9).toFixed(2)}B ` +
+        `parameters): peak RSS ${r.peakRssMiB} MiB (${r.rssBeforeMiB} MiB before loading) = **${r.ratio.toFixed(2)}x** the file ` +
+        `(target < ${r.target}x), loaded in ${r.loadSeconds.toFixed(1)} s`);
     }
   }
   lines.push('- "ingest / ceiling": the last point\'s span rate over the products-only graph\'s rate on the same EP.');
@@ -434,14 +564,20 @@ async function main(): Promise<void> {
   const device = (arg('device') ?? 'cpu') as Device;
   if (device !== 'cpu' && device !== 'webgpu') throw new Error(`--device ${device}: cpu or webgpu`);
   const budgetScale = Number(arg('budget-scale') ?? 1);
-  const child = arg('child') as RowName | undefined;
-  if (child) {
-    const r = await runRow(child, device, budgetScale);
+  // A child process: one speed row, or one step of the load check.
+  const child = arg('child');
+  const writeDir = arg('write-checkpoint');
+  const probeDir = arg('load-probe');
+  if (child || writeDir || probeDir) {
+    const r = child ? await runRow(child as RowName, device, budgetScale) : writeDir ? writeCheckpoint(writeDir) : await loadProbe(probeDir!);
     fs.writeFileSync(arg('result')!, JSON.stringify(r, null, 1));
     return;
   }
   const t0 = performance.now();
-  const rows = (arg('rows') ?? 'tiny,default,large').split(',') as RowName[];
+  const rows = (arg('rows') ?? 'tiny,default,large').split(',');
+  const known = [...Object.keys(ROWS), LOAD_ROW];
+  const unknown = rows.filter((r) => !known.includes(r));
+  if (unknown.length > 0) throw new Error(`--rows: no row ${unknown.join(', ')}; rows are ${known.join(', ')}`);
   const outDir = path.resolve(arg('out') ?? path.join(ROOT, 'test/bench/results'));
   fs.mkdirSync(outDir, { recursive: true });
   const machine = machineName(device);
@@ -457,15 +593,14 @@ async function main(): Promise<void> {
   };
   for (const row of rows) {
     log(`row ${row} on ${device}...`);
-    const tmp = path.join(os.tmpdir(), `famulus-bench-${process.pid}-${row}.json`);
-    const script = process.argv[1]!;
-    const args = [...process.execArgv, script, '--child', row, '--device', device, '--result', tmp, '--budget-scale', String(budgetScale)];
-    const r = spawnSync(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
-    if (r.status === 0 && fs.existsSync(tmp)) {
-      report.rows.push(JSON.parse(fs.readFileSync(tmp, 'utf8')));
-      fs.rmSync(tmp);
+    if (row === LOAD_ROW) {
+      report.rows.push(runLoadCheck());
     } else {
-      report.rows.push({ row, error: `child exited with ${r.status ?? r.signal}` });
+      try {
+        report.rows.push(runChild(['--child', row, '--device', device, '--budget-scale', String(budgetScale)]));
+      } catch (err) {
+        report.rows.push({ row, error: err instanceof Error ? err.message : String(err) });
+      }
     }
     // Kept current after every row, so a run cut short still leaves what it measured.
     fs.writeFileSync(path.join(outDir, `${machine}-partial.json`), JSON.stringify(report, null, 1));

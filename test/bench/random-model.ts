@@ -1,9 +1,9 @@
 /**
  * Random models of a given shape, made in memory: speed measurements need the shape, not trained weights
- * (benchmarks and the GPU checks use these; nothing is written to disk).
+ * (benchmarks and the GPU checks use these).
  */
 import { createHash } from 'node:crypto';
-import { PLAIN_LLAMA, type FamConfig } from '../../model/loader';
+import { PLAIN_LLAMA, expectedTensorTable, parseFamConfig, type FamConfig } from '../../model/loader';
 import type { FamSession, FamState, ModelWeights } from '../../model/runtime/fam-session';
 
 /** The shape of the shipped default model (model/weights/default/config.json), for random models of its size. */
@@ -38,7 +38,33 @@ export const LARGE_SIZE: FamConfig = {
   block_size: 1024,
 };
 
-/** A xorshift generator of approximately normal values (sum of uniforms), fast enough for 150M weights. */
+/**
+ * Published shapes: the families' config.json on the Hugging Face hub, with the fields this engine reads, as
+ * written there. The engine's own parser turns them into FamConfigs: model_type qwen2 brings the q/k/v biases,
+ * and the FAM fields take the loader's defaults for a checkpoint without trained FAM (fam_length 0, i.e. BSWA,
+ * block_size 1024, memory_segments 0).
+ */
+const QWEN2_5 = {
+  model_type: 'qwen2',
+  hidden_act: 'silu',
+  vocab_size: 151936,
+  num_key_value_heads: 2,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1000000,
+  tie_word_embeddings: true,
+  bos_token_id: 151643,
+  eos_token_id: 151643,
+  sliding_window: 32768,
+  use_sliding_window: false,
+};
+export const QWEN2_5_JSON = {
+  '0.5b': { ...QWEN2_5, hidden_size: 896, num_hidden_layers: 24, num_attention_heads: 14, intermediate_size: 4864 },
+  '1.5b': { ...QWEN2_5, hidden_size: 1536, num_hidden_layers: 28, num_attention_heads: 12, intermediate_size: 8960 },
+};
+export const QWEN2_5_0_5B: FamConfig = parseFamConfig(QWEN2_5_JSON['0.5b'], 'Qwen2.5-0.5B config.json');
+export const QWEN2_5_1_5B: FamConfig = parseFamConfig(QWEN2_5_JSON['1.5b'], 'Qwen2.5-1.5B config.json');
+
+/** A xorshift generator of approximately normal values (sum of uniforms), fast enough for 1.5B weights. */
 function normalFill(out: Float32Array, std: number, seed: number): Float32Array {
   let x = seed >>> 0 || 1;
   const next = () => {
@@ -52,41 +78,27 @@ function normalFill(out: Float32Array, std: number, seed: number): Float32Array 
   return out;
 }
 
+/** Every weight the config needs (the loader's tensor table, so family extras such as biases are included). */
 export function parameterCount(cfg: FamConfig): number {
-  const D = cfg.hidden_size;
-  const d = cfg.head_dim ?? D / cfg.num_attention_heads;
-  const perLayer = 2 * D + D * cfg.num_attention_heads * d * 2 + 2 * D * cfg.num_key_value_heads * d + 3 * D * cfg.intermediate_size;
-  return cfg.vocab_size * D * (cfg.tie_word_embeddings ? 1 : 2) + cfg.num_hidden_layers * perLayer + D + cfg.fam_length * D;
+  let n = 0;
+  for (const shape of expectedTensorTable(cfg).values()) n += shape.reduce((a, b) => a * b, 1);
+  return n;
 }
 
+/**
+ * Random weights for every tensor of the config's table: norm weights are ones (a freshly initialised
+ * RMSNorm), everything else normal with std 0.02. Each tensor is generated when it is asked for, the same
+ * values every time, so the model itself holds no memory: a 1.5B model would otherwise keep 6 GB of float32
+ * next to the engine's own prepared copy.
+ */
 export function randomModel(cfg: FamConfig, seed = 1): ModelWeights {
-  const D = cfg.hidden_size;
-  const d = cfg.head_dim ?? D / cfg.num_attention_heads;
-  const H = cfg.num_attention_heads;
-  const G = cfg.num_key_value_heads;
-  const I = cfg.intermediate_size;
-  const shapes: [string, number, number][] = [['model.embed_tokens.weight', cfg.vocab_size * D, 0.02], ['model.norm.weight', D, 0]];
-  if (!cfg.tie_word_embeddings) shapes.push(['lm_head.weight', cfg.vocab_size * D, 0.02]);
-  if (cfg.fam_length > 0) shapes.push(['model.fam_embeddings', cfg.fam_length * D, 0.02]);
-  for (let l = 0; l < cfg.num_hidden_layers; l++) {
-    const p = `model.layers.${l}`;
-    shapes.push(
-      [`${p}.input_layernorm.weight`, D, 0],
-      [`${p}.post_attention_layernorm.weight`, D, 0],
-      [`${p}.self_attn.q_proj.weight`, H * d * D, 0.02],
-      [`${p}.self_attn.k_proj.weight`, G * d * D, 0.02],
-      [`${p}.self_attn.v_proj.weight`, G * d * D, 0.02],
-      [`${p}.self_attn.o_proj.weight`, D * H * d, 0.02],
-      [`${p}.mlp.gate_proj.weight`, I * D, 0.02],
-      [`${p}.mlp.up_proj.weight`, I * D, 0.02],
-      [`${p}.mlp.down_proj.weight`, D * I, 0.02],
-    );
-  }
   const tensors = new Map<string, { toFloat32(): Float32Array }>();
-  shapes.forEach(([name, size, std], i) => {
-    // std 0 marks a norm weight: ones, as a freshly initialised RMSNorm.
-    const data = std === 0 ? new Float32Array(size).fill(1) : normalFill(new Float32Array(size), std, seed * 1000 + i);
-    tensors.set(name, { toFloat32: () => data });
+  [...expectedTensorTable(cfg)].forEach(([name, shape], i) => {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const isNorm = /norm\.weight$/.test(name);
+    tensors.set(name, {
+      toFloat32: () => (isNorm ? new Float32Array(size).fill(1) : normalFill(new Float32Array(size), 0.02, seed * 1000 + i)),
+    });
   });
   const modelId = createHash('sha256').update(JSON.stringify({ cfg, seed })).digest('hex');
   return { dir: `random:${seed}`, config: cfg, modelId, tensors };
