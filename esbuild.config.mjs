@@ -17,6 +17,7 @@ const nodeEntries = [
 const toolEntries = [
   ['test/bench/bench.ts', 'bench'],
   ['test/bench/grounding.ts', 'grounding-bench'],
+  ['test/bench/bundle.ts', 'bundle-bench'],
   ['test/gpu/gpu-check.ts', 'gpu-check'],
   ['model/tools/reread-dump.ts', 'reread-dump'],
 ].filter(([src]) => existsSync(src));

@@ -6,7 +6,7 @@
  *   - import with nothing changed (fetch from disk + verify + adopt + walk + save), then with 1% and 10% of the
  *     files changed: the delta read's time against the full read's.
  *
- *   node --import tsx test/bench/bundle.ts [--model <dir>] [--device cpu|webgpu] [--files 1000] [--out test/bench/results]
+ *   npm run bench:bundle -- [--model <dir>] [--device cpu|webgpu] [--files 1000] [--out test/bench/results]
  *
  * The default model is the tiny test fixture: random weights are right for timing the bundle's own work, and
  * its read rate is given so the delta reads scale to any model (time ∝ tokens / tok/s). Writes
