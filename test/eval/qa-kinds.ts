@@ -40,6 +40,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { parseArgs as parseArgv } from 'node:util';
 import { EngineClient, type EngineProcess } from '../../model/engine/client';
 import { fileChunkTokens } from '../../model/engine/prompt';
 import type { AnswerResult, Citation, LoadModelResult, RereadSettings, Source } from '../../model/engine/protocol';
@@ -178,29 +179,25 @@ interface Report {
 // ---------------------------------------------------------------------------------------------- arguments
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: [{ name: 'default', dir: 'model/weights/default' }], sizes: [16384, 65536], packages: Infinity, out: 'docs/results/qa-kinds', seed: 2026 };
-  for (let i = 0; i < argv.length; i++) {
-    const v = () => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${argv[i - 1]} needs a value`);
-      return x;
-    };
-    switch (argv[i]) {
-      case '--models':
-        a.models = v().split(',').map((s) => {
-          const [name, dir] = s.includes('=') ? (s.split('=', 2) as [string, string]) : [path.basename(s), s];
-          return { name, dir };
-        });
-        break;
-      case '--sizes': a.sizes = v().split(',').map(Number); break;
-      case '--packages': a.packages = Number(v()); break;
-      case '--out': a.out = v(); break;
-      case '--seed': a.seed = Number(v()); break;
-      default: throw new Error(`unknown argument ${argv[i]} (see the comment at the top of test/eval/qa-kinds.ts)`);
-    }
-  }
-  if (a.sizes.some((s) => !(s > 0))) throw new Error('--sizes: token counts, e.g. 16384,65536');
-  return a;
+  const { values } = parseArgv({
+    args: argv,
+    strict: true,
+    options: {
+      models: { type: 'string', default: 'default=model/weights/default' },
+      sizes: { type: 'string', default: '16384,65536' },
+      packages: { type: 'string' },
+      out: { type: 'string', default: 'docs/results/qa-kinds' },
+      seed: { type: 'string', default: '2026' },
+    },
+  });
+  const models = values.models.split(',').map((s) => {
+    const [name, dir] = s.includes('=') ? (s.split('=', 2) as [string, string]) : [path.basename(s), s];
+    return { name, dir };
+  });
+  const sizes = values.sizes.split(',').map(Number);
+  if (sizes.some((s) => !(s > 0))) throw new Error('--sizes: token counts, e.g. 16384,65536');
+  const packages = values.packages === undefined ? Infinity : Number(values.packages);
+  return { models, sizes, packages, out: values.out, seed: Number(values.seed) };
 }
 
 // ---------------------------------------------------------------------------------------------- the cases
