@@ -215,7 +215,8 @@ export class WorkspaceMemory extends Disposable {
     this.reportSaveProblem(result);
     // A saved memory that could not be used (another model's, damaged) is read again, unless reading is off.
     const unusable = mode === 'restore' && result.restoreProblem !== null;
-    this.showState(result.state, unusable ? `The saved memory could not be used (${result.restoreProblem}); reading the workspace again.` : '');
+    // A memory that came from a team bundle keeps saying so after every later read (the status bar does too).
+    this.showState(result.state, unusable ? `The saved memory could not be used (${result.restoreProblem}); reading the workspace again.` : originText(result.state));
     if (unusable && settings.readOnOpen(this.folder.uri) !== 'never') {
       void this.read({ fresh: false }).catch((err: Error) => this.reportError('Reading the workspace failed', err));
     }
