@@ -7,6 +7,7 @@ export * from './config';
 export * from './errors';
 export * from './half';
 export * from './model-dir';
+export * from './model-files';
 export * from './safetensors';
 export * from './tokenizer';
 export * from './weights';

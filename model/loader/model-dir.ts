@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FamConfig, readFamConfig } from './config';
 import { ModelFileError } from './errors';
+import { bundledModelDir, modelDirectory, parseJson, readRequired } from './model-files';
 import { WeightTensor, readCheckpointDir } from './safetensors';
 import { FamTokenizer } from './tokenizer';
 import { checkWeightTable } from './weights';
@@ -52,9 +53,7 @@ export function modelIdOf(parts: { name: string; bytes: Uint8Array }[]): string 
  * the event loop.
  */
 export async function loadModelDir(dir: string): Promise<LoadedModel> {
-  const abs = path.resolve(dir);
-  if (!fs.existsSync(abs)) throw new ModelFileError(abs, `model directory ${abs} does not exist`);
-  if (!fs.statSync(abs).isDirectory()) throw new ModelFileError(abs, `${abs} is not a directory (expected a model directory)`);
+  const abs = modelDirectory(dir);
 
   const configPath = path.join(abs, 'config.json');
   const configBytes = readRequired(configPath, 'config.json');
@@ -104,7 +103,7 @@ export function defaultModelDir(
   log: (line: string) => void = (line) => console.error(line),
   root = packageRoot(__dirname),
 ): string {
-  const dir = path.join(root, 'model', 'weights', 'default');
+  const dir = bundledModelDir(root);
   if (!fs.existsSync(path.join(dir, 'config.json'))) {
     throw new ModelFileError(dir, `no default model: expected one in ${dir} (config.json, weights, tokenizer.json). ` +
       'Point Famulus at a model directory instead: `--model <dir>` on the command line, the `famulus.modelPath` ' +
@@ -128,21 +127,5 @@ export function packageRoot(from: string): string {
     if (path.dirname(dir) === dir) {
       throw new Error(`no package.json named "famulus" in ${from} or any directory above it`);
     }
-  }
-}
-
-function readRequired(file: string, what: string): Uint8Array {
-  if (!fs.existsSync(file)) {
-    throw new ModelFileError(file, `${path.dirname(file)}: no ${what} (a model directory needs config.json, ` +
-      `model.safetensors or a shard index, and tokenizer.json)`);
-  }
-  return fs.readFileSync(file);
-}
-
-function parseJson(bytes: Uint8Array, file: string): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch (e) {
-    throw new ModelFileError(file, `${file}: not valid JSON: ${(e as Error).message}`);
   }
 }

@@ -120,32 +120,56 @@ export function readWholeFile(file: string): Uint8Array {
   }
 }
 
-/** Parses safetensors bytes. `source` names the file in errors. Tensors are views of `bytes`. */
-export function parseSafetensors(
-  bytes: Uint8Array,
+/**
+ * What a tensor is, without its data: what the weight table check (weights.ts) and a model folder's inspection
+ * (inspect.ts) need. A WeightTensor is one; readSafetensorsHeader's entries are the same without the bytes.
+ */
+export interface TensorInfo {
+  readonly dtype: SafetensorsDType;
+  readonly shape: readonly number[];
+  /** Number of elements. */
+  readonly size: number;
+}
+
+/** One checked header entry: where its bytes are, relative to the data section. */
+interface HeaderEntry {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/**
+ * Parses and checks a safetensors header: `head` holds the file's first bytes (at least 8, and the whole header
+ * when the length allows it), `fileLength` is the length of the whole file. Every offset is checked against the
+ * data size the file length leaves and against the other tensors, so the header alone says whether the file
+ * is whole. The one place these checks live: parseSafetensors and readSafetensorsHeader both use it.
+ */
+function parseHeader(
+  head: Uint8Array,
+  fileLength: number,
   source: string,
-): { tensors: Map<string, WeightTensor>; metadata: Record<string, string> } {
+): { dataStart: number; entries: HeaderEntry[]; metadata: Record<string, string> } {
   const bad = (msg: string): ModelFileError => new ModelFileError(source, `${source}: not a valid safetensors file: ${msg}`);
-  if (bytes.length < 8) throw bad(`${bytes.length} bytes, shorter than the 8-byte header length`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen = Number(dv.getBigUint64(0, true));
+  if (fileLength < 8) throw bad(`${fileLength} bytes, shorter than the 8-byte header length`);
+  const headerLen = headerLength(head);
   if (headerLen > MAX_HEADER_BYTES) throw bad(`header length ${headerLen} exceeds ${MAX_HEADER_BYTES} bytes`);
-  if (8 + headerLen > bytes.length) {
-    throw bad(`header length ${headerLen} runs past the end of the file (${bytes.length} bytes): truncated?`);
+  if (8 + headerLen > fileLength) {
+    throw bad(`header length ${headerLen} runs past the end of the file (${fileLength} bytes): truncated?`);
   }
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(8, 8 + headerLen)));
   } catch (e) {
     throw bad(`header is not UTF-8 JSON (${(e as Error).message})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('header is not a JSON object');
 
   const dataStart = 8 + headerLen;
-  const dataLen = bytes.length - dataStart;
-  const tensors = new Map<string, WeightTensor>();
+  const dataLen = fileLength - dataStart;
+  const entries: HeaderEntry[] = [];
   const metadata: Record<string, string> = {};
-  const spans: { name: string; begin: number; end: number }[] = [];
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw bad('__metadata__ is not an object');
@@ -182,13 +206,9 @@ export function parseSafetensors(
           `${end - begin}`,
       );
     }
-    spans.push({ name, begin, end });
-    tensors.set(
-      name,
-      new WeightTensor(dtype, [...(shape as number[])], bytes.subarray(dataStart + begin, dataStart + end)),
-    );
+    entries.push({ name, dtype, shape: [...(shape as number[])], begin, end });
   }
-  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  const spans = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   for (let i = 1; i < spans.length; i++) {
     const prev = spans[i - 1]!;
     const cur = spans[i]!;
@@ -198,7 +218,64 @@ export function parseSafetensors(
       );
     }
   }
+  return { dataStart, entries, metadata };
+}
+
+/** The header length a file's first 8 bytes state (u64 little-endian). */
+function headerLength(head: Uint8Array): number {
+  return Number(new DataView(head.buffer, head.byteOffset, head.byteLength).getBigUint64(0, true));
+}
+
+/** Parses safetensors bytes. `source` names the file in errors. Tensors are views of `bytes`. */
+export function parseSafetensors(
+  bytes: Uint8Array,
+  source: string,
+): { tensors: Map<string, WeightTensor>; metadata: Record<string, string> } {
+  const { dataStart, entries, metadata } = parseHeader(bytes, bytes.length, source);
+  const tensors = new Map<string, WeightTensor>();
+  for (const e of entries) {
+    tensors.set(e.name, new WeightTensor(e.dtype, e.shape, bytes.subarray(dataStart + e.begin, dataStart + e.end)));
+  }
   return { tensors, metadata };
+}
+
+/**
+ * Reads only the header of a .safetensors file (a few KB of a file that may hold GBs) and checks it as
+ * parseSafetensors does, against the file's length on disk. `bytes` is that length.
+ */
+export function readSafetensorsHeader(file: string): { tensors: Map<string, TensorInfo>; bytes: number } {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    throw new ModelFileError(file, `${file}: cannot read weights: ${(e as Error).message}`);
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const first = Buffer.alloc(Math.min(size, 8));
+    fs.readSync(fd, first, 0, first.length, 0);
+    let head: Uint8Array = first;
+    // Past the length checks (parseHeader makes them, with their messages), read the header itself.
+    if (size >= 8) {
+      const headerLen = headerLength(first);
+      if (headerLen <= MAX_HEADER_BYTES && 8 + headerLen <= size) {
+        const whole = Buffer.alloc(8 + headerLen);
+        let done = 0;
+        while (done < whole.length) {
+          const n = fs.readSync(fd, whole, done, whole.length - done, done);
+          if (n === 0) throw new ModelFileError(file, `${file}: file shrank while being read (${done} of ${whole.length} bytes)`);
+          done += n;
+        }
+        head = whole;
+      }
+    }
+    const { entries } = parseHeader(head, size, file);
+    const tensors = new Map<string, TensorInfo>();
+    for (const e of entries) tensors.set(e.name, { dtype: e.dtype, shape: e.shape, size: e.shape.reduce((a, b) => a * b, 1) });
+    return { tensors, bytes: size };
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Reads one .safetensors file. */
@@ -213,6 +290,23 @@ export function readSafetensors(file: string): SafetensorsSet {
  * { "<tensor>": "<shard file>" } }`). Every shard is read once; the weight map and the shards must agree exactly.
  */
 export function readSafetensorsIndex(indexFile: string): SafetensorsSet {
+  const metadata: Record<string, string> = {};
+  const files: SafetensorsSet['files'] = [];
+  const tensors = readIndexed(indexFile, (shardPath) => {
+    const one = readSafetensors(shardPath);
+    files.push(...one.files);
+    Object.assign(metadata, one.metadata);
+    return one.tensors;
+  });
+  return { tensors, metadata, files };
+}
+
+/**
+ * The shard index's weight map, checked (shard names are file names in the index's directory), then every shard
+ * read once by `readShard` in name order, and the map and the shards compared: every disagreement in one error.
+ * What a shard is read into is the caller's: whole tensors (readSafetensorsIndex) or headers (readCheckpointHeaders).
+ */
+function readIndexed<T>(indexFile: string, readShard: (shardPath: string) => ReadonlyMap<string, T>): Map<string, T> {
   let index: unknown;
   try {
     index = JSON.parse(fs.readFileSync(indexFile, 'utf8'));
@@ -234,38 +328,55 @@ export function readSafetensorsIndex(indexFile: string): SafetensorsSet {
     byShard.set(shard, [...(byShard.get(shard) ?? []), tensor]);
   }
   const dir = path.dirname(indexFile);
-  const tensors = new Map<string, WeightTensor>();
-  const metadata: Record<string, string> = {};
-  const files: SafetensorsSet['files'] = [];
+  const tensors = new Map<string, T>();
   const problems: string[] = [];
   for (const shard of [...byShard.keys()].sort()) {
-    const shardPath = path.join(dir, shard);
-    const one = readSafetensors(shardPath);
-    files.push(...one.files);
-    Object.assign(metadata, one.metadata);
+    const held = readShard(path.join(dir, shard));
     const listed = new Set(byShard.get(shard));
     for (const name of listed) {
-      const t = one.tensors.get(name);
+      const t = held.get(name);
       if (t) tensors.set(name, t);
       else problems.push(`"${name}" is mapped to ${shard} but that file does not hold it`);
     }
-    for (const name of one.tensors.keys()) {
+    for (const name of held.keys()) {
       if (!listed.has(name)) problems.push(`${shard} holds "${name}", which weight_map does not list there`);
     }
   }
   if (problems.length > 0) {
     throw new ModelFileError(indexFile, `${indexFile}: shards disagree with the index:\n  - ${problems.join('\n  - ')}`);
   }
-  return { tensors, metadata, files };
+  return tensors;
+}
+
+/** Where a model directory's weights are: its shard index when there is one, else model.safetensors. */
+function checkpointOf(dir: string): { index: string } | { single: string } {
+  const index = path.join(dir, INDEX_FILE);
+  if (fs.existsSync(index)) return { index };
+  const single = path.join(dir, 'model.safetensors');
+  if (fs.existsSync(single)) return { single };
+  throw new ModelFileError(dir, `${dir}: no weights: neither model.safetensors nor ${INDEX_FILE} is there`);
 }
 
 /** The checkpoint in a model directory: the shard index when there is one, else model.safetensors. */
 export function readCheckpointDir(dir: string): SafetensorsSet {
-  const index = path.join(dir, INDEX_FILE);
-  if (fs.existsSync(index)) return readSafetensorsIndex(index);
-  const single = path.join(dir, 'model.safetensors');
-  if (fs.existsSync(single)) return readSafetensors(single);
-  throw new ModelFileError(dir, `${dir}: no weights: neither model.safetensors nor ${INDEX_FILE} is there`);
+  const at = checkpointOf(dir);
+  return 'index' in at ? readSafetensorsIndex(at.index) : readSafetensors(at.single);
+}
+
+/**
+ * The checkpoint in a model directory as readCheckpointDir finds and checks it, from the files' headers only:
+ * every tensor's dtype and shape, and each weight file with its length on disk, sorted by path. No weight is read.
+ */
+export function readCheckpointHeaders(dir: string): { tensors: Map<string, TensorInfo>; files: { path: string; bytes: number }[] } {
+  const at = checkpointOf(dir);
+  const files: { path: string; bytes: number }[] = [];
+  const readOne = (file: string): Map<string, TensorInfo> => {
+    const one = readSafetensorsHeader(file);
+    files.push({ path: file, bytes: one.bytes });
+    return one.tensors;
+  };
+  const tensors = 'index' in at ? readIndexed(at.index, readOne) : readOne(at.single);
+  return { tensors, files: files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)) };
 }
 
 function readFileOrFail(file: string): Uint8Array {

@@ -7,7 +7,7 @@
  */
 import { FamConfig, headDim } from './config';
 import { ModelFileError } from './errors';
-import { FLOAT_DTYPES, type WeightTensor } from './safetensors';
+import { FLOAT_DTYPES, type TensorInfo } from './safetensors';
 
 /** Name -> expected shape, in a stable order (embedding, layers 0..L-1, final norm, lm_head, FAM). */
 export function expectedTensorTable(cfg: FamConfig): Map<string, number[]> {
@@ -58,9 +58,10 @@ const IGNORABLE: { pattern: RegExp; why: string }[] = [
 
 /**
  * Compares `tensors` with expectedTensorTable(cfg). Throws one ModelFileError (naming `source`) that lists every
- * missing, unexpected, mis-shaped and non-float tensor; returns notes about tensors that were ignored.
+ * missing, unexpected, mis-shaped and non-float tensor; returns notes about tensors that were ignored. Only
+ * dtypes and shapes are looked at, so a file's header is enough (inspect.ts checks a folder that way).
  */
-export function checkWeightTable(cfg: FamConfig, tensors: ReadonlyMap<string, WeightTensor>, source: string): string[] {
+export function checkWeightTable(cfg: FamConfig, tensors: ReadonlyMap<string, TensorInfo>, source: string): string[] {
   const expected = expectedTensorTable(cfg);
   const missing: string[] = [];
   const misShaped: string[] = [];
