@@ -5,6 +5,7 @@
 export * from './chat-template';
 export * from './config';
 export * from './errors';
+export * from './footprint';
 export * from './half';
 export * from './model-dir';
 export * from './model-files';

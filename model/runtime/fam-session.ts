@@ -8,7 +8,7 @@
  */
 import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
-import { eosTokenIds, expectedTensorTable, famPositions, famResidualScale, headDim, type FamConfig } from '../loader';
+import { cpuWeightPlacement, eosTokenIds, famPositions, famResidualScale, headDim, type FamConfig } from '../loader';
 import type { StateSnapshot } from '../state';
 import {
   IO,
@@ -78,21 +78,12 @@ export interface SessionOptions {
 type Feeds = Record<string, ort.Tensor>;
 
 /**
- * onnxruntime parses a model from one protobuf, which cannot exceed 2 GiB: what weights may take of it, 64 MiB
- * left for the graphs' other constants (masks, shapes).
- */
-const PROTOBUF_LIMIT_BYTES = 2 ** 31 - 64 * 2 ** 20;
-
-/**
  * Where the weights go when the caller does not say: inputs on WebGPU (one upload for every session); on the
- * CPU initializers, which onnxruntime prepacks, while float32 weights fit in one graph (Qwen2.5-0.5B's 1.98 GB
- * does, 1.5B's 6.2 GB does not; those are fed as inputs, unpacked: docs/perf.md, "Sizes and devices").
+ * CPU initializers, which onnxruntime prepacks, while float32 weights fit in one graph, else inputs
+ * (cpuWeightPlacement in model/loader/footprint.ts, which the model picker's memory estimate follows too).
  */
 export function defaultPlacement(provider: DeviceChoice, cfg: FamConfig): WeightPlacement {
-  if (provider === 'webgpu') return 'inputs';
-  let elements = 0;
-  for (const shape of expectedTensorTable(cfg).values()) elements += shape.reduce((a, b) => a * b, 1);
-  return elements * Float32Array.BYTES_PER_ELEMENT <= PROTOBUF_LIMIT_BYTES ? 'initializers' : 'inputs';
+  return provider === 'webgpu' ? 'inputs' : cpuWeightPlacement(cfg);
 }
 
 /** What the runtime needs of a model: its config, its weights and its identity (a LoadedModel is one). */
