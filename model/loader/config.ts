@@ -129,6 +129,23 @@ export const MODEL_FAMILIES = {
 } as const satisfies Record<string, FamilyTraits>;
 export type ModelFamily = keyof typeof MODEL_FAMILIES;
 
+/** What people call each family (model cards, hubs): SmolLM2 is a Llama, Qwen2.5 is model_type qwen2. */
+const FAMILY_NAMES: Record<ModelFamily, string> = {
+  llama: 'Llama',
+  mistral: 'Mistral',
+  qwen2: 'Qwen2/Qwen2.5',
+  qwen3: 'Qwen3',
+};
+
+/**
+ * The family in words and as config.json names it: "Qwen2/Qwen2.5 (qwen2)", or "Llama 3 (llama)" where the config
+ * has Llama 3's RoPE scaling. What the picker and the status tooltip show.
+ */
+export function familyLabel(cfg: FamConfig): string {
+  const name = cfg.model_type === 'llama' && cfg.rope_scaling?.rope_type === 'llama3' ? 'Llama 3' : FAMILY_NAMES[cfg.model_type];
+  return `${name} (${cfg.model_type})`;
+}
+
 /** The family fields of a plain Llama config (what parseFamConfig makes of one without attention_bias). */
 export const PLAIN_LLAMA = { model_type: 'llama', qkv_bias: false, o_bias: false, qk_norm: false } as const;
 
@@ -162,6 +179,11 @@ export function memoryModeText(cfg: FamConfig): string {
   }
   return `no trained working memory (FAM length 0, block sliding-window attention): answers use the last ` +
     `${B}${m > 0 ? ` to ${(m + 1) * B}` : ' or fewer'} tokens read and the re-read`;
+}
+
+/** memoryModeText in a few words, for a list: "FAM, 64 rows" or "BSWA: no trained working memory". */
+export function memoryModeShort(cfg: FamConfig): string {
+  return cfg.fam_length > 0 ? `FAM, ${cfg.fam_length} rows` : 'BSWA: no trained working memory';
 }
 
 /** A list of ids from eos_token_id (empty when the config names none). */

@@ -7,6 +7,7 @@ export * from './config';
 export * from './errors';
 export * from './footprint';
 export * from './half';
+export * from './inspect';
 export * from './model-dir';
 export * from './model-files';
 export * from './safetensors';
