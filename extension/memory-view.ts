@@ -53,12 +53,12 @@ function gpuNotice(info: EngineInfo): Problem | null {
   return { message: 'No GPU adapter found: the model runs on the CPU.', action: 'useCpu' };
 }
 
-/** The details for a tooltip: the model's folder and id, the adapter, and why WebGPU was not used. */
+/** The details for a tooltip: the model's folder, family and id, the adapter, and why WebGPU was not used. */
 function about(info: EngineInfo): string {
   const m = info.model;
   const d = info.device;
   return [
-    `Model: ${m.dir} (id ${m.modelId.slice(0, 12)}, ${m.layers} layers, width ${m.hiddenSize})`,
+    `Model: ${m.dir} (${m.family}, id ${m.modelId.slice(0, 12)}, ${m.layers} layers, width ${m.hiddenSize})`,
     `Memory: ${m.memoryMode}`,
     `Device: ${d.provider}, ${d.adapter}, ${d.dtype}`,
     d.fallbackReason ? `WebGPU not used: ${d.fallbackReason}` : '',

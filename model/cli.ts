@@ -384,6 +384,7 @@ class Cli {
     this.timings.modelLoadSeconds = secondsSince(t);
     const d = this.model.device;
     this.note(`device: ${d.provider} (${d.adapter}, ${d.dtype})${d.fallbackReason ? `; WebGPU skipped: ${d.fallbackReason}` : ''}`);
+    this.note(`family: ${this.model.model.family}`);
     this.note(`memory: ${this.model.model.memoryMode}`);
     return { engine: this.engine, model: this.model };
   }

@@ -12,7 +12,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { defaultModelDir, loadModelDir, memoryModeText, type LoadedModel } from '../loader';
+import { defaultModelDir, familyLabel, loadModelDir, memoryModeText, type LoadedModel } from '../loader';
 import { FamSession, type FamState } from '../runtime/fam-session';
 import type { DeviceChoice, GenerateResult } from '../runtime/types';
 import { readTextFile } from '../workspace/walker';
@@ -549,6 +549,7 @@ function modelSummary(model: LoadedModel): ModelSummary {
   return {
     dir: model.dir,
     modelId: model.modelId,
+    family: familyLabel(c),
     layers: c.num_hidden_layers,
     hiddenSize: c.hidden_size,
     vocabSize: c.vocab_size,

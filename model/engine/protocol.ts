@@ -54,6 +54,8 @@ export interface GenerationSettings {
 export interface ModelSummary {
   dir: string;
   modelId: string;
+  /** The decoder family in words and as config.json names it: "Qwen2/Qwen2.5 (qwen2)" (config.ts familyLabel). */
+  family: string;
   layers: number;
   hiddenSize: number;
   vocabSize: number;

@@ -232,7 +232,7 @@ suite('Famulus in the extension host', () => {
     // The model by its name and the device in a word; the id and the adapter only in the tooltip's text.
     assert.equal(view.model, 'tiny');
     assert.equal(view.device, 'CPU');
-    assert.match(view.about, /^Model: .*tiny \(id [0-9a-f]{12}, \d+ layers, width \d+\)\nMemory: FAM: .+\nDevice: cpu, /);
+    assert.match(view.about, /^Model: .*tiny \(Llama \(llama\), id [0-9a-f]{12}, \d+ layers, width \d+\)\nMemory: FAM: .+\nDevice: cpu, /);
     assert.ok(!Number.isNaN(Date.parse(view.lastUpdate)));
   });
 

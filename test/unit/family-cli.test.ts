@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { promises as fs, readdirSync } from 'node:fs';
+import { promises as fs, readFileSync, readdirSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -46,6 +46,7 @@ describe('CLI with checkpoints of other model families: ingest → save → relo
       assert.equal(ingest.report.state.files, 2);
       assert.ok(ingest.report.stateFileBytes > 0, 'the memory was saved');
       assert.match(ingest.stderr, /memory: no trained working memory \(FAM length 0, block sliding-window attention\)/);
+      assert.match(ingest.stderr, new RegExp(`family: .+ \\(${JSON.parse(readFileSync(path.join(model, 'config.json'), 'utf8')).model_type}\\)\n`));
 
       const ask = famulus(['ask', root, 'What does `lease` do?', ...common]);
       assert.match(ask.stderr, /memory restored: 2 files/);

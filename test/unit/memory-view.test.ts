@@ -15,7 +15,7 @@ import type { FilesResult } from '../../model/engine/protocol';
 import { SKIP_REASONS } from '../../model/workspace/walker';
 import { READ_BUTTON } from '../../webview/protocol';
 
-const model = { dir: '/ext/model/weights/default', modelId: 'f5efb32370c1440ea49b9725d421', layers: 6, hiddenSize: 512, vocabSize: 16000, blockSize: 1024, famLength: 64, memorySegments: 1,
+const model = { dir: '/ext/model/weights/default', modelId: 'f5efb32370c1440ea49b9725d421', family: 'Llama (llama)', layers: 6, hiddenSize: 512, vocabSize: 16000, blockSize: 1024, famLength: 64, memorySegments: 1,
   memoryMode: 'FAM: 64 rows of trained working memory per layer, plus exact attention to the current block of 1024 tokens and the 1 before it' };
 const cpu = { provider: 'cpu', adapter: 'AMD EPYC (x64), 2 threads', dtype: 'float32' } as const;
 const info = (over: Partial<EngineInfo> = {}): EngineInfo => ({ model, device: cpu, builtIn: true, requested: 'cpu', generation: 1, pid: 7, ...over });
@@ -28,7 +28,7 @@ describe('memory view: the header shows the model by name and the device in a wo
     assert.equal(v.device, 'CPU');
     assert.equal(v.detail, '');
     assert.equal(v.action, null);
-    assert.match(v.about, /Model: \/ext\/model\/weights\/default \(id f5efb32370c1, 6 layers, width 512\)/);
+    assert.match(v.about, /Model: \/ext\/model\/weights\/default \(Llama \(llama\), id f5efb32370c1, 6 layers, width 512\)/);
     assert.match(v.about, /Device: cpu, AMD EPYC/);
   });
 
