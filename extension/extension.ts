@@ -17,6 +17,8 @@ import { showFilesInMemory } from './files-in-memory';
 import { Commands, ContextKeys, SECTION, SUMMARY_PANEL_TYPE, Settings } from './ids';
 import { WorkspaceMemory } from './memory';
 import { filesInMemoryRows, type FileRow } from './memory-view';
+import type { ModelChoice } from './model-choices';
+import { ModelPicker, type ModelSelection } from './model-picker';
 import { explainProblem } from './problems';
 import { MemoryStatusBar } from './status-bar';
 import { SummaryPanel, type SummaryOutcome } from './summary-panel';
@@ -38,6 +40,8 @@ export interface FamulusApi {
   chatMessage(message: unknown): Promise<unknown>;
   /** The context chips the chat's composer shows (the attached selection, the active editor's file). */
   contextChips(): ContextChip[];
+  /** The rows Select Model shows now: the built-in model, the remembered folders, "Choose a model folder…". */
+  modelChoices(): ModelChoice[];
 }
 
 let host: EngineHost | null = null;
@@ -77,6 +81,8 @@ export function activate(context: vscode.ExtensionContext): FamulusApi {
       },
     }),
   );
+
+  const models = new ModelPicker(context.extensionPath, context.globalState, log);
 
   const needMemory = (): WorkspaceMemory => {
     if (!memory) throw new Error('Open a folder first: Famulus reads the files of a workspace folder.');
@@ -194,27 +200,9 @@ export function activate(context: vscode.ExtensionContext): FamulusApi {
     return true;
   });
 
-  command(Commands.selectModel, async (dir?: unknown) => {
-    let value: string | undefined = typeof dir === 'string' ? dir : undefined;
-    if (value === undefined) {
-      const pick = await vscode.window.showQuickPick(
-        [
-          { label: 'Built-in model', description: 'the model that ships with Famulus', value: '' },
-          { label: 'Choose a model folder…', description: 'config.json, model.safetensors, tokenizer.json', value: '?' },
-        ],
-        { title: 'Famulus: Select Model' },
-      );
-      if (!pick) return undefined;
-      value = pick.value;
-      if (value === '?') {
-        const chosen = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use This Model' });
-        if (!chosen?.[0]) return undefined;
-        value = chosen[0].fsPath;
-      }
-    }
-    await vscode.workspace.getConfiguration(SECTION).update(Settings.modelPath, value, vscode.ConfigurationTarget.Global);
-    return value;
-  });
+  // A folder given as the argument is checked as a picked one is: a folder that is not a model changes nothing.
+  command(Commands.selectModel, (dir?: unknown): Promise<ModelSelection | undefined> =>
+    typeof dir === 'string' ? models.select(dir) : models.pick());
 
   command(Commands.selectDevice, async (choice?: unknown) => {
     let value = choice === 'auto' || choice === 'webgpu' || choice === 'cpu' ? choice : undefined;
@@ -292,6 +280,7 @@ export function activate(context: vscode.ExtensionContext): FamulusApi {
     openCitation: (path, line) => openCitation(path, line, log),
     chatMessage: (message) => chatView.receive(message),
     contextChips: () => chatContext.chips,
+    modelChoices: () => models.choices(),
   };
 }
 

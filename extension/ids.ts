@@ -88,7 +88,7 @@ export const ContextKeys = {
   canUndoClear: 'famulus.canUndoClear',
 } as const;
 
-/** Keys in the extension's workspaceState memento. */
+/** Keys in the extension's workspaceState memento (modelFolders: in its globalState). */
 export const StateKeys = {
   conversation: 'famulus.conversation',
   offeredRead: 'famulus.offeredRead',
@@ -96,4 +96,6 @@ export const StateKeys = {
   teamMemoryProblem: 'famulus.teamMemoryProblem',
   /** The model id of the last read announced as done ("Famulus has read N files…"): once per workspace and model. */
   announcedRead: 'famulus.announcedRead',
+  /** Model folders chosen with Select Model, most recent first (globalState: they are paths on this machine). */
+  modelFolders: 'famulus.modelFolders',
 } as const;

@@ -13,6 +13,7 @@ import type { AskOutcome } from '../../extension/chat';
 import type { FamulusApi } from '../../extension/extension';
 import { Commands, EXTENSION_ID } from '../../extension/ids';
 import type { FileRow } from '../../extension/memory-view';
+import type { ModelSelection } from '../../extension/model-picker';
 import type { SummaryOutcome } from '../../extension/summary-panel';
 import type { WorkspaceResult } from '../../model/engine/protocol';
 import { answerMarkdown, codeBlocks } from '../../webview/answer-text';
@@ -260,7 +261,9 @@ suite('Famulus in the extension host', () => {
   test('selecting a model folder sets the machine setting and the engine reloads with it', async () => {
     const tiny = vscode.workspace.getConfiguration('famulus').get<string>('modelPath')!;
     const pid = api.enginePid();
-    assert.equal(await vscode.commands.executeCommand(Commands.selectModel, tiny), tiny);
+    const selected = await vscode.commands.executeCommand<ModelSelection>(Commands.selectModel, tiny);
+    assert.equal(selected?.status, 'selected');
+    assert.equal(selected.status === 'selected' && selected.modelPath, tiny);
     const inspected = vscode.workspace.getConfiguration('famulus').inspect<string>('modelPath');
     assert.equal(inspected?.globalValue, tiny, 'written to the user (machine) settings, never to the workspace');
     assert.equal(inspected?.workspaceValue, undefined);
