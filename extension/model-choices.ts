@@ -91,7 +91,8 @@ function row(
       refused: model.reason,
     };
   }
-  return { kind, value, label, description: describeModel(model), detail: `${where} — ${deviceFit(model, device, machine)}`, current, refused: null };
+  // The fit first: a long folder path is cut off at the end of the row.
+  return { kind, value, label, description: describeModel(model), detail: `${deviceFit(model, device, machine)} — ${where}`, current, refused: null };
 }
 
 /** "Qwen3 (qwen3) · 35.0K parameters · 72.5 KiB BF16 · BSWA: no trained working memory". */

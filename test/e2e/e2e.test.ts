@@ -352,7 +352,14 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     const chat = await webviewFrame('#log');
     await runCommand('Famulus: Select Model');
     await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Famulus: Select Model' }).waitFor({ state: 'visible' });
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Built-in model' }).first().click();
+    // Each model with its family, size, memory mode and whether it fits; the one in use is marked.
+    const rows = page.locator('.quick-input-list .monaco-list-row');
+    await rows.filter({ hasText: 'Built-in model' }).filter({ hasText: 'Llama (llama) · 24.0M parameters · 45.7 MiB F16 · FAM, 64 rows' }).waitFor();
+    const current = rows.filter({ hasText: 'endless-tiny' });
+    assert.match(await current.innerText(), /Llama \(llama\) · [\d.]+K parameters · [\d.]+ KiB F32 · FAM, \d+ rows[^]*CPU fits: needs ~[\d.]+ MiB of [\d.]+ GiB RAM/);
+    assert.equal(await current.locator('.codicon-check').count(), 1, 'the model in use is marked');
+    await screenshot(page, '08b-select-model');
+    await rows.filter({ hasText: 'Built-in model' }).first().click();
     // The setting stops the engine of the test model; the memory it read is that model's, so read again.
     await chat.locator('#memory-detail', { hasNotText: 'endless-tiny' }).waitFor({ timeout: 30_000 });
     // Stopped once while it reads: the header names the button that goes on from there, as that button is labelled.

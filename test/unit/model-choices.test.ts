@@ -53,11 +53,11 @@ describe('Select Model: the rows', () => {
     const qwen3 = rows[1]!;
     const need = report(QWEN3).estimate.cpu.bytes;
     assert.equal(qwen3.description, `Qwen3 (qwen3) · 35.0K parameters · 70.8 KiB BF16 · BSWA: no trained working memory`);
-    assert.equal(qwen3.detail, `${QWEN3} — CPU fits: needs ~${formatBytes(need)} of 16.0 GiB RAM (6.0 GiB free)`);
+    assert.equal(qwen3.detail, `CPU fits: needs ~${formatBytes(need)} of 16.0 GiB RAM (6.0 GiB free) — ${QWEN3}`);
     assert.equal(qwen3.refused, null);
     const builtIn = rows[0]!;
     assert.equal(builtIn.description, 'Llama (llama) · 24.0M parameters · 45.7 MiB F16 · FAM, 64 rows');
-    assert.match(builtIn.detail, /^ships with Famulus — CPU fits: needs ~1\.0 GiB of 16\.0 GiB RAM \(6\.0 GiB free\)$/);
+    assert.match(builtIn.detail, /^CPU fits: needs ~1\.0 GiB of 16\.0 GiB RAM \(6\.0 GiB free\) — ships with Famulus$/);
   });
 
   it('the built-in model is marked when the setting is empty; with auto and webgpu the GPU estimate is shown', () => {
