@@ -1,7 +1,11 @@
 """The checks of the open-family fixtures that need Hugging Face transformers (not installed on the development
 machine): run on a machine that has it, from the repository root, after `npm ci`:
 
-    python3 model/train/check_families_transformers.py
+    python3 model/train/check_families_transformers.py [--renderings DIR]
+
+Without node_modules (the GPU machine has transformers but not the project's Node packages), save the engine's
+renderings first, here: `for f in test/fixtures/families/*/; do node --import tsx model/tools/render-chat.ts $f
+test/fixtures/chat-conversations.json > DIR/$(basename $f).json; done`, and carry DIR.
 
 For every test/fixtures/families/<name>/ (made by family_fixtures.py):
 1. logits: transformers' own model class for the config (AutoModelForCausalLM: LlamaForCausalLM, Qwen2ForCausalLM,
@@ -15,6 +19,7 @@ Exits 1 on any difference, naming the family, row or conversation.
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -53,13 +58,21 @@ def check_logits(dir: Path) -> list:
     return problems
 
 
-def check_templates(dir: Path) -> list:
+def engine_renderings(dir: Path, renderings: Path | None) -> dict:
+    """The engine's renderings of every conversation: render-chat.ts through node, or, on a machine without the
+    project's node_modules (the GPU machine), its output saved beforehand as RENDERINGS/<family>.json."""
+    if renderings is not None:
+        return json.loads((renderings / f"{dir.name}.json").read_text())
+    return json.loads(subprocess.run(
+        ["node", "--import", "tsx", "model/tools/render-chat.ts", str(dir), str(CONVERSATIONS)],
+        cwd=REPO, check=True, capture_output=True, text=True).stdout)
+
+
+def check_templates(dir: Path, renderings: Path | None) -> list:
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(dir))
-    ours = json.loads(subprocess.run(
-        ["node", "--import", "tsx", "model/tools/render-chat.ts", str(dir), str(CONVERSATIONS)],
-        cwd=REPO, check=True, capture_output=True, text=True).stdout)
+    ours = engine_renderings(dir, renderings)
     convs = json.loads(CONVERSATIONS.read_text())
     problems = []
     for c in convs["all"] + convs["withSystem"]:
@@ -78,10 +91,13 @@ def check_templates(dir: Path) -> list:
 def main() -> None:
     import transformers
 
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--renderings", type=Path, help="folder of render-chat.ts outputs, <family>.json (default: run it)")
+    args = ap.parse_args()
     print(f"transformers {transformers.__version__}, torch {torch.__version__}")
     problems = []
     for dir in sorted(p for p in FAMILIES.iterdir() if p.is_dir()):
-        problems += check_logits(dir) + check_templates(dir)
+        problems += check_logits(dir) + check_templates(dir, args.renderings)
     for p in problems:
         print(f"FAIL {p}")
     sys.exit(1 if problems else 0)

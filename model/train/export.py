@@ -27,19 +27,19 @@ from fam import FamConfig, FamForCausalLM
 MAX_SHARD_BYTES = 16 * 2 ** 20 - 64 * 2 ** 10  # 16 MiB per file, less room for the safetensors header
 
 
-def export_tensors(model: FamForCausalLM) -> dict:
+def export_tensors(model: FamForCausalLM, dtype: torch.dtype = torch.float16) -> dict:
     sd = model.state_dict()
     if model.cfg.tie_word_embeddings:
         sd.pop("lm_head.weight")
-    return {k: v.detach().to(torch.float16).contiguous().cpu() for k, v in sd.items()}
+    return {k: v.detach().to(dtype).contiguous().cpu() for k, v in sd.items()}
 
 
-def shard(tensors: dict) -> list:
+def shard(tensors: dict, max_bytes: int = MAX_SHARD_BYTES) -> list:
     shards, cur, size = [], {}, 0
     for name, t in tensors.items():
         n = t.numel() * t.element_size()
-        assert n <= MAX_SHARD_BYTES, f"tensor {name} has {n} bytes, more than a shard's {MAX_SHARD_BYTES}"
-        if cur and size + n > MAX_SHARD_BYTES:
+        assert n <= max_bytes, f"tensor {name} has {n} bytes, more than a shard's {max_bytes}"
+        if cur and size + n > max_bytes:
             shards.append(cur)
             cur, size = {}, 0
         cur[name] = t
@@ -48,12 +48,16 @@ def shard(tensors: dict) -> list:
     return shards
 
 
-def write(model: FamForCausalLM, tokenizer_dir: Path, out: Path) -> list:
+def write(model: FamForCausalLM, tokenizer_dir: Path, out: Path, dtype: torch.dtype = torch.float16,
+          max_shard_bytes: int = MAX_SHARD_BYTES, tokenizer_files=("tokenizer.json", "tokenizer_config.json"),
+          base_config: dict | None = None) -> list:
+    """The folder `out`: config.json (base_config's fields, e.g. a family checkpoint's own, updated with the
+    model's), the weights in `dtype`, and tokenizer_files copied from tokenizer_dir. Returns the file names."""
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "config.json", "w") as f:
-        json.dump(model.cfg.to_json(), f, indent=2)
-    tensors = export_tensors(model)
-    shards = shard(tensors)
+        json.dump({**(base_config or {}), **model.cfg.to_json()}, f, indent=2)
+    tensors = export_tensors(model, dtype)
+    shards = shard(tensors, max_shard_bytes)
     if len(shards) == 1:
         save_file(shards[0], str(out / "model.safetensors"), metadata={"format": "pt"})
     else:
@@ -65,7 +69,7 @@ def write(model: FamForCausalLM, tokenizer_dir: Path, out: Path) -> list:
         total = sum(t.numel() * t.element_size() for t in tensors.values())
         with open(out / "model.safetensors.index.json", "w") as f:
             json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
-    for name in ("tokenizer.json", "tokenizer_config.json"):
+    for name in tokenizer_files:
         shutil.copy(tokenizer_dir / name, out / name)
     return sorted(p.name for p in out.iterdir())
 

@@ -279,9 +279,19 @@ def make_family(out: Path, name: str, spec: dict, seed: int) -> None:
     # The reference computes in float32 from the stored 16-bit values, as the engine does on the CPU.
     model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=False)
 
-    g = torch.Generator().manual_seed(seed + 1)
-    B = cfg.block_size
-    ids = torch.randint(0, n_tok, (BLOCKS * B,), generator=g)
+    write_expected(out, model, tok, seed + 1, PARITY)
+    size = sum(p.stat().st_size for p in out.iterdir())
+    print(f"  {name}: vocab {n_tok} (config {vocab}), {sum(v.numel() for v in sd.values())} parameters "
+          f"{spec['dtype']}, {size} bytes")
+
+
+def write_expected(out: Path, model: FamForCausalLM, tok: Tokenizer, seed: int, changes: dict) -> None:
+    """out/expected.safetensors for the engine's parity tests: BLOCKS blocks of random ids (seed) through `model`
+    as it stands (float32), CHECKED_ROWS of each block's logits, and the tokenizer's ids for SAMPLES. `changes`:
+    the config fields the engine must apply to the folder's config.json to compute the same (metadata)."""
+    g = torch.Generator().manual_seed(seed)
+    B = model.cfg.block_size
+    ids = torch.randint(0, tok.get_vocab_size(), (BLOCKS * B,), generator=g)
     t: Dict[str, torch.Tensor] = {"input_ids": ids}
     with torch.no_grad():
         state = model.init_state(1)
@@ -296,11 +306,8 @@ def make_family(out: Path, name: str, spec: dict, seed: int) -> None:
         sample_ids += enc
     t["tokenizer.sample_ids"] = torch.tensor(sample_ids, dtype=torch.int64)
     save_file(t, str(out / "expected.safetensors"), metadata={
-        "format": "pt", "config": json.dumps(PARITY, sort_keys=True), "rows": json.dumps(list(CHECKED_ROWS)),
+        "format": "pt", "config": json.dumps(changes, sort_keys=True), "rows": json.dumps(list(CHECKED_ROWS)),
         "samples": json.dumps(samples, ensure_ascii=False)})
-    size = sum(p.stat().st_size for p in out.iterdir())
-    print(f"  {name}: vocab {n_tok} (config {vocab}), {sum(v.numel() for v in sd.values())} parameters "
-          f"{spec['dtype']}, {size} bytes")
 
 
 def make_families(out: Path) -> None:
