@@ -5,6 +5,7 @@
  * it (workspace/import). Never called in Restricted Mode.
  */
 import * as vscode from 'vscode';
+import { BundleError } from '../model/bundle/format';
 import { COMMIT_PLACEHOLDER, describeSource, expandSource, parseSource } from '../model/bundle/source';
 import type { StateSummary } from '../model/engine/protocol';
 
@@ -17,11 +18,20 @@ interface GitApi {
   openRepository?(root: vscode.Uri): Thenable<GitRepository | null>;
 }
 
-/** The HEAD commit of the folder's git repository, or null (no git extension, no repository, no commit yet). */
+/**
+ * The HEAD commit of the folder's git repository, or null (no git extension, no repository, no commit yet).
+ * Throws a BundleError when git support is turned off, which the user can change.
+ */
 export async function headCommit(folder: vscode.Uri): Promise<string | null> {
   const ext = vscode.extensions.getExtension<{ getAPI(version: 1): GitApi }>('vscode.git');
   if (!ext) return null;
-  const api = (ext.isActive ? ext.exports : await ext.activate()).getAPI(1);
+  let api: GitApi;
+  try {
+    api = (ext.isActive ? ext.exports : await ext.activate()).getAPI(1);
+  } catch {
+    // With `git.enabled` false the extension is there but has no model, and getAPI throws "Git model not found".
+    throw new BundleError('unavailable', `the bundle source names ${COMMIT_PLACEHOLDER}, and VS Code's git support is turned off (setting git.enabled), so the folder's commit is unknown`);
+  }
   // Repositories are discovered after activation: ask for this folder's, and open it if it is not known yet.
   const repo = api.getRepository(folder) ?? (await api.openRepository?.(folder)) ?? null;
   if (!repo) return null;
