@@ -20,7 +20,7 @@ interface GitApi {
 
 /**
  * The HEAD commit of the folder's git repository, or null (no git extension, no repository, no commit yet).
- * Throws a BundleError when git support is turned off, which the user can change.
+ * Throws a BundleError when VS Code's git support is off or git is missing, which the user can change.
  */
 export async function headCommit(folder: vscode.Uri): Promise<string | null> {
   const ext = vscode.extensions.getExtension<{ getAPI(version: 1): GitApi }>('vscode.git');
@@ -29,8 +29,8 @@ export async function headCommit(folder: vscode.Uri): Promise<string | null> {
   try {
     api = (ext.isActive ? ext.exports : await ext.activate()).getAPI(1);
   } catch {
-    // With `git.enabled` false the extension is there but has no model, and getAPI throws "Git model not found".
-    throw new BundleError('unavailable', `the bundle source names ${COMMIT_PLACEHOLDER}, and VS Code's git support is turned off (setting git.enabled), so the folder's commit is unknown`);
+    // With `git.enabled` false, or no git installed, the extension has no model and getAPI throws "Git model not found".
+    throw new BundleError('unavailable', `the bundle source names ${COMMIT_PLACEHOLDER}, and VS Code's git support is off (setting git.enabled) or git is not installed, so the folder's commit is unknown`);
   }
   // Repositories are discovered after activation: ask for this folder's, and open it if it is not known yet.
   const repo = api.getRepository(folder) ?? (await api.openRepository?.(folder)) ?? null;
