@@ -79,21 +79,6 @@ class AdaptConfig:
     val_share: float = 0.05
 
 
-def set_override(cfg: AdaptConfig, item: str) -> None:
-    key, raw = item.split("=", 1)
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    if "." in key:
-        group, name = key.split(".", 1)
-        assert name in getattr(cfg, group), f"unknown key {key!r}"
-        getattr(cfg, group)[name] = value
-    else:
-        assert key in {f.name for f in dataclasses.fields(cfg)}, f"unknown key {key!r}"
-        setattr(cfg, key, value)
-
-
 # ---------------------------------------------------------------- the checkpoint
 
 def weight_files(folder: Path) -> List[Path]:
@@ -336,7 +321,7 @@ def main():
     args = ap.parse_args()
     cfg = AdaptConfig()
     for item in args.set:
-        set_override(cfg, item)
+        train.set_override(cfg, item)  # layout.NAME, lora.NAME, train.NAME or a field of AdaptConfig
     t = cfg.train
     folder, run = Path(args.checkpoint), Path(args.run)
     run.mkdir(parents=True, exist_ok=True)
