@@ -54,6 +54,11 @@ interface SearchDocument {
   text: string;
 }
 
+/** Path order, then line order: how hits of equal score are ranked. */
+function comparePlace(a: Chunk, b: Chunk): number {
+  return (a.path < b.path ? -1 : a.path > b.path ? 1 : 0) || a.startLine - b.startLine || a.endLine - b.endLine;
+}
+
 export class WorkspaceIndex {
   private readonly entries = new Map<string, Entry>();
   private readonly chunkById = new Map<number, Chunk>();
@@ -124,10 +129,13 @@ export class WorkspaceIndex {
 
   /** BM25 over chunks: best first, at most `limit`. */
   search(query: string, limit = DEFAULT_HITS): SearchHit[] {
-    return this.bm25
-      .search(query)
-      .slice(0, limit)
-      .map((r) => ({ chunk: this.chunkById.get(r.id as number)!, score: r.score }));
+    const hits = this.bm25.search(query).map((r) => ({ chunk: this.chunkById.get(r.id as number)!, score: r.score }));
+    // MiniSearch keeps running averages, so equal chunks' scores differ by rounding in the order files were added,
+    // and its ties keep that order. An index built by a read, updated, or restored from its file adds files in
+    // different orders; ranking on 12 significant digits, ties by place, gives all of them the same hits.
+    const rank = (h: SearchHit) => Number(h.score.toPrecision(12));
+    hits.sort((a, b) => rank(b) - rank(a) || comparePlace(a.chunk, b.chunk));
+    return hits.slice(0, limit);
   }
 
   get size(): { files: number; definitions: number; chunks: number } {
