@@ -11,6 +11,7 @@ import { suite, suiteSetup, test } from 'mocha';
 import * as vscode from 'vscode';
 import type { AskOutcome } from '../../extension/chat';
 import type { FamulusApi } from '../../extension/extension';
+import { waitUntil } from './wait';
 import { Commands, EXTENSION_ID } from '../../extension/ids';
 import type { FileRow } from '../../extension/memory-view';
 import type { ModelSelection } from '../../extension/model-picker';
@@ -22,13 +23,7 @@ import type { ChatEntry } from '../../webview/protocol';
 let api: FamulusApi;
 let root: string;
 
-async function until(what: string, check: () => boolean, ms = 120_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; memory: ${JSON.stringify(api.memoryStatus())}, engine pid ${api.enginePid()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (what: string, check: () => boolean, ms?: number) => waitUntil(api, what, check, ms);
 
 function entry(id: string): ChatEntry {
   const found = api.conversation().find((e) => e.id === id);

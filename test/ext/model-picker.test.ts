@@ -15,6 +15,7 @@ import { suite, suiteSetup, suiteTeardown, test } from 'mocha';
 import * as vscode from 'vscode';
 import type { AskOutcome } from '../../extension/chat';
 import type { FamulusApi } from '../../extension/extension';
+import { waitUntil } from './wait';
 import { Commands, EXTENSION_ID } from '../../extension/ids';
 import type { ModelSelection } from '../../extension/model-picker';
 import type { WorkspaceResult } from '../../model/engine/protocol';
@@ -37,13 +38,7 @@ suite('Select Model and the open model families in the extension host', () => {
   const selectModel = (dir: string) => vscode.commands.executeCommand<ModelSelection>(Commands.selectModel, dir);
   const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-  async function until(what: string, check: () => boolean, ms = 120_000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!check()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; memory: ${JSON.stringify(api.memoryStatus())}, engine pid ${api.enginePid()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  const until = (what: string, check: () => boolean, ms?: number) => waitUntil(api, what, check, ms);
 
   /** A copy of a family fixture, to break. */
   function copyOf(name: string): string {
