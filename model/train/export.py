@@ -74,14 +74,21 @@ def write(model: FamForCausalLM, tokenizer_dir: Path, out: Path, dtype: torch.dt
     return sorted(p.name for p in out.iterdir())
 
 
+def weight_files(folder: Path) -> list:
+    """A model folder's weight files, as the engine finds them (model/loader/safetensors.ts checkpointOf): the
+    shards its model.safetensors.index.json maps, else model.safetensors."""
+    index = folder / "model.safetensors.index.json"
+    if index.exists():
+        return [folder / f for f in sorted(set(json.loads(index.read_text())["weight_map"].values()))]
+    return [folder / "model.safetensors"]
+
+
 def load(folder: Path) -> FamForCausalLM:
     """A float32 FamForCausalLM from an exported folder (strict: every tensor present, none unexpected)."""
     cfg = FamConfig.load(str(folder / "config.json"))
-    index = folder / "model.safetensors.index.json"
-    files = sorted(set(json.load(open(index))["weight_map"].values())) if index.exists() else ["model.safetensors"]
     sd = {}
-    for f in files:
-        sd.update(load_file(str(folder / f)))
+    for f in weight_files(folder):
+        sd.update(load_file(str(f)))
     model = FamForCausalLM(cfg)
     if cfg.tie_word_embeddings:
         sd["lm_head.weight"] = sd["model.embed_tokens.weight"]

@@ -81,15 +81,6 @@ class AdaptConfig:
 
 # ---------------------------------------------------------------- the checkpoint
 
-def weight_files(folder: Path) -> List[Path]:
-    index = folder / "model.safetensors.index.json"
-    if index.exists():
-        return [folder / f for f in sorted(set(json.loads(index.read_text())["weight_map"].values()))]
-    files = sorted(folder.glob("*.safetensors"))
-    assert files, f"{folder} has no .safetensors weights"
-    return [f for f in files if f.name != "expected.safetensors"]
-
-
 def load_checkpoint(folder: Path, layout: dict) -> tuple[FamForCausalLM, torch.dtype]:
     """The checkpoint as a float32 FamForCausalLM in the FAM layout `layout`, and its weights' stored dtype. Every
     tensor of the model must be there except the initial FAM (random, unless the folder has one of this F) and a
@@ -97,7 +88,7 @@ def load_checkpoint(folder: Path, layout: dict) -> tuple[FamForCausalLM, torch.d
     cfg = dataclasses.replace(FamConfig.load(str(folder / "config.json")), **layout)
     model = FamForCausalLM(cfg)
     sd, dtype = {}, None
-    for f in weight_files(folder):
+    for f in export.weight_files(folder):
         with safe_open(str(f), framework="pt") as st:
             for name in st.keys():
                 if name.endswith("rotary_emb.inv_freq"):  # older exports store RoPE's buffer; fam.py computes it

@@ -32,7 +32,7 @@ def test_checkpoint_loads_every_tensor_and_keeps_the_family():
     model, dtype = lora_fam.load_checkpoint(FAMILIES / "qwen2.5", LAYOUT)
     assert dtype == torch.bfloat16
     assert model.cfg.model_type == "qwen2" and model.cfg.qkv_bias and model.cfg.fam_length == 4
-    stored = lora_fam.weight_files(FAMILIES / "qwen2.5")
+    stored = export.weight_files(FAMILIES / "qwen2.5")
     assert [p.name for p in stored] == ["model.safetensors"]  # expected.safetensors is not a weight file
     bias = model.state_dict()["model.layers.0.self_attn.q_proj.bias"]
     assert bias.abs().sum() > 0  # the checkpoint's, not an initialisation
