@@ -129,13 +129,12 @@ export class WorkspaceIndex {
 
   /** BM25 over chunks: best first, at most `limit`. */
   search(query: string, limit = DEFAULT_HITS): SearchHit[] {
-    const hits = this.bm25.search(query).map((r) => ({ chunk: this.chunkById.get(r.id as number)!, score: r.score }));
     // MiniSearch keeps running averages, so equal chunks' scores differ by rounding in the order files were added,
     // and its ties keep that order. An index built by a read, updated, or restored from its file adds files in
     // different orders; ranking on 12 significant digits, ties by place, gives all of them the same hits.
-    const rank = (h: SearchHit) => Number(h.score.toPrecision(12));
-    hits.sort((a, b) => rank(b) - rank(a) || comparePlace(a.chunk, b.chunk));
-    return hits.slice(0, limit);
+    const ranked = this.bm25.search(query).map((r) => ({ chunk: this.chunkById.get(r.id as number)!, score: r.score, rank: Number(r.score.toPrecision(12)) }));
+    ranked.sort((a, b) => b.rank - a.rank || comparePlace(a.chunk, b.chunk));
+    return ranked.slice(0, limit).map(({ chunk, score }) => ({ chunk, score }));
   }
 
   get size(): { files: number; definitions: number; chunks: number } {
