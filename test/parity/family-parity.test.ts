@@ -32,24 +32,28 @@ function tensor(set: SafetensorsSet, name: string): Float32Array {
 
 const ints = (a: Float32Array): number[] => Array.from(a, (x) => Math.round(x));
 
-describe('open-family checkpoints (CPU, FAM length 0) against the PyTorch reference', () => {
-  const names = fs.readdirSync(FAMILIES, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
-  it('every family has a fixture', () => assert.deepEqual(names, Object.keys(FEATURES).sort()));
+/**
+ * Every model folder under `root` against its expected.safetensors: the config read with `features[name]` and the
+ * memory mode `fam` says (FAM length 0: BSWA), 16-bit weights, logits block by block, tokenizer ids.
+ */
+function checkFixtures(root: string, features: Record<string, Partial<FamConfig>>, fam: Partial<FamConfig>): void {
+  const names = fs.readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  it('every family has a fixture', () => assert.deepEqual(names, Object.keys(features).sort()));
 
   for (const name of names) {
-    const dir = path.join(FAMILIES, name);
+    const dir = path.join(root, name);
     const expected = readSafetensors(path.join(dir, 'expected.safetensors'));
     const changes = JSON.parse(expected.metadata.config!) as Partial<FamConfig>;
     const checkedRows = JSON.parse(expected.metadata.rows!) as number[];
+    const mode = fam.fam_length ? `FAM ${fam.fam_length}` : 'BSWA';
 
-    it(`${name}: config read with the family's features, weights in 16 bits`, async () => {
+    it(`${name}: config read with the family's features and ${mode}, weights in 16 bits`, async () => {
       const model = await loadModelDir(dir);
-      for (const [k, v] of Object.entries(FEATURES[name]!)) assert.deepEqual(model.config[k as keyof FamConfig], v, k);
-      assert.equal(model.config.fam_length, 0, 'a checkpoint without model.fam_embeddings runs as BSWA');
+      for (const [k, v] of Object.entries({ ...features[name]!, ...fam })) assert.deepEqual(model.config[k as keyof FamConfig], v, k);
       assert.ok([...model.tensors.values()].every((t) => t.dtype === 'BF16' || t.dtype === 'F16'));
     });
 
-    it(`${name}: logits match block by block (BSWA ${JSON.stringify(changes)})`, async (t) => {
+    it(`${name}: logits match block by block (${mode} ${JSON.stringify(changes)})`, async (t) => {
       const model = await loadModelDir(dir);
       const config = { ...model.config, ...changes };
       const session = await FamSession.create({ ...model, config }, { device: 'cpu', threads: 1 });
@@ -82,4 +86,8 @@ describe('open-family checkpoints (CPU, FAM length 0) against the PyTorch refere
       }
     });
   }
+}
+
+describe('open-family checkpoints (CPU, FAM length 0) against the PyTorch reference', () => {
+  checkFixtures(FAMILIES, FEATURES, { fam_length: 0 });
 });
