@@ -196,8 +196,22 @@ const DECORATIONS = new Set(['decorator', 'attribute_item', 'attribute_list', 'a
 const COMMENTS = new Set(['comment', 'line_comment', 'block_comment']);
 
 /**
+ * Languages whose doc comments are `/** … *\/` blocks (JSDoc, TSDoc, Javadoc, phpDoc, Doxygen, Rust's outer block doc
+ * comment): there such a block documents what follows it even across one blank line (http-errors' `index.js`
+ * writes every JSDoc block so). Not where documentation is line comments (`#`, `//`, Go) or in CSS.
+ */
+const BLOCK_DOC_LANGUAGES = new Set<ParsedLanguage>(['javascript', 'typescript', 'tsx', 'java', 'c', 'cpp', 'csharp', 'php', 'rust']);
+/** A doc block opens with exactly two stars: `/*` is a plain comment, `/**\/` empty, `/***` and longer a banner. */
+const DOC_BLOCK = /^\/\*\*(?![*/])/;
+/** Tags that make a doc block the file's (or a license's), not the next definition's. */
+const FILE_TAGS = /@(?:module|file|fileoverview|overview|license|copyright|preserve|packageDocumentation)\b/;
+/** A line that may come before a file's header: blank, `#!`, `<?php`. */
+const FILE_START = /^\s*(?:#!.*|<\?php\s*)?$/;
+
+/**
  * The doc comment of a definition (the comments right above it, or above its wrapper and decorators, with no
- * blank line between) and the first row that belongs with the definition.
+ * blank line between; failing those, in BLOCK_DOC_LANGUAGES, a doc block ending one blank line above, unless it
+ * is the file's header) and the first row that belongs with the definition: the comment's first row.
  */
 function docOf(node: Node, language: ParsedLanguage, lines: string[]): { doc: string; firstRow: number } {
   let anchor = node;
@@ -222,7 +236,28 @@ function docOf(node: Node, language: ParsedLanguage, lines: string[]): { doc: st
     comments.unshift(text);
     firstRow = row;
   }
+  if (comments.length === 0 && prev && detachedDoc(prev, firstRow, language, lines)) {
+    comments.push(prev.text);
+    firstRow = prev.startPosition.row;
+  }
   return { doc: cleanComments(comments, language), firstRow };
+}
+
+/**
+ * Whether a comment ending one blank line above `firstRow` documents what starts there: a doc block on lines of
+ * its own, in a language where blocks document (BLOCK_DOC_LANGUAGES), that is not the file's header (nothing but
+ * blank lines, a `#!` line or `<?php` above it, or a file or license tag in it). Only this one block is taken,
+ * never comments above it.
+ */
+function detachedDoc(comment: Node, firstRow: number, language: ParsedLanguage, lines: string[]): boolean {
+  const row = comment.startPosition.row;
+  if (!BLOCK_DOC_LANGUAGES.has(language) || !COMMENTS.has(comment.type) || endRow(comment) !== firstRow - 2) return false;
+  const text = comment.text;
+  if (!DOC_BLOCK.test(text) || !text.endsWith('*/') || lines[firstRow - 1]?.trim() !== '') return false;
+  if (!lines[row]!.trimStart().startsWith('/**') || !lines[endRow(comment)]!.trimEnd().endsWith('*/')) return false;
+  if (FILE_TAGS.test(text)) return false;
+  for (let i = 0; i < row; i++) if (!FILE_START.test(lines[i]!)) return true;
+  return false;
 }
 
 /** 1-based line of the first syntax error (an ERROR or MISSING node) below a root that has one. */

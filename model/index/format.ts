@@ -22,6 +22,8 @@
  * so a version 2 index, which lacks them for the files it holds, is rebuilt from the files too. Version 4 adds
  * entries of named objects that hold methods (and qualifies those methods by them), exports under another name
  * (`exports.X = Y`), and prototype properties holding values, so a version 3 index is rebuilt the same way.
+ * Version 5 attaches a `/** … *\/` doc block that ends one blank line above a definition (http-errors' JSDoc) as its
+ * doc comment, the definition's chunk starting at it, so a version 4 index is rebuilt the same way.
  *
  * Neither the files' text nor the BM25 index is stored: the search is rebuilt from the files on disk when the
  * index is read (WorkspaceIndex.deserialize). Measured on 4.1 MB of JavaScript, TypeScript and Python (express,
@@ -51,7 +53,7 @@ import {
 import { NotRegularFileError, readRegularFile } from '../state/file-io';
 import { ENGINE_VERSION } from '../state/state-file';
 
-export const FORMAT_VERSION = 4;
+export const FORMAT_VERSION = 5;
 const FORMAT: SavedFormat = { magic: 'FAMI', version: FORMAT_VERSION, what: 'index' };
 /** Deflate shrinks this JSON 3-6 times (indexes of model/, typescript/lib, marked); one that inflates 64-fold is a bomb. */
 const MAX_INFLATION = 64;

@@ -353,6 +353,85 @@ function clear (cache) {
     index.removeFile('lib/cache.js');
   });
 
+  it('JavaScript: a JSDoc block one blank line above a definition documents it (http-errors); a file header, two blank lines or a // comment do not', () => {
+    const js = code`
+/**
+ * Errors of the package (the file's header: it starts the file).
+ */
+
+function header (x) {
+  return x
+}
+
+/**
+ * Get the code class of a status code.
+ * @private
+ */
+
+function codeClass (status) {
+  return String(status).charAt(0) + '00'
+}
+
+/** @module errors */
+
+function moduleTagged () {}
+
+/**
+ * Two blank lines away.
+ */
+
+
+function tooFar () {}
+
+// A line comment one blank line away.
+
+function lineCommented () {}
+
+/**
+ * Get a class name from a name identifier.
+ * @private
+ */
+
+function toClassName (name) {
+  return name.substr(-5) !== 'Error' ? name + 'Error' : name
+}
+
+/** Above a blank line above the contiguous doc: not chained. */
+
+/** Right above. */
+function stacked () {}
+
+/** A section's comment. */
+
+setup()
+function afterCode () {}
+`;
+    expectDefinitions('lib/errors.js', js, 'javascript', [
+      ['function', 'header', 'header', 5, 7, ''],
+      ['function', 'codeClass', 'codeClass', 14, 16, 'Get the code class of a status code.\n@private'],
+      ['function', 'moduleTagged', 'moduleTagged', 20, 20, ''],
+      ['function', 'tooFar', 'tooFar', 27, 27, ''],
+      ['function', 'lineCommented', 'lineCommented', 31, 31, ''],
+      ['function', 'toClassName', 'toClassName', 38, 40, 'Get a class name from a name identifier.\n@private'],
+      ['function', 'stacked', 'stacked', 45, 45, 'Right above.'],
+      ['function', 'afterCode', 'afterCode', 50, 50, ''],
+    ]);
+    // The chunk of a documented definition starts at its doc block, the blank line inside it.
+    assert.deepEqual(chunkRows(index, 'lib/errors.js'), [
+      ['head', 1, 3, ''],
+      ['definition', 5, 7, 'header'],
+      ['definition', 9, 16, 'codeClass'],
+      ['code', 18, 31, ''],
+      ['definition', 33, 40, 'toClassName'],
+      ['code', 42, 50, ''],
+    ]);
+    // Behind a #! line (or PHP's <?php) a doc block is the file's header too.
+    index.addFile('bin/errors.js', '#!/usr/bin/env node\n\n/**\n * The command line.\n */\n\nfunction main () {}\n', 'sha-bin');
+    assert.deepEqual(rows(index.outline('bin/errors.js')), [['function', 'main', 'main', 7, 7, '']]);
+    index.removeFile('bin/errors.js');
+    index.removeFile('lib/errors.js');
+  });
+
   it('TypeScript: interfaces, types, enums, exported consts, classes, namespaces, overloads', () => {
     const ts = code`
 import { sleep } from './time';
@@ -419,6 +498,35 @@ export function parse(input: string | number): number {
       ['function', 'parse', 'parse', 44, 44, ''],
       ['function', 'parse', 'parse', 45, 47, ''],
     ]);
+  });
+
+  it('TypeScript: a doc block one blank line above an export or its decorators documents it', () => {
+    const ts = code`
+import { injectable } from './di';
+
+/**
+ * Parses a duration such as \`5m\`.
+ */
+
+export function parseDuration(text: string): number {
+  return Number(text);
+}
+
+/** A clock that can be replaced in tests. */
+
+@injectable()
+export class Clock {
+  now(): number {
+    return Date.now();
+  }
+}
+`;
+    expectDefinitions('src/duration.ts', ts, 'typescript', [
+      ['function', 'parseDuration', 'parseDuration', 7, 9, 'Parses a duration such as `5m`.'],
+      ['class', 'Clock', 'Clock', 14, 18, 'A clock that can be replaced in tests.'],
+      ['method', 'now', 'Clock.now', 15, 17, ''],
+    ]);
+    index.removeFile('src/duration.ts');
   });
 
   it('TSX: components as functions and arrow functions', () => {
