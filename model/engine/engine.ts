@@ -52,10 +52,11 @@ import {
   type WorkspaceResult,
   type WorkspaceStatus,
 } from './protocol';
-import { analyseQuestion, conversationOf, retrieve, retrieveFile, subjectOf, type ContextSpan, type RereadChunk } from './retrieval';
+import { analyseQuestion, conversationOf, retrieve, retrieveFile, subjectOf, WHICH_CANDIDATES, type ContextSpan, type RereadChunk } from './retrieval';
 import { WorkspaceSession } from './session';
 import { suggestQuestions } from './suggest';
 import { secondsSince, streamWhile } from './streams';
+import { matchDefinitions, whichQuestionOf, whichText } from './which';
 
 export interface EngineOptions {
   /** The model `engine/loadModel` loads when it names none; default: the loader's defaultModelDir(). */
@@ -335,6 +336,13 @@ export class Engine {
       lead = analysis.kind === 'where' ? locationText(name, defs) + (doc ? `\n\n${doc}` : '') : (doc ?? locationText(name, defs));
       question = questions.whatDoes(name);
       modelNeeded = doc === null;
+    } else if (rereading && analysis.kind === 'which') {
+      // The model cannot pick a definition by its description; the index's ranking is the answer.
+      const which = whichQuestionOf(req.question)!;
+      const matches = matchDefinitions(which, index, WHICH_CANDIDATES);
+      quoted = matches.map(({ definition: d }) => ({ path: d.path, startLine: d.startLine, endLine: d.endLine, reason: 'definition', definition: d.qualifiedName }));
+      lead = whichText(which, matches);
+      modelNeeded = false;
     } else if (rereading && analysis.kind === 'where' && analysis.unknown.length > 0) {
       // A name nobody defines: say so rather than let the model invent a place.
       lead = `No definition of ${analysis.unknown.map((n) => `\`${n}\``).join(', ')} is in the workspace index` +

@@ -10,8 +10,9 @@
  */
 import type { Chunk, Definition, WorkspaceIndex } from '../index';
 import type { ContextRef, Source, Turn } from './protocol';
+import { matchDefinitions, whichQuestionOf } from './which';
 
-export type QuestionKind = 'where' | 'what' | 'summarize' | 'other';
+export type QuestionKind = 'where' | 'which' | 'what' | 'summarize' | 'other';
 
 export interface QuestionAnalysis {
   kind: QuestionKind;
@@ -37,7 +38,9 @@ const IDENTIFIER = /^#?[A-Za-z_$][\w$]*(?:\.#?[A-Za-z_$][\w$]*)*$/;
 export function analyseQuestion(question: string, index: WorkspaceIndex): QuestionAnalysis {
   const kind: QuestionKind = /^\s*summari[sz]e\b/i.test(question)
     ? 'summarize'
-    : /\bwhere\b.*\b(defined|declared|implemented|definition)\b|\b(definition|declaration) of\b|^\s*(find|locate)\b/i.test(question)
+    : whichQuestionOf(question)
+      ? 'which'
+      : /\bwhere\b.*\b(defined|declared|implemented|definition)\b|\b(definition|declaration) of\b|^\s*(find|locate)\b/i.test(question)
       ? 'where'
       : /\bwhat\b.*\b(does|do|is)\b/i.test(question)
         ? 'what'
@@ -231,6 +234,8 @@ export interface RetrievalIO {
 const SEARCH_HITS = 12;
 /** Definitions of one name re-read at most (overloads, same-named methods). */
 const DEFINITIONS_PER_NAME = 3;
+/** Definitions a which-question's description matches best, re-read (and listed in the answer). */
+export const WHICH_CANDIDATES = 3;
 /** A named file longer than this many lines is re-read as its outline and head, not whole. */
 const WHOLE_FILE_LINES = 400;
 /** The head of a file re-read with its outline. */
@@ -276,6 +281,13 @@ export async function retrieve(query: RetrievalQuery, index: WorkspaceIndex, bud
       else candidates.push(...outlineCandidates(p, text, index));
     }
   };
+  const which = analysis.kind === 'which' ? whichQuestionOf(question) : null;
+  if (which) {
+    for (const { definition } of matchDefinitions(which, index, WHICH_CANDIDATES)) {
+      const text = await linesOf(definition.path);
+      if (text) candidates.push(definitionSpan(definition, text));
+    }
+  }
   await named(analysis.identifiers, analysis.paths);
   await named(followUp.identifiers, followUp.paths);
   if (/\b(project|repository|repo|package|workspace|app|application)\b/i.test(question) && analysis.paths.length === 0) {

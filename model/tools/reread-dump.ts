@@ -451,7 +451,7 @@ export async function dumpPackage(
       }
     }
     const which = whichQuestion(def.kind, firstSentence(t.lead));
-    if (analyseQuestion(which, index).kind === 'other') {
+    if (analyseQuestion(which, index).kind === 'which') {
       await ask('which', which, which, truth, whichAnswer(def.qualifiedName, def.path, line), pickBudget(rand, opts.budgets));
     }
   }

@@ -21,6 +21,7 @@ import {
   type ContextSpan,
   type RetrievalIO,
 } from '../../model/engine/retrieval';
+import { matchDefinitions, whichQuestionOf, whichText } from '../../model/engine/which';
 
 const QUEUE_TS = [
   "import { sleep } from './util';", // 1
@@ -267,6 +268,40 @@ describe('retrieval and citations over a workspace index', () => {
     assert.ok(outline.length >= 5, `${outline.length} outline entries`);
     for (const c of outline) assert.match(c.text, /^\/\*\* Step \d+\. \*\/\nexport function step\d+/, 'a doc comment and the signature, not the body');
     assert.equal((await retrieveFile('missing.ts', index, 100, io)).nothingFound, true);
+  });
+
+  it('reads which-questions: the kind of definition wanted and the description, in the ways people ask', () => {
+    assert.deepEqual(whichQuestionOf('Which function does this: Retries a task with backoff.'), { wants: 'function', description: 'Retries a task with backoff.' });
+    assert.deepEqual(whichQuestionOf('What class holds the jobs?'), { wants: 'class', description: 'holds the jobs?' });
+    assert.deepEqual(whichQuestionOf('find the method that adds a job'), { wants: 'function', description: 'adds a job' });
+    assert.deepEqual(whichQuestionOf('Which functions sleep?'), { wants: 'function', description: 'sleep?' });
+    for (const other of ['What does `retryWithBackoff` do?', 'Find `retryWithBackoff`', 'Which file has the queue?', 'Which function does this:']) {
+      assert.equal(whichQuestionOf(other), null, other);
+    }
+    assert.equal(analyseQuestion('Which function does this: waits between tries', index).kind, 'which');
+    assert.equal(analyseQuestion('Find the function that waits between tries', index).kind, 'which', 'not a where-question');
+  });
+
+  it('ranks definitions for a description by the code they own and the words of their names; re-reads the best last', async () => {
+    const best = (q: string) => matchDefinitions(whichQuestionOf(q)!, index, 3).map((m) => m.definition.qualifiedName);
+    assert.equal(best('Which function does this: retries a task, waiting longer each time')[0], 'retryWithBackoff');
+    assert.equal(best('Which function does this: adds a job at the end')[0], 'Queue.push');
+    assert.equal(best('Which function does this: resolves a promise after a timeout')[0], 'sleep');
+    assert.ok(best('Which class does this: jobs waiting to be run').every((n) => n === 'Queue' || n === 'Job'), 'a class question lists only class-like definitions');
+    assert.deepEqual(best('Which function does this: zzqx wvvy'), []);
+
+    const q = 'Which function does this: retries a task, waiting longer each time';
+    const r = await retrieve({ question: q, analysis: analyseQuestion(q, index) }, index, 10_000, io);
+    const last = r.chunks[r.chunks.length - 1]!;
+    assert.deepEqual([last.path, last.reason, last.definition], ['src/queue.ts', 'definition', 'retryWithBackoff']);
+  });
+
+  it("answers a which-question with the ranking, each definition's place and doc comment, and its citations verify", () => {
+    const which = whichQuestionOf('Which function does this: retries a task, waiting longer each time')!;
+    const text = whichText(which, matchDefinitions(which, index, 3));
+    assert.match(text, /^The functions whose names and code best match that description \(a lexical ranking, best first\):\n- `retryWithBackoff` at src\/queue\.ts:12 \(function\): Retries `task` with exponential backoff/);
+    assert.ok(checkCitations(text, { index, definitionOf: [] }).every((c) => c.verified), text);
+    assert.equal(whichText(which, []), 'No function in the workspace index matches that description.');
   });
 
   it('lists a function or class before a variable of the same name (a re-export is not the definition)', () => {
