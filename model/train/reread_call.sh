@@ -55,7 +55,7 @@ cp -n $DUMP $W/reread.jsonl.xz 2>/dev/null || true
 RECIPE=(--set seq_len=16384 --set batch=4 --set lr=3e-4 --set min_lr=3e-5 --set warmup_steps=30
         --set train_seconds=$TRAIN_SECONDS --set task_weight=0.3 --set seed=2030
         --set mix.task_prob=0.6 --set mix.passkey=0.4 --set mix.where=0 --set mix.what=0 --set mix.summarize=0
-        --set mix.reread_which=0.2 --set mix.reread_what=0.2 --set mix.reread_summarize=0.12
+        --set mix.reread_which=0.05 --set mix.reread_what=0.35 --set mix.reread_summarize=0.12
         --set mix.reread_where=0.08 --set mix.reread_missing=0.05 --set mix.reread_file=$W/reread.jsonl.xz
         --set "mix.passkey_tokens=[4096,16384]" --set mix.repeat_prob=0.3 --set mix.repeat_gap_prob=0.9
         --set "mix.repeat_gap=[2048,16384]")
