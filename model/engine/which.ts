@@ -72,9 +72,17 @@ export interface WhichMatch {
   score: number;
 }
 
-/** The definitions a description is most likely about, best first, at most `limit`; none when nothing matches. */
+/**
+ * The definitions a description is most likely about, best first, at most `limit`; none when nothing matches.
+ * A class question about a workspace with no class that matches (JavaScript's constructor functions) is
+ * answered with functions.
+ */
 export function matchDefinitions(which: WhichQuestion, index: WorkspaceIndex, limit: number): WhichMatch[] {
-  const kinds = KINDS[which.wants];
+  const matches = rank(which, KINDS[which.wants], index, limit);
+  return matches.length > 0 || which.wants === 'function' ? matches : rank(which, KINDS.function, index, limit);
+}
+
+function rank(which: WhichQuestion, kinds: ReadonlySet<string>, index: WorkspaceIndex, limit: number): WhichMatch[] {
   const byOwner = new Map<string, number>();
   let best = 0;
   for (const hit of index.search(which.description, SEARCH_HITS)) {
@@ -104,5 +112,6 @@ export function whichText(which: WhichQuestion, matches: WhichMatch[]): string {
     const doc = leadSentences(d.doc);
     return `- \`${d.qualifiedName}\` at ${d.path}:${d.startLine} (${d.kind})${doc ? `: ${doc}` : ''}`;
   });
-  return `The ${which.wants === 'class' ? 'classes' : 'functions'} whose names and code best match that description (a lexical ranking, best first):\n${rows.join('\n')}`;
+  const plural = matches.every((m) => KINDS.class.has(m.definition.kind)) ? 'classes' : matches.every((m) => KINDS.function.has(m.definition.kind)) ? 'functions' : 'definitions';
+  return `The ${plural} whose names and code best match that description (a lexical ranking, best first):\n${rows.join('\n')}`;
 }

@@ -289,6 +289,13 @@ describe('retrieval and citations over a workspace index', () => {
     assert.equal(best('Which function does this: resolves a promise after a timeout')[0], 'sleep');
     assert.ok(best('Which class does this: jobs waiting to be run').every((n) => n === 'Queue' || n === 'Job'), 'a class question lists only class-like definitions');
     assert.deepEqual(best('Which function does this: zzqx wvvy'), []);
+    const constructors = await WorkspaceIndex.create();
+    constructors.addFile('lib/errors.js', 'function ClientError(message) {\n  this.message = message;\n}\nfunction statusOf(err) {\n  return err.status;\n}\n', 'sha-errors');
+    assert.deepEqual(
+      matchDefinitions(whichQuestionOf('Which class is the base of client errors?')!, constructors, 3).map((m) => m.definition.qualifiedName)[0],
+      'ClientError',
+      'with no class that matches, a class question is answered with functions (constructor functions)',
+    );
 
     const q = 'Which function does this: retries a task, waiting longer each time';
     const r = await retrieve({ question: q, analysis: analyseQuestion(q, index) }, index, 10_000, io);
