@@ -34,6 +34,12 @@ export interface SearchHit {
 /** Field weights: a name defined in the chunk counts most, then the file's path, then the text. */
 const BOOST = { name: 4, path: 2, text: 1 };
 const DEFAULT_HITS = 10;
+/**
+ * When MiniSearch cleans removed chunks out of its term tree: its defaults (after 20 removals making 10% of the
+ * chunks), but in one go. In batches (its default), a file added or removed between two batches changes the
+ * tree under the walk, which then throws from a timer and ends the process (minisearch issue 306).
+ */
+const VACUUM = { minDirtCount: 20, minDirtFactor: 0.1, batchSize: Number.MAX_SAFE_INTEGER, batchWait: 0 };
 /** Files read at once when an index file is read. */
 const READ_CONCURRENCY = 16;
 
@@ -67,6 +73,7 @@ export class WorkspaceIndex {
     tokenize: codeTerms,
     processTerm: (term) => term, // codeTerms has lower-cased them
     searchOptions: { boost: BOOST },
+    autoVacuum: VACUUM,
   });
   private nextChunkId = 0;
   /** name and qualified name → definitions, in path and line order; built on the first look-up after a change. */

@@ -132,3 +132,32 @@ describe('workspace index: search does not depend on the order files were added'
     assert.deepEqual(await ranking(['src/c.ts', 'src/a.ts', 'src/short.ts', 'src/long.ts']), first);
   });
 });
+
+describe('workspace index: updates while the search cleans up', () => {
+  it('adding and removing files never meets a half-done clean-up of removed chunks (MiniSearch vacuums in batches)', async () => {
+    // MiniSearch's automatic vacuum walks its term tree in batches of 1,000 with a wait between them; a file added
+    // or removed during a wait changed the tree under the walk, and the walk threw from a timer: an unhandled
+    // rejection, which ends the engine (minisearch issue 306; model/tools/reread-dump.ts died of it on undici).
+    const index = await WorkspaceIndex.create();
+    const ROUNDS = ['zero', 'one', 'two', 'three', 'four'];
+    const file = (i: number, round: number) =>
+      Array.from({ length: 30 }, (_, k) => `export function fn${i}x${k}r${round}(value${k}: number) { return value${k} * ${i + k}; } // ${ROUNDS[round]}`).join('\n');
+    const failures: unknown[] = [];
+    const onRejection = (err: unknown) => failures.push(err);
+    process.on('unhandledRejection', onRejection);
+    try {
+      for (let i = 0; i < 200; i++) index.addFile(`src/f${i}.ts`, file(i, 0), `sha-${i}`);
+      for (let round = 1; round <= 4; round++) {
+        for (let i = 0; i < 200; i += 2) index.addFile(`src/f${i}.ts`, file(i, round), `sha-${i}-${round}`); // an update: remove, then add
+        await new Promise((r) => setTimeout(r, 15));
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+    assert.deepEqual(failures.map(String), []);
+    assert.equal(index.search('fn2x3r4')[0]?.chunk.path, 'src/f2.ts');
+    assert.equal(index.search('one').length, 0, 'what a removed chunk said is not found');
+    assert.ok(index.search('zero', 1000).every((h) => Number(/\d+/.exec(h.chunk.path)![0]) % 2 === 1), 'only the files never updated say zero');
+  });
+});
