@@ -241,7 +241,7 @@ const WHOLE_FILE_LINES = 400;
 /** The head of a file re-read with its outline. */
 const HEAD_LINES = 30;
 
-interface Candidate {
+export interface Candidate {
   path: string;
   startLine: number;
   endLine: number;
@@ -316,9 +316,15 @@ function outlineCandidates(path: string, lines: string[], index: WorkspaceIndex)
  * A definition with the comment and decorators right above it (where its doc comment is), up to its end.
  * Language-agnostic: lines above that look like comments, decorators or attributes.
  */
-function definitionSpan(def: Definition, lines: string[]): Candidate {
+export function definitionSpan(def: Definition, lines: string[]): Candidate {
+  const above = (line: number) => /^\s*(\/\/|\/\*|\*|#|@|"""|'''|--|;)/.test(lines[line - 2]!);
   let start = Math.min(def.startLine, lines.length);
-  while (start > 1 && /^\s*(\/\/|\/\*|\*|#|@|"""|'''|--|;)/.test(lines[start - 2]!)) start--;
+  while (start > 1 && above(start)) start--;
+  // A doc block one blank line above (JSDoc as http-errors writes it), which the index took as the doc comment.
+  if (def.doc !== '' && start > 2 && lines[start - 2]!.trim() === '' && /\*\/\s*$/.test(lines[start - 3]!)) {
+    start--;
+    while (start > 1 && above(start)) start--;
+  }
   return { path: def.path, startLine: Math.max(1, start), endLine: Math.max(def.startLine, Math.min(def.endLine, lines.length)), reason: 'definition', definition: def.qualifiedName };
 }
 

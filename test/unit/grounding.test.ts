@@ -14,6 +14,7 @@ import {
   analyseQuestion,
   conversationOf,
   definitionAt,
+  definitionSpan,
   leansOnConversation,
   retrieve,
   retrieveFile,
@@ -123,6 +124,16 @@ describe('retrieval and citations over a workspace index', () => {
     assert.match(last.text, /Retries `task` with exponential backoff/);
     assert.equal(r.tokens, r.chunks.reduce((n, c) => n + c.tokens.length, 0));
     assert.equal(r.nothingFound, false);
+  });
+
+  it('re-reads a doc block one blank line above a definition with the definition (JSDoc as http-errors writes it)', async () => {
+    const text = ["'use strict';", '', '/**', ' * Get a class name from a name identifier.', ' */', '', 'function toClassName(name) {', "  return name.replace(/Error$/, '');", '}'].join('\n');
+    const detached = await WorkspaceIndex.create();
+    detached.addFile('index.js', text, 'sha-he');
+    const [def] = detached.definitions('toClassName');
+    assert.match(def!.doc, /^Get a class name/);
+    const spanOf = definitionSpan(def!, text.split('\n'));
+    assert.deepEqual([spanOf.startLine, spanOf.endLine], [3, 9]);
   });
 
   it('stays within the budget, merges spans of one file that touch, and cuts the first chunk to fit', async () => {
