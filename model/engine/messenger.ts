@@ -49,6 +49,9 @@ class CheckedMessageReader extends StreamMessageReader {
   constructor(input: Readable, maxMessageBytes: number) {
     const frames = new FrameCheck(maxMessageBytes);
     super(frames);
+    // Off: vscode-jsonrpc re-arms a timer every 10 s while a message is incomplete, forever once the other side
+    // died mid-message, and that timer kept the process alive. Nothing here listens for partial messages.
+    this.partialMessageTimeout = 0;
     frames.onReject = (why) => this.fireError(new Error(why));
     input.on('error', (err) => frames.destroy(err));
     input.pipe(frames);

@@ -67,6 +67,20 @@ describe('framing: Content-Length over streams', () => {
     assert.match(got.errors[1]!, /Content-Length/);
   });
 
+  it('a message cut off by the other side (a killed engine) leaves no timer behind to keep the process alive', async () => {
+    // vscode-jsonrpc re-arms a 10 s "partial message" timer for as long as a message stays incomplete: after an
+    // engine was killed mid-message, the CLI and the test process that read from it never exited.
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const input = new PassThrough();
+    listen(input);
+    const message = frame({ jsonrpc: '2.0', method: 'n', params: { text: 'x'.repeat(1000) } });
+    input.write(message.subarray(0, 200));
+    input.end();
+    await settle();
+    assert.equal(timers(), before);
+  });
+
   it('writes a Content-Length header counting bytes, not characters', async () => {
     const output = new PassThrough();
     const message: NotificationMessage = { jsonrpc: '2.0', method: 'm', params: { text: 'π\n' } };
