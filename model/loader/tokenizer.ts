@@ -50,7 +50,11 @@ export interface StreamDecoder {
 export interface TokenizerOptions {
   /** Names the tokenizer in errors (usually the tokenizer.json path). */
   source: string;
-  /** The model is a Famulus model (fam_length > 0): the four special tokens must exist. */
+  /**
+   * The model has trained working memory (fam_length > 0): it must be one the prompt can be laid out for, with
+   * the four special tokens (trained by Famulus) or a chat template (another family fine-tuned with FAM,
+   * model/train/lora_fam.py).
+   */
   requireSpecials: boolean;
   /** The text of a chat_template.jinja beside the tokenizer, used when tokenizer_config.json has no chat_template. */
   chatTemplateFile?: string;
@@ -93,11 +97,11 @@ export class FamTokenizer {
       if (id === undefined) missing.push(token);
       else found[name] = id;
     }
-    if (missing.length > 0 && requireSpecials) {
+    if (missing.length > 0 && requireSpecials && !chatTemplate) {
       throw new ModelFileError(
         source,
         `${source}: this is a Famulus model (fam_length > 0) but its tokenizer lacks the special token(s) ` +
-          `${missing.join(', ')} (docs/prompt-format.md); use the tokenizer.json the model was trained with`,
+          `${missing.join(', ')} (docs/prompt-format.md) and it has no chat template; use the tokenizer files the model was trained with`,
       );
     }
     this.specials = missing.length === 0 ? (found as FamSpecialTokens) : undefined;

@@ -14,6 +14,8 @@ import { FamSession } from '../../model/runtime/fam-session';
 import { assertClose, TOLERANCES } from './compare';
 
 const FAMILIES = path.join(__dirname, '..', 'fixtures', 'families');
+/** The same checkpoints of two families after the FAM fine-tune (model/train/lora_fam.py, lora_call.sh). */
+const FINETUNED = path.join(__dirname, '..', 'fixtures', 'finetuned');
 
 /** What each fixture must exercise, so a regenerated fixture cannot silently lose its family's features. */
 const FEATURES: Record<string, Partial<FamConfig>> = {
@@ -90,4 +92,9 @@ function checkFixtures(root: string, features: Record<string, Partial<FamConfig>
 
 describe('open-family checkpoints (CPU, FAM length 0) against the PyTorch reference', () => {
   checkFixtures(FAMILIES, FEATURES, { fam_length: 0 });
+});
+
+describe('open-family checkpoints after the FAM fine-tune (CPU, FAM on) against the PyTorch reference', () => {
+  const { llama3, 'qwen2.5': qwen } = FEATURES;
+  checkFixtures(FINETUNED, { llama3: llama3!, 'qwen2.5': qwen! }, { fam_length: 8, block_size: 64, memory_segments: 1 });
 });

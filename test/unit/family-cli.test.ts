@@ -2,7 +2,8 @@
  * Bring your own model, end to end through dist/cli.js as a user runs it: for every open-family fixture
  * (test/fixtures/families/*, each with its own tokenizer and chat template) and the plain Llama fixture with
  * Famulus's tokenizer (test/fixtures/tiny-llama), `ingest` reads and saves, then `ask` and `summarize` in new
- * processes restore that saved memory and answer. These checkpoints have no trained FAM: the CLI says so.
+ * processes restore that saved memory and answer. These checkpoints have no trained FAM, and the CLI says so,
+ * except the two fine-tuned with FAM (test/fixtures/finetuned), which run as FAM with their own chat templates.
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -13,10 +14,14 @@ import { before, describe, it } from 'node:test';
 
 const REPO = path.resolve(__dirname, '../..');
 const CLI = path.join(REPO, 'dist/cli.js');
-const FAMILIES = path.join(REPO, 'test/fixtures/families');
-const MODELS = [
-  ...readdirSync(FAMILIES, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(FAMILIES, e.name)).sort(),
-  path.join(REPO, 'test/fixtures/tiny-llama'),
+const folders = (root: string) => readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(root, e.name)).sort();
+const BSWA = /memory: no trained working memory \(FAM length 0, block sliding-window attention\)/;
+/** Each checkpoint and the memory mode the CLI must report for it. */
+const MODELS: [string, RegExp][] = [
+  ...folders(path.join(REPO, 'test/fixtures/families')).map((m): [string, RegExp] => [m, BSWA]),
+  [path.join(REPO, 'test/fixtures/tiny-llama'), BSWA],
+  // Fine-tuned with FAM (model/train/lora_fam.py): their own tokenizer and chat template, trained working memory.
+  ...folders(path.join(REPO, 'test/fixtures/finetuned')).map((m): [string, RegExp] => [m, /memory: FAM: 8 rows of trained working memory per layer/]),
 ];
 
 before(() => {
@@ -38,14 +43,14 @@ async function workspace(): Promise<{ root: string; memory: string }> {
 }
 
 describe('CLI with checkpoints of other model families: ingest → save → reload → ask, summarize', () => {
-  for (const model of MODELS) {
-    it(path.basename(model), async () => {
+  for (const [model, memoryMode] of MODELS) {
+    it(path.relative(path.join(REPO, 'test/fixtures'), model), async () => {
       const { root, memory } = await workspace();
       const common = ['--model', model, '--memory', memory, '--max-tokens', '6'];
       const ingest = famulus(['ingest', root, ...common]);
       assert.equal(ingest.report.state.files, 2);
       assert.ok(ingest.report.stateFileBytes > 0, 'the memory was saved');
-      assert.match(ingest.stderr, /memory: no trained working memory \(FAM length 0, block sliding-window attention\)/);
+      assert.match(ingest.stderr, memoryMode);
       assert.match(ingest.stderr, new RegExp(`family: .+ \\(${JSON.parse(readFileSync(path.join(model, 'config.json'), 'utf8')).model_type}\\)\n`));
 
       const ask = famulus(['ask', root, 'What does `lease` do?', ...common]);
