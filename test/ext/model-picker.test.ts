@@ -29,6 +29,14 @@ const FAMILIES: Record<string, string> = {
   smollm2: 'Llama (llama)',
 };
 
+/** Each checkpoint the whole path runs with (under test/fixtures), its family's name, and its memory mode's words. */
+const MODELS: [string, string, string][] = [
+  ...Object.entries(FAMILIES).map(([name, family]): [string, string, string] => [`families/${name}`, family, 'no trained working memory']),
+  // Fine-tuned with FAM (model/train/lora_fam.py): trained working memory, the family's own chat template.
+  ['finetuned/llama3', FAMILIES.llama3!, 'FAM: 8 rows of trained working memory'],
+  ['finetuned/qwen2.5', FAMILIES['qwen2.5']!, 'FAM: 8 rows of trained working memory'],
+];
+
 suite('Select Model and the open model families in the extension host', () => {
   let api: FamulusApi;
   let fixtures: string;
@@ -130,9 +138,10 @@ suite('Select Model and the open model families in the extension host', () => {
     assert.equal(modelPath(), before);
   });
 
-  for (const [name, family] of Object.entries(FAMILIES)) {
-    test(`${name}: selected, read and saved; after a restart the memory comes back from disk, not read again; a question is answered`, async () => {
-      const dir = path.join(fixtures, name);
+  for (const [folder, family, memoryMode] of MODELS) {
+    test(`${folder}: selected, read and saved; after a restart the memory comes back from disk, not read again; a question is answered`, async () => {
+      const dir = path.join(fixtures, '..', folder);
+      const name = path.basename(folder);
       const pid = api.enginePid();
       const selected = await selectModel(dir);
       assert.equal(selected?.status, 'selected', JSON.stringify(selected));
@@ -146,7 +155,7 @@ suite('Select Model and the open model families in the extension host', () => {
       const view = api.memoryStatus();
       assert.equal(view.phase, 'ready');
       assert.equal(view.model, name, 'the model by its folder name');
-      assert.match(view.about, new RegExp(`^Model: ${escape(dir)} \\(${escape(family)}, id [0-9a-f]{12}, 2 layers, width 32\\)\\nMemory: no trained working memory`));
+      assert.match(view.about, new RegExp(`^Model: ${escape(dir)} \\(${escape(family)}, id [0-9a-f]{12}, 2 layers, width 32\\)\\nMemory: ${escape(memoryMode)}`));
       const stateFile = api.stateFile()!;
       const saved = { files: view.files, tokens: view.tokens, lastUpdate: view.lastUpdate, mtime: fs.statSync(stateFile).mtimeMs };
 
