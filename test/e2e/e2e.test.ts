@@ -442,6 +442,19 @@ describe('Famulus end to end (code-server + chromium)', { timeout: 20 * 60_000 }
     await screenshot(page, '12-verified-citation-and-nothing-found');
   });
 
+  step('a which-question is answered from the index: the best matches, ranked, each a verified link with its doc comment', async () => {
+    const chat = await webviewFrame('#question');
+    await newTopic(chat);
+    const answer = await askInChat(chat, 'Which function parses a duration?');
+    assert.match((await answer.locator('.body').textContent()) ?? '', /^The functions whose names and code best match that description \(a lexical ranking, best first\)/);
+    const first = answer.locator('.body a.citation').first();
+    assert.equal(await first.textContent(), 'src/config.ts:30');
+    assert.match((await first.getAttribute('title')) ?? '', /function parseDuration/);
+    assert.equal(await answer.locator('.body .unverified-citation').count(), 0);
+    await answer.scrollIntoViewIfNeeded();
+    await screenshot(page, '12-which-function');
+  });
+
   step('the default model: a file it writes is a code block, cut off at the answer length; Insert at cursor, Copy, Continue, Regenerate', async () => {
     setServerSetting('famulus.answerLength', SHORT_ANSWER);
     await page.waitForTimeout(3_000); // VS Code reads the changed settings file
