@@ -12,9 +12,12 @@ import type { Definition, WorkspaceIndex } from '../index';
 import { codeTerms } from '../index/terms';
 import { leadSentences } from './answers';
 
-/** The question's head before the description: "Which function does this:", "What class handles", "Find the method that". */
+/**
+ * The question's head before the description: "Which function does this:", "What class handles", "Find the method
+ * that". "What type is `x`?" asks for a type, not for a definition, so types and interfaces only with "which".
+ */
 const WHICH_HEAD =
-  /^\s*(?:(?:which|what)\s+(function|method|class|constructor|type|interface)s?|(?:find|show)\s+(?:me\s+)?(?:the\s+)?(function|method|class)s?\s+(?:that|which))\b\s*(?:(?:does|do|is|are)\s+(?:this\s*:)?)?\s*/i;
+  /^\s*(?:which\s+(function|method|class|constructor|type|interface)s?|what\s+(function|method|class|constructor)s?|(?:find|show)\s+(?:me\s+)?(?:the\s+)?(function|method|class)s?\s+(?:that|which))\b\s*(?:(?:does|do|is|are)\s+(?:this\s*:)?)?\s*/i;
 
 /** What a which-question is looking for: class-like or function-like definitions, and the description. */
 export interface WhichQuestion {
@@ -26,7 +29,7 @@ export interface WhichQuestion {
 export function whichQuestionOf(question: string): WhichQuestion | null {
   const m = WHICH_HEAD.exec(question);
   if (!m) return null;
-  const noun = (m[1] ?? m[2]!).toLowerCase();
+  const noun = (m[1] ?? m[2] ?? m[3]!).toLowerCase();
   const description = question.slice(m[0].length).trim();
   if (codeTerms(description).length === 0) return null;
   return { wants: noun === 'class' || noun === 'type' || noun === 'interface' ? 'class' : 'function', description };

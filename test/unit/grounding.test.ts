@@ -286,7 +286,8 @@ describe('retrieval and citations over a workspace index', () => {
     assert.deepEqual(whichQuestionOf('What class holds the jobs?'), { wants: 'class', description: 'holds the jobs?' });
     assert.deepEqual(whichQuestionOf('find the method that adds a job'), { wants: 'function', description: 'adds a job' });
     assert.deepEqual(whichQuestionOf('Which functions sleep?'), { wants: 'function', description: 'sleep?' });
-    for (const other of ['What does `retryWithBackoff` do?', 'Find `retryWithBackoff`', 'Which file has the queue?', 'Which function does this:']) {
+    assert.deepEqual(whichQuestionOf('Which type holds a job?'), { wants: 'class', description: 'holds a job?' });
+    for (const other of ['What does `retryWithBackoff` do?', 'Find `retryWithBackoff`', 'Which file has the queue?', 'Which function does this:', 'What type is `Job.attempts`?']) {
       assert.equal(whichQuestionOf(other), null, other);
     }
     assert.equal(analyseQuestion('Which function does this: waits between tries', index).kind, 'which');
