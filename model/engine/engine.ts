@@ -52,7 +52,7 @@ import {
   type WorkspaceResult,
   type WorkspaceStatus,
 } from './protocol';
-import { analyseQuestion, conversationOf, retrieve, retrieveFile, subjectOf, WHICH_CANDIDATES, type ContextSpan, type RereadChunk } from './retrieval';
+import { analyseQuestion, conversationOf, retrieve, retrieveFile, subjectOf, WHICH_CANDIDATES, type ContextSpan, type RereadChunk, type Retrieval } from './retrieval';
 import { WorkspaceSession } from './session';
 import { suggestQuestions } from './suggest';
 import { secondsSince, streamWhile } from './streams';
@@ -293,7 +293,9 @@ export class Engine {
    * the code the user pointed at (`context`), then what retrieval finds for the question and the conversation's
    * last turns. The earlier turns that fit their budget are streamed before the re-read code (docs/prompt-format.md).
    * A "where is X defined" question is answered from the index, so its location is right by construction;
-   * the model then says what X does. Every `path:line` of the answer is checked against the index.
+   * the model then says what X does, unless X's doc comment says it. A "which function does …" question is
+   * answered by the index's ranking. An answer quoted from the index whole re-reads nothing. Every `path:line`
+   * of the answer is checked against the index.
    */
   private async *ask(req: AskRequest, signal: AbortSignal): AsyncGenerator<TextDelta, AnswerResult> {
     const started = performance.now();
@@ -305,16 +307,12 @@ export class Engine {
     const analysis = analyseQuestion(req.question, index);
     const { turns, followUp } = conversationOf(req.question, analysis, req.history ?? [], index);
     const rereading = req.reread?.enabled !== false;
-    const retrieval = rereading
-      ? await retrieve({ question: req.question, analysis, context, followUp }, index, this.rereadBudget(req.reread), ws.rereadIO(tokenizer))
-      : { chunks: [], tokens: 0, nothingFound: false };
-    const retrievalSeconds = secondsSince(started);
     // A question that points back ("What does this do?") is about the code the user pointed at, or else about
     // the name the last turns were about.
     const name = subjectOf(req.question, analysis, { followUp, context }, index);
     const definitionOf = analysis.kind === 'where' ? [...new Set([...(name ? [name] : []), ...analysis.identifiers, ...analysis.unknown])] : [];
     // Quoted answers cite the definitions they quote; the model's cite what was re-read for it.
-    const grounding = (text: string, quoted?: Source[], history = { turns: 0, tokens: [] as number[] }): Grounding => ({
+    const grounding = (text: string, retrieval: Retrieval, quoted?: Source[], history = { turns: 0, tokens: [] as number[] }): Grounding => ({
       sources: quoted ?? retrieval.chunks.map(toSource),
       citations: checkCitations(text, { index, definitionOf }),
       rereadTokens: quoted ? 0 : retrieval.tokens,
@@ -324,34 +322,41 @@ export class Engine {
     });
 
     // What the workspace itself says comes first: the index's locations, the code's own doc comments. The
-    // model answers only what they leave open.
+    // model answers only what they leave open, and only then is code re-read for it.
     let lead = '';
     let question = req.question;
-    let modelNeeded = true;
     let quoted: Source[] | undefined;
+    let quotedOnly = false;
     if (rereading && name && (analysis.kind === 'where' || analysis.kind === 'what')) {
       const defs = index.definitions(name);
       quoted = defs.slice(0, 5).map((d) => ({ path: d.path, startLine: d.startLine, endLine: d.endLine, reason: 'definition', definition: d.qualifiedName }));
       const doc = docText(name, defs, analysis.kind === 'where');
       lead = analysis.kind === 'where' ? locationText(name, defs) + (doc ? `\n\n${doc}` : '') : (doc ?? locationText(name, defs));
       question = questions.whatDoes(name);
-      modelNeeded = doc === null;
+      quotedOnly = doc !== null;
     } else if (rereading && analysis.kind === 'which') {
       // The model cannot pick a definition by its description; the index's ranking is the answer.
       const which = whichQuestionOf(req.question)!;
       const matches = matchDefinitions(which, index, WHICH_CANDIDATES);
       quoted = matches.map(({ definition: d }) => ({ path: d.path, startLine: d.startLine, endLine: d.endLine, reason: 'definition', definition: d.qualifiedName }));
       lead = whichText(which, matches);
-      modelNeeded = false;
-    } else if (rereading && analysis.kind === 'where' && analysis.unknown.length > 0) {
+      quotedOnly = true;
+    }
+    if (quotedOnly) {
+      yield { text: lead };
+      const indexSeconds = secondsSince(started);
+      return { ...emptyAnswer(started, indexSeconds, indexSeconds), grounding: grounding(lead, NOTHING_REREAD, quoted) };
+    }
+    const retrieval = rereading
+      ? await retrieve({ question: req.question, analysis, context, followUp }, index, this.rereadBudget(req.reread), ws.rereadIO(tokenizer))
+      : NOTHING_REREAD;
+    const retrievalSeconds = secondsSince(started);
+    if (rereading && analysis.kind === 'where' && !name && analysis.unknown.length > 0) {
       // A name nobody defines: say so rather than let the model invent a place.
       lead = `No definition of ${analysis.unknown.map((n) => `\`${n}\``).join(', ')} is in the workspace index` +
         (retrieval.chunks.length > 0 ? '; the closest matches are in the sources.' : '.');
-      modelNeeded = false;
-    }
-    if (!modelNeeded) {
       yield { text: lead };
-      return { ...emptyAnswer(started, secondsSince(started), retrievalSeconds), grounding: grounding(lead, quoted) };
+      return { ...emptyAnswer(started, secondsSince(started), retrievalSeconds), grounding: grounding(lead, retrieval) };
     }
     if (lead) lead += '\n\n';
     if (lead) yield { text: lead };
@@ -361,7 +366,7 @@ export class Engine {
     const before = [...history.tokens, ...retrieval.chunks.flatMap((c) => c.tokens)];
     const timing = { started, leadSeconds, retrievalSeconds };
     const { result, text } = yield* this.answerFrom(loaded, state, before, questionTokens(tokenizer, question), req.options ?? {}, signal, timing, req.reread);
-    return { ...result, grounding: grounding(lead + text, undefined, history) };
+    return { ...result, grounding: grounding(lead + text, retrieval, undefined, history) };
   }
 
   /**
@@ -569,6 +574,9 @@ function modelSummary(model: LoadedModel): ModelSummary {
 }
 
 /** An answer with no generated tokens (nothing to generate, or cancelled before the first). */
+/** What an answer re-read when it re-read nothing: the memory alone, or an answer quoted from the index. */
+const NOTHING_REREAD: Retrieval = { chunks: [], tokens: 0, nothingFound: false };
+
 function emptyAnswer(started: number, leadSeconds: number | null, retrievalSeconds: number): Omit<AnswerResult, 'grounding'> {
   const totalSeconds = secondsSince(started);
   return {

@@ -234,7 +234,10 @@ export interface RetrievalIO {
 const SEARCH_HITS = 12;
 /** Definitions of one name re-read at most (overloads, same-named methods). */
 const DEFINITIONS_PER_NAME = 3;
-/** Definitions a which-question's description matches best, re-read (and listed in the answer). */
+/**
+ * Definitions a which-question's description matches best: the engine's answer lists them (engine.ts answers
+ * it from the index, re-reading nothing), and they are what retrieval re-reads for one (reread-dump's samples).
+ */
 export const WHICH_CANDIDATES = 3;
 /** A named file longer than this many lines is re-read as its outline and head, not whole. */
 const WHOLE_FILE_LINES = 400;

@@ -239,6 +239,14 @@ describe('engine: with the tiny model', () => {
     referenceGrounding = first.result.grounding;
   });
 
+  it('a which-question is answered by the index alone: its ranking, nothing re-read, the model not run', async () => {
+    // The workspace defines constants only: no function to rank.
+    const { text, result } = await askAll(client, 'Which function does this: adds two numbers');
+    assert.equal(text, 'No function in the workspace index matches that description.');
+    assert.deepEqual([result.tokens, result.promptTokens, result.grounding.rereadTokens, result.grounding.sources], [0, 0, 0, []]);
+    assert.equal(result.grounding.nothingFound, false, 'the answer is the index, not the memory alone');
+  });
+
   it('cancels mid-answer: the stream ends with a cancelled result, and the memory is untouched', async () => {
     const controller = new AbortController();
     const stream = client.stream('engine/ask', { question: 'Where is `value2_3` defined?', options: { maxNewTokens: 100_000 } }, { signal: controller.signal });
