@@ -203,6 +203,12 @@ const COMMENTS = new Set(['comment', 'line_comment', 'block_comment']);
 const BLOCK_DOC_LANGUAGES = new Set<ParsedLanguage>(['javascript', 'typescript', 'tsx', 'java', 'c', 'cpp', 'csharp', 'php', 'rust']);
 /** A doc block opens with exactly two stars: `/*` is a plain comment, `/**\/` empty, `/***` and longer a banner. */
 const DOC_BLOCK = /^\/\*\*(?![*/])/;
+/**
+ * A comment that speaks to a tool, not to a reader: coverage (`istanbul ignore next`, `c8 ignore`), linters
+ * (`eslint-disable-next-line`, `noqa`, `pylint:`), type checkers (`@ts-ignore`, `type: ignore`), formatters.
+ */
+const TOOL_DIRECTIVE =
+  /^(?:\/\/|\/\*+|#)\s*(?:istanbul\s+ignore|c8\s+ignore|v8\s+ignore|eslint(?:-disable|-enable)?\b|jshint\b|tslint:|@ts-(?:ignore|expect-error|nocheck)|prettier-ignore|biome-ignore|noqa\b|pylint:|type:\s*ignore|pragma\b|NOSONAR|noinspection)/i;
 /** Tags that make a doc block the file's (or a license's), not the next definition's. */
 const FILE_TAGS = /@(?:module|file|fileoverview|overview|license|copyright|preserve|packageDocumentation)\b/;
 /** A line that may come before a file's header: blank, `#!`, `<?php`. */
@@ -233,8 +239,9 @@ function docOf(node: Node, language: ParsedLanguage, lines: string[]): { doc: st
     // Not documentation: a comment after code on its line (`x = 1; // note`), a `#!` line, a Rust inner doc
     // comment (`//!`, `/*!`: it documents the enclosing module).
     if (/^(#!|\/\/!|\/\*!)/.test(text) || !lines[row]!.trimStart().startsWith(text.slice(0, 2))) break;
-    comments.unshift(text);
     firstRow = row;
+    // A directive to a tool belongs with the definition but says nothing about it; the doc may be above it.
+    if (!TOOL_DIRECTIVE.test(text)) comments.unshift(text);
   }
   if (comments.length === 0 && prev && detachedDoc(prev, firstRow, language, lines)) {
     comments.push(prev.text);

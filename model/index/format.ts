@@ -23,7 +23,9 @@
  * entries of named objects that hold methods (and qualifies those methods by them), exports under another name
  * (`exports.X = Y`), and prototype properties holding values, so a version 3 index is rebuilt the same way.
  * Version 5 attaches a `/** … *\/` doc block that ends one blank line above a definition (http-errors' JSDoc) as its
- * doc comment, the definition's chunk starting at it, so a version 4 index is rebuilt the same way.
+ * doc comment, the definition's chunk starting at it, and never takes a comment to a tool (`istanbul ignore next`,
+ * `eslint-disable-next-line`, `noqa`) as a doc comment, looking above it instead, so a version 4 index is rebuilt
+ * the same way.
  *
  * Neither the files' text nor the BM25 index is stored: the search is rebuilt from the files on disk when the
  * index is read (WorkspaceIndex.deserialize). Measured on 4.1 MB of JavaScript, TypeScript and Python (express,

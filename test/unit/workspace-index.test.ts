@@ -432,6 +432,52 @@ function afterCode () {}
     index.removeFile('lib/errors.js');
   });
 
+  it("a comment to a tool (istanbul, eslint, noqa) is not a doc comment: the doc above it is (on-finished's patchAssignSocket)", () => {
+    const js = code`
+'use strict'
+
+/**
+ * Patch ServerResponse.prototype.assignSocket for node.js 0.8.
+ * @private
+ */
+
+// istanbul ignore next: node.js 0.8 patch
+function patchAssignSocket (res) {
+  return res
+}
+
+/** Bind a method. */
+// eslint-disable-next-line no-unused-vars
+function bind (fn) {
+  return fn
+}
+
+// eslint-disable-next-line no-unused-vars
+function undocumented () {}
+`;
+    expectDefinitions('lib/patch.js', js, 'javascript', [
+      ['function', 'patchAssignSocket', 'patchAssignSocket', 9, 11, 'Patch ServerResponse.prototype.assignSocket for node.js 0.8.\n@private'],
+      ['function', 'bind', 'bind', 15, 17, 'Bind a method.'],
+      ['function', 'undocumented', 'undocumented', 20, 20, ''],
+    ]);
+    const py = code`
+def helper(x):  # noqa: E501
+    return x
+
+
+# noqa: C901
+def complex_one(x):
+    # pylint: disable=too-many-branches
+    return x
+`;
+    expectDefinitions('lib/tool.py', py, 'python', [
+      ['function', 'helper', 'helper', 1, 2, ''],
+      ['function', 'complex_one', 'complex_one', 6, 8, ''],
+    ]);
+    index.removeFile('lib/patch.js');
+    index.removeFile('lib/tool.py');
+  });
+
   it('TypeScript: interfaces, types, enums, exported consts, classes, namespaces, overloads', () => {
     const ts = code`
 import { sleep } from './time';
